@@ -1,1 +1,79 @@
-//! placeholder
+//! Declarative, compile-time-checked audit logging.
+//!
+//! Declare every audit event once in a catalog (`audit.toml`), annotate handlers with
+//! [`audited`], and every call emits a typed event checked against the catalog at
+//! compile time.
+//!
+//! ```
+//! use audit::{Actor, Context};
+//!
+//! struct App { id: i64, uid: String, name: String, nid: String }
+//!
+//! #[derive(Debug)]
+//! struct AppError;
+//! impl std::fmt::Display for AppError {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("app is locked") }
+//! }
+//!
+//! #[audit::audited(event = "app_destroy", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid))]
+//! fn destroy_app(app: &App) -> Result<(), AppError> {
+//!     Ok(())
+//! }
+//!
+//! let app = App { id: 7, uid: "cld-89r7".into(), name: "DemoApplication".into(), nid: "demo-app".into() };
+//! let records = audit::testing::capture(|| {
+//!     audit::scope(Context::new().actor(Actor::user("u1").email("ann@example.com")), || {
+//!         destroy_app(&app).unwrap();
+//!     })
+//! });
+//! assert_eq!(records[0].event, "app_destroy");
+//! assert_eq!(records[0].description, "DemoApplication deleted");
+//! assert_eq!(records[0].metadata["app_nid"], "demo-app");
+//! assert_eq!(records[0].actor.as_ref().unwrap().email.as_deref(), Some("ann@example.com"));
+//! ```
+//!
+//! # `#[audited(...)]` arguments
+//!
+//! - `event = "name"` (required): a catalog event. An unknown name is a compile error
+//!   with "did you mean".
+//! - `meta(field = expr, ...)`: one expression per declared field (optional fields may
+//!   be left out). Expressions see the arguments as they are at entry; `ret` names the
+//!   return value (the `Ok` value of a `Result`), and fields using it are null when the
+//!   call fails. A missing required field, an unknown or repeated field, and a value
+//!   whose type does not fit the declared type are compile errors that name the event,
+//!   the field and the catalog line.
+//! - `on = "always" | "success" | "failure"`: which calls emit (default `always`).
+//! - `actor = expr` (anything `Into<Actor>`), `tenant = expr` (`Into<String>`):
+//!   override the ambient context for this call.
+//! - `crate = path`: where the `audit` crate is, if renamed.
+//!
+//! A `Result` return records `outcome = success` for `Ok` and `failure` with the
+//! error's `Display` text for `Err`; any other return type is a success. The handler's
+//! wall-clock duration is recorded. It works on free functions, inherent and trait
+//! methods (`self`, `&self`, `&mut self`), generics, `impl Trait` returns, `?` and early
+//! `return`, and `async fn`: the event is emitted when the future completes, with the
+//! context in effect when the body starts running (its first poll).
+//!
+//! With `#[async_trait]`, the trait method's body is rewritten into a boxed future
+//! before `#[audited]` sees it; the event is then emitted when the future is created,
+//! not when it completes. Put the audited logic in an inherent `async fn` and call it
+//! from the trait method instead.
+//!
+//! # Registry
+//!
+//! Every site registers itself (see [`registry`]); the catalog is embedded in the
+//! binary, so [`registry::coverage`] lists the declared events no linked code emits,
+//! and [`registry::assert_complete`] fails a test on such gaps.
+
+pub use audit_catalog as catalog;
+pub use audit_macros::audited;
+pub use audit_runtime::{
+    Actor, ActorKind, AuditScopeExt, Changes, Context, Dispatch, Durability, EntityRef, Event,
+    EventSpec, Level, Outcome, OutcomeKind, REDACTED, Record, Request, Scoped, Site, SiteInfo,
+    Timestamp, Value, current, dispatch, registry, scope, testing,
+};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use audit_runtime::private::*;
+}

@@ -1,1 +1,33 @@
-//! placeholder
+//! The audit runtime: the record model, the ambient context, emission, test capture
+//! and the registry of emission sites.
+//!
+//! Users depend on the `audit` facade, which re-exports this crate together with the
+//! `#[audited]` macro.
+//!
+//! Data flows one way: `#[audited]` builds an [`Event`] on the caller's thread (typed
+//! values, the context handle, id and time; no JSON, no I/O) and hands it to
+//! [`dispatch::emit`]. An active [`testing`] capture takes it; otherwise the installed
+//! [`Dispatch`] does; with neither, it is counted in [`dispatch::undelivered`] and a
+//! warning is printed once. [`Record::from_event`] renders the description and applies
+//! redaction wherever events become records.
+
+mod context;
+pub mod dispatch;
+mod event;
+#[doc(hidden)]
+pub mod private;
+mod record;
+pub mod registry;
+mod spec;
+pub mod testing;
+mod time;
+mod value;
+
+pub use audit_catalog::{Durability, Level, REDACTED};
+pub use context::{Actor, ActorKind, AuditScopeExt, Context, Request, Scoped, current, scope};
+pub use dispatch::Dispatch;
+pub use event::{Event, Outcome};
+pub use record::{Changes, EntityRef, OutcomeKind, Record, SiteInfo};
+pub use spec::{CatalogRef, EntitySpec, EventSpec, FieldSpec, Site};
+pub use time::Timestamp;
+pub use value::{Encode, Value, kind};

@@ -1,0 +1,180 @@
+//! The rules a site must follow against its catalog. Every violation is collected,
+//! then combined into one `syn::Error`.
+
+use audit_catalog::{Catalog, Event};
+use proc_macro2::Span;
+
+use crate::attr::{Args, MetaField};
+use crate::catalog::Loaded;
+
+/// A site that passed every check: its event, and for each catalog field in order the
+/// `meta(...)` entry that fills it (absent only for optional fields).
+pub struct Checked<'a> {
+    pub event: &'a Event,
+    pub fields: Vec<(&'a audit_catalog::Field, Option<&'a MetaField>)>,
+}
+
+/// Accumulates errors, `serde_derive`'s `Ctxt`-style.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    pub fn error(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, msg));
+    }
+
+    pub fn into_result(self) -> Result<(), syn::Error> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+fn at(cat: &Catalog, loaded: &Loaded, offset: usize) -> String {
+    format!("{}:{}", loaded.shown, cat.position(offset))
+}
+
+pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Option<Checked<'a>> {
+    let cat = &*loaded.catalog;
+    let Some(lit) = &args.event else {
+        errors.error(
+            Span::call_site(),
+            "#[audited] needs the event it emits: #[audited(event = \"name\")]",
+        );
+        return None;
+    };
+    let name = lit.value();
+    let Some(event) = cat.event(&name) else {
+        let names = cat.live_events().map(|e| e.name.as_str());
+        let hint = audit_catalog::format_suggestions(&audit_catalog::suggest(&name, names))
+            .map(|h| format!("\n\n= help: {h}"))
+            .unwrap_or_default();
+        errors.error(
+            lit.span(),
+            format!(
+                "unknown audit event `{name}`: catalog `{}` ({}) declares no such event{hint}",
+                cat.name, loaded.shown
+            ),
+        );
+        return None;
+    };
+    if event.retired {
+        errors.error(
+            lit.span(),
+            format!(
+                "audit event `{name}` is retired ({}): its code stays reserved but nothing may emit it",
+                at(cat, loaded, event.span.start)
+            ),
+        );
+    }
+    if event.changes && args.entity.is_none() {
+        errors.error(
+            lit.span(),
+            format!(
+                "audit event `{name}` records the changes of its `{}` entity (`changes = true` at {}): \
+                 add `entity = <the entity>` to #[audited]",
+                event.entity.as_deref().unwrap_or("?"),
+                at(cat, loaded, event.span.start)
+            ),
+        );
+    }
+    if let Some((span, _)) = &args.entity {
+        errors.error(
+            *span,
+            "`entity = ...` needs #[derive(AuditEntity)] on the entity type, which this version \
+             of audit does not provide yet",
+        );
+    }
+
+    let given: &[MetaField] = args.meta.as_ref().map_or(&[], |(_, f)| f.as_slice());
+    let mut seen: Vec<String> = Vec::new();
+    for m in given {
+        let key = m.name.to_string();
+        let key = key.strip_prefix("r#").unwrap_or(&key).to_owned();
+        if seen.contains(&key) {
+            errors.error(
+                m.name.span(),
+                format!("field `{key}` is given twice in `meta(...)`"),
+            );
+            continue;
+        }
+        seen.push(key.clone());
+        if event.field(&key).is_none() {
+            let names = event.fields.iter().map(|f| f.name.as_str());
+            let hint = audit_catalog::format_suggestions(&audit_catalog::suggest(&key, names))
+                .or_else(|| {
+                    (!event.fields.is_empty()).then(|| {
+                        format!(
+                            "its fields are: {}",
+                            event
+                                .fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+                })
+                .unwrap_or_else(|| "it declares no fields".into());
+            errors.error(
+                m.name.span(),
+                format!("audit event `{name}` has no field `{key}`; {hint}"),
+            );
+        }
+    }
+
+    let missing: Vec<_> = event
+        .fields
+        .iter()
+        .filter(|f| f.ty.is_required() && !seen.contains(&f.name))
+        .collect();
+    if !missing.is_empty() {
+        let span = args.meta.as_ref().map_or(lit.span(), |(s, _)| *s);
+        let list = missing
+            .iter()
+            .map(|f| {
+                format!(
+                    "`{}` ({}, declared at {})",
+                    f.name,
+                    f.ty,
+                    at(cat, loaded, f.span.start)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let example = missing
+            .iter()
+            .map(|f| format!("{} = ...", f.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        errors.error(
+            span,
+            format!(
+                "audit event `{name}` requires {} {list}\n\n= help: add `meta({example})`",
+                if missing.len() == 1 {
+                    "field"
+                } else {
+                    "fields"
+                }
+            ),
+        );
+    }
+
+    let fields = event
+        .fields
+        .iter()
+        .map(|f| {
+            let m = given.iter().find(|m| {
+                let k = m.name.to_string();
+                k.strip_prefix("r#").unwrap_or(&k) == f.name
+            });
+            (f, m)
+        })
+        .collect();
+    Some(Checked { event, fields })
+}

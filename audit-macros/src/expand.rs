@@ -1,0 +1,290 @@
+//! Code generation for a checked `#[audited]` site.
+//!
+//! The generated function takes the clock and the context at entry, evaluates each
+//! `meta(...)` expression that does not name `ret` (so it sees the arguments as they
+//! were at entry), runs the original body as a closure or `async` block (so `return`
+//! and `?` end the body, not the emission), then converts `ret`-based fields, builds
+//! the event and hands it off.
+
+use audit_catalog::{FieldType, Level, Scalar};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, ReturnType, Type};
+
+use crate::attr::{Args, On};
+use crate::catalog::Loaded;
+use crate::check::Checked;
+
+fn kind_tokens(k: &TokenStream, ty: &FieldType) -> TokenStream {
+    match ty {
+        FieldType::Scalar(s) => {
+            let name = match s {
+                Scalar::String => "Str",
+                Scalar::Int => "Int",
+                Scalar::Uint => "Uint",
+                Scalar::Float => "Float",
+                Scalar::Bool => "Bool",
+                Scalar::Timestamp => "Timestamp",
+                Scalar::Json => "Json",
+            };
+            let ident = format_ident!("{}", name);
+            quote!(#k::__private::kind::#ident)
+        }
+        FieldType::Optional(t) => {
+            let inner = kind_tokens(k, t);
+            quote!(#k::__private::kind::Opt<#inner>)
+        }
+        FieldType::List(t) => {
+            let inner = kind_tokens(k, t);
+            quote!(#k::__private::kind::List<#inner>)
+        }
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    fn walk(ts: TokenStream) -> bool {
+        ts.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "impl",
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(quote!(#ty))
+}
+
+fn escape_braces(s: &str) -> String {
+    s.replace('{', "{{").replace('}', "}}")
+}
+
+pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded) -> TokenStream {
+    let k = args
+        .krate
+        .as_ref()
+        .map(|p| quote!(#p))
+        .unwrap_or_else(|| quote!(::audit));
+    let cat = &*loaded.catalog;
+    let event = checked.event;
+
+    // ---- the embedded catalog entry and the site ----
+    let name = &event.name;
+    let code = event.code;
+    let category = &event.category;
+    let level = format_ident!(
+        "{}",
+        match event.level {
+            Level::Info => "Info",
+            Level::Warn => "Warn",
+            Level::Error => "Error",
+        }
+    );
+    let durability = format_ident!(
+        "{}",
+        match event.durability {
+            audit_catalog::Durability::Async => "Async",
+            audit_catalog::Durability::Sync => "Sync",
+        }
+    );
+    let entity = match event.entity.as_ref().and_then(|e| cat.entity(e)) {
+        Some(e) => {
+            let (n, c) = (&e.name, e.code);
+            quote!(::core::option::Option::Some(#k::__private::EntitySpec { name: #n, code: #c }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let description = match &event.description {
+        Some(d) => {
+            let d = d.as_str();
+            quote!(::core::option::Option::Some(#d))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let field_specs = event.fields.iter().map(|f| {
+        let (n, t, r) = (&f.name, f.ty.to_string(), f.redact);
+        quote!(#k::__private::FieldSpec { name: #n, ty: #t, redact: #r })
+    });
+    let aliases = event.aliases.iter().map(|a| {
+        let (s, t) = (&a.sink, a.template.as_str());
+        quote!((#s, #t))
+    });
+    let redact = &event.redact;
+    let changes = event.changes;
+    let cat_name = &cat.name;
+    let cat_path = loaded.path.to_string_lossy().into_owned();
+    let lock_track = loaded.lock.as_ref().map(|l| {
+        let l = l.to_string_lossy().into_owned();
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#l);
+        )
+    });
+    let function = item.sig.ident.to_string();
+
+    let registry = quote! {
+        #lock_track
+        static __AUDIT_SPEC: #k::__private::EventSpec = #k::__private::EventSpec {
+            name: #name,
+            code: #code,
+            category: #category,
+            level: #k::__private::Level::#level,
+            entity: #entity,
+            description: #description,
+            fields: &[#(#field_specs),*],
+            aliases: &[#(#aliases),*],
+            redact: &[#(#redact),*],
+            changes: #changes,
+            durability: #k::__private::Durability::#durability,
+            catalog: &#k::__private::CatalogRef {
+                name: #cat_name,
+                path: #cat_path,
+                // Also makes cargo rebuild this crate when the catalog changes.
+                text: ::core::include_str!(#cat_path),
+            },
+            __template: #k::__private::SpecCache::new(),
+        };
+        static __AUDIT_SITE: #k::__private::Site = #k::__private::Site {
+            spec: &__AUDIT_SPEC,
+            module: ::core::module_path!(),
+            file: ::core::file!(),
+            line: ::core::line!(),
+            function: #function,
+        };
+        #k::__private::inventory::submit! { #k::__private::SiteRef(&__AUDIT_SITE) }
+    };
+
+    // ---- metadata values ----
+    let mut at_entry = Vec::new();
+    let mut at_exit = Vec::new();
+    let mut values = Vec::new();
+    for (i, (field, given)) in checked.fields.iter().enumerate() {
+        let var = format_ident!("__audit_m{}", i);
+        values.push(quote!(#var));
+        let Some(m) = given else {
+            at_entry.push(quote!(let #var = #k::__private::Value::Null;));
+            continue;
+        };
+        let kind = kind_tokens(&k, &field.ty);
+        let expr = &m.expr;
+        let message = escape_braces(&format!(
+            "`meta({} = ...)` of audit event `{}`: `{{Self}}` does not fit the catalog type `{}`",
+            field.name, event.name, field.ty
+        ));
+        let label = escape_braces(&format!("expected a value of catalog type `{}`", field.ty));
+        let note = escape_braces(&format!(
+            "field `{}` is declared `{}` at {}:{}",
+            field.name,
+            field.ty,
+            loaded.shown,
+            cat.position(field.span.start)
+        ));
+        let span = expr.span();
+        let convert = quote_spanned! {span=>
+            {
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                trait __AuditFit {
+                    fn __audit_encode(self) -> #k::__private::Value;
+                }
+                #[diagnostic::do_not_recommend]
+                impl<V: #k::__private::Encode<#kind>> __AuditFit for V {
+                    #[inline]
+                    fn __audit_encode(self) -> #k::__private::Value {
+                        #k::__private::Encode::<#kind>::encode(self)
+                    }
+                }
+                __AuditFit::__audit_encode(#expr)
+            }
+        };
+        if m.uses_ret() {
+            at_exit.push(quote! {
+                #[allow(unused_variables)]
+                let #var = match __audit_ok {
+                    ::core::option::Option::Some(ret) => #convert,
+                    ::core::option::Option::None => #k::__private::Value::Null,
+                };
+            });
+        } else {
+            at_entry.push(quote!(let #var = #convert;));
+        }
+    }
+    let ok_binding = (!at_exit.is_empty())
+        .then(|| quote!(let __audit_ok = (&#k::__private::Ret(&__audit_ret)).__audit_ok();));
+
+    let actor = match &args.actor {
+        Some(e) => {
+            quote!(::core::option::Option::Some(::core::convert::Into::<#k::Actor>::into(#e)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let tenant = match &args.tenant {
+        Some(e) => {
+            quote!(::core::option::Option::Some(::core::convert::Into::<::std::string::String>::into(#e)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let on = format_ident!(
+        "{}",
+        match args.on {
+            On::Always => "Always",
+            On::Success => "Success",
+            On::Failure => "Failure",
+        }
+    );
+
+    // ---- the body ----
+    let block = &item.block;
+    let fake_return = match &item.sig.output {
+        ReturnType::Type(_, ty) if contains_impl_trait(ty) => quote!(),
+        output => {
+            let ty = match output {
+                ReturnType::Default => quote!(()),
+                ReturnType::Type(_, ty) => quote!(#ty),
+            };
+            // Gives the body its declared return type, so that `?` and `return`
+            // infer as in the original function.
+            quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                if false {
+                    let __audit_fake_return: #ty = loop {};
+                    return __audit_fake_return;
+                }
+            }
+        }
+    };
+    let run = if item.sig.asyncness.is_some() {
+        quote!(async move { #fake_return #block }.await)
+    } else {
+        quote!(#k::__private::call_once(move || { #fake_return #block }))
+    };
+
+    let body = quote_spanned! {Span::call_site()=>
+        {
+            #registry
+            let (__audit_started, __audit_context) = #k::__private::enter();
+            #(#at_entry)*
+            let __audit_actor = #actor;
+            let __audit_tenant = #tenant;
+            let __audit_ret = #run;
+            {
+                #[allow(unused_imports)]
+                use #k::__private::{PlainRet as _, ResultRet as _};
+                let __audit_outcome = (&#k::__private::Ret(&__audit_ret)).__audit_outcome();
+                #ok_binding
+                #(#at_exit)*
+                let __audit_meta: ::std::boxed::Box<[#k::__private::Value]> =
+                    ::std::boxed::Box::new([#(#values),*]);
+                #k::__private::emit(
+                    &__AUDIT_SITE,
+                    #k::__private::On::#on,
+                    __audit_outcome,
+                    __audit_started,
+                    __audit_context,
+                    __audit_meta,
+                    __audit_actor,
+                    __audit_tenant,
+                );
+            }
+            __audit_ret
+        }
+    };
+    item.block = Box::new(syn::parse2(body).expect("generated body parses"));
+    quote!(#item)
+}

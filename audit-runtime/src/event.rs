@@ -1,0 +1,110 @@
+//! The event as the caller hands it off: typed values, no JSON, no I/O.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::context::Context;
+use crate::spec::{EventSpec, Site};
+use crate::time::Timestamp;
+use crate::value::Value;
+
+/// How a handler ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `Ok`, or a handler that does not return `Result`.
+    Success,
+    /// `Err`, with the error's `Display` text.
+    Failure(String),
+}
+
+impl Outcome {
+    /// Whether it is a success.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Success)
+    }
+}
+
+/// One emission, built on the caller's thread: its id and time, the site, the
+/// outcome, the metadata values in catalog field order, and the context.
+///
+/// Turning it into a [`Record`](crate::Record) (rendering, redaction, JSON) is the
+/// delivery worker's job, never the caller's.
+#[derive(Debug)]
+pub struct Event {
+    pub(crate) id: Uuid,
+    pub(crate) time: Timestamp,
+    pub(crate) site: &'static Site,
+    pub(crate) outcome: Outcome,
+    pub(crate) duration_ns: u64,
+    pub(crate) metadata: Box<[Value]>,
+    pub(crate) context: Option<Arc<Context>>,
+}
+
+impl Event {
+    /// Builds an event stamped now with a fresh UUIDv7. `metadata` holds one value per
+    /// field of the site's event, in catalog order.
+    pub fn new(
+        site: &'static Site,
+        outcome: Outcome,
+        duration_ns: u64,
+        metadata: Box<[Value]>,
+        context: Option<Arc<Context>>,
+    ) -> Self {
+        debug_assert_eq!(metadata.len(), site.spec.fields.len());
+        Event {
+            id: Uuid::now_v7(),
+            time: Timestamp::now(),
+            site,
+            outcome,
+            duration_ns,
+            metadata,
+            context,
+        }
+    }
+
+    /// Its UUIDv7.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// When it was emitted.
+    pub fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    /// Its catalog entry.
+    pub fn spec(&self) -> &'static EventSpec {
+        self.site.spec
+    }
+
+    /// Where it was emitted.
+    pub fn site(&self) -> &'static Site {
+        self.site
+    }
+
+    /// How the handler ended.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// The handler's wall-clock duration.
+    pub fn duration_ns(&self) -> u64 {
+        self.duration_ns
+    }
+
+    /// The context it was emitted in.
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_deref()
+    }
+
+    /// (field name, value) pairs, in catalog order; values are not yet redacted.
+    pub fn metadata(&self) -> impl Iterator<Item = (&'static str, &Value)> {
+        self.site
+            .spec
+            .fields
+            .iter()
+            .map(|f| f.name)
+            .zip(self.metadata.iter())
+    }
+}

@@ -1,0 +1,220 @@
+//! The record: one shape for every sink and store.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+use audit_catalog::{Level, REDACTED};
+
+use crate::context::{Actor, Request};
+use crate::event::{Event, Outcome};
+use crate::time::Timestamp;
+
+/// `success` or `failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// The handler succeeded.
+    Success,
+    /// The handler failed; the record's `error` says why.
+    Failure,
+}
+
+/// The entity an event concerns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityRef {
+    /// Entity type name.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Entity type code.
+    pub type_code: u32,
+    /// The entity's id, when known.
+    pub id: Option<Json>,
+}
+
+/// The entity before and after, and what changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    /// The whole entity before (null on create).
+    pub previous: Json,
+    /// The whole entity after (null on delete).
+    pub current: Json,
+    /// Changed path → `[old, new]`.
+    pub difference: Map<String, Json>,
+}
+
+/// Where the event was emitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    /// Module path.
+    pub module: String,
+    /// Source file.
+    pub file: String,
+    /// Line.
+    pub line: u32,
+    /// Function name.
+    pub function: String,
+}
+
+/// One audit record, as every sink and store sees it. Field names are those of the
+/// design: `id`, `time`, `event`, `code`, `category`, `level`, `outcome`, `error`,
+/// `duration_ns`, `description`, `actor`, `impersonator`, `tenant`, `environment`,
+/// `source`, `request`, `entity`, `changes`, `metadata`, `site`, `prev_hash`, `hash`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// When (UTC, ns).
+    pub time: Timestamp,
+    /// Event name.
+    pub event: String,
+    /// Event code.
+    pub code: u32,
+    /// Category.
+    pub category: String,
+    /// Level.
+    pub level: Level,
+    /// Success or failure.
+    pub outcome: OutcomeKind,
+    /// The error's text, on failure.
+    pub error: Option<String>,
+    /// The handler's wall-clock duration.
+    pub duration_ns: u64,
+    /// The rendered description (redacted values stay redacted).
+    pub description: String,
+    /// Who acted.
+    pub actor: Option<Actor>,
+    /// Who really acted, when impersonating.
+    pub impersonator: Option<Actor>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Source.
+    pub source: Option<String>,
+    /// Request.
+    pub request: Option<Request>,
+    /// The entity concerned.
+    pub entity: Option<EntityRef>,
+    /// Before / after / difference.
+    pub changes: Option<Changes>,
+    /// Metadata, in catalog order, redacted.
+    pub metadata: Map<String, Json>,
+    /// Emission site.
+    pub site: SiteInfo,
+    /// Hash of the previous record of the chain.
+    pub prev_hash: Option<String>,
+    /// This record's hash.
+    pub hash: Option<String>,
+}
+
+/// Replaces the value of every key named in `keys`, at any depth.
+fn redact_json(v: &mut Json, keys: &[&str]) {
+    match v {
+        Json::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if keys.contains(&k.as_str()) {
+                    *val = Json::String(REDACTED.into());
+                } else {
+                    redact_json(val, keys);
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(|i| redact_json(i, keys)),
+        _ => {}
+    }
+}
+
+impl Record {
+    /// Builds the record of an event: renders the description and applies the
+    /// catalog's redaction. The hash fields are left to the delivery pipeline.
+    pub fn from_event(event: &Event) -> Record {
+        let spec = event.spec();
+        let mut metadata = Map::with_capacity(spec.fields.len());
+        for (field, value) in spec.fields.iter().zip(event.metadata.iter()) {
+            let json = if field.redact || spec.redact.contains(&field.name) {
+                Json::String(REDACTED.into())
+            } else {
+                let mut j = value.to_json();
+                redact_json(&mut j, spec.redact);
+                j
+            };
+            metadata.insert(field.name.to_owned(), json);
+        }
+        let description = spec
+            .description_template()
+            .map(|t| {
+                t.render(|name| match metadata.get(name) {
+                    Some(Json::String(s)) => Some(s.clone()),
+                    Some(Json::Null) | None => None,
+                    Some(other) => Some(other.to_string()),
+                })
+            })
+            .unwrap_or_default();
+        let ctx = event.context();
+        let (outcome, error) = match &event.outcome {
+            Outcome::Success => (OutcomeKind::Success, None),
+            Outcome::Failure(e) => (OutcomeKind::Failure, Some(e.clone())),
+        };
+        Record {
+            id: event.id,
+            time: event.time,
+            event: spec.name.to_owned(),
+            code: spec.code,
+            category: spec.category.to_owned(),
+            level: spec.level,
+            outcome,
+            error,
+            duration_ns: event.duration_ns,
+            description,
+            actor: ctx.and_then(|c| c.actor.clone()),
+            impersonator: ctx.and_then(|c| c.impersonator.clone()),
+            tenant: ctx.and_then(|c| c.tenant.clone()),
+            environment: ctx.and_then(|c| c.environment.clone()),
+            source: ctx.and_then(|c| c.source.clone()),
+            request: ctx.and_then(|c| c.request.clone()),
+            entity: spec.entity.map(|e| EntityRef {
+                kind: e.name.to_owned(),
+                type_code: e.code,
+                id: None,
+            }),
+            changes: None,
+            metadata,
+            site: SiteInfo {
+                module: event.site.module.to_owned(),
+                file: event.site.file.to_owned(),
+                line: event.site.line,
+                function: event.site.function.to_owned(),
+            },
+            prev_hash: None,
+            hash: None,
+        }
+    }
+
+    /// The name a sink created with alias set `sink` publishes this event under:
+    /// the catalog alias rendered with the metadata, else the event name.
+    pub fn name_for(&self, spec_alias: Option<&str>) -> String {
+        let Some(template) = spec_alias
+            .and_then(|t| audit_catalog::Template::parse(t, audit_catalog::Syntax::Brace).ok())
+        else {
+            return self.event.clone();
+        };
+        template.render(|f| {
+            self.metadata.get(f).map(|v| match v {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        })
+    }
+
+    /// A metadata value as the [`Value`] type's JSON (convenience for tests).
+    pub fn meta(&self, field: &str) -> Option<&Json> {
+        self.metadata.get(field)
+    }
+}
+
+impl From<&Event> for Record {
+    fn from(e: &Event) -> Self {
+        Record::from_event(e)
+    }
+}

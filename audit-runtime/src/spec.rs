@@ -1,0 +1,129 @@
+//! What `#[audited]` embeds in the binary: each event's catalog entry, each emission
+//! site, and the catalog text itself.
+
+use std::sync::OnceLock;
+
+use audit_catalog::{Durability, Level, Syntax, Template};
+
+/// The catalog an event came from, embedded in the binary (`include_str!` of the same
+/// file the compiler checked against).
+#[derive(Debug)]
+pub struct CatalogRef {
+    /// `[catalog] name`.
+    pub name: &'static str,
+    /// Absolute path of the file at build time.
+    pub path: &'static str,
+    /// The file's text.
+    pub text: &'static str,
+}
+
+/// An entity type with its stable code.
+#[derive(Debug, Clone, Copy)]
+pub struct EntitySpec {
+    /// The entity's name.
+    pub name: &'static str,
+    /// Its code.
+    pub code: u32,
+}
+
+/// A metadata field as the catalog declares it.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    /// Field name.
+    pub name: &'static str,
+    /// Declared type, as written in the catalog (`"int"`, `"[string]?"`).
+    pub ty: &'static str,
+    /// Whether its value is replaced by the redaction marker.
+    pub redact: bool,
+}
+
+/// One catalog event, as compiled into the binary by `#[audited]`.
+#[derive(Debug)]
+pub struct EventSpec {
+    /// Event name.
+    pub name: &'static str,
+    /// Stable code.
+    pub code: u32,
+    /// Category.
+    pub category: &'static str,
+    /// Level.
+    pub level: Level,
+    /// The entity type it concerns.
+    pub entity: Option<EntitySpec>,
+    /// Description template (`%{field}`).
+    pub description: Option<&'static str>,
+    /// Metadata fields, in catalog order; an event's values come in this order.
+    pub fields: &'static [FieldSpec],
+    /// Per-sink renames: (alias set, `{field}` template).
+    pub aliases: &'static [(&'static str, &'static str)],
+    /// Keys muted anywhere in the metadata, nested JSON included.
+    pub redact: &'static [&'static str],
+    /// Whether it carries previous / current / difference.
+    pub changes: bool,
+    /// Durability.
+    pub durability: Durability,
+    /// The catalog it is declared in.
+    pub catalog: &'static CatalogRef,
+    #[doc(hidden)]
+    pub __template: SpecCache,
+}
+
+/// Lazily parsed templates of an [`EventSpec`]; built by the worker, never the caller.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SpecCache(OnceLock<Option<Template>>);
+
+impl SpecCache {
+    #[doc(hidden)]
+    pub const fn new() -> Self {
+        SpecCache(OnceLock::new())
+    }
+}
+
+impl Default for SpecCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventSpec {
+    /// The parsed description template.
+    pub fn description_template(&self) -> Option<&Template> {
+        self.__template
+            .0
+            .get_or_init(|| {
+                self.description
+                    .and_then(|d| Template::parse(d, Syntax::Percent).ok())
+            })
+            .as_ref()
+    }
+
+    /// The alias template for alias set `sink`, if the event has one.
+    pub fn alias(&self, sink: &str) -> Option<&'static str> {
+        self.aliases
+            .iter()
+            .find(|(s, _)| *s == sink)
+            .map(|(_, t)| *t)
+    }
+}
+
+/// One `#[audited]` function: where it is and which event it emits.
+#[derive(Debug)]
+pub struct Site {
+    /// The event it emits.
+    pub spec: &'static EventSpec,
+    /// `module_path!()` of the function.
+    pub module: &'static str,
+    /// `file!()`.
+    pub file: &'static str,
+    /// `line!()` of the attribute.
+    pub line: u32,
+    /// The function's name.
+    pub function: &'static str,
+}
+
+/// The entry `#[audited]` submits to the `inventory` registry.
+#[doc(hidden)]
+pub struct SiteRef(pub &'static Site);
+
+inventory::collect!(SiteRef);
