@@ -205,8 +205,8 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             at_entry.push(quote!(let #var = #convert;));
         }
     }
-    let ok_binding = (!at_exit.is_empty())
-        .then(|| quote!(let __audit_ok = (&#k::__private::Ret(&__audit_ret)).__audit_ok();));
+    let ok_binding =
+        (!at_exit.is_empty()).then(|| quote!(let __audit_ok = (&__audit_ret_ref).__audit_ok();));
 
     let actor = match &args.actor {
         Some(e) => {
@@ -266,7 +266,8 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             {
                 #[allow(unused_imports)]
                 use #k::__private::{PlainRet as _, ResultRet as _};
-                let __audit_outcome = (&#k::__private::Ret(&__audit_ret)).__audit_outcome();
+                let __audit_ret_ref = #k::__private::Ret(&__audit_ret);
+                let __audit_outcome = (&__audit_ret_ref).__audit_outcome();
                 #ok_binding
                 #(#at_exit)*
                 let __audit_meta: ::std::boxed::Box<[#k::__private::Value]> =
@@ -285,6 +286,6 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             __audit_ret
         }
     };
-    item.block = Box::new(syn::parse2(body).expect("generated body parses"));
+    *item.block = syn::parse2(body).expect("generated body parses");
     quote!(#item)
 }

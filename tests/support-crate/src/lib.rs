@@ -1,1 +1,45 @@
-//! placeholder
+//! A second crate with `#[audited]` sites and its own catalog (`audit.toml` here), so
+//! that the workspace tests the registry across crates and catalogs.
+
+use std::time::SystemTime;
+
+use audit::audited;
+
+/// A sign-in attempt.
+pub struct SignIn {
+    /// Login name.
+    pub login: String,
+    /// Client address, when known.
+    pub ip: Option<String>,
+    /// The password typed (never recorded: the catalog redacts it).
+    pub password: String,
+    /// Extra JSON, with a nested secret (`token`) the catalog redacts.
+    pub extra: serde_json::Value,
+}
+
+/// Fails when `attempts` is above 3.
+#[audited(
+    event = "account_sign_in",
+    meta(
+        login = &s.login,
+        ip = &s.ip,
+        attempts = attempts,
+        password = &s.password,
+        risk = 0.25,
+        mfa = true,
+        at = SystemTime::UNIX_EPOCH,
+        extra = &s.extra,
+        roles = vec!["admin", "ops"],
+        scores = Some(vec![1, -2]),
+    )
+)]
+pub fn sign_in(s: &SignIn, attempts: u32) -> Result<u64, String> {
+    if attempts > 3 {
+        return Err(format!("too many attempts: {attempts}"));
+    }
+    Ok(42)
+}
+
+/// Closes an account; the reason is optional and left out.
+#[audited(event = "account_close", meta(account_id = id))]
+pub fn close(id: i64) {}
