@@ -56,7 +56,7 @@ use std::sync::Arc;
 pub use diagnostic::{Diagnostic, ErrorKind};
 pub use docs::render_markdown;
 pub use field_type::{FieldType, FieldTypeError, Scalar};
-pub use locate::{CATALOG_ENV, CATALOG_FILE_NAME, LocateError, locate};
+pub use locate::{CATALOG_ENV, CATALOG_FILE_NAME, LocateError, env_override, locate};
 pub use lock::{LOCK_FILE_NAME, Lock, LockEntry, lock_path};
 pub use model::{Alias, Catalog, Defaults, Durability, Entity, Event, Field, Level};
 pub use parse::is_snake_case;

@@ -11,6 +11,30 @@ pub const CATALOG_ENV: &str = "AUDIT_CATALOG";
 /// The catalog's default file name.
 pub const CATALOG_FILE_NAME: &str = "audit.toml";
 
+/// The part of an `AUDIT_CATALOG` value that applies to package `package`.
+///
+/// The value is either a path, which applies to every crate of the build, or
+/// comma-separated `package=path` pairs, each applying to one package only (the way
+/// `RUST_LOG` takes `target=level`). A test harness that compiles its own crate, such
+/// as trybuild's `<name>-tests`, can so be pointed at a catalog without redirecting the
+/// other crates of the build.
+///
+/// ```
+/// use audit_catalog::env_override;
+/// assert_eq!(env_override("cat.toml", "app"), Some("cat.toml"));
+/// assert_eq!(env_override("app=a.toml,audit-tests=/x/b.toml", "audit-tests"), Some("/x/b.toml"));
+/// assert_eq!(env_override("audit-tests=/x/b.toml", "app"), None);
+/// ```
+pub fn env_override<'a>(value: &'a str, package: &str) -> Option<&'a str> {
+    if !value.contains('=') {
+        return Some(value);
+    }
+    value.split(',').find_map(|pair| {
+        let (pkg, path) = pair.split_once('=')?;
+        (pkg.trim() == package).then(|| path.trim())
+    })
+}
+
 /// No catalog was found; says every place that was looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocateError {

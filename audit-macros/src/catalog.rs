@@ -46,8 +46,13 @@ fn manifest_dir() -> Result<PathBuf, String> {
 /// Locates and loads the catalog; errors are complete messages for `compile_error!`.
 pub fn load() -> Result<Loaded, String> {
     let dir = manifest_dir()?;
-    let env = std::env::var_os(audit_catalog::CATALOG_ENV);
-    let path = audit_catalog::locate(&dir, env.as_deref()).map_err(|e| e.to_string())?;
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+    let env = std::env::var(audit_catalog::CATALOG_ENV).ok();
+    let env = env
+        .as_deref()
+        .and_then(|v| audit_catalog::env_override(v, &package));
+    let path =
+        audit_catalog::locate(&dir, env.map(std::ffi::OsStr::new)).map_err(|e| e.to_string())?;
     let path = path.canonicalize().unwrap_or(path);
     let lock = lock_path(&path);
     let stamp = (mtime(&path), mtime(&lock));

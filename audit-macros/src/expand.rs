@@ -164,10 +164,14 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
         };
         let kind = kind_tokens(&k, &field.ty);
         let expr = &m.expr;
-        let message = escape_braces(&format!(
-            "`meta({} = ...)` of audit event `{}`: `{{Self}}` does not fit the catalog type `{}`",
-            field.name, event.name, field.ty
-        ));
+        let message = format!(
+            "{}{{Self}}{}",
+            escape_braces(&format!(
+                "`meta({} = ...)` of audit event `{}`: `",
+                field.name, event.name
+            )),
+            escape_braces(&format!("` does not fit the catalog type `{}`", field.ty)),
+        );
         let label = escape_braces(&format!("expected a value of catalog type `{}`", field.ty));
         let note = escape_braces(&format!(
             "field `{}` is declared `{}` at {}:{}",
@@ -177,20 +181,23 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             cat.position(field.span.start)
         ));
         let span = expr.span();
+        // One trait per field, named after it, so rustc's notes name the right one.
+        let fit = format_ident!("__AuditFit_{}", field.name);
         let convert = quote_spanned! {span=>
             {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
-                trait __AuditFit {
+                #[allow(non_camel_case_types)]
+                trait #fit {
                     fn __audit_encode(self) -> #k::__private::Value;
                 }
                 #[diagnostic::do_not_recommend]
-                impl<V: #k::__private::Encode<#kind>> __AuditFit for V {
+                impl<V: #k::__private::Encode<#kind>> #fit for V {
                     #[inline]
                     fn __audit_encode(self) -> #k::__private::Value {
                         #k::__private::Encode::<#kind>::encode(self)
                     }
                 }
-                __AuditFit::__audit_encode(#expr)
+                #fit::__audit_encode(#expr)
             }
         };
         if m.uses_ret() {

@@ -1,8 +1,6 @@
 //! A second crate with `#[audited]` sites and its own catalog (`audit.toml` here), so
 //! that the workspace tests the registry across crates and catalogs.
 
-use std::time::SystemTime;
-
 use audit::audited;
 
 /// A sign-in attempt.
@@ -27,7 +25,7 @@ pub struct SignIn {
         password = &s.password,
         risk = 0.25,
         mfa = true,
-        at = SystemTime::UNIX_EPOCH,
+        at = std::time::SystemTime::UNIX_EPOCH,
         extra = &s.extra,
         roles = vec!["admin", "ops"],
         scores = Some(vec![1, -2]),

@@ -1,0 +1,4 @@
+#[audit::audited(event = "dashboard_create", meta(name = "x"))]
+struct Dashboard;
+
+fn main() {}
