@@ -54,10 +54,10 @@
 //! `return`, and `async fn`: the event is emitted when the future completes, with the
 //! context in effect when the body starts running (its first poll).
 //!
-//! With `#[async_trait]`, the trait method's body is rewritten into a boxed future
-//! before `#[audited]` sees it; the event is then emitted when the future is created,
-//! not when it completes. Put the audited logic in an inherent `async fn` and call it
-//! from the trait method instead.
+//! With `#[async_trait]` on the impl block, `async_trait` runs first and turns the
+//! method into one returning `Box::pin(async move { .. })`; `#[audited]` recognizes
+//! that shape and instruments the future itself, so the event is emitted when the
+//! future completes (with its outcome and duration), exactly as for an `async fn`.
 //!
 //! # Registry
 //!

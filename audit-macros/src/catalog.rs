@@ -30,6 +30,23 @@ type Cache = HashMap<
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
+/// Catalogs already embedded by an earlier site of the crate being compiled. A
+/// proc-macro library is loaded once per rustc process, that is once per crate, so
+/// the first site of a crate embeds the catalog (and makes cargo track it) and the
+/// others refer to it by path.
+static EMBEDDED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Whether this is the first site of the current compilation that uses `path`.
+pub fn first_use(path: &Path) -> bool {
+    let mut done = EMBEDDED.lock().unwrap_or_else(|p| p.into_inner());
+    if done.iter().any(|p| p == path) {
+        false
+    } else {
+        done.push(path.to_owned());
+        true
+    }
+}
+
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
@@ -43,17 +60,37 @@ fn manifest_dir() -> Result<PathBuf, String> {
         .ok_or_else(|| "CARGO_MANIFEST_DIR is not set: #[audited] must be compiled by cargo".into())
 }
 
+type LocateKey = (PathBuf, String, Option<String>);
+
+/// Where the catalog of (manifest dir, package, `AUDIT_CATALOG`) is; looked up once
+/// per key, since every site of a crate asks the same question.
+fn locate_cached(dir: &Path, package: &str, env: Option<String>) -> Result<PathBuf, String> {
+    static LOCATED: Mutex<Vec<(LocateKey, PathBuf)>> = Mutex::new(Vec::new());
+    let key = (dir.to_owned(), package.to_owned(), env);
+    let mut located = LOCATED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, p)) = located.iter().find(|(k, _)| *k == key)
+        && p.is_file()
+    {
+        return Ok(p.clone());
+    }
+    let env = key
+        .2
+        .as_deref()
+        .and_then(|v| audit_catalog::env_override(v, package));
+    let path =
+        audit_catalog::locate(dir, env.map(std::ffi::OsStr::new)).map_err(|e| e.to_string())?;
+    let path = path.canonicalize().unwrap_or(path);
+    located.retain(|(k, _)| *k != key);
+    located.push((key, path.clone()));
+    Ok(path)
+}
+
 /// Locates and loads the catalog; errors are complete messages for `compile_error!`.
 pub fn load() -> Result<Loaded, String> {
     let dir = manifest_dir()?;
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
     let env = std::env::var(audit_catalog::CATALOG_ENV).ok();
-    let env = env
-        .as_deref()
-        .and_then(|v| audit_catalog::env_override(v, &package));
-    let path =
-        audit_catalog::locate(&dir, env.map(std::ffi::OsStr::new)).map_err(|e| e.to_string())?;
-    let path = path.canonicalize().unwrap_or(path);
+    let path = locate_cached(&dir, &package, env)?;
     let lock = lock_path(&path);
     let stamp = (mtime(&path), mtime(&lock));
 

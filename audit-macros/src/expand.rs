@@ -53,6 +53,53 @@ fn contains_impl_trait(ty: &Type) -> bool {
     walk(quote!(#ty))
 }
 
+/// `#[async_trait]` (which runs before `#[audited]` when placed on the impl) turns
+/// `async fn f(..) -> R { body }` into `fn f(..) -> Pin<Box<dyn Future<Output = R> + ..>>
+/// { Box::pin(async move { body' }) }`. Returns the async block, so the event is
+/// emitted when that future completes rather than when it is created.
+fn async_trait_body(item: &mut ItemFn) -> Option<&mut syn::ExprAsync> {
+    if item.sig.asyncness.is_some() {
+        return None;
+    }
+    let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = item.block.stmts.as_mut_slice() else {
+        return None;
+    };
+    let syn::Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    let segments: Vec<String> = func
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    if !segments.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
+        return None;
+    }
+    match call.args.first_mut() {
+        Some(syn::Expr::Async(block)) if block.capture.is_some() => Some(block),
+        _ => None,
+    }
+}
+
+/// The `Output = R` of a `Pin<Box<dyn Future<Output = R>>>` return type.
+fn future_output(output: &ReturnType) -> Option<Type> {
+    struct Find(Option<Type>);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_assoc_type(&mut self, a: &'ast syn::AssocType) {
+            if a.ident == "Output" && self.0.is_none() {
+                self.0 = Some(a.ty.clone());
+            }
+            syn::visit::visit_assoc_type(self, a);
+        }
+    }
+    let mut f = Find(None);
+    if let ReturnType::Type(_, ty) = output {
+        syn::visit::Visit::visit_type(&mut f, ty);
+    }
+    f.0
+}
+
 fn escape_braces(s: &str) -> String {
     s.replace('{', "{{").replace('}', "}}")
 }
@@ -111,16 +158,30 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
     let changes = event.changes;
     let cat_name = &cat.name;
     let cat_path = loaded.path.to_string_lossy().into_owned();
-    let lock_track = loaded.lock.as_ref().map(|l| {
-        let l = l.to_string_lossy().into_owned();
-        quote!(
-            const _: &[u8] = ::core::include_bytes!(#l);
-        )
+    // The first site of the crate embeds the catalog for the registry; its
+    // `include_str!` (and the lock file's `include_bytes!`) make cargo rebuild the
+    // crate when either file changes.
+    let embed = crate::catalog::first_use(&loaded.path).then(|| {
+        let lock = loaded.lock.as_ref().map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            quote!(
+                const _: &[u8] = ::core::include_bytes!(#l);
+            )
+        });
+        quote! {
+            #lock
+            #k::__private::inventory::submit! {
+                #k::__private::EmbeddedCatalog {
+                    path: #cat_path,
+                    text: ::core::include_str!(#cat_path),
+                }
+            }
+        }
     });
     let function = item.sig.ident.to_string();
 
     let registry = quote! {
-        #lock_track
+        #embed
         static __AUDIT_SPEC: #k::__private::EventSpec = #k::__private::EventSpec {
             name: #name,
             code: #code,
@@ -133,12 +194,7 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             redact: &[#(#redact),*],
             changes: #changes,
             durability: #k::__private::Durability::#durability,
-            catalog: &#k::__private::CatalogRef {
-                name: #cat_name,
-                path: #cat_path,
-                // Also makes cargo rebuild this crate when the catalog changes.
-                text: ::core::include_str!(#cat_path),
-            },
+            catalog: &#k::__private::CatalogRef { name: #cat_name, path: #cat_path },
             __template: #k::__private::SpecCache::new(),
         };
         static __AUDIT_SITE: #k::__private::Site = #k::__private::Site {
@@ -237,14 +293,24 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
     );
 
     // ---- the body ----
-    let block = &item.block;
-    let fake_return = match &item.sig.output {
-        ReturnType::Type(_, ty) if contains_impl_trait(ty) => quote!(),
-        output => {
-            let ty = match output {
-                ReturnType::Default => quote!(()),
-                ReturnType::Type(_, ty) => quote!(#ty),
-            };
+    let boxed_output = future_output(&item.sig.output);
+    let is_async_trait = async_trait_body(&mut item).is_some();
+    let declared: Option<Type> = if is_async_trait {
+        boxed_output
+    } else {
+        match &item.sig.output {
+            ReturnType::Default => Some(syn::parse_quote!(())),
+            ReturnType::Type(_, ty) => Some((**ty).clone()),
+        }
+    };
+    let block = match async_trait_body(&mut item) {
+        Some(inner) => inner.block.clone(),
+        None => (*item.block).clone(),
+    };
+    let fake_return = match &declared {
+        Some(ty) if contains_impl_trait(ty) => quote!(),
+        None => quote!(),
+        Some(ty) => {
             // Gives the body its declared return type, so that `?` and `return`
             // infer as in the original function.
             quote! {
@@ -256,7 +322,7 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             }
         }
     };
-    let run = if item.sig.asyncness.is_some() {
+    let run = if item.sig.asyncness.is_some() || is_async_trait {
         quote!(async move { #fake_return #block }.await)
     } else {
         quote!(#k::__private::call_once(move || { #fake_return #block }))
@@ -293,6 +359,22 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             __audit_ret
         }
     };
-    *item.block = syn::parse2(body).expect("generated body parses");
-    quote!(#item)
+    // Emitted as tokens around the untouched signature: no re-parse of the output.
+    match async_trait_body(&mut item) {
+        Some(inner) => {
+            let attrs = &inner.attrs;
+            let fut = quote!(#(#attrs)* async move #body);
+            item.block.stmts = vec![syn::Stmt::Expr(
+                syn::Expr::Verbatim(quote!(::std::boxed::Box::pin(#fut))),
+                None,
+            )];
+            quote!(#item)
+        }
+        None => {
+            let ItemFn {
+                attrs, vis, sig, ..
+            } = &item;
+            quote!(#(#attrs)* #vis #sig #body)
+        }
+    }
 }

@@ -2,8 +2,8 @@
 //! crate, which re-exports it; see that crate's documentation.
 //!
 //! The macro crate is thin (as `sqlx-macros` is): the catalog format, location and
-//! validation live in `audit-catalog`; this crate parses the attribute ([`attr`]),
-//! checks it against the catalog ([`check`]) and generates code ([`expand`]).
+//! validation live in `audit-catalog`; this crate parses the attribute (`attr`),
+//! checks it against the catalog (`check`) and generates code (`expand`).
 
 mod attr;
 mod catalog;

@@ -41,6 +41,18 @@ pub struct Event {
     pub(crate) context: Option<Arc<Context>>,
 }
 
+/// A UUIDv7 for `time`: its millisecond prefix is the record's own time, its random
+/// bits come from a thread-local generator (no shared lock, no system call).
+fn uuid_v7(time: Timestamp) -> Uuid {
+    let ns = time.as_nanos().max(0) as u64;
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        ns / 1_000_000_000,
+        (ns % 1_000_000_000) as u32,
+    );
+    Uuid::new_v7(ts)
+}
+
 impl Event {
     /// Builds an event stamped now with a fresh UUIDv7. `metadata` holds one value per
     /// field of the site's event, in catalog order.
@@ -52,9 +64,10 @@ impl Event {
         context: Option<Arc<Context>>,
     ) -> Self {
         debug_assert_eq!(metadata.len(), site.spec.fields.len());
+        let time = Timestamp::now();
         Event {
-            id: Uuid::now_v7(),
-            time: Timestamp::now(),
+            id: uuid_v7(time),
+            time,
             site,
             outcome,
             duration_ns,

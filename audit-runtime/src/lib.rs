@@ -28,6 +28,6 @@ pub use context::{Actor, ActorKind, AuditScopeExt, Context, Request, Scoped, cur
 pub use dispatch::Dispatch;
 pub use event::{Event, Outcome};
 pub use record::{Changes, EntityRef, OutcomeKind, Record, SiteInfo};
-pub use spec::{CatalogRef, EntitySpec, EventSpec, FieldSpec, Site};
+pub use spec::{CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site};
 pub use time::Timestamp;
 pub use value::{Encode, Value, kind};

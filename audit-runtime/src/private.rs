@@ -5,7 +5,9 @@ use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::spec::{CatalogRef, EntitySpec, EventSpec, FieldSpec, Site, SiteRef, SpecCache};
+pub use crate::spec::{
+    CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site, SiteRef, SpecCache,
+};
 pub use crate::value::{Encode, Value, kind};
 pub use audit_catalog::{Durability, Level};
 pub use inventory;
@@ -96,8 +98,9 @@ pub enum On {
     Failure,
 }
 
-/// Builds and hands off the event of one call.
-#[inline]
+/// Builds and hands off the event of one call. Deliberately not inlined: one copy
+/// serves every site (compile time), at the cost of one call.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub fn emit(
     site: &'static Site,

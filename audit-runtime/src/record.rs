@@ -207,7 +207,7 @@ impl Record {
         })
     }
 
-    /// A metadata value as the [`Value`] type's JSON (convenience for tests).
+    /// A metadata value, as JSON (`None` when the event has no such field).
     pub fn meta(&self, field: &str) -> Option<&Json> {
         self.metadata.get(field)
     }

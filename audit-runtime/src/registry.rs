@@ -10,7 +10,7 @@ use std::fmt;
 
 use audit_catalog::Catalog;
 
-use crate::spec::{Site, SiteRef};
+use crate::spec::{EmbeddedCatalog, Site, SiteRef};
 
 /// Every site, sorted by event, then file and line.
 ///
@@ -102,19 +102,17 @@ impl fmt::Display for Coverage {
 /// Which declared events have sites and which have none, per embedded catalog.
 pub fn coverage() -> Coverage {
     let all = sites();
-    let mut by_catalog: BTreeMap<&'static str, (&'static str, Vec<&'static Site>)> =
-        BTreeMap::new();
+    let mut by_catalog: BTreeMap<&'static str, Vec<&'static Site>> = BTreeMap::new();
     for s in &all {
-        by_catalog
-            .entry(s.spec.catalog.path)
-            .or_insert((s.spec.catalog.text, Vec::new()))
-            .1
-            .push(s);
+        by_catalog.entry(s.spec.catalog.path).or_default().push(s);
     }
+    let texts: BTreeMap<&'static str, &'static str> = inventory::iter::<EmbeddedCatalog>()
+        .map(|c| (c.path, c.text))
+        .collect();
     let catalogs = by_catalog
         .into_iter()
-        .filter_map(|(path, (text, sites))| {
-            let cat = Catalog::parse(path, text).ok()?;
+        .filter_map(|(path, sites)| {
+            let cat = Catalog::parse(path, texts.get(path)?).ok()?;
             let mut emitted: BTreeMap<String, usize> = BTreeMap::new();
             for s in &sites {
                 *emitted.entry(s.spec.name.to_owned()).or_default() += 1;

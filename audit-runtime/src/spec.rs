@@ -5,17 +5,27 @@ use std::sync::OnceLock;
 
 use audit_catalog::{Durability, Level, Syntax, Template};
 
-/// The catalog an event came from, embedded in the binary (`include_str!` of the same
-/// file the compiler checked against).
+/// The catalog an event comes from: its name and the path it was read from at build
+/// time. Its text is embedded once per crate (see [`EmbeddedCatalog`]).
 #[derive(Debug)]
 pub struct CatalogRef {
     /// `[catalog] name`.
     pub name: &'static str,
     /// Absolute path of the file at build time.
     pub path: &'static str,
+}
+
+/// A catalog's text, embedded in the binary by the first `#[audited]` site of each
+/// crate (`include_str!` of the same file the compiler checked against).
+#[derive(Debug)]
+pub struct EmbeddedCatalog {
+    /// Absolute path of the file at build time.
+    pub path: &'static str,
     /// The file's text.
     pub text: &'static str,
 }
+
+inventory::collect!(EmbeddedCatalog);
 
 /// An entity type with its stable code.
 #[derive(Debug, Clone, Copy)]
