@@ -21,8 +21,9 @@ struct App {
 struct Discard;
 
 impl Dispatch for Discard {
-    fn dispatch(&self, event: Event) {
+    fn dispatch(&self, event: Event) -> Result<(), audit::DeliveryError> {
         black_box(event);
+        Ok(())
     }
 }
 

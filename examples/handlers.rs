@@ -1,6 +1,7 @@
 //! Annotated handlers on the MnoEnterprise catalog (`examples/catalogs/mnoe.toml`):
 //! app, dashboard, user and widget events, as two users of two tenants, one call
-//! failing. Each event is printed as a JSON line by a small `Dispatch`, then the
+//! failing. Events go through the delivery pipeline to the console, a JSON Lines
+//! file and an Intercom-style listener that publishes the catalog's aliases; then the
 //! coverage report lists the declared events this program never emits.
 //!
 //! ```sh
@@ -9,7 +10,8 @@
 
 use std::fmt;
 
-use audit::{Actor, Context, Dispatch, Event, Record, audited, scope};
+use audit::sinks::{Console, JsonLines, Listener, SinkOptions};
+use audit::{Actor, Auditor, Context, Record, audited, scope};
 
 #[derive(Debug, Clone)]
 struct App {
@@ -69,21 +71,25 @@ fn login(name: &str, email: &str) {}
 #[audited(event = "user_invite", meta(user_email = email, account_name = account))]
 fn invite(email: &str, account: &str) {}
 
-/// Prints each event as one JSON line: the shape every sink and store receives.
-struct PrintJson;
-
-impl Dispatch for PrintJson {
-    fn dispatch(&self, event: Event) {
-        let record = Record::from_event(&event);
-        println!(
-            "{}",
-            serde_json::to_string(&record).expect("records serialize")
-        );
-    }
-}
-
 fn main() {
-    audit::dispatch::set_global(PrintJson).expect("first dispatcher");
+    let out = std::env::temp_dir().join("audit-handlers-example");
+    let _ = std::fs::remove_dir_all(&out);
+    let intercom = Listener::new("intercom", |r: &Record, name: &str| {
+        println!("  intercom <- {name} ({})", r.description);
+    });
+    let guard = Auditor::builder()
+        .sink(Console::human())
+        .sink(JsonLines::open(out.join("audit.jsonl")).expect("log file opens"))
+        // The MnoEnterprise Intercom listener: renamed events, app and dashboard ones only.
+        .sink_with(
+            intercom,
+            SinkOptions::new()
+                .alias("intercom")
+                .categories(["app", "dashboard", "widget", "user"]),
+        )
+        .spool_dir(out.join("spool"))
+        .install()
+        .expect("first logger of this process");
 
     let ann = Context::new()
         .actor(Actor::user("u-1").email("ann@acme.example").name("Ann"))
@@ -112,5 +118,14 @@ fn main() {
         let _ = destroy_app(&books, &[]);
     });
 
+    audit::flush();
+    let metrics = guard.auditor().metrics();
+    for s in &metrics.sinks {
+        eprintln!("sink {:<22} delivered {}", s.name, s.delivered);
+    }
+    eprintln!(
+        "JSON Lines written to {}",
+        out.join("audit.jsonl").display()
+    );
     eprintln!("\n{}", audit::registry::coverage());
 }

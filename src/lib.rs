@@ -68,9 +68,11 @@
 pub use audit_catalog as catalog;
 pub use audit_macros::audited;
 pub use audit_runtime::{
-    Actor, ActorKind, AuditScopeExt, Changes, Context, Dispatch, Durability, EntityRef, Event,
-    EventSpec, Level, Outcome, OutcomeKind, REDACTED, Record, Request, Scoped, Site, SiteInfo,
-    Timestamp, Value, current, dispatch, registry, scope, testing,
+    Actor, ActorKind, AuditScopeExt, Auditor, AuditorBuilder, AuditorGuard, BuildError, Changes,
+    Context, DeliveryError, Dispatch, Durability, EntityRef, Event, EventSpec, Level, Metrics,
+    Outcome, OutcomeKind, Overflow, REDACTED, Record, Request, Retry, Scoped, ShutdownReport,
+    SinkMetrics, Site, SiteInfo, Timestamp, Value, current, dispatch, flush, integrity, registry,
+    scope, sinks, spool, testing,
 };
 
 #[doc(hidden)]

@@ -14,6 +14,7 @@ mod kw {
     syn::custom_keyword!(actor);
     syn::custom_keyword!(tenant);
     syn::custom_keyword!(entity);
+    syn::custom_keyword!(durability);
 }
 
 /// One `name = expr` inside `meta(...)`.
@@ -63,11 +64,22 @@ pub struct Args {
     pub tenant: Option<Expr>,
     pub entity: Option<(Span, Expr)>,
     pub krate: Option<Path>,
+    /// `durability = "sync" | "async"`: overrides the catalog for this site.
+    pub durability: Option<audit_catalog::Durability>,
     /// Errors found while parsing that do not stop parsing (repeated keys).
     pub errors: Vec<syn::Error>,
 }
 
-const KEYS: &[&str] = &["event", "meta", "on", "actor", "tenant", "entity", "crate"];
+const KEYS: &[&str] = &[
+    "event",
+    "meta",
+    "on",
+    "actor",
+    "tenant",
+    "entity",
+    "durability",
+    "crate",
+];
 
 fn set<T>(slot: &mut Option<T>, value: T, span: Span, key: &str, errors: &mut Vec<syn::Error>) {
     if slot.is_some() {
@@ -87,6 +99,7 @@ impl Parse for Args {
             tenant: None,
             entity: None,
             krate: None,
+            durability: None,
             errors: Vec::new(),
         };
         let mut on: Option<On> = None;
@@ -147,6 +160,26 @@ impl Parse for Args {
                     (k.span, e),
                     k.span,
                     "entity",
+                    &mut args.errors,
+                );
+            } else if lookahead.peek(kw::durability) {
+                let k = input.parse::<kw::durability>()?;
+                input.parse::<Token![=]>()?;
+                let lit: LitStr = input.parse()?;
+                let Some(d) = audit_catalog::Durability::parse(&lit.value()) else {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "unknown durability `{}`: use \"async\" or \"sync\"",
+                            lit.value()
+                        ),
+                    ));
+                };
+                set(
+                    &mut args.durability,
+                    d,
+                    k.span,
+                    "durability",
                     &mut args.errors,
                 );
             } else if lookahead.peek(Token![crate]) {

@@ -125,9 +125,10 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             Level::Error => "Error",
         }
     );
+    let sync = args.durability.unwrap_or(event.durability) == audit_catalog::Durability::Sync;
     let durability = format_ident!(
         "{}",
-        match event.durability {
+        match args.durability.unwrap_or(event.durability) {
             audit_catalog::Durability::Async => "Async",
             audit_catalog::Durability::Sync => "Sync",
         }
@@ -328,6 +329,19 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
         quote!(#k::__private::call_once(move || { #fake_return #block }))
     };
 
+    // A `sync` event's commit failure reaches the caller (see `ResultSync`).
+    let finish = if sync {
+        quote! {
+            #[allow(unused_imports)]
+            use #k::__private::{PlainSync as _, ResultSync as _};
+            (&#k::__private::SyncRet::new(__audit_ret)).__audit_sync(__audit_delivery)
+        }
+    } else {
+        quote! {
+            let _ = __audit_delivery;
+            __audit_ret
+        }
+    };
     let body = quote_spanned! {Span::call_site()=>
         {
             #registry
@@ -345,7 +359,7 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
                 #(#at_exit)*
                 let __audit_meta: ::std::boxed::Box<[#k::__private::Value]> =
                     ::std::boxed::Box::new([#(#values),*]);
-                #k::__private::emit(
+                let __audit_delivery = #k::__private::emit(
                     &__AUDIT_SITE,
                     #k::__private::On::#on,
                     __audit_outcome,
@@ -355,8 +369,8 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
                     __audit_actor,
                     __audit_tenant,
                 );
+                #finish
             }
-            __audit_ret
         }
     };
     // Emitted as tokens around the untouched signature: no re-parse of the output.

@@ -1,40 +1,88 @@
-//! Where emitted events go: an active test capture, else the installed dispatcher,
-//! else nowhere (counted and warned about once, never a panic or a block).
+//! Where emitted events go: the thread's local dispatcher (a test capture, or a
+//! pipeline set with [`with_dispatch`]), else the process-wide one, else nowhere
+//! (counted and warned about once: never a panic, never a block).
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
 
 use crate::event::Event;
 
-/// Receives every emitted event. The delivery pipeline implements it; so can a user
-/// who wants to route events themselves.
+/// Why an event could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// No dispatcher is installed.
+    NoDispatcher,
+    /// The pipeline has shut down.
+    Closed,
+    /// The queue was full and the overflow policy dropped the event.
+    Dropped,
+    /// A `sync` event was not committed by every primary sink; says which and why.
+    NotCommitted(String),
+    /// A `sync` event was not committed within the wait limit.
+    Timeout,
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryError::NoDispatcher => f.write_str("no audit logger is installed"),
+            DeliveryError::Closed => f.write_str("the audit pipeline has shut down"),
+            DeliveryError::Dropped => {
+                f.write_str("the audit queue was full and the event was dropped")
+            }
+            DeliveryError::NotCommitted(why) => {
+                write!(f, "the audit event was not committed: {why}")
+            }
+            DeliveryError::Timeout => f.write_str("the audit event was not committed in time"),
+        }
+    }
+}
+
+impl std::error::Error for DeliveryError {}
+
+/// Receives every emitted event. The delivery pipeline implements it; so does the
+/// test capture; so can a user who routes events themselves.
 ///
 /// ```
-/// use audit_runtime::{Dispatch, Event};
+/// use audit_runtime::{Dispatch, Event, dispatch::DeliveryError};
 /// struct Discard;
 /// impl Dispatch for Discard {
-///     fn dispatch(&self, _event: Event) {}
+///     fn dispatch(&self, _event: Event) -> Result<(), DeliveryError> {
+///         Ok(())
+///     }
 /// }
 /// ```
 pub trait Dispatch: Send + Sync + 'static {
-    /// Takes one event. Called on the emitting thread: must not do I/O or block
-    /// longer than a bounded hand-off.
-    fn dispatch(&self, event: Event);
+    /// Takes one event. Called on the emitting thread: no I/O, nothing but a bounded
+    /// hand-off, except for `sync` events, which return once committed (or not).
+    fn dispatch(&self, event: Event) -> Result<(), DeliveryError>;
 
-    /// Delivers everything taken so far.
-    fn flush(&self) {}
+    /// Delivers everything taken so far; `false` if that did not finish in time.
+    fn flush(&self) -> bool {
+        true
+    }
 }
 
-static GLOBAL: OnceLock<Box<dyn Dispatch>> = OnceLock::new();
+static GLOBAL: OnceLock<Arc<dyn Dispatch>> = OnceLock::new();
 static UNDELIVERED: AtomicU64 = AtomicU64::new(0);
 static WARNED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static LOCAL: RefCell<Option<Arc<dyn Dispatch>>> = const { RefCell::new(None) };
+}
 
 /// The dispatcher was already set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlreadySet;
 
-impl std::fmt::Display for AlreadySet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for AlreadySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an audit dispatcher is already installed in this process")
     }
 }
@@ -44,7 +92,11 @@ impl std::error::Error for AlreadySet {}
 /// Installs the process-wide dispatcher. Like `tracing`'s global default, it can be
 /// set once per process.
 pub fn set_global(dispatch: impl Dispatch) -> Result<(), AlreadySet> {
-    GLOBAL.set(Box::new(dispatch)).map_err(|_| AlreadySet)
+    set_global_arc(Arc::new(dispatch))
+}
+
+pub(crate) fn set_global_arc(dispatch: Arc<dyn Dispatch>) -> Result<(), AlreadySet> {
+    GLOBAL.set(dispatch).map_err(|_| AlreadySet)
 }
 
 /// The process-wide dispatcher, if one is installed.
@@ -52,24 +104,99 @@ pub fn global() -> Option<&'static dyn Dispatch> {
     GLOBAL.get().map(|b| &**b)
 }
 
-/// How many events were emitted with no dispatcher installed and no capture active.
+/// How many events were emitted with no dispatcher to take them.
 pub fn undelivered() -> u64 {
     UNDELIVERED.load(Ordering::Relaxed)
 }
 
-/// Hands an event to the active capture, else the dispatcher.
-pub fn emit(event: Event) {
-    let Some(event) = crate::testing::offer(event) else {
-        return;
+struct Local {
+    previous: Option<Arc<dyn Dispatch>>,
+}
+
+impl Local {
+    fn enter(d: Option<Arc<dyn Dispatch>>) -> Self {
+        Local {
+            previous: LOCAL.with(|l| l.replace(d)),
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        LOCAL.with(|l| *l.borrow_mut() = previous);
+    }
+}
+
+/// Runs `f` with `dispatch` taking this thread's events instead of the global one.
+///
+/// ```
+/// use std::sync::Arc;
+/// use audit_runtime::{Dispatch, Event, dispatch::DeliveryError};
+/// struct Discard;
+/// impl Dispatch for Discard {
+///     fn dispatch(&self, _: Event) -> Result<(), DeliveryError> { Ok(()) }
+/// }
+/// audit_runtime::dispatch::with_dispatch(Arc::new(Discard), || { /* emit here */ });
+/// ```
+pub fn with_dispatch<R>(dispatch: Arc<dyn Dispatch>, f: impl FnOnce() -> R) -> R {
+    let _local = Local::enter(Some(dispatch));
+    f()
+}
+
+/// A future whose events go to a given dispatcher: see [`WithDispatchExt`].
+#[must_use = "futures do nothing unless polled"]
+pub struct WithDispatch<F> {
+    inner: F,
+    dispatch: Arc<dyn Dispatch>,
+}
+
+impl<F: Future> Future for WithDispatch<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: never moved out of `self`, and
+        // `WithDispatch` implements neither `Drop` nor `Unpin` by hand.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _local = Local::enter(Some(Arc::clone(&this.dispatch)));
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+/// Routes a future's events to a dispatcher on every poll, whichever thread polls.
+pub trait WithDispatchExt: Future + Sized {
+    /// This future, with its events going to `dispatch`.
+    fn with_dispatch(self, dispatch: Arc<dyn Dispatch>) -> WithDispatch<Self> {
+        WithDispatch {
+            inner: self,
+            dispatch,
+        }
+    }
+}
+
+impl<F: Future> WithDispatchExt for F {}
+
+/// Hands an event to the local dispatcher, else the global one.
+pub fn emit(event: Event) -> Result<(), DeliveryError> {
+    let event = match LOCAL.with(|l| l.borrow().clone()) {
+        Some(local) => return local.dispatch(event),
+        None => event,
     };
     match GLOBAL.get() {
         Some(d) => d.dispatch(event),
-        None => lost(&event),
+        None => Err(lost(&event)),
+    }
+}
+
+/// Flushes the dispatcher this thread emits to; `false` if it did not finish in time.
+pub fn flush() -> bool {
+    match LOCAL.with(|l| l.borrow().clone()) {
+        Some(local) => local.flush(),
+        None => GLOBAL.get().is_none_or(|d| d.flush()),
     }
 }
 
 #[cold]
-fn lost(event: &Event) {
+fn lost(event: &Event) -> DeliveryError {
     UNDELIVERED.fetch_add(1, Ordering::Relaxed);
     if !WARNED.swap(true, Ordering::Relaxed) {
         eprintln!(
@@ -80,4 +207,5 @@ fn lost(event: &Event) {
             event.site().line
         );
     }
+    DeliveryError::NoDispatcher
 }

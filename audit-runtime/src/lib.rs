@@ -14,19 +14,27 @@
 mod context;
 pub mod dispatch;
 mod event;
+pub mod integrity;
+mod pipeline;
 #[doc(hidden)]
 pub mod private;
 mod record;
 pub mod registry;
+pub mod sinks;
 mod spec;
+pub mod spool;
 pub mod testing;
 mod time;
 mod value;
 
 pub use audit_catalog::{Durability, Level, REDACTED};
 pub use context::{Actor, ActorKind, AuditScopeExt, Context, Request, Scoped, current, scope};
-pub use dispatch::Dispatch;
+pub use dispatch::{DeliveryError, Dispatch, flush};
 pub use event::{Event, Outcome};
+pub use pipeline::{
+    Auditor, AuditorBuilder, AuditorGuard, BuildError, Metrics, Overflow, Retry, ShutdownReport,
+    SinkMetrics,
+};
 pub use record::{Changes, EntityRef, OutcomeKind, Record, SiteInfo};
 pub use spec::{CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site};
 pub use time::Timestamp;

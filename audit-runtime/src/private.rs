@@ -13,6 +13,7 @@ pub use audit_catalog::{Durability, Level};
 pub use inventory;
 
 use crate::context::{Actor, Context};
+use crate::dispatch::DeliveryError;
 use crate::event::{Event, Outcome};
 
 /// The text of a handler's error.
@@ -102,6 +103,7 @@ pub enum On {
 /// serves every site (compile time), at the cost of one call.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
+#[must_use = "sync events report whether they were committed"]
 pub fn emit(
     site: &'static Site,
     on: On,
@@ -111,14 +113,14 @@ pub fn emit(
     metadata: Box<[Value]>,
     actor: Option<Actor>,
     tenant: Option<String>,
-) {
+) -> Result<(), DeliveryError> {
     let wanted = match on {
         On::Always => true,
         On::Success => outcome.is_success(),
         On::Failure => !outcome.is_success(),
     };
     if !wanted {
-        return;
+        return Ok(());
     }
     let context = if actor.is_some() || tenant.is_some() {
         let mut c = context.as_deref().cloned().unwrap_or_default();
@@ -133,7 +135,63 @@ pub fn emit(
         context
     };
     let duration = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-    crate::dispatch::emit(Event::new(site, outcome, duration, metadata, context));
+    crate::dispatch::emit(Event::new(site, outcome, duration, metadata, context))
+}
+
+/// The error type of a handler of a `sync` event: it must be able to carry an audit
+/// delivery failure, which fails the call.
+#[diagnostic::on_unimplemented(
+    message = "the audit event is `sync`, so the error type `{Self}` of its handler must implement `From<audit::DeliveryError>`",
+    label = "a sync event fails the call when it cannot be committed",
+    note = "implement `From<audit::DeliveryError>` for `{Self}`, or make the event `async`"
+)]
+pub trait SyncError: From<DeliveryError> {}
+
+impl<E: From<DeliveryError>> SyncError for E {}
+
+/// A handler's return value, waiting for its `sync` event's commit.
+pub struct SyncRet<T>(pub std::cell::Cell<Option<T>>);
+
+impl<T> SyncRet<T> {
+    /// Wraps the return value.
+    pub fn new(value: T) -> Self {
+        SyncRet(std::cell::Cell::new(Some(value)))
+    }
+}
+
+/// For `Result` handlers: an `Ok` whose event was not committed becomes an `Err`.
+pub trait ResultSync<T, E> {
+    /// The value to return.
+    fn __audit_sync(&self, delivery: Result<(), DeliveryError>) -> Result<T, E>
+    where
+        E: SyncError;
+}
+
+impl<T, E> ResultSync<T, E> for SyncRet<Result<T, E>> {
+    fn __audit_sync(&self, delivery: Result<(), DeliveryError>) -> Result<T, E>
+    where
+        E: SyncError,
+    {
+        match (self.0.take().expect("taken once"), delivery) {
+            (Ok(_), Err(e)) => Err(E::from(e)),
+            (ret, _) => ret,
+        }
+    }
+}
+
+/// For other handlers: the failure is reported on standard error.
+pub trait PlainSync<T> {
+    /// The value to return.
+    fn __audit_sync(&self, delivery: Result<(), DeliveryError>) -> T;
+}
+
+impl<T> PlainSync<T> for &SyncRet<T> {
+    fn __audit_sync(&self, delivery: Result<(), DeliveryError>) -> T {
+        if let Err(e) = delivery {
+            eprintln!("audit: a sync event was not committed: {e}");
+        }
+        self.0.take().expect("taken once")
+    }
 }
 
 /// Calls `f` once: runs a handler's body so that `return` and `?` leave the body only.

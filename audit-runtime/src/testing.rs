@@ -1,55 +1,35 @@
 //! Assert on what a piece of code emitted, without installing a global logger.
 //!
-//! A capture is scoped to the current thread (and, for the async form, to the
-//! future, whichever thread polls it), so parallel tests never see each other's
-//! events. Events emitted on other threads or in spawned tasks are not captured.
+//! A capture is a local dispatcher (see [`crate::dispatch::with_dispatch`]) scoped to
+//! the current thread, and for the async form to the future whichever thread polls
+//! it, so parallel tests never see each other's events. Events emitted on other
+//! threads or in spawned tasks are not captured.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use crate::dispatch::{DeliveryError, Dispatch, WithDispatchExt, with_dispatch};
 use crate::event::Event;
 use crate::record::Record;
 
-type Sink = Arc<Mutex<Vec<Record>>>;
+#[derive(Default)]
+struct Capture(Mutex<Vec<Record>>);
 
-thread_local! {
-    static ACTIVE: RefCell<Option<Sink>> = const { RefCell::new(None) };
-}
-
-struct Active {
-    previous: Option<Sink>,
-}
-
-impl Active {
-    fn enter(sink: Sink) -> Self {
-        Active {
-            previous: ACTIVE.with(|a| a.replace(Some(sink))),
-        }
+impl Dispatch for Capture {
+    fn dispatch(&self, event: Event) -> Result<(), DeliveryError> {
+        let record = Record::from_event(&event);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record);
+        Ok(())
     }
 }
 
-impl Drop for Active {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        ACTIVE.with(|a| *a.borrow_mut() = previous);
+impl Capture {
+    fn take(&self) -> Vec<Record> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
-}
-
-/// Takes the event if a capture is active on this thread; gives it back otherwise.
-pub(crate) fn offer(event: Event) -> Option<Event> {
-    ACTIVE.with(|a| match &*a.borrow() {
-        Some(sink) => {
-            let record = Record::from_event(&event);
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(record);
-            None
-        }
-        None => Some(event),
-    })
-}
-
-fn take(sink: &Sink) -> Vec<Record> {
-    std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// Runs `f` and returns the records it emitted, in order.
@@ -64,12 +44,9 @@ pub fn capture(f: impl FnOnce()) -> Vec<Record> {
 
 /// Runs `f` and returns its value and the records it emitted, in order.
 pub fn capture_with<R>(f: impl FnOnce() -> R) -> (R, Vec<Record>) {
-    let sink: Sink = Arc::default();
-    let value = {
-        let _active = Active::enter(Arc::clone(&sink));
-        f()
-    };
-    (value, take(&sink))
+    let sink = Arc::new(Capture::default());
+    let value = with_dispatch(sink.clone(), f);
+    (value, sink.take())
 }
 
 /// Runs a future to completion on the caller's executor and returns its output and
@@ -82,29 +59,7 @@ pub fn capture_with<R>(f: impl FnOnce() -> R) -> (R, Vec<Record>) {
 /// # }
 /// ```
 pub async fn capture_async<F: Future>(fut: F) -> (F::Output, Vec<Record>) {
-    let sink: Sink = Arc::default();
-    let value = Capturing {
-        inner: fut,
-        sink: Arc::clone(&sink),
-    }
-    .await;
-    (value, take(&sink))
-}
-
-struct Capturing<F> {
-    inner: F,
-    sink: Sink,
-}
-
-impl<F: Future> Future for Capturing<F> {
-    type Output = F::Output;
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned and never moved out.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _active = Active::enter(Arc::clone(&this.sink));
-        unsafe { std::pin::Pin::new_unchecked(&mut this.inner) }.poll(cx)
-    }
+    let sink = Arc::new(Capture::default());
+    let value = fut.with_dispatch(sink.clone()).await;
+    (value, sink.take())
 }

@@ -1,0 +1,551 @@
+//! The delivery pipeline: events leave the caller's thread through a bounded queue;
+//! one worker batches them, builds records (description, redaction, hash chain) and
+//! hands each batch to one thread per sink, which filters, names, writes with
+//! retries, and spools what it cannot write until the sink is healthy again.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use audit_runtime::{Auditor, sinks::{JsonLines, SinkOptions}};
+//! let auditor = Auditor::builder()
+//!     .sink(JsonLines::open(dir.path().join("audit.jsonl")).unwrap())
+//!     .spool_dir(dir.path().join("spool"))
+//!     .build()
+//!     .unwrap();
+//! // `.install()` instead makes it the process-wide logger and returns a guard that
+//! // flushes on drop; `audit_runtime::dispatch::with_dispatch` scopes it to a thread.
+//! assert!(auditor.flush());
+//! auditor.shutdown();
+//! ```
+
+mod metrics;
+mod sink_thread;
+mod worker;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError, bounded};
+
+use crate::dispatch::{DeliveryError, Dispatch};
+use crate::event::Event;
+use crate::record::Record;
+use crate::sinks::{Sink, SinkOptions};
+use crate::spool::{Spool, SpoolEntry};
+use crate::{Durability, EventSpec};
+
+pub use metrics::{Metrics, SinkMetrics};
+
+/// What the caller does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Wait for room (the default): nothing is lost, the caller slows down.
+    #[default]
+    Block,
+    /// Drop the new event, count it, and warn at most once per 10 seconds.
+    DropNewest,
+    /// Write the event to the overflow spool (on the caller's thread), from which the
+    /// worker takes it when it has room.
+    Spill,
+}
+
+/// Retries of a failing sink before its batches go to the spool.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = audit_runtime::Retry { attempts: 5, initial: Duration::from_millis(20), ..Default::default() };
+/// # let _ = r;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retry {
+    /// Tries per batch, the first included.
+    pub attempts: u32,
+    /// Wait after the first failure.
+    pub initial: Duration,
+    /// Longest wait.
+    pub max: Duration,
+    /// Growth of the wait per failure.
+    pub multiplier: f64,
+    /// Randomize each wait between half and all of it.
+    pub jitter: bool,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 4,
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+            multiplier: 2.0,
+            jitter: true,
+        }
+    }
+}
+
+/// Why a pipeline could not be built or installed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A spool directory could not be opened (or is in use by another process).
+    Spool(std::io::Error),
+    /// Two sinks have the same name (names key metrics and spool directories).
+    DuplicateSink(String),
+    /// A process-wide logger is already installed.
+    AlreadyInstalled,
+    /// A worker thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Spool(e) => write!(f, "cannot open the audit spool: {e}"),
+            BuildError::DuplicateSink(n) => write!(
+                f,
+                "two audit sinks are named `{n}`: give one another name with SinkOptions::name"
+            ),
+            BuildError::AlreadyInstalled => {
+                f.write_str("an audit logger is already installed in this process")
+            }
+            BuildError::Thread(e) => write!(f, "cannot start an audit thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+pub(crate) enum Msg {
+    Event(Event, Option<Sender<Result<(), DeliveryError>>>),
+    Flush(Sender<()>),
+    Shutdown,
+}
+
+pub(crate) struct Config {
+    pub batch_size: usize,
+    pub max_wait: Duration,
+    pub retry: Retry,
+    pub sync_timeout: Duration,
+}
+
+/// Configures and starts a pipeline: see [`Auditor::builder`].
+pub struct AuditorBuilder {
+    sinks: Vec<(Box<dyn Sink>, SinkOptions)>,
+    capacity: usize,
+    batch_size: usize,
+    max_wait: Duration,
+    overflow: Overflow,
+    retry: Retry,
+    spool_dir: Option<PathBuf>,
+    shutdown_timeout: Duration,
+    sync_timeout: Duration,
+}
+
+impl AuditorBuilder {
+    /// Adds a sink that takes every record under its event name.
+    pub fn sink(self, sink: impl Sink) -> Self {
+        self.sink_with(sink, SinkOptions::new())
+    }
+
+    /// Adds a sink with a filter, an alias set, a name or the primary mark.
+    pub fn sink_with(mut self, sink: impl Sink, options: SinkOptions) -> Self {
+        self.sinks.push((Box::new(sink), options));
+        self
+    }
+
+    /// Events the queue holds (default 10 000).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+
+    /// Most records per batch (default 400).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Longest wait to fill a batch (default 200 ms).
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = d;
+        self
+    }
+
+    /// What callers do when the queue is full (default [`Overflow::Block`]).
+    pub fn overflow(mut self, o: Overflow) -> Self {
+        self.overflow = o;
+        self
+    }
+
+    /// Retries before spooling (default 4 tries, 50 ms doubling to 5 s, with jitter).
+    pub fn retry(mut self, r: Retry) -> Self {
+        self.retry = r;
+        self
+    }
+
+    /// Where spools live: one directory per sink, and `_overflow` for
+    /// [`Overflow::Spill`] (default: `audit-spool/<program>` under the temp directory).
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// How long flushing on shutdown may take (default 10 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// How long a `sync` emission waits for its commit (default 5 s).
+    pub fn sync_timeout(mut self, d: Duration) -> Self {
+        self.sync_timeout = d;
+        self
+    }
+
+    /// Starts the worker and sink threads (replaying what earlier runs left in the
+    /// spools) and returns the pipeline, not installed anywhere.
+    pub fn build(self) -> Result<Auditor, BuildError> {
+        let spool_dir = self.spool_dir.unwrap_or_else(|| {
+            let program = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "audit".into());
+            std::env::temp_dir().join("audit-spool").join(program)
+        });
+        let config = Arc::new(Config {
+            batch_size: self.batch_size,
+            max_wait: self.max_wait,
+            retry: self.retry,
+            sync_timeout: self.sync_timeout,
+        });
+
+        let mut names = Vec::new();
+        let mut runners = Vec::new();
+        for (sink, options) in self.sinks {
+            let name = options
+                .name
+                .clone()
+                .unwrap_or_else(|| sink.name().to_owned());
+            if names.contains(&name) {
+                return Err(BuildError::DuplicateSink(name));
+            }
+            names.push(name.clone());
+            let spool = Spool::open(spool_dir.join(&name)).map_err(BuildError::Spool)?;
+            runners.push(sink_thread::SinkRunner::new(
+                name,
+                sink,
+                options,
+                spool,
+                Arc::clone(&config),
+            ));
+        }
+        let spill = match self.overflow {
+            Overflow::Spill => {
+                Some(Spool::open(spool_dir.join("_overflow")).map_err(BuildError::Spool)?)
+            }
+            _ => None,
+        };
+
+        let (tx, rx) = bounded(self.capacity);
+        let mut threads = Vec::new();
+        let mut handles = Vec::new();
+        let mut sink_metrics = Vec::new();
+        for runner in runners {
+            let (handle, thread) = runner.spawn().map_err(BuildError::Thread)?;
+            sink_metrics.push((handle.name.clone(), Arc::clone(&handle.counters)));
+            handles.push(handle);
+            threads.push(thread);
+        }
+        let shared = Arc::new(Shared {
+            tx,
+            overflow: self.overflow,
+            spill: Mutex::new(spill),
+            spill_pending: AtomicBool::new(false),
+            accepted: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            spilled: AtomicU64::new(0),
+            last_drop_warning: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            sinks: sink_metrics,
+            threads: Mutex::new(threads),
+            shutdown_timeout: self.shutdown_timeout,
+            sync_timeout: self.sync_timeout,
+        });
+        let worker = worker::Worker::new(rx, handles, config, Arc::clone(&shared), spec_index());
+        let thread = std::thread::Builder::new()
+            .name("audit-worker".into())
+            .spawn(move || worker.run())
+            .map_err(BuildError::Thread)?;
+        shared
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(thread);
+        Ok(Auditor { shared })
+    }
+
+    /// Builds the pipeline and makes it the process-wide logger. Keep the guard
+    /// alive: dropping it flushes everything (within the shutdown timeout) and
+    /// reports what could not be delivered.
+    pub fn install(self) -> Result<AuditorGuard, BuildError> {
+        let auditor = self.build()?;
+        crate::dispatch::set_global_arc(Arc::new(auditor.clone())).map_err(|_| {
+            auditor.shutdown();
+            BuildError::AlreadyInstalled
+        })?;
+        Ok(AuditorGuard { auditor })
+    }
+}
+
+/// Every event spec linked into the binary, by event name (for sink aliases).
+fn spec_index() -> HashMap<&'static str, &'static EventSpec> {
+    crate::registry::sites()
+        .into_iter()
+        .map(|s| (s.spec.name, s.spec))
+        .collect()
+}
+
+pub(crate) struct Shared {
+    pub tx: Sender<Msg>,
+    overflow: Overflow,
+    pub spill: Mutex<Option<Spool>>,
+    pub spill_pending: AtomicBool,
+    accepted: AtomicU64,
+    dropped: AtomicU64,
+    spilled: AtomicU64,
+    last_drop_warning: Mutex<Option<Instant>>,
+    closed: AtomicBool,
+    sinks: Vec<(String, Arc<metrics::Counters>)>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    shutdown_timeout: Duration,
+    sync_timeout: Duration,
+}
+
+/// A running pipeline. Cheap to clone; implements [`Dispatch`].
+#[derive(Clone)]
+pub struct Auditor {
+    shared: Arc<Shared>,
+}
+
+/// What [`Auditor::shutdown`] could not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether everything queued was handed to the sinks in time.
+    pub flushed: bool,
+    /// Sinks whose spool still holds records (replayed at the next start).
+    pub spooled: Vec<String>,
+    /// Events dropped by the overflow policy over the pipeline's life.
+    pub dropped: u64,
+}
+
+impl ShutdownReport {
+    /// Whether everything was delivered.
+    pub fn is_clean(&self) -> bool {
+        self.flushed && self.spooled.is_empty() && self.dropped == 0
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_clean() {
+            return f.write_str("audit: every event was delivered");
+        }
+        f.write_str("audit: shutdown incomplete:")?;
+        if !self.flushed {
+            f.write_str(" the queue was not drained within the shutdown timeout;")?;
+        }
+        for s in &self.spooled {
+            write!(
+                f,
+                " sink `{s}` has records in its spool (replayed at the next start);"
+            )?;
+        }
+        if self.dropped > 0 {
+            write!(
+                f,
+                " {} events were dropped when the queue was full;",
+                self.dropped
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Auditor {
+    /// Starts configuring a pipeline.
+    pub fn builder() -> AuditorBuilder {
+        AuditorBuilder {
+            sinks: Vec::new(),
+            capacity: 10_000,
+            batch_size: 400,
+            max_wait: Duration::from_millis(200),
+            overflow: Overflow::Block,
+            retry: Retry::default(),
+            spool_dir: None,
+            shutdown_timeout: Duration::from_secs(10),
+            sync_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The counters now.
+    pub fn metrics(&self) -> Metrics {
+        let s = &self.shared;
+        Metrics {
+            queue_depth: s.tx.len(),
+            accepted: s.accepted.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            spilled: s.spilled.load(Ordering::Relaxed),
+            sinks: s
+                .sinks
+                .iter()
+                .map(|(n, c)| SinkMetrics::read(n, c))
+                .collect(),
+        }
+    }
+
+    /// Delivers everything queued, flushes every sink and stops the threads (waiting
+    /// at most the shutdown timeout). Later emissions fail with `Closed`.
+    pub fn shutdown(&self) -> ShutdownReport {
+        let flushed = self.flush();
+        if !self.shared.closed.swap(true, Ordering::SeqCst) {
+            let _ = self.shared.tx.send(Msg::Shutdown);
+            let threads = std::mem::take(
+                &mut *self
+                    .shared
+                    .threads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            let deadline = Instant::now() + self.shared.shutdown_timeout;
+            for t in threads {
+                while !t.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                if t.is_finished() {
+                    let _ = t.join();
+                }
+            }
+        }
+        let metrics = self.metrics();
+        ShutdownReport {
+            flushed,
+            spooled: metrics
+                .sinks
+                .iter()
+                .filter(|s| s.spooled > s.replayed)
+                .map(|s| s.name.clone())
+                .collect(),
+            dropped: metrics.dropped,
+        }
+    }
+
+    fn warn_dropped(&self) {
+        let mut last = self
+            .shared
+            .last_drop_warning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            eprintln!(
+                "audit: queue full, events are being dropped ({} so far); raise queue_capacity or use Overflow::Block",
+                self.shared.dropped.load(Ordering::Relaxed)
+            );
+        }
+    }
+
+    fn spill(&self, event: Event) -> Result<(), DeliveryError> {
+        let entry = SpoolEntry {
+            name: event.spec().name.to_owned(),
+            record: Record::from_event(&event),
+        };
+        let mut spill = self.shared.spill.lock().unwrap_or_else(|p| p.into_inner());
+        let spool = spill.as_mut().expect("Spill has an overflow spool");
+        spool
+            .append(std::slice::from_ref(&entry))
+            .map_err(|e| DeliveryError::NotCommitted(format!("the overflow spool failed: {e}")))?;
+        self.shared.spilled.fetch_add(1, Ordering::Relaxed);
+        self.shared.spill_pending.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Dispatch for Auditor {
+    fn dispatch(&self, event: Event) -> Result<(), DeliveryError> {
+        let s = &self.shared;
+        if s.closed.load(Ordering::Relaxed) {
+            return Err(DeliveryError::Closed);
+        }
+        if event.spec().durability == Durability::Sync {
+            let (ack, done) = bounded(1);
+            s.tx.send(Msg::Event(event, Some(ack)))
+                .map_err(|_| DeliveryError::Closed)?;
+            s.accepted.fetch_add(1, Ordering::Relaxed);
+            return done
+                .recv_timeout(s.sync_timeout)
+                .unwrap_or(Err(DeliveryError::Timeout));
+        }
+        let sent = match s.overflow {
+            Overflow::Block => {
+                s.tx.send(Msg::Event(event, None))
+                    .map_err(|_| DeliveryError::Closed)
+            }
+            Overflow::DropNewest | Overflow::Spill => {
+                match s.tx.try_send(Msg::Event(event, None)) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Disconnected(_)) => Err(DeliveryError::Closed),
+                    Err(TrySendError::Full(Msg::Event(event, _)))
+                        if s.overflow == Overflow::Spill =>
+                    {
+                        return self.spill(event);
+                    }
+                    Err(TrySendError::Full(_)) => {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                        self.warn_dropped();
+                        return Err(DeliveryError::Dropped);
+                    }
+                }
+            }
+        };
+        if sent.is_ok() {
+            s.accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    fn flush(&self) -> bool {
+        let (ack, done) = bounded(1);
+        if self.shared.closed.load(Ordering::Relaxed)
+            || self.shared.tx.send(Msg::Flush(ack)).is_err()
+        {
+            return false;
+        }
+        done.recv_timeout(self.shared.shutdown_timeout).is_ok()
+    }
+}
+
+/// Keeps the installed pipeline running; dropping it flushes everything and prints
+/// what could not be delivered.
+#[must_use = "dropping the guard shuts the audit pipeline down"]
+pub struct AuditorGuard {
+    auditor: Auditor,
+}
+
+impl AuditorGuard {
+    /// The installed pipeline.
+    pub fn auditor(&self) -> &Auditor {
+        &self.auditor
+    }
+}
+
+impl Drop for AuditorGuard {
+    fn drop(&mut self) {
+        let report = self.auditor.shutdown();
+        if !report.is_clean() {
+            eprintln!("{report}");
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The worker: batches queued events, turns them into chained records, and hands
+//! each batch to every sink thread.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+
+use super::sink_thread::{SinkHandle, SinkMsg};
+use super::{Config, Msg, Shared};
+use crate::EventSpec;
+use crate::dispatch::DeliveryError;
+use crate::integrity::Chain;
+use crate::record::Record;
+use crate::sinks::Item;
+use crate::spool::Spool;
+
+type Ack = Sender<Result<(), DeliveryError>>;
+
+pub(crate) struct Worker {
+    rx: Receiver<Msg>,
+    sinks: Vec<SinkHandle>,
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+    specs: HashMap<&'static str, &'static EventSpec>,
+    chain: Chain,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        rx: Receiver<Msg>,
+        sinks: Vec<SinkHandle>,
+        config: Arc<Config>,
+        shared: Arc<Shared>,
+        specs: HashMap<&'static str, &'static EventSpec>,
+    ) -> Self {
+        Worker {
+            rx,
+            sinks,
+            config,
+            shared,
+            specs,
+            chain: Chain::default(),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut batch: Vec<(Record, Option<Ack>)> = Vec::with_capacity(self.config.batch_size);
+        loop {
+            let first = match self.rx.recv_timeout(self.config.max_wait) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.drain_spill();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Msg::Shutdown,
+            };
+            let mut flushes = Vec::new();
+            let mut shutdown = false;
+            let mut next = Some(first);
+            let deadline = Instant::now() + self.config.max_wait;
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Event(e, ack) => {
+                        self.specs.entry(e.spec().name).or_insert(e.spec());
+                        batch.push((Record::from_event(&e), ack));
+                    }
+                    Msg::Flush(ack) => flushes.push(ack),
+                    Msg::Shutdown => shutdown = true,
+                }
+                if batch.len() >= self.config.batch_size {
+                    self.deliver(&mut batch);
+                }
+                if flushes.is_empty() && !shutdown {
+                    next = self.rx.recv_deadline(deadline).ok();
+                } else {
+                    // Flush and shutdown take everything already queued.
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            self.deliver(&mut batch);
+            if !flushes.is_empty() || shutdown {
+                self.drain_spill();
+                self.flush_sinks();
+                for ack in flushes {
+                    let _ = ack.send(());
+                }
+            }
+            if shutdown {
+                for s in &self.sinks {
+                    let _ = s.tx.send(SinkMsg::Shutdown);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Chains, fans out and (for `sync` events) waits for the primary sinks.
+    fn deliver(&mut self, batch: &mut Vec<(Record, Option<Ack>)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut records = Vec::with_capacity(batch.len());
+        let mut acks = Vec::new();
+        for (mut r, ack) in batch.drain(..) {
+            self.chain.link(&mut r);
+            let r = Arc::new(r);
+            if let Some(ack) = ack {
+                acks.push((Arc::clone(&r), ack));
+            }
+            records.push(r);
+        }
+        let mut replies = Vec::new();
+        for sink in &self.sinks {
+            let items: Vec<Item> = records
+                .iter()
+                .filter(|r| sink.options.accepts(r))
+                .map(|r| Item {
+                    name: sink
+                        .options
+                        .published_name(self.specs.get(r.event.as_str()).copied(), r),
+                    record: Arc::clone(r),
+                })
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            let wants_reply = !acks.is_empty() && sink.primary;
+            let reply = wants_reply.then(|| bounded(1));
+            let ids: Vec<uuid::Uuid> = if wants_reply {
+                items.iter().map(|i| i.record.id).collect()
+            } else {
+                Vec::new()
+            };
+            if sink
+                .tx
+                .send(SinkMsg::Batch(items, reply.as_ref().map(|r| r.0.clone())))
+                .is_err()
+            {
+                continue;
+            }
+            if let Some((_, rx)) = reply {
+                replies.push((sink.name.clone(), ids, rx));
+            }
+        }
+        if acks.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + self.config.sync_timeout;
+        let outcomes: Vec<(String, Vec<uuid::Uuid>, Result<(), String>)> = replies
+            .into_iter()
+            .map(|(name, ids, rx)| {
+                let r = rx
+                    .recv_deadline(deadline)
+                    .unwrap_or_else(|_| Err("no answer within the sync timeout".into()));
+                (name, ids, r)
+            })
+            .collect();
+        for (record, ack) in acks {
+            let failure = outcomes
+                .iter()
+                .filter(|(_, ids, _)| ids.contains(&record.id))
+                .find_map(|(name, _, r)| r.as_ref().err().map(|e| format!("sink `{name}`: {e}")));
+            let _ = ack.send(match failure {
+                None => Ok(()),
+                Some(why) => Err(DeliveryError::NotCommitted(why)),
+            });
+        }
+    }
+
+    /// Takes the records callers spilled while the queue was full.
+    fn drain_spill(&mut self) {
+        if !self.shared.spill_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let segments = {
+            let mut guard = self.shared.spill.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(spool) = guard.as_mut() else { return };
+            spool.seal();
+            spool.segments().unwrap_or_default()
+        };
+        for seg in segments {
+            match Spool::read_segment(&seg) {
+                Ok((entries, corrupt)) => {
+                    if let Some(c) = corrupt {
+                        eprintln!("audit: {c}");
+                    }
+                    let mut batch: Vec<(Record, Option<Ack>)> = Vec::new();
+                    for e in entries {
+                        batch.push((e.record, None));
+                        if batch.len() >= self.config.batch_size {
+                            self.deliver(&mut batch);
+                        }
+                    }
+                    self.deliver(&mut batch);
+                    let _ = std::fs::remove_file(&seg);
+                }
+                Err(e) => eprintln!("audit: cannot read overflow spool {}: {e}", seg.display()),
+            }
+        }
+    }
+
+    fn flush_sinks(&self) {
+        let waits: Vec<_> = self
+            .sinks
+            .iter()
+            .filter_map(|s| {
+                let (tx, rx) = bounded(1);
+                s.tx.send(SinkMsg::Flush(tx)).ok().map(|_| rx)
+            })
+            .collect();
+        for w in waits {
+            let _ = w.recv();
+        }
+    }
+}

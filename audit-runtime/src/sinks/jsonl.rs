@@ -1,0 +1,185 @@
+//! A JSON Lines file with rotation by size and by time, and a retention count.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{Batch, Sink, SinkError};
+
+/// Appends one JSON record per line to a file.
+///
+/// When the file reaches `rotate_bytes`, or is older than `rotate_every`, it is renamed
+/// to `<name>.<nanoseconds since epoch>` (names sort by age) and a new file is started;
+/// only the newest `keep` rotated files are kept. A sink with an alias set writes the
+/// published name as a `"name"` key before the record's keys.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// let sink = audit_runtime::sinks::JsonLines::open(dir.path().join("audit.jsonl"))
+///     .unwrap()
+///     .rotate_bytes(64 << 20)
+///     .rotate_every(Duration::from_secs(24 * 3600))
+///     .keep(14);
+/// # let _ = sink;
+/// ```
+pub struct JsonLines {
+    path: PathBuf,
+    name: String,
+    out: BufWriter<File>,
+    size: u64,
+    opened: Instant,
+    max_bytes: Option<u64>,
+    max_age: Option<Duration>,
+    keep: usize,
+    line: Vec<u8>,
+}
+
+fn open_append(path: &Path) -> std::io::Result<(BufWriter<File>, u64)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let size = file.metadata()?.len();
+    Ok((BufWriter::with_capacity(256 << 10, file), size))
+}
+
+impl JsonLines {
+    /// Opens (or creates) `path` for appending. No rotation until configured;
+    /// `keep` defaults to 10.
+    pub fn open(path: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let (out, size) = open_append(&path)?;
+        let name = format!(
+            "jsonl-{}",
+            path.file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        );
+        Ok(JsonLines {
+            path,
+            name,
+            out,
+            size,
+            opened: Instant::now(),
+            max_bytes: None,
+            max_age: None,
+            keep: 10,
+            line: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Rotates when the file would grow past `bytes`.
+    pub fn rotate_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes.max(1));
+        self
+    }
+
+    /// Rotates when the file has been written for `every`.
+    pub fn rotate_every(mut self, every: Duration) -> Self {
+        self.max_age = Some(every);
+        self
+    }
+
+    /// Keeps the newest `n` rotated files.
+    pub fn keep(mut self, n: usize) -> Self {
+        self.keep = n;
+        self
+    }
+
+    /// The rotated files, oldest first.
+    pub fn rotated_files(&self) -> std::io::Result<Vec<PathBuf>> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let prefix = format!(
+            "{}.",
+            self.path
+                .file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        );
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_prefix(&prefix)
+                    .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let mut rotated = self.path.clone().into_os_string();
+        rotated.push(format!(".{nanos:020}"));
+        fs::rename(&self.path, &rotated)?;
+        let (out, size) = open_append(&self.path)?;
+        self.out = out;
+        self.size = size;
+        self.opened = Instant::now();
+        let files = self.rotated_files()?;
+        for old in files.iter().take(files.len().saturating_sub(self.keep)) {
+            fs::remove_file(old)?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for JsonLines {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        if self.max_age.is_some_and(|age| self.opened.elapsed() >= age) && self.size > 0 {
+            self.rotate()?;
+        }
+        for item in batch {
+            self.line.clear();
+            if *item.name != *item.record.event {
+                let mut v = serde_json::to_value(&*item.record)
+                    .map_err(|e| SinkError::permanent(e.to_string()))?;
+                if let serde_json::Value::Object(m) = &mut v {
+                    m.shift_insert(
+                        0,
+                        "name".into(),
+                        serde_json::Value::String(item.name.to_string()),
+                    );
+                }
+                serde_json::to_writer(&mut self.line, &v)
+            } else {
+                serde_json::to_writer(&mut self.line, &*item.record)
+            }
+            .map_err(|e| SinkError::permanent(e.to_string()))?;
+            self.line.push(b'\n');
+            let len = self.line.len() as u64;
+            if self
+                .max_bytes
+                .is_some_and(|max| self.size > 0 && self.size + len > max)
+            {
+                self.rotate()?;
+            }
+            self.out.write_all(&self.line)?;
+            self.size += len;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        Ok(())
+    }
+}
