@@ -209,11 +209,11 @@ impl SinkOptions {
     pub(crate) fn accepts(&self, record: &Record) -> bool {
         self.events
             .as_ref()
-            .is_none_or(|e| e.iter().any(|n| *n == record.event))
+            .is_none_or(|e| e.contains(&record.event))
             && self
                 .categories
                 .as_ref()
-                .is_none_or(|c| c.iter().any(|n| *n == record.category))
+                .is_none_or(|c| c.contains(&record.category))
             && self
                 .levels
                 .as_ref()
