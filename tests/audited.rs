@@ -56,10 +56,7 @@ fn success_record_has_every_part() {
     let r = one(capture(|| {
         scope(ann(), || destroy_app(&crm(), false).unwrap())
     }));
-    assert_eq!(
-        (r.event.as_str(), r.code, r.category.as_str()),
-        ("app_destroy", 2, "app")
-    );
+    assert_eq!((&*r.event, r.code, &*r.category), ("app_destroy", 2, "app"));
     assert_eq!(r.level, audit::Level::Warn);
     assert_eq!(r.outcome, OutcomeKind::Success);
     assert_eq!(r.error, None);
@@ -201,7 +198,7 @@ fn methods_with_every_receiver() {
     });
     let names: Vec<_> = rs
         .iter()
-        .map(|r| (r.event.as_str(), r.description.as_str()))
+        .map(|r| (&*r.event, r.description.as_str()))
         .collect();
     assert_eq!(
         names,

@@ -30,20 +30,75 @@ pub fn canonical_bytes(record: &Record) -> Vec<u8> {
 /// assert_ne!(audit_runtime::integrity::hash_of(&r), h);
 /// ```
 pub fn hash_of(record: &Record) -> String {
-    hex::encode(Sha256::digest(canonical_bytes(record)))
+    to_hex(&Sha256::digest(canonical_bytes(record)))
 }
 
 /// Links records into a chain as they are produced.
 #[derive(Debug, Default)]
 pub(crate) struct Chain {
     prev: Option<String>,
+    /// Length of the last record's JSON: the next buffer starts that large.
+    last_len: usize,
+}
+
+/// Lowercase hex of a digest.
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
 }
 
 impl Chain {
-    pub(crate) fn link(&mut self, record: &mut Record) {
+    /// Sets `prev_hash` and `hash`, and returns the record's JSON (hash included),
+    /// serialized once: `hash` is the record's last key, so the canonical encoding
+    /// (`..."hash":null}`) becomes the final one by splicing the hash in.
+    pub(crate) fn link(&mut self, record: &mut Record) -> String {
         record.prev_hash = self.prev.take();
-        let h = hash_of(record);
-        record.hash = Some(h.clone());
-        self.prev = Some(h);
+        record.hash = None;
+        let mut json = Vec::with_capacity(self.last_len + 128);
+        serde_json::to_writer(&mut json, &*record).expect("records serialize");
+        self.last_len = json.len();
+        let digest = to_hex(&Sha256::digest(&json));
+        const TAIL: &[u8] = b"\"hash\":null}";
+        debug_assert!(json.ends_with(TAIL), "`hash` is the record's last field");
+        json.truncate(json.len() - b"null}".len());
+        json.push(b'"');
+        json.extend_from_slice(digest.as_bytes());
+        json.extend_from_slice(b"\"}");
+        record.hash = Some(digest.clone());
+        self.prev = Some(digest);
+        // SAFETY: serde_json writes UTF-8, and only ASCII was spliced in.
+        unsafe { String::from_utf8_unchecked(json) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spliced_json_is_the_record_json() {
+        let mut r: Record = serde_json::from_value(serde_json::json!({
+            "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a",
+            "code": 1, "category": "a", "level": "info", "outcome": "success", "error": null,
+            "duration_ns": 1, "description": "x", "actor": null, "impersonator": null, "tenant": null,
+            "environment": null, "source": null, "request": null, "entity": null, "changes": null,
+            "metadata": {"k": [1, "two"]}, "site": {"module": "m", "file": "f", "line": 1, "function": "f"},
+            "prev_hash": null, "hash": null}))
+        .unwrap();
+        let mut chain = Chain::default();
+        let first = chain.link(&mut r);
+        assert_eq!(first, serde_json::to_string(&r).unwrap());
+        assert_eq!(r.hash.as_deref(), Some(hash_of(&r).as_str()));
+        let second = chain.link(&mut r);
+        assert_eq!(second, serde_json::to_string(&r).unwrap());
+        assert_eq!(
+            r.prev_hash.as_deref(),
+            Some(&first[first.len() - 66..first.len() - 2])
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! The record: one shape for every sink and store.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -9,6 +11,7 @@ use audit_catalog::{Level, REDACTED};
 use crate::context::{Actor, Request};
 use crate::event::{Event, Outcome};
 use crate::time::Timestamp;
+use crate::value::Value;
 
 /// `success` or `failure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,13 +50,13 @@ pub struct Changes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteInfo {
     /// Module path.
-    pub module: String,
+    pub module: Cow<'static, str>,
     /// Source file.
-    pub file: String,
+    pub file: Cow<'static, str>,
     /// Line.
     pub line: u32,
     /// Function name.
-    pub function: String,
+    pub function: Cow<'static, str>,
 }
 
 /// One audit record, as every sink and store sees it. Field names are those of the
@@ -66,12 +69,12 @@ pub struct Record {
     pub id: Uuid,
     /// When (UTC, ns).
     pub time: Timestamp,
-    /// Event name.
-    pub event: String,
+    /// Event name (borrowed from the binary when built by this process).
+    pub event: Cow<'static, str>,
     /// Event code.
     pub code: u32,
     /// Category.
-    pub category: String,
+    pub category: Cow<'static, str>,
     /// Level.
     pub level: Level,
     /// Success or failure.
@@ -129,14 +132,27 @@ impl Record {
     /// Builds the record of an event: renders the description and applies the
     /// catalog's redaction. The hash fields are left to the delivery pipeline.
     pub fn from_event(event: &Event) -> Record {
+        Record::build(event, event.metadata.to_vec())
+    }
+
+    /// Like [`Record::from_event`], moving the event's values instead of copying them
+    /// (what the pipeline's worker does).
+    pub fn from_event_owned(mut event: Event) -> Record {
+        let values = std::mem::take(&mut event.metadata).into_vec();
+        Record::build(&event, values)
+    }
+
+    fn build(event: &Event, values: Vec<Value>) -> Record {
         let spec = event.spec();
         let mut metadata = Map::with_capacity(spec.fields.len());
-        for (field, value) in spec.fields.iter().zip(event.metadata.iter()) {
+        for (field, value) in spec.fields.iter().zip(values) {
             let json = if field.redact || spec.redact.contains(&field.name) {
                 Json::String(REDACTED.into())
             } else {
-                let mut j = value.to_json();
-                redact_json(&mut j, spec.redact);
+                let mut j = value.into_json();
+                if !spec.redact.is_empty() && (j.is_object() || j.is_array()) {
+                    redact_json(&mut j, spec.redact);
+                }
                 j
             };
             metadata.insert(field.name.to_owned(), json);
@@ -159,9 +175,9 @@ impl Record {
         Record {
             id: event.id,
             time: event.time,
-            event: spec.name.to_owned(),
+            event: Cow::Borrowed(spec.name),
             code: spec.code,
-            category: spec.category.to_owned(),
+            category: Cow::Borrowed(spec.category),
             level: spec.level,
             outcome,
             error,
@@ -181,10 +197,10 @@ impl Record {
             changes: None,
             metadata,
             site: SiteInfo {
-                module: event.site.module.to_owned(),
-                file: event.site.file.to_owned(),
+                module: Cow::Borrowed(event.site.module),
+                file: Cow::Borrowed(event.site.file),
                 line: event.site.line,
-                function: event.site.function.to_owned(),
+                function: Cow::Borrowed(event.site.function),
             },
             prev_hash: None,
             hash: None,
@@ -197,7 +213,7 @@ impl Record {
         let Some(template) = spec_alias
             .and_then(|t| audit_catalog::Template::parse(t, audit_catalog::Syntax::Brace).ok())
         else {
-            return self.event.clone();
+            return self.event.to_string();
         };
         template.render(|f| {
             self.metadata.get(f).map(|v| match v {

@@ -45,6 +45,22 @@ impl Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
+    /// The value as JSON, moving its strings.
+    pub fn into_json(self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(b),
+            Value::Int(i) => J::from(i),
+            Value::Uint(u) => J::from(u),
+            Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.into_owned()),
+            Value::Timestamp(t) => J::String(t.to_string()),
+            Value::Json(j) => j,
+            Value::List(l) => J::Array(l.into_iter().map(Value::into_json).collect()),
+        }
+    }
+
     /// The text a description template shows for this value.
     pub fn display(&self) -> String {
         match self {

@@ -390,6 +390,12 @@ impl Auditor {
         }
     }
 
+    /// Delivers everything queued so far to every sink and flushes them; `false` if
+    /// that did not finish within the shutdown timeout.
+    pub fn flush(&self) -> bool {
+        Dispatch::flush(self)
+    }
+
     /// The counters now.
     pub fn metrics(&self) -> Metrics {
         let s = &self.shared;

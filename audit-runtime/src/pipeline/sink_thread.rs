@@ -249,10 +249,7 @@ impl SinkRunner {
             let end = (done + self.config.batch_size).min(entries.len());
             let items: Vec<Item> = entries[done..end]
                 .iter()
-                .map(|e| Item {
-                    record: Arc::new(e.record.clone()),
-                    name: Arc::from(e.name.as_str()),
-                })
+                .map(|e| Item::new(e.record.clone(), &e.name))
                 .collect();
             match self.write_with_retry(&items) {
                 Ok(()) => {

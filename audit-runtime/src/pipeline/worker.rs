@@ -26,6 +26,7 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     specs: HashMap<&'static str, &'static EventSpec>,
     chain: Chain,
+    names: HashMap<String, Arc<str>>,
 }
 
 impl Worker {
@@ -43,6 +44,7 @@ impl Worker {
             shared,
             specs,
             chain: Chain::default(),
+            names: HashMap::new(),
         }
     }
 
@@ -65,7 +67,7 @@ impl Worker {
                 match msg {
                     Msg::Event(e, ack) => {
                         self.specs.entry(e.spec().name).or_insert(e.spec());
-                        batch.push((Record::from_event(&e), ack));
+                        batch.push((Record::from_event_owned(e), ack));
                     }
                     Msg::Flush(ack) => flushes.push(ack),
                     Msg::Shutdown => shutdown = true,
@@ -105,22 +107,25 @@ impl Worker {
         let mut records = Vec::with_capacity(batch.len());
         let mut acks = Vec::new();
         for (mut r, ack) in batch.drain(..) {
-            self.chain.link(&mut r);
+            let json = Arc::new(self.chain.link(&mut r));
+            let name = self.event_name(&r.event);
             let r = Arc::new(r);
             if let Some(ack) = ack {
                 acks.push((Arc::clone(&r), ack));
             }
-            records.push(r);
+            records.push((r, json, name));
         }
         let mut replies = Vec::new();
         for sink in &self.sinks {
             let items: Vec<Item> = records
                 .iter()
-                .filter(|r| sink.options.accepts(r))
-                .map(|r| Item {
+                .filter(|(r, _, _)| sink.options.accepts(r))
+                .map(|(r, json, name)| Item {
                     name: sink
                         .options
-                        .published_name(self.specs.get(r.event.as_str()).copied(), r),
+                        .alias_name(self.specs.get(&*r.event).copied(), r)
+                        .unwrap_or_else(|| Arc::clone(name)),
+                    json: Arc::clone(json),
                     record: Arc::clone(r),
                 })
                 .collect();
@@ -168,6 +173,16 @@ impl Worker {
                 Some(why) => Err(DeliveryError::NotCommitted(why)),
             });
         }
+    }
+
+    /// The shared name of an event (one allocation per event name, not per record).
+    fn event_name(&mut self, event: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(event) {
+            return Arc::clone(n);
+        }
+        let n: Arc<str> = Arc::from(event);
+        self.names.insert(event.to_owned(), Arc::clone(&n));
+        n
     }
 
     /// Takes the records callers spilled while the queue was full.

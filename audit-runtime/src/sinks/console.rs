@@ -91,8 +91,7 @@ impl Sink for Console {
                 Format::Human => {
                     out.extend_from_slice(Console::human_line(&item.record, &item.name).as_bytes())
                 }
-                Format::Json => serde_json::to_writer(&mut out, &*item.record)
-                    .map_err(|e| SinkError::permanent(e.to_string()))?,
+                Format::Json => out.extend_from_slice(item.json.as_bytes()),
             }
             out.push(b'\n');
         }

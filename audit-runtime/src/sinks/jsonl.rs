@@ -158,10 +158,10 @@ impl Sink for JsonLines {
                     );
                 }
                 serde_json::to_writer(&mut self.line, &v)
+                    .map_err(|e| SinkError::permanent(e.to_string()))?;
             } else {
-                serde_json::to_writer(&mut self.line, &*item.record)
+                self.line.extend_from_slice(item.json.as_bytes());
             }
-            .map_err(|e| SinkError::permanent(e.to_string()))?;
             self.line.push(b'\n');
             let len = self.line.len() as u64;
             if self

@@ -74,14 +74,28 @@ impl From<std::io::Error> for SinkError {
     }
 }
 
-/// One record as a sink receives it: the record and the name this sink publishes it
-/// under (the event name, or the catalog alias of the sink's alias set).
+/// One record as a sink receives it: the record, its JSON (serialized once, shared by
+/// every sink), and the name this sink publishes it under (the event name, or the
+/// catalog alias of the sink's alias set).
 #[derive(Debug, Clone)]
 pub struct Item {
     /// The record (shared by every sink).
     pub record: Arc<Record>,
+    /// The record as one line of JSON, `hash` included (shared by every sink).
+    pub json: Arc<String>,
     /// The published name.
     pub name: Arc<str>,
+}
+
+impl Item {
+    /// An item for `record`, serializing it (for records not built by the pipeline).
+    pub fn new(record: Record, name: &str) -> Item {
+        Item {
+            json: Arc::new(serde_json::to_string(&record).expect("records serialize")),
+            record: Arc::new(record),
+            name: Arc::from(name),
+        }
+    }
 }
 
 /// A batch of records, in emission order per producer.
@@ -209,27 +223,24 @@ impl SinkOptions {
     pub(crate) fn accepts(&self, record: &Record) -> bool {
         self.events
             .as_ref()
-            .is_none_or(|e| e.contains(&record.event))
+            .is_none_or(|e| e.iter().any(|n| *n == *record.event))
             && self
                 .categories
                 .as_ref()
-                .is_none_or(|c| c.contains(&record.category))
+                .is_none_or(|c| c.iter().any(|n| *n == *record.category))
             && self
                 .levels
                 .as_ref()
                 .is_none_or(|l| l.contains(&record.level))
     }
 
-    /// The name this sink publishes `record` under.
-    pub(crate) fn published_name(&self, spec: Option<&EventSpec>, record: &Record) -> Arc<str> {
-        match self
+    /// The name this sink publishes `record` under, if not its event name.
+    pub(crate) fn alias_name(&self, spec: Option<&EventSpec>, record: &Record) -> Option<Arc<str>> {
+        let template = self
             .alias
             .as_deref()
             .zip(spec)
-            .and_then(|(set, spec)| spec.alias(set))
-        {
-            Some(template) => Arc::from(record.name_for(Some(template))),
-            None => Arc::from(record.event.as_str()),
-        }
+            .and_then(|(set, spec)| spec.alias(set))?;
+        Some(Arc::from(record.name_for(Some(template))))
     }
 }

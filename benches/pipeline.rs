@@ -1,0 +1,253 @@
+//! The delivery pipeline side by side with its peers, in one run (issue 6).
+//!
+//! ```sh
+//! cargo bench --bench pipeline            # ROUNDS=5 EVENTS=200000 by default
+//! ```
+//!
+//! Every variant sends the same 4-field event (an integer and three strings) from one
+//! thread and ends in a JSON Lines file under the temp directory:
+//! - baseline: a struct through a `crossbeam` bounded channel (10 000) to a thread
+//!   that serializes it with serde_json into a `BufWriter<File>`;
+//! - audit: `#[audited]` into an `Auditor` with a `JsonLines` sink (queue 10 000,
+//!   batches of 400);
+//! - tracing: `tracing::info!` with the JSON formatter on `tracing_appender::non_blocking`
+//!   (lossless, buffer 10 000);
+//! - slog: `slog::info!` with `slog_json` behind `slog_async` (blocking, channel 10 000).
+//!
+//! "caller" is the time on the emitting thread per event (the hand-off, including
+//! any wait for room in the queue); "end to end" is events per second until the file
+//! has every event. Rounds are interleaved; medians are printed.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use audit::sinks::JsonLines;
+use audit::{Auditor, audited};
+
+struct App {
+    id: i64,
+    uid: String,
+    name: String,
+    nid: String,
+}
+
+#[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid))]
+fn launch(app: &App) {}
+
+#[derive(serde::Serialize)]
+struct Plain {
+    time: SystemTime,
+    event: &'static str,
+    id: i64,
+    uid: String,
+    name: String,
+    app_nid: String,
+}
+
+struct Sample {
+    caller_ns: f64,
+    per_sec: f64,
+}
+
+fn run_baseline(app: &App, n: usize, path: &Path) -> Sample {
+    let (tx, rx) = crossbeam_channel::bounded::<Plain>(10_000);
+    let file = File::create(path).unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut out = BufWriter::with_capacity(256 << 10, file);
+        for e in rx {
+            serde_json::to_writer(&mut out, &e).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.flush().unwrap();
+    });
+    let start = Instant::now();
+    for _ in 0..n {
+        tx.send(Plain {
+            time: SystemTime::now(),
+            event: "app_launch",
+            id: black_box(app.id),
+            uid: app.uid.clone(),
+            name: app.name.clone(),
+            app_nid: app.nid.clone(),
+        })
+        .unwrap();
+    }
+    let caller = start.elapsed();
+    drop(tx);
+    writer.join().unwrap();
+    finish(caller, start.elapsed(), n)
+}
+
+fn run_audit(app: &App, n: usize, path: &Path, spool: &Path) -> Sample {
+    let auditor = Auditor::builder()
+        .sink(JsonLines::open(path).unwrap())
+        .spool_dir(spool)
+        .build()
+        .unwrap();
+    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let start = Instant::now();
+    audit::dispatch::with_dispatch(d, || {
+        for _ in 0..n {
+            launch(black_box(app));
+        }
+    });
+    let caller = start.elapsed();
+    let report = auditor.shutdown();
+    assert!(report.is_clean(), "{report}");
+    finish(caller, start.elapsed(), n)
+}
+
+fn run_tracing(app: &App, n: usize, path: &Path) -> Sample {
+    let file = File::create(path).unwrap();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(10_000)
+        .finish(file);
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(writer)
+        .finish();
+    let start = Instant::now();
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..n {
+            tracing::info!(id = black_box(app.id), uid = %app.uid, name = %app.name, app_nid = %app.nid, "app_launch");
+        }
+    });
+    let caller = start.elapsed();
+    drop(guard);
+    finish(caller, start.elapsed(), n)
+}
+
+fn run_slog(app: &App, n: usize, path: &Path) -> Sample {
+    use slog::Drain;
+    let file = File::create(path).unwrap();
+    let json = slog_json::Json::new(BufWriter::with_capacity(256 << 10, file))
+        .add_default_keys()
+        .build()
+        .fuse();
+    let (drain, guard) = slog_async::Async::new(json)
+        .chan_size(10_000)
+        .overflow_strategy(slog_async::OverflowStrategy::Block)
+        .build_with_guard();
+    let log = slog::Logger::root(drain.fuse(), slog::o!());
+    let start = Instant::now();
+    for _ in 0..n {
+        slog::info!(log, "app_launch"; "id" => black_box(app.id), "uid" => &app.uid, "name" => &app.name, "app_nid" => &app.nid);
+    }
+    let caller = start.elapsed();
+    drop(log);
+    drop(guard);
+    finish(caller, start.elapsed(), n)
+}
+
+fn finish(caller: Duration, total: Duration, n: usize) -> Sample {
+    Sample {
+        caller_ns: caller.as_nanos() as f64 / n as f64,
+        per_sec: n as f64 / total.as_secs_f64(),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).unwrap().lines().count()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass other flags.
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let n: usize = std::env::var("EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let dir = std::env::temp_dir().join(format!("audit-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let app = App {
+        id: 4,
+        uid: "cld-8y7f".into(),
+        name: "Inventory Tracker".into(),
+        nid: "inv-track".into(),
+    };
+    let file = |name: &str, r: usize| -> PathBuf { dir.join(format!("{name}-{r}.jsonl")) };
+
+    let names = [
+        "crossbeam + BufWriter (baseline)",
+        "audit (#[audited] + JsonLines)",
+        "tracing (json + non_blocking)",
+        "slog (json + slog-async)",
+    ];
+    let mut samples: Vec<Vec<Sample>> = (0..4).map(|_| Vec::new()).collect();
+    // VARIANTS=audit (comma-separated) runs only some, e.g. under a profiler.
+    let only = std::env::var("VARIANTS").ok();
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|v| v == name))
+    };
+    let keys = ["baseline", "audit", "tracing", "slog"];
+    for r in 0..rounds {
+        let mut run = |i: usize, f: &dyn Fn() -> Sample| {
+            if wanted(keys[i]) {
+                samples[i].push(f());
+                assert_eq!(lines(&file(keys[i], r)), n, "{} wrote every event", keys[i]);
+            } else {
+                samples[i].push(Sample {
+                    caller_ns: f64::NAN,
+                    per_sec: f64::NAN,
+                });
+            }
+        };
+        run(0, &|| run_baseline(&app, n, &file("baseline", r)));
+        run(1, &|| {
+            run_audit(&app, n, &file("audit", r), &dir.join(format!("spool-{r}")))
+        });
+        run(2, &|| run_tracing(&app, n, &file("tracing", r)));
+        run(3, &|| run_slog(&app, n, &file("slog", r)));
+        eprintln!("round {} of {rounds} done", r + 1);
+    }
+    let caller: Vec<f64> = samples
+        .iter()
+        .map(|s| median(s.iter().map(|x| x.caller_ns).collect()))
+        .collect();
+    let rate: Vec<f64> = samples
+        .iter()
+        .map(|s| median(s.iter().map(|x| x.per_sec).collect()))
+        .collect();
+    println!("\n{n} events per run, {rounds} interleaved rounds, medians\n");
+    println!("| variant | caller per event | vs baseline | end to end | vs tracing |");
+    println!("|---|---|---|---|---|");
+    for i in 0..4 {
+        println!(
+            "| {} | {:.0} ns | {:.2}x | {:.0} k events/s | {:.2}x |",
+            names[i],
+            caller[i],
+            caller[i] / caller[0],
+            rate[i] / 1000.0,
+            rate[i] / rate[2]
+        );
+    }
+    println!(
+        "\naudit caller cost: {:.2}x the baseline (target <= 1.1x), {:.1}x below tracing (target >= 4x)",
+        caller[1] / caller[0],
+        caller[2] / caller[1]
+    );
+    println!(
+        "audit end to end: {:.0} k events/s (target >= 1000 k), {:.1}x tracing (target >= 3.5x)",
+        rate[1] / 1000.0,
+        rate[1] / rate[2]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,108 @@
+//! A child process emits `sync` events and is killed with SIGKILL at a random
+//! moment: every emission that returned `Ok` is in the store afterwards.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use audit::sinks::{JsonLines, SinkOptions};
+use audit::{Auditor, DeliveryError, audited};
+
+#[derive(Debug)]
+struct Failed;
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not audited")
+    }
+}
+
+impl From<DeliveryError> for Failed {
+    fn from(_: DeliveryError) -> Self {
+        Failed
+    }
+}
+
+#[audited(event = "widget_delete", meta(name = name), durability = "sync")]
+fn delete_widget(name: &str) -> Result<(), Failed> {
+    Ok(())
+}
+
+const CHILD: &str = "AUDIT_CRASH_CHILD_DIR";
+
+/// The child: emits until killed, printing the name of each committed emission.
+#[test]
+fn child_emits_sync_events_until_killed() {
+    let Some(dir) = std::env::var_os(CHILD) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let _guard = Auditor::builder()
+        .sink_with(
+            JsonLines::open(dir.join("audit.jsonl")).unwrap(),
+            SinkOptions::new().primary(),
+        )
+        .spool_dir(dir.join("spool"))
+        .max_wait(Duration::from_millis(1))
+        .install()
+        .unwrap();
+    for i in 0.. {
+        let name = format!("w{i}");
+        if delete_widget(&name).is_ok() {
+            println!("{name}");
+        }
+    }
+}
+
+#[test]
+fn every_committed_sync_event_survives_sigkill() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_emits_sync_events_until_killed",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let kill_after = Duration::from_millis(100 + fastrand::u64(0..400));
+        let start = Instant::now();
+        let mut committed = Vec::new();
+        while start.elapsed() < kill_after {
+            match lines.next() {
+                Some(Ok(l)) if l.starts_with('w') => committed.push(l),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Lines the child printed before dying were committed too.
+        committed.extend(lines.map_while(Result::ok).filter(|l| l.starts_with('w')));
+        assert!(
+            committed.len() > 10,
+            "round {round}: the child emitted only {}",
+            committed.len()
+        );
+        let stored = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        let names: std::collections::HashSet<String> = stored
+            .lines()
+            .filter_map(|l| serde_json::from_str::<audit::Record>(l).ok())
+            .map(|r| r.metadata["name"].as_str().unwrap().to_owned())
+            .collect();
+        let missing: Vec<_> = committed.iter().filter(|n| !names.contains(*n)).collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: committed but not stored: {missing:?}"
+        );
+    }
+}
