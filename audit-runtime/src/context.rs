@@ -7,11 +7,11 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 
 use serde::{Deserialize, Serialize};
+
+use crate::scoped;
 
 /// What kind of principal acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -201,57 +201,19 @@ thread_local! {
 
 /// The context in effect on this thread (a reference-counted handle: cheap to keep).
 pub fn current() -> Option<Arc<Context>> {
-    CURRENT.with(|c| c.borrow().clone())
-}
-
-/// Sets the thread's context until dropped, then restores the previous one (also
-/// when unwinding from a panic).
-struct Entered {
-    previous: Option<Arc<Context>>,
-}
-
-impl Entered {
-    fn enter(ctx: Option<Arc<Context>>) -> Self {
-        Entered {
-            previous: CURRENT.with(|c| c.replace(ctx)),
-        }
-    }
-}
-
-impl Drop for Entered {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
-    }
+    scoped::get(&CURRENT)
 }
 
 /// Runs `f` with `ctx` as the context of every emission inside it.
 ///
 /// The previous context is restored afterwards, also if `f` panics.
 pub fn scope<R>(ctx: impl Into<Arc<Context>>, f: impl FnOnce() -> R) -> R {
-    let _entered = Entered::enter(Some(ctx.into()));
+    let _entered = scoped::Entered::enter(&CURRENT, Some(ctx.into()));
     f()
 }
 
 /// A future that runs with a context: see [`AuditScopeExt::audit_scope`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct Scoped<F> {
-    inner: F,
-    ctx: Option<Arc<Context>>,
-}
-
-impl<F: Future> Future for Scoped<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`,
-        // and `Scoped` has no `Drop` impl or `Unpin` impl that could move it.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _entered = Entered::enter(this.ctx.clone());
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
-    }
-}
+pub type Scoped<F> = scoped::Scoped<F, Context>;
 
 /// Attaches a context to a future, like `tracing`'s `Instrument`: the context is set
 /// on every poll and restored after, whichever thread polls. No async runtime is
@@ -272,18 +234,12 @@ impl<F: Future> Future for Scoped<F> {
 pub trait AuditScopeExt: Future + Sized {
     /// This future, run with `ctx`.
     fn audit_scope(self, ctx: impl Into<Arc<Context>>) -> Scoped<Self> {
-        Scoped {
-            inner: self,
-            ctx: Some(ctx.into()),
-        }
+        scoped::Scoped::new(self, &CURRENT, Some(ctx.into()))
     }
 
     /// This future, run with the context current now (to carry it into a spawned task).
     fn in_current_audit_scope(self) -> Scoped<Self> {
-        Scoped {
-            inner: self,
-            ctx: current(),
-        }
+        scoped::Scoped::new(self, &CURRENT, current())
     }
 }
 

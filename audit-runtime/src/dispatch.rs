@@ -5,12 +5,11 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context as TaskContext, Poll};
 
 use crate::event::Event;
+use crate::scoped;
 
 /// Why an event could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,25 +108,6 @@ pub fn undelivered() -> u64 {
     UNDELIVERED.load(Ordering::Relaxed)
 }
 
-struct Local {
-    previous: Option<Arc<dyn Dispatch>>,
-}
-
-impl Local {
-    fn enter(d: Option<Arc<dyn Dispatch>>) -> Self {
-        Local {
-            previous: LOCAL.with(|l| l.replace(d)),
-        }
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        LOCAL.with(|l| *l.borrow_mut() = previous);
-    }
-}
-
 /// Runs `f` with `dispatch` taking this thread's events instead of the global one.
 ///
 /// ```
@@ -140,36 +120,18 @@ impl Drop for Local {
 /// audit_runtime::dispatch::with_dispatch(Arc::new(Discard), || { /* emit here */ });
 /// ```
 pub fn with_dispatch<R>(dispatch: Arc<dyn Dispatch>, f: impl FnOnce() -> R) -> R {
-    let _local = Local::enter(Some(dispatch));
+    let _local = scoped::Entered::enter(&LOCAL, Some(dispatch));
     f()
 }
 
 /// A future whose events go to a given dispatcher: see [`WithDispatchExt`].
-#[must_use = "futures do nothing unless polled"]
-pub struct WithDispatch<F> {
-    inner: F,
-    dispatch: Arc<dyn Dispatch>,
-}
-
-impl<F: Future> Future for WithDispatch<F> {
-    type Output = F::Output;
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: never moved out of `self`, and
-        // `WithDispatch` implements neither `Drop` nor `Unpin` by hand.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _local = Local::enter(Some(Arc::clone(&this.dispatch)));
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
-    }
-}
+pub type WithDispatch<F> = scoped::Scoped<F, dyn Dispatch>;
 
 /// Routes a future's events to a dispatcher on every poll, whichever thread polls.
 pub trait WithDispatchExt: Future + Sized {
     /// This future, with its events going to `dispatch`.
     fn with_dispatch(self, dispatch: Arc<dyn Dispatch>) -> WithDispatch<Self> {
-        WithDispatch {
-            inner: self,
-            dispatch,
-        }
+        scoped::Scoped::new(self, &LOCAL, Some(dispatch))
     }
 }
 
@@ -177,7 +139,7 @@ impl<F: Future> WithDispatchExt for F {}
 
 /// Hands an event to the local dispatcher, else the global one.
 pub fn emit(event: Event) -> Result<(), DeliveryError> {
-    let event = match LOCAL.with(|l| l.borrow().clone()) {
+    let event = match scoped::get(&LOCAL) {
         Some(local) => return local.dispatch(event),
         None => event,
     };
@@ -189,7 +151,7 @@ pub fn emit(event: Event) -> Result<(), DeliveryError> {
 
 /// Flushes the dispatcher this thread emits to; `false` if it did not finish in time.
 pub fn flush() -> bool {
-    match LOCAL.with(|l| l.borrow().clone()) {
+    match scoped::get(&LOCAL) {
         Some(local) => local.flush(),
         None => GLOBAL.get().is_none_or(|d| d.flush()),
     }

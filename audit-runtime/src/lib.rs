@@ -20,6 +20,7 @@ mod pipeline;
 pub mod private;
 mod record;
 pub mod registry;
+mod scoped;
 pub mod sinks;
 mod spec;
 pub mod spool;
