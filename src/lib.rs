@@ -29,7 +29,7 @@
 //! assert_eq!(records[0].event, "app_destroy");
 //! assert_eq!(records[0].description, "DemoApplication deleted");
 //! assert_eq!(records[0].metadata["app_nid"], "demo-app");
-//! assert_eq!(records[0].actor.as_ref().unwrap().email.as_deref(), Some("ann@example.com"));
+//! assert_eq!(records[0].context.actor.as_ref().unwrap().email.as_deref(), Some("ann@example.com"));
 //! ```
 //!
 //! # `#[audited(...)]` arguments

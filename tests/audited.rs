@@ -65,10 +65,10 @@ fn success_record_has_every_part() {
         serde_json::Value::Object(r.metadata.clone()),
         json!({"id": 7, "uid": "cld-89r7", "name": "CRM", "app_nid": "crm-us"})
     );
-    let actor = r.actor.as_ref().unwrap();
+    let actor = r.context.actor.as_ref().unwrap();
     assert_eq!((actor.id.as_str(), actor.kind), ("u-1", ActorKind::User));
-    assert_eq!(r.tenant.as_deref(), Some("acme"));
-    assert_eq!(r.environment.as_deref(), Some("test"));
+    assert_eq!(r.context.tenant.as_deref(), Some("acme"));
+    assert_eq!(r.context.environment.as_deref(), Some("test"));
     let entity = r.entity.as_ref().unwrap();
     assert_eq!((entity.kind.as_str(), entity.type_code), ("app", 1));
     assert_eq!(r.site.function, "destroy_app");
@@ -106,7 +106,7 @@ fn err_is_a_failure_with_the_error_text() {
     }));
     assert_eq!(r.outcome, OutcomeKind::Failure);
     assert_eq!(r.error.as_deref(), Some("app error: locked"));
-    assert_eq!(r.actor, None, "no scope, no actor");
+    assert_eq!(r.context.actor, None, "no scope, no actor");
 }
 
 #[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid), on = "failure")]
@@ -262,14 +262,14 @@ fn actor_and_tenant_overrides() {
             sso_login("Bob".into(), "bob@example.com", "globex")
         })
     }));
-    let actor = r.actor.unwrap();
+    let actor = r.context.actor.clone().unwrap();
     assert_eq!(
         (actor.id.as_str(), actor.kind),
         ("sso-bridge", ActorKind::Service)
     );
-    assert_eq!(r.tenant.as_deref(), Some("globex"));
+    assert_eq!(r.context.tenant.as_deref(), Some("globex"));
     assert_eq!(
-        r.environment.as_deref(),
+        r.context.environment.as_deref(),
         Some("test"),
         "the rest of the context is kept"
     );

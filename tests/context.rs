@@ -49,8 +49,8 @@ async fn interleaved_tasks_each_see_their_own_actor() {
         );
         assert_eq!(records.len(), 1);
         let r = &records[0];
-        assert_eq!(r.actor.as_ref().unwrap().id, format!("u{i}"));
-        assert_eq!(r.tenant.as_deref(), Some(expected_tenant));
+        assert_eq!(r.context.actor.as_ref().unwrap().id, format!("u{i}"));
+        assert_eq!(r.context.tenant.as_deref(), Some(expected_tenant));
         assert_eq!(
             r.outcome,
             if i == 3 {

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use audit_catalog::{Level, REDACTED};
 
-use crate::context::{Actor, Request};
+use std::sync::{Arc, LazyLock};
+
+use crate::context::Context;
 use crate::event::{Event, Outcome};
 use crate::time::Timestamp;
 use crate::value::Value;
@@ -59,10 +61,11 @@ pub struct SiteInfo {
     pub function: Cow<'static, str>,
 }
 
-/// One audit record, as every sink and store sees it. Field names are those of the
+/// One audit record, as every sink and store sees it. Its JSON keys are those of the
 /// design: `id`, `time`, `event`, `code`, `category`, `level`, `outcome`, `error`,
 /// `duration_ns`, `description`, `actor`, `impersonator`, `tenant`, `environment`,
-/// `source`, `request`, `entity`, `changes`, `metadata`, `site`, `prev_hash`, `hash`.
+/// `source`, `request`, `entity`, `changes`, `metadata`, `site`, `prev_hash`, `hash`
+/// (the six context keys live in [`Record::context`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// UUIDv7.
@@ -85,18 +88,11 @@ pub struct Record {
     pub duration_ns: u64,
     /// The rendered description (redacted values stay redacted).
     pub description: String,
-    /// Who acted.
-    pub actor: Option<Actor>,
-    /// Who really acted, when impersonating.
-    pub impersonator: Option<Actor>,
-    /// Tenant.
-    pub tenant: Option<String>,
-    /// Environment.
-    pub environment: Option<String>,
-    /// Source.
-    pub source: Option<String>,
-    /// Request.
-    pub request: Option<Request>,
+    /// Who acted, for whom, from where: `actor`, `impersonator`, `tenant`,
+    /// `environment`, `source` and `request`, flattened into the record's JSON. Shared
+    /// with the emitting call (a reference count, not a copy).
+    #[serde(flatten)]
+    pub context: Arc<Context>,
     /// The entity concerned.
     pub entity: Option<EntityRef>,
     /// Before / after / difference.
@@ -109,6 +105,12 @@ pub struct Record {
     pub prev_hash: Option<String>,
     /// This record's hash.
     pub hash: Option<String>,
+}
+
+/// The context of records emitted outside any scope (shared, never reallocated).
+fn empty_context() -> Arc<Context> {
+    static EMPTY: LazyLock<Arc<Context>> = LazyLock::new(Arc::default);
+    Arc::clone(&EMPTY)
 }
 
 /// Replaces the value of every key named in `keys`, at any depth.
@@ -167,7 +169,6 @@ impl Record {
                 })
             })
             .unwrap_or_default();
-        let ctx = event.context();
         let (outcome, error) = match &event.outcome {
             Outcome::Success => (OutcomeKind::Success, None),
             Outcome::Failure(e) => (OutcomeKind::Failure, Some(e.clone())),
@@ -183,12 +184,7 @@ impl Record {
             error,
             duration_ns: event.duration_ns,
             description,
-            actor: ctx.and_then(|c| c.actor.clone()),
-            impersonator: ctx.and_then(|c| c.impersonator.clone()),
-            tenant: ctx.and_then(|c| c.tenant.clone()),
-            environment: ctx.and_then(|c| c.environment.clone()),
-            source: ctx.and_then(|c| c.source.clone()),
-            request: ctx.and_then(|c| c.request.clone()),
+            context: event.context.clone().unwrap_or_else(empty_context),
             entity: spec.entity.map(|e| EntityRef {
                 kind: e.name.to_owned(),
                 type_code: e.code,

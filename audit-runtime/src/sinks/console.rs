@@ -57,8 +57,14 @@ impl Console {
 
     /// One record as the human line.
     pub fn human_line(r: &Record, name: &str) -> String {
-        let actor = r.actor.as_ref().map(|a| a.id.as_str()).unwrap_or("-");
+        let actor = r
+            .context
+            .actor
+            .as_ref()
+            .map(|a| a.id.as_str())
+            .unwrap_or("-");
         let tenant = r
+            .context
             .tenant
             .as_deref()
             .map(|t| format!("@{t}"))
