@@ -66,13 +66,13 @@
 //! and [`registry::assert_complete`] fails a test on such gaps.
 
 pub use audit_catalog as catalog;
-pub use audit_macros::audited;
+pub use audit_macros::{AuditEntity, audited};
 pub use audit_runtime::{
-    Actor, ActorKind, AuditScopeExt, Auditor, AuditorBuilder, AuditorGuard, BuildError, Changes,
-    Context, DeliveryError, Dispatch, Durability, EntityRef, Event, EventSpec, Level, Metrics,
-    Outcome, OutcomeKind, Overflow, REDACTED, Record, Request, Retry, Scoped, ShutdownReport,
-    SinkMetrics, Site, SiteInfo, Timestamp, Value, current, dispatch, flush, integrity, registry,
-    scope, sinks, spool, testing,
+    Actor, ActorKind, AuditDiff, AuditEntity, AuditScopeExt, Auditor, AuditorBuilder, AuditorGuard,
+    BuildError, Changes, Context, DeliveryError, Dispatch, Durability, EntityPart, EntityRef,
+    Event, EventSpec, Level, Metrics, Outcome, OutcomeKind, Overflow, REDACTED, Record, Request,
+    Retry, Scoped, ShutdownReport, SinkMetrics, Site, SiteInfo, Timestamp, Value, current,
+    dispatch, flush, integrity, registry, scope, sinks, spool, testing,
 };
 
 #[doc(hidden)]

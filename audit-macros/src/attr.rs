@@ -15,6 +15,16 @@ mod kw {
     syn::custom_keyword!(tenant);
     syn::custom_keyword!(entity);
     syn::custom_keyword!(durability);
+    syn::custom_keyword!(op);
+    syn::custom_keyword!(emit_unchanged);
+}
+
+/// What happens to the entity (`op = "..."`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Update,
+    Create,
+    Delete,
 }
 
 /// One `name = expr` inside `meta(...)`.
@@ -66,6 +76,10 @@ pub struct Args {
     pub krate: Option<Path>,
     /// `durability = "sync" | "async"`: overrides the catalog for this site.
     pub durability: Option<audit_catalog::Durability>,
+    /// `op = "update" | "create" | "delete"`; `entity = ret` implies create.
+    pub op: Option<(Span, Op)>,
+    /// `emit_unchanged = false`: an update that changed nothing emits nothing.
+    pub emit_unchanged: bool,
     /// Errors found while parsing that do not stop parsing (repeated keys).
     pub errors: Vec<syn::Error>,
 }
@@ -78,6 +92,8 @@ const KEYS: &[&str] = &[
     "tenant",
     "entity",
     "durability",
+    "op",
+    "emit_unchanged",
     "crate",
 ];
 
@@ -100,6 +116,8 @@ impl Parse for Args {
             entity: None,
             krate: None,
             durability: None,
+            op: None,
+            emit_unchanged: true,
             errors: Vec::new(),
         };
         let mut on: Option<On> = None;
@@ -182,6 +200,29 @@ impl Parse for Args {
                     "durability",
                     &mut args.errors,
                 );
+            } else if lookahead.peek(kw::op) {
+                let k = input.parse::<kw::op>()?;
+                input.parse::<Token![=]>()?;
+                let lit: LitStr = input.parse()?;
+                let op = match lit.value().as_str() {
+                    "update" => Op::Update,
+                    "create" => Op::Create,
+                    "delete" => Op::Delete,
+                    other => {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "unknown op `{other}`: use \"update\", \"create\" or \"delete\""
+                            ),
+                        ));
+                    }
+                };
+                set(&mut args.op, (k.span, op), k.span, "op", &mut args.errors);
+            } else if lookahead.peek(kw::emit_unchanged) {
+                input.parse::<kw::emit_unchanged>()?;
+                input.parse::<Token![=]>()?;
+                let b: syn::LitBool = input.parse()?;
+                args.emit_unchanged = b.value;
             } else if lookahead.peek(Token![crate]) {
                 let k = input.parse::<Token![crate]>()?;
                 input.parse::<Token![=]>()?;
@@ -208,5 +249,18 @@ impl Parse for Args {
         }
         args.on = on.unwrap_or(On::Always);
         Ok(args)
+    }
+}
+
+impl Args {
+    /// The entity operation: `op`, else create for `entity = ret`, else update.
+    pub fn entity_op(&self) -> Op {
+        if let Some((_, op)) = self.op {
+            return op;
+        }
+        match &self.entity {
+            Some((_, syn::Expr::Path(p))) if p.path.is_ident("ret") => Op::Create,
+            _ => Op::Update,
+        }
     }
 }

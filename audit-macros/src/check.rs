@@ -83,11 +83,22 @@ pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Opt
             ),
         );
     }
-    if let Some((span, _)) = &args.entity {
+    if let Some((span, _)) = &args.entity
+        && !event.changes
+    {
         errors.error(
             *span,
-            "`entity = ...` needs #[derive(AuditEntity)] on the entity type, which this version \
-             of audit does not provide yet",
+            format!(
+                "audit event `{name}` does not record changes: remove `entity = ...`, or set \
+                 `changes = true` on it in the catalog ({})",
+                at(cat, loaded, event.span.start)
+            ),
+        );
+    }
+    if let (Some((span, _)), None) = (&args.op, &args.entity) {
+        errors.error(
+            *span,
+            "`op = ...` applies to an entity: add `entity = <the entity>`",
         );
     }
 

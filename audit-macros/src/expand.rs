@@ -12,7 +12,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType, Type};
 
-use crate::attr::{Args, On};
+use crate::attr::{Args, On, Op};
 use crate::catalog::Loaded;
 use crate::check::Checked;
 
@@ -269,8 +269,8 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             at_entry.push(quote!(let #var = #convert;));
         }
     }
-    let ok_binding =
-        (!at_exit.is_empty()).then(|| quote!(let __audit_ok = (&__audit_ret_ref).__audit_ok();));
+    let needs_ok = !at_exit.is_empty() || (args.entity.is_some() && args.entity_op() == Op::Create);
+    let ok_binding = needs_ok.then(|| quote!(let __audit_ok = (&__audit_ret_ref).__audit_ok();));
 
     let actor = match &args.actor {
         Some(e) => {
@@ -283,6 +283,65 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             quote!(::core::option::Option::Some(::core::convert::Into::<::std::string::String>::into(#e)))
         }
         None => quote!(::core::option::Option::None),
+    };
+    // ---- the entity (#[derive(AuditEntity)]) ----
+    let op = args.entity_op();
+    let (entity_entry, entity_exit) = match &args.entity {
+        None => (
+            quote!(),
+            quote!(let __audit_entity = ::core::option::Option::None;),
+        ),
+        Some((_, expr)) => match op {
+            Op::Update => (
+                quote! {
+                    #[allow(unused_imports)]
+                    use #k::AuditEntity as _;
+                    let __audit_before = (#expr).audit_clone();
+                },
+                quote! {
+                    let __audit_entity = ::core::option::Option::Some(
+                        ::std::boxed::Box::new((#expr).audit_updated_from(&__audit_before)),
+                    );
+                },
+            ),
+            Op::Delete => (
+                quote! {
+                    #[allow(unused_imports)]
+                    use #k::AuditEntity as _;
+                    let __audit_deleted = ::std::boxed::Box::new((#expr).audit_deleted());
+                },
+                quote!(let __audit_entity = ::core::option::Option::Some(__audit_deleted);),
+            ),
+            Op::Create => (
+                quote!(),
+                quote! {
+                    #[allow(unused_imports)]
+                    use #k::AuditEntity as _;
+                    #[allow(unused_variables)]
+                    let __audit_entity = match __audit_ok {
+                        ::core::option::Option::Some(ret) => ::core::option::Option::Some(
+                            ::std::boxed::Box::new((#expr).audit_created()),
+                        ),
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    };
+                },
+            ),
+        },
+    };
+    // An update that changed nothing is not emitted with `emit_unchanged = false`.
+    let unchanged_skip = (args.entity.is_some() && op == Op::Update && !args.emit_unchanged).then(|| {
+        quote! {
+            let __audit_on = match &__audit_entity {
+                ::core::option::Option::Some(e) if e.changes.difference.is_empty() => #k::__private::On::Never,
+                _ => __audit_on,
+            };
+        }
+    });
+    // The entity is read again after the body: the body must borrow it, not take it.
+    let capture = if args.entity.is_some() && op == Op::Update {
+        quote!()
+    } else {
+        quote!(move)
     };
     let on = format_ident!(
         "{}",
@@ -324,9 +383,9 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
         }
     };
     let run = if item.sig.asyncness.is_some() || is_async_trait {
-        quote!(async move { #fake_return #block }.await)
+        quote!(async #capture { #fake_return #block }.await)
     } else {
-        quote!(#k::__private::call_once(move || { #fake_return #block }))
+        quote!(#k::__private::call_once(#capture || { #fake_return #block }))
     };
 
     // A `sync` event's commit failure reaches the caller (see `ResultSync`).
@@ -347,6 +406,7 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             #registry
             let (__audit_started, __audit_context) = #k::__private::enter();
             #(#at_entry)*
+            #entity_entry
             let __audit_actor = #actor;
             let __audit_tenant = #tenant;
             let __audit_ret = #run;
@@ -359,15 +419,19 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
                 #(#at_exit)*
                 let __audit_meta: ::std::boxed::Box<[#k::__private::Value]> =
                     ::std::boxed::Box::new([#(#values),*]);
+                #entity_exit
+                let __audit_on = #k::__private::On::#on;
+                #unchanged_skip
                 let __audit_delivery = #k::__private::emit(
                     &__AUDIT_SITE,
-                    #k::__private::On::#on,
+                    __audit_on,
                     __audit_outcome,
                     __audit_started,
                     __audit_context,
                     __audit_meta,
                     __audit_actor,
                     __audit_tenant,
+                    __audit_entity,
                 );
                 #finish
             }

@@ -8,10 +8,21 @@
 mod attr;
 mod catalog;
 mod check;
+mod derive;
 mod expand;
 
 use proc_macro::TokenStream;
 use quote::ToTokens;
+
+/// Field-by-field diff and snapshot (`AuditDiff`), and with `#[audit(entity = "...")]`
+/// the catalog entity (`AuditEntity`). See the `audit` crate.
+#[proc_macro_derive(AuditEntity, attributes(audit))]
+pub fn derive_audit_entity(input: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(input) {
+        Ok(input) => derive::derive(input).into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
 
 /// Emits a catalog event each time the function returns. See the `audit` crate.
 #[proc_macro_attribute]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::context::Context;
+use crate::entity::EntityPart;
 use crate::spec::{EventSpec, Site};
 use crate::time::Timestamp;
 use crate::value::Value;
@@ -39,6 +40,7 @@ pub struct Event {
     pub(crate) duration_ns: u64,
     pub(crate) metadata: Box<[Value]>,
     pub(crate) context: Option<Arc<Context>>,
+    pub(crate) entity: Option<Box<EntityPart>>,
 }
 
 /// A UUIDv7 for `time`: its millisecond prefix is the record's own time, its random
@@ -73,7 +75,14 @@ impl Event {
             duration_ns,
             metadata,
             context,
+            entity: None,
         }
+    }
+
+    /// With the entity's id and changes (set by `#[audited(entity = ...)]`).
+    pub fn with_entity(mut self, entity: Option<Box<EntityPart>>) -> Self {
+        self.entity = entity;
+        self
     }
 
     /// Its UUIDv7.

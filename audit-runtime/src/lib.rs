@@ -13,6 +13,7 @@
 
 mod context;
 pub mod dispatch;
+pub mod entity;
 mod event;
 pub mod integrity;
 mod pipeline;
@@ -31,6 +32,7 @@ mod value;
 pub use audit_catalog::{Durability, Level, REDACTED};
 pub use context::{Actor, ActorKind, AuditScopeExt, Context, Request, Scoped, current, scope};
 pub use dispatch::{DeliveryError, Dispatch, flush};
+pub use entity::{AuditDiff, AuditEntity, EntityPart};
 pub use event::{Event, Outcome};
 pub use pipeline::{
     Auditor, AuditorBuilder, AuditorGuard, BuildError, Metrics, Overflow, Retry, ShutdownReport,

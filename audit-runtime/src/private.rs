@@ -5,12 +5,18 @@ use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::entity;
 pub use crate::spec::{
     CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site, SiteRef, SpecCache,
 };
 pub use crate::value::{Encode, Value, kind};
 pub use audit_catalog::{Durability, Level};
 pub use inventory;
+pub use serde::Serialize;
+pub use serde_json::Value as Json;
+
+/// A JSON object.
+pub type JsonMap = serde_json::Map<String, Json>;
 
 use crate::context::{Actor, Context};
 use crate::dispatch::DeliveryError;
@@ -97,6 +103,8 @@ pub enum On {
     Success,
     /// Failed calls only.
     Failure,
+    /// No call (an unchanged entity with `emit_unchanged = false`).
+    Never,
 }
 
 /// Builds and hands off the event of one call. Deliberately not inlined: one copy
@@ -113,11 +121,13 @@ pub fn emit(
     metadata: Box<[Value]>,
     actor: Option<Actor>,
     tenant: Option<String>,
+    entity: Option<Box<crate::entity::EntityPart>>,
 ) -> Result<(), DeliveryError> {
     let wanted = match on {
         On::Always => true,
         On::Success => outcome.is_success(),
         On::Failure => !outcome.is_success(),
+        On::Never => false,
     };
     if !wanted {
         return Ok(());
@@ -135,7 +145,9 @@ pub fn emit(
         context
     };
     let duration = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-    crate::dispatch::emit(Event::new(site, outcome, duration, metadata, context))
+    crate::dispatch::emit(
+        Event::new(site, outcome, duration, metadata, context).with_entity(entity),
+    )
 }
 
 /// The error type of a handler of a `sync` event: it must be able to carry an audit

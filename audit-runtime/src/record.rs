@@ -188,9 +188,9 @@ impl Record {
             entity: spec.entity.map(|e| EntityRef {
                 kind: e.name.to_owned(),
                 type_code: e.code,
-                id: None,
+                id: event.entity.as_ref().map(|p| p.id.clone()),
             }),
-            changes: None,
+            changes: event.entity.as_ref().map(|p| p.changes.clone()),
             metadata,
             site: SiteInfo {
                 module: Cow::Borrowed(event.site.module),

@@ -1,0 +1,226 @@
+//! `#[derive(AuditEntity)]` and `#[audited(entity = ...)]`: previous, current and the
+//! difference of only what changed.
+
+use audit::testing::capture;
+use audit::{AuditDiff, AuditEntity, audited};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Clone, PartialEq, Serialize, AuditEntity)]
+struct Address {
+    city: String,
+    zip: String,
+}
+
+#[derive(Clone, PartialEq, Serialize, AuditEntity)]
+struct Score(u32, f64);
+
+#[derive(Clone, AuditEntity)]
+#[audit(entity = "user")]
+struct User {
+    #[audit(id)]
+    id: i64,
+    email: String,
+    #[audit(redact)]
+    ssn: String,
+    #[audit(skip)]
+    #[allow(dead_code)]
+    cache: Vec<u8>,
+    #[audit(rename = "owner")]
+    owner_id: Option<i64>,
+    address: Address,
+    tags: Vec<String>,
+    score: Score,
+}
+
+fn ann() -> User {
+    User {
+        id: 7,
+        email: "ann@example.com".into(),
+        ssn: "123-45-6789".into(),
+        cache: vec![1, 2, 3],
+        owner_id: None,
+        address: Address {
+            city: "Lyon".into(),
+            zip: "69001".into(),
+        },
+        tags: vec!["a".into()],
+        score: Score(1, 0.5),
+    }
+}
+
+#[test]
+fn snapshot_and_diff_follow_the_attributes() {
+    let before = ann();
+    let mut after = ann();
+    after.ssn = "987-65-4321".into();
+    after.owner_id = Some(3);
+    after.address.city = "Paris".into();
+    after.tags.push("b".into());
+    after.score.1 = 0.75;
+    after.cache.clear(); // skipped: never compared
+    let c = after.audit_changes_from(&before);
+    assert_eq!(
+        serde_json::Value::Object(c.difference),
+        json!({
+            "ssn": ["[REDACTED]", "[REDACTED]"],
+            "owner": [null, 3],
+            "address.city": ["Lyon", "Paris"],
+            "tags": [["a"], ["a", "b"]],
+            "score.1": [0.5, 0.75],
+        })
+    );
+    assert_eq!(
+        c.current,
+        json!({
+            "id": 7, "email": "ann@example.com", "ssn": "[REDACTED]", "owner": 3,
+            "address": {"city": "Paris", "zip": "69001"}, "tags": ["a", "b"], "score": {"0": 1, "1": 0.75},
+        })
+    );
+    assert_eq!(c.previous["address"]["city"], "Lyon");
+    assert_eq!((User::ENTITY, User::TYPE_CODE), ("user", 4));
+    assert_eq!(after.audit_id(), json!(7));
+    assert!(ann().audit_changes_from(&ann()).difference.is_empty());
+    assert_eq!(
+        Address {
+            city: "x".into(),
+            zip: "y".into()
+        }
+        .audit_snapshot(),
+        json!({"city": "x", "zip": "y"})
+    );
+}
+
+#[derive(Debug)]
+struct Error(String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[audited(event = "user_update", entity = user, meta(user_email = &user.email))]
+fn move_user(user: &mut User, city: &str) -> Result<(), Error> {
+    if city.is_empty() {
+        return Err(Error("city required".into()));
+    }
+    user.address.city = city.into();
+    Ok(())
+}
+
+#[audited(event = "user_update", entity = user, meta(user_email = &user.email), emit_unchanged = false)]
+fn touch(user: &mut User, city: &str) {
+    user.address.city = city.into();
+}
+
+#[audited(event = "user_update", entity = ret, meta(user_email = &ret.email))]
+fn create_user(email: &str) -> Result<User, Error> {
+    Ok(User {
+        email: email.into(),
+        ..ann()
+    })
+}
+
+#[audited(event = "user_update", entity = user, op = "delete", meta(user_email = &user.email))]
+fn delete_user(user: User) -> Vec<String> {
+    user.tags
+}
+
+impl User {
+    #[audited(event = "user_update", entity = self, meta(user_email = &self.email))]
+    fn retag(&mut self, tag: &str) {
+        self.tags = vec![tag.into()];
+    }
+}
+
+#[test]
+fn audited_update_records_entity_and_changes() {
+    let mut u = ann();
+    let rs = capture(|| {
+        move_user(&mut u, "Paris").unwrap();
+        assert!(move_user(&mut u, "").is_err());
+        u.retag("vip");
+    });
+    assert_eq!(rs.len(), 3);
+    let r = &rs[0];
+    let e = r.entity.as_ref().unwrap();
+    assert_eq!(
+        (e.kind.as_str(), e.type_code, e.id.clone()),
+        ("user", 4, Some(json!(7)))
+    );
+    let c = r.changes.as_ref().unwrap();
+    assert_eq!(
+        serde_json::Value::Object(c.difference.clone()),
+        json!({"address.city": ["Lyon", "Paris"]})
+    );
+    assert_eq!(c.previous["address"]["city"], "Lyon");
+    assert_eq!(c.current["address"]["city"], "Paris");
+    assert_eq!(r.description, "ann@example.com updated");
+    // A failed update that changed nothing records an empty difference.
+    assert!(rs[1].changes.as_ref().unwrap().difference.is_empty());
+    assert_eq!(rs[1].error.as_deref(), Some("city required"));
+    assert_eq!(
+        rs[2].changes.as_ref().unwrap().difference["tags"],
+        json!([["a"], ["vip"]])
+    );
+    let text = serde_json::to_string(&rs).unwrap();
+    assert!(
+        !text.contains("123-45-6789"),
+        "redacted values never leave the process"
+    );
+}
+
+#[test]
+fn unchanged_updates_can_be_silent() {
+    let mut u = ann();
+    let rs = capture(|| {
+        touch(&mut u, "Lyon"); // no change: not emitted
+        touch(&mut u, "Nice");
+    });
+    assert_eq!(rs.len(), 1);
+    assert_eq!(
+        rs[0].changes.as_ref().unwrap().difference["address.city"],
+        json!(["Lyon", "Nice"])
+    );
+}
+
+#[test]
+fn create_and_delete() {
+    let rs = capture(|| {
+        let u = create_user("bob@example.com").unwrap();
+        assert_eq!(delete_user(u), vec!["a".to_string()]);
+    });
+    let created = rs[0].changes.as_ref().unwrap();
+    assert_eq!(created.previous, serde_json::Value::Null);
+    assert_eq!(created.current["email"], "bob@example.com");
+    assert_eq!(
+        created.difference["email"],
+        json!([null, "bob@example.com"])
+    );
+    let deleted = rs[1].changes.as_ref().unwrap();
+    assert_eq!(deleted.current, serde_json::Value::Null);
+    assert_eq!(deleted.previous["email"], "bob@example.com");
+    assert_eq!(rs[1].entity.as_ref().unwrap().id, Some(json!(7)));
+}
+
+#[derive(Clone, AuditEntity)]
+struct Pair<T> {
+    left: T,
+    right: T,
+}
+
+#[test]
+fn generics() {
+    let a = Pair {
+        left: 1u8,
+        right: 2u8,
+    };
+    let b = Pair {
+        left: 1u8,
+        right: 5u8,
+    };
+    let mut d = serde_json::Map::new();
+    a.audit_diff(&b, "", &mut d);
+    assert_eq!(serde_json::Value::Object(d), json!({"right": [2, 5]}));
+}
