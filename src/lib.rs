@@ -59,6 +59,44 @@
 //! that shape and instruments the future itself, so the event is emitted when the
 //! future completes (with its outcome and duration), exactly as for an `async fn`.
 //!
+//! # Entities: before, after, difference
+//!
+//! `#[derive(AuditEntity)]` compares a struct field by field (`PartialEq`), descends
+//! into fields whose type also derives it (`"address.city"`), and serializes only what
+//! changed. Field attributes: `#[audit(id)]` (the id stored on the record),
+//! `#[audit(redact)]` (value replaced by `[REDACTED]`; a change is still reported),
+//! `#[audit(skip)]` (never compared or stored), `#[audit(rename = "...")]`. With
+//! `#[audit(entity = "...")]` (checked against the catalog's `[entities]`) it also
+//! implements [`AuditEntity`].
+//!
+//! ```
+//! #[derive(Clone, audit::AuditEntity)]
+//! #[audit(entity = "user")]
+//! struct User {
+//!     #[audit(id)] id: i64,
+//!     email: String,
+//!     #[audit(redact)] password_hash: String,
+//! }
+//!
+//! #[audit::audited(event = "user_update", entity = user, meta(user_email = &user.email))]
+//! fn change_email(user: &mut User, email: &str) {
+//!     user.email = email.to_owned();
+//! }
+//!
+//! let mut u = User { id: 7, email: "a@example.com".into(), password_hash: "x".into() };
+//! let records = audit::testing::capture(|| change_email(&mut u, "b@example.com"));
+//! let changes = records[0].changes.as_ref().unwrap();
+//! assert_eq!(changes.difference["email"], serde_json::json!(["a@example.com", "b@example.com"]));
+//! assert_eq!(records[0].entity.as_ref().unwrap().id, Some(serde_json::json!(7)));
+//! ```
+//!
+//! `entity = x` snapshots `x` (a clone, so the type must be `Clone`) when the call
+//! starts and diffs it when the call returns; the body borrows `x` rather than taking
+//! it. `entity = ret` records a creation (previous is null), `op = "delete"` a deletion
+//! (current is null). An update that changed nothing is emitted with an empty
+//! `difference` (the attempt is part of the trail); `emit_unchanged = false` silences
+//! it. Events with `changes = true` in the catalog require `entity`; others refuse it.
+//!
 //! # Registry
 //!
 //! Every site registers itself (see [`registry`]); the catalog is embedded in the

@@ -132,7 +132,7 @@ pub fn derive(input: DeriveInput) -> TokenStream {
         diff.push(quote_spanned! {span=>
             (&#k::__private::entity::Field {
                 before: &self.#member, after: &__audit_after.#member, redact: #redact,
-            }).__audit_field(#k::__private::entity::path(__audit_prefix, #name), __audit_out);
+            }).__audit_field(__audit_prefix, #name, __audit_out);
         });
     }
 

@@ -140,12 +140,13 @@ pub struct Field<'a, T: ?Sized> {
 /// Nested [`AuditDiff`] values: diffed field by field under the field's path.
 #[doc(hidden)]
 pub trait NestedDiff {
-    fn __audit_field(&self, path: String, out: &mut Map<String, Json>);
+    fn __audit_field(&self, prefix: &str, name: &str, out: &mut Map<String, Json>);
     fn __audit_snapshot(&self, redact: bool) -> Json;
 }
 
 impl<T: AuditDiff> NestedDiff for Field<'_, T> {
-    fn __audit_field(&self, path: String, out: &mut Map<String, Json>) {
+    fn __audit_field(&self, prefix: &str, name: &str, out: &mut Map<String, Json>) {
+        let path = path(prefix, name);
         if self.redact {
             let mut inner = Map::new();
             self.before.audit_diff(self.after, &path, &mut inner);
@@ -165,16 +166,36 @@ impl<T: AuditDiff> NestedDiff for Field<'_, T> {
     }
 }
 
+/// A field type compared whole: `PartialEq` to compare, `Serialize` to record.
+#[diagnostic::on_unimplemented(
+    message = "the field type `{Self}` cannot be audited: it must implement `PartialEq` and `serde::Serialize`, or derive `AuditEntity`",
+    label = "this field is compared and recorded",
+    note = "mark the field `#[audit(skip)]` to leave it out of the audit"
+)]
+#[doc(hidden)]
+pub trait AuditLeaf: PartialEq + Serialize {}
+
+#[diagnostic::do_not_recommend]
+impl<T: PartialEq + Serialize + ?Sized> AuditLeaf for T {}
+
 /// Any other value: compared whole with `PartialEq`.
 #[doc(hidden)]
-pub trait WholeDiff {
-    fn __audit_field(&self, path: String, out: &mut Map<String, Json>);
-    fn __audit_snapshot(&self, redact: bool) -> Json;
+pub trait WholeDiff<T: ?Sized> {
+    fn __audit_field(&self, prefix: &str, name: &str, out: &mut Map<String, Json>)
+    where
+        T: AuditLeaf;
+    fn __audit_snapshot(&self, redact: bool) -> Json
+    where
+        T: AuditLeaf;
 }
 
-impl<T: PartialEq + Serialize + ?Sized> WholeDiff for &Field<'_, T> {
-    fn __audit_field(&self, path: String, out: &mut Map<String, Json>) {
+impl<T: ?Sized> WholeDiff<T> for &Field<'_, T> {
+    fn __audit_field(&self, prefix: &str, name: &str, out: &mut Map<String, Json>)
+    where
+        T: AuditLeaf,
+    {
         if self.before != self.after {
+            let path = path(prefix, name);
             let pair = if self.redact {
                 redacted_pair()
             } else {
@@ -183,7 +204,10 @@ impl<T: PartialEq + Serialize + ?Sized> WholeDiff for &Field<'_, T> {
             out.insert(path, pair);
         }
     }
-    fn __audit_snapshot(&self, redact: bool) -> Json {
+    fn __audit_snapshot(&self, redact: bool) -> Json
+    where
+        T: AuditLeaf,
+    {
         if redact {
             crate::REDACTED.into()
         } else {
