@@ -65,7 +65,12 @@
 //! into fields whose type also derives it (`"address.city"`), and serializes only what
 //! changed. Field attributes: `#[audit(id)]` (the id stored on the record),
 //! `#[audit(redact)]` (value replaced by `[REDACTED]`; a change is still reported),
-//! `#[audit(skip)]` (never compared or stored), `#[audit(rename = "...")]`. With
+//! `#[audit(skip)]` (never compared or stored), `#[audit(rename = "...")]`,
+//! `#[audit(diff = "elements")]` (lists by position `tags.2`, maps by key
+//! `limits.daily`, instead of the whole value), `#[audit(with = path)]` (a module with
+//! `audit_eq(&T, &T) -> bool` and `audit_json(&T) -> serde_json::Value`). Enums diff
+//! their fields within one variant; a variant change is a change of the whole value.
+//! Tuple structs and generics work (type parameters get `PartialEq + Serialize`). With
 //! `#[audit(entity = "...")]` (checked against the catalog's `[entities]`) it also
 //! implements [`AuditEntity`].
 //!

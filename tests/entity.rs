@@ -224,3 +224,104 @@ fn generics() {
     a.audit_diff(&b, "", &mut d);
     assert_eq!(serde_json::Value::Object(d), json!({"right": [2, 5]}));
 }
+
+mod case_insensitive {
+    //! A user's own comparison and serialization for one field (`with = path`).
+    pub fn audit_eq(a: &str, b: &str) -> bool {
+        a.eq_ignore_ascii_case(b)
+    }
+    pub fn audit_json(v: &str) -> serde_json::Value {
+        v.to_lowercase().into()
+    }
+}
+
+#[derive(Clone, AuditEntity)]
+struct Account {
+    #[audit(diff = "elements")]
+    tags: Vec<String>,
+    #[audit(diff = "elements")]
+    limits: std::collections::BTreeMap<String, u32>,
+    #[audit(diff = "elements", redact)]
+    keys: std::collections::HashMap<String, String>,
+    #[audit(with = case_insensitive)]
+    handle: String,
+}
+
+#[test]
+fn elements_and_custom_comparison() {
+    let before = Account {
+        tags: vec!["a".into(), "b".into(), "c".into()],
+        limits: [("daily".to_string(), 10), ("monthly".to_string(), 100)].into(),
+        keys: [("primary".to_string(), "s3cr3t".to_string())].into(),
+        handle: "Ann".into(),
+    };
+    let mut after = before.clone();
+    after.tags = vec!["a".into(), "x".into()];
+    after.limits.insert("daily".into(), 20);
+    after.limits.remove("monthly");
+    after.keys.insert("backup".into(), "t0p".into());
+    after.handle = "ANN".into(); // equal for this field's own comparison
+    let mut d = serde_json::Map::new();
+    before.audit_diff(&after, "", &mut d);
+    assert_eq!(
+        serde_json::Value::Object(d),
+        json!({
+            "tags.1": ["b", "x"],
+            "tags.2": ["c", null],
+            "limits.daily": [10, 20],
+            "limits.monthly": [100, null],
+            "keys.backup": ["[REDACTED]", "[REDACTED]"],
+        })
+    );
+    assert_eq!(after.audit_snapshot()["handle"], "ann");
+    assert_eq!(after.audit_snapshot()["keys"], "[REDACTED]");
+    let mut d = serde_json::Map::new();
+    after.handle = "Bob".into();
+    before.audit_diff(&after, "", &mut d);
+    assert_eq!(d["handle"], json!(["ann", "bob"]));
+}
+
+#[derive(Clone, PartialEq, Serialize, AuditEntity)]
+enum Status {
+    Draft,
+    Active {
+        since: u32,
+        #[audit(redact)]
+        approver: String,
+    },
+    Closed(String),
+}
+
+#[derive(Clone, AuditEntity)]
+#[audit(entity = "app")]
+struct Deal {
+    #[audit(id)]
+    id: u32,
+    status: Status,
+}
+
+#[test]
+fn enums_diff_fields_within_a_variant_and_whole_across_variants() {
+    let d = |status| Deal { id: 1, status };
+    let active = |since, approver: &str| Status::Active {
+        since,
+        approver: approver.into(),
+    };
+    let changes = d(active(2, "bob")).audit_changes_from(&d(active(1, "ann")));
+    assert_eq!(
+        serde_json::Value::Object(changes.difference),
+        json!({"status.since": [1, 2], "status.approver": ["[REDACTED]", "[REDACTED]"]})
+    );
+    assert_eq!(
+        changes.current["status"],
+        json!({"Active": {"since": 2, "approver": "[REDACTED]"}})
+    );
+    let changes = d(Status::Closed("won".into())).audit_changes_from(&d(Status::Draft));
+    assert_eq!(
+        serde_json::Value::Object(changes.difference),
+        json!({"status": ["Draft", {"Closed": {"0": "won"}}]})
+    );
+    let mut top = serde_json::Map::new();
+    Status::Draft.audit_diff(&Status::Closed("lost".into()), "", &mut top);
+    assert_eq!(top["$"], json!(["Draft", {"Closed": {"0": "lost"}}]));
+}

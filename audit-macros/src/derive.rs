@@ -7,7 +7,7 @@ use syn::{Data, DeriveInput, LitStr};
 
 use crate::check::Errors;
 
-const FIELD_KEYS: &[&str] = &["id", "redact", "skip", "rename"];
+const FIELD_KEYS: &[&str] = &["id", "redact", "skip", "rename", "diff", "with"];
 const CONTAINER_KEYS: &[&str] = &["entity", "crate"];
 
 struct FieldAttrs {
@@ -15,6 +15,10 @@ struct FieldAttrs {
     redact: bool,
     skip: bool,
     rename: Option<String>,
+    /// `diff = "elements"`: lists by position, maps by key.
+    elements: bool,
+    /// `with = path`: a module with `audit_eq(&T, &T) -> bool` and `audit_json(&T) -> Value`.
+    with: Option<syn::Path>,
 }
 
 fn unknown_key(errors: &mut Errors, ident: &syn::Path, keys: &[&str]) {
@@ -34,6 +38,8 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
         redact: false,
         skip: false,
         rename: None,
+        elements: false,
+        with: None,
     };
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("audit")) {
         let r = attr.parse_nested_meta(|m| {
@@ -43,6 +49,18 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
                 a.redact = true;
             } else if m.path.is_ident("skip") {
                 a.skip = true;
+            } else if m.path.is_ident("diff") {
+                let s: LitStr = m.value()?.parse()?;
+                match s.value().as_str() {
+                    "elements" => a.elements = true,
+                    "whole" => a.elements = false,
+                    other => errors.error(
+                        s.span(),
+                        format!("unknown diff mode `{other}`: use \"whole\" (the default) or \"elements\""),
+                    ),
+                }
+            } else if m.path.is_ident("with") {
+                a.with = Some(m.value()?.parse()?);
             } else if m.path.is_ident("rename") {
                 let s: LitStr = m.value()?.parse()?;
                 a.rename = Some(s.value());
@@ -67,6 +85,97 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
     a
 }
 
+/// The generated code of a set of fields.
+struct FieldsCode {
+    snapshot: Vec<TokenStream>,
+    diff: Vec<TokenStream>,
+    ids: Vec<(proc_macro2::Span, TokenStream)>,
+}
+
+/// Snapshot and diff statements for `fields`; `place(member, index, before)` is the
+/// place expression of a field on the before (`true`) or after side.
+fn fields_code(
+    k: &TokenStream,
+    fields: &syn::Fields,
+    errors: &mut Errors,
+    place: &dyn Fn(&TokenStream, usize, bool) -> TokenStream,
+) -> FieldsCode {
+    let mut snapshot = Vec::new();
+    let mut diff = Vec::new();
+    let mut ids = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        let attrs = field_attrs(field, errors);
+        let member = match &field.ident {
+            Some(ident) => quote!(#ident),
+            None => {
+                let index = syn::Index::from(i);
+                quote!(#index)
+            }
+        };
+        let name = attrs.rename.clone().unwrap_or_else(|| match &field.ident {
+            Some(ident) => ident.to_string().trim_start_matches("r#").to_owned(),
+            None => i.to_string(),
+        });
+        if attrs.id {
+            ids.push((field.span(), member.clone()));
+        }
+        if attrs.skip {
+            continue;
+        }
+        let before = place(&member, i, true);
+        let after = place(&member, i, false);
+        let redact = attrs.redact;
+        let span = field.ty.span();
+        snapshot.push(quote_spanned! {span=>
+            __audit_map.insert(#name.to_owned(), (&#k::__private::entity::Field {
+                before: &#before, after: &#before, redact: #redact,
+            }).__audit_snapshot(#redact));
+        });
+        let field_diff = if let Some(with) = &attrs.with {
+            snapshot.pop();
+            snapshot.push(quote_spanned! {span=>
+                __audit_map.insert(#name.to_owned(), if #redact {
+                    #k::__private::Json::from(#k::REDACTED)
+                } else {
+                    #with::audit_json(&#before)
+                });
+            });
+            quote_spanned! {span=>
+                if !#with::audit_eq(&#before, &#after) {
+                    let __audit_pair = if #redact {
+                        #k::__private::json!([#k::REDACTED, #k::REDACTED])
+                    } else {
+                        #k::__private::Json::Array(vec![
+                            #with::audit_json(&#before),
+                            #with::audit_json(&#after),
+                        ])
+                    };
+                    __audit_out.insert(#k::__private::entity::path(__audit_prefix, #name), __audit_pair);
+                }
+            }
+        } else if attrs.elements {
+            quote_spanned! {span=>
+                #k::__private::entity::ElementsDiff::__audit_elements(
+                    &#before, &#after, __audit_prefix, #name, #redact, __audit_out,
+                );
+            }
+        } else {
+            quote_spanned! {span=>
+                (&#k::__private::entity::Field {
+                    before: &#before, after: &#after, redact: #redact,
+                }).__audit_field(__audit_prefix, #name, __audit_out);
+            }
+        };
+        diff.push(field_diff);
+    }
+
+    FieldsCode {
+        snapshot,
+        diff,
+        ids,
+    }
+}
+
 pub fn derive(input: DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
     let mut entity: Option<LitStr> = None;
@@ -89,52 +198,106 @@ pub fn derive(input: DeriveInput) -> TokenStream {
     }
     let k = krate.map(|p| quote!(#p)).unwrap_or_else(|| quote!(::audit));
 
-    let fields = match &input.data {
-        Data::Struct(s) => &s.fields,
-        Data::Enum(_) | Data::Union(_) => {
+    let (snapshot_body, diff_body, ids) = match &input.data {
+        Data::Struct(s) => {
+            let code = fields_code(&k, &s.fields, &mut errors, &|m, _, before| {
+                if before {
+                    quote!(self.#m)
+                } else {
+                    quote!(__audit_after.#m)
+                }
+            });
+            let (snapshot, diff) = (&code.snapshot, &code.diff);
+            (
+                quote! {
+                    let mut __audit_map = #k::__private::JsonMap::new();
+                    #(#snapshot)*
+                    #k::__private::Json::Object(__audit_map)
+                },
+                quote!(#(#diff)*),
+                code.ids,
+            )
+        }
+        Data::Enum(e) => {
+            if let Some(lit) = &entity {
+                errors.error(
+                    lit.span(),
+                    "an entity must be a struct; an enum can be a field of one",
+                );
+            }
+            let mut snap_arms = Vec::new();
+            let mut diff_arms = Vec::new();
+            for v in &e.variants {
+                let vname = &v.ident;
+                let vlabel = vname.to_string();
+                let binds = |side: &str| -> Vec<proc_macro2::Ident> {
+                    (0..v.fields.len())
+                        .map(|i| format_ident!("__audit_{}{}", side, i))
+                        .collect()
+                };
+                let (b, a) = (binds("b"), binds("a"));
+                let pattern = |names: &[proc_macro2::Ident]| match &v.fields {
+                    syn::Fields::Named(f) => {
+                        let members = f.named.iter().map(|x| x.ident.as_ref().expect("named"));
+                        quote!(Self::#vname { #(#members: #names),* })
+                    }
+                    syn::Fields::Unnamed(_) => quote!(Self::#vname(#(#names),*)),
+                    syn::Fields::Unit => quote!(Self::#vname),
+                };
+                let (pb, pa) = (pattern(&b), pattern(&a));
+                let code = fields_code(&k, &v.fields, &mut errors, &|_, i, before| {
+                    let bind = if before { &b[i] } else { &a[i] };
+                    quote!((*#bind))
+                });
+                for (span, _) in &code.ids {
+                    errors.error(
+                        *span,
+                        "`#[audit(id)]` belongs on a field of an entity struct",
+                    );
+                }
+                let (snapshot, diff) = (&code.snapshot, &code.diff);
+                snap_arms.push(if matches!(v.fields, syn::Fields::Unit) {
+                    quote!(#pb => #k::__private::Json::from(#vlabel),)
+                } else {
+                    quote!(#pb => {
+                        let mut __audit_map = #k::__private::JsonMap::new();
+                        #(#snapshot)*
+                        let mut __audit_outer = #k::__private::JsonMap::new();
+                        __audit_outer.insert(#vlabel.to_owned(), #k::__private::Json::Object(__audit_map));
+                        #k::__private::Json::Object(__audit_outer)
+                    })
+                });
+                diff_arms.push(quote!((#pb, #pa) => { #(#diff)* }));
+            }
+            (
+                quote! {
+                    #[allow(unused_variables)]
+                    match self { #(#snap_arms)* }
+                },
+                quote! {
+                    #[allow(unused_variables, unreachable_patterns)]
+                    match (self, __audit_after) {
+                        #(#diff_arms)*
+                        _ => {
+                            let __audit_key = if __audit_prefix.is_empty() { "$" } else { __audit_prefix };
+                            __audit_out.insert(
+                                __audit_key.to_owned(),
+                                #k::__private::Json::Array(vec![self.audit_snapshot(), __audit_after.audit_snapshot()]),
+                            );
+                        }
+                    }
+                },
+                Vec::new(),
+            )
+        }
+        Data::Union(_) => {
             errors.error(
                 input.ident.span(),
-                "#[derive(AuditEntity)] supports structs; an enum field of an entity is compared whole (derive PartialEq and Serialize on it)",
+                "#[derive(AuditEntity)] supports structs and enums, not unions",
             );
             return errors.into_result().unwrap_err().to_compile_error();
         }
     };
-
-    let mut snapshot = Vec::new();
-    let mut diff = Vec::new();
-    let mut ids = Vec::new();
-    for (i, field) in fields.iter().enumerate() {
-        let attrs = field_attrs(field, &mut errors);
-        let member = match &field.ident {
-            Some(ident) => quote!(#ident),
-            None => {
-                let index = syn::Index::from(i);
-                quote!(#index)
-            }
-        };
-        let name = attrs.rename.clone().unwrap_or_else(|| match &field.ident {
-            Some(ident) => ident.to_string().trim_start_matches("r#").to_owned(),
-            None => i.to_string(),
-        });
-        if attrs.id {
-            ids.push((field.span(), member.clone()));
-        }
-        if attrs.skip {
-            continue;
-        }
-        let redact = attrs.redact;
-        let span = field.ty.span();
-        snapshot.push(quote_spanned! {span=>
-            __audit_map.insert(#name.to_owned(), (&#k::__private::entity::Field {
-                before: &self.#member, after: &self.#member, redact: #redact,
-            }).__audit_snapshot(#redact));
-        });
-        diff.push(quote_spanned! {span=>
-            (&#k::__private::entity::Field {
-                before: &self.#member, after: &__audit_after.#member, redact: #redact,
-            }).__audit_field(__audit_prefix, #name, __audit_out);
-        });
-    }
 
     let ident = &input.ident;
     let mut generics = input.generics.clone();
@@ -203,15 +366,12 @@ pub fn derive(input: DeriveInput) -> TokenStream {
     if let Err(e) = errors.into_result() {
         return e.to_compile_error();
     }
-    let map = format_ident!("__audit_map");
     quote! {
         impl #impl_g #k::AuditDiff for #ident #ty_g #where_g {
             fn audit_snapshot(&self) -> #k::__private::Json {
                 #[allow(unused_imports)]
                 use #k::__private::entity::{NestedDiff as _, WholeDiff as _};
-                let mut #map = #k::__private::JsonMap::new();
-                #(#snapshot)*
-                #k::__private::Json::Object(#map)
+                #snapshot_body
             }
             fn audit_diff(
                 &self,
@@ -221,7 +381,7 @@ pub fn derive(input: DeriveInput) -> TokenStream {
             ) {
                 #[allow(unused_imports)]
                 use #k::__private::entity::{NestedDiff as _, WholeDiff as _};
-                #(#diff)*
+                #diff_body
             }
         }
         #entity_impl

@@ -219,3 +219,124 @@ impl<T: ?Sized> WholeDiff<T> for &Field<'_, T> {
 fn redacted_pair() -> Json {
     Json::Array(vec![crate::REDACTED.into(), crate::REDACTED.into()])
 }
+
+/// Element-by-element comparison (`#[audit(diff = "elements")]`): lists by position
+/// (`tags.2`), maps by key (`limits.daily`); an element only on one side is
+/// `[null, new]` or `[old, null]`.
+#[doc(hidden)]
+pub trait ElementsDiff {
+    fn __audit_elements(
+        &self,
+        after: &Self,
+        prefix: &str,
+        name: &str,
+        redact: bool,
+        out: &mut Map<String, Json>,
+    );
+}
+
+fn element_pair(before: Option<Json>, after: Option<Json>, redact: bool) -> Json {
+    if redact {
+        return redacted_pair();
+    }
+    Json::Array(vec![
+        before.unwrap_or(Json::Null),
+        after.unwrap_or(Json::Null),
+    ])
+}
+
+impl<T: PartialEq + Serialize> ElementsDiff for [T] {
+    fn __audit_elements(
+        &self,
+        after: &Self,
+        prefix: &str,
+        name: &str,
+        redact: bool,
+        out: &mut Map<String, Json>,
+    ) {
+        for i in 0..self.len().max(after.len()) {
+            let (b, a) = (self.get(i), after.get(i));
+            if b != a {
+                out.insert(
+                    format!("{}.{i}", path(prefix, name)),
+                    element_pair(b.map(to_json), a.map(to_json), redact),
+                );
+            }
+        }
+    }
+}
+
+impl<T: PartialEq + Serialize> ElementsDiff for Vec<T> {
+    fn __audit_elements(
+        &self,
+        after: &Self,
+        prefix: &str,
+        name: &str,
+        redact: bool,
+        out: &mut Map<String, Json>,
+    ) {
+        self.as_slice()
+            .__audit_elements(after.as_slice(), prefix, name, redact, out)
+    }
+}
+
+/// Keyed elements: the keys of both sides in order, each compared.
+fn keyed<'a, K: std::fmt::Display + Ord + 'a, V: PartialEq + Serialize + 'a>(
+    before: impl Iterator<Item = (&'a K, &'a V)>,
+    after: impl Iterator<Item = (&'a K, &'a V)>,
+    prefix: &str,
+    name: &str,
+    redact: bool,
+    out: &mut Map<String, Json>,
+) {
+    let mut all: Vec<(&K, Option<&V>, Option<&V>)> =
+        before.map(|(k, v)| (k, Some(v), None)).collect();
+    for (k, v) in after {
+        match all.iter_mut().find(|(bk, _, _)| *bk == k) {
+            Some(entry) => entry.2 = Some(v),
+            None => all.push((k, None, Some(v))),
+        }
+    }
+    all.sort_by(|x, y| x.0.cmp(y.0));
+    for (k, b, a) in all {
+        if b != a {
+            out.insert(
+                format!("{}.{k}", path(prefix, name)),
+                element_pair(b.map(to_json), a.map(to_json), redact),
+            );
+        }
+    }
+}
+
+impl<
+    K: std::fmt::Display + Ord + std::hash::Hash,
+    V: PartialEq + Serialize,
+    S: std::hash::BuildHasher,
+> ElementsDiff for std::collections::HashMap<K, V, S>
+{
+    fn __audit_elements(
+        &self,
+        after: &Self,
+        prefix: &str,
+        name: &str,
+        redact: bool,
+        out: &mut Map<String, Json>,
+    ) {
+        keyed(self.iter(), after.iter(), prefix, name, redact, out)
+    }
+}
+
+impl<K: std::fmt::Display + Ord, V: PartialEq + Serialize> ElementsDiff
+    for std::collections::BTreeMap<K, V>
+{
+    fn __audit_elements(
+        &self,
+        after: &Self,
+        prefix: &str,
+        name: &str,
+        redact: bool,
+        out: &mut Map<String, Json>,
+    ) {
+        keyed(self.iter(), after.iter(), prefix, name, redact, out)
+    }
+}

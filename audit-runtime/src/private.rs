@@ -13,7 +13,7 @@ pub use crate::value::{Encode, Value, kind};
 pub use audit_catalog::{Durability, Level};
 pub use inventory;
 pub use serde::Serialize;
-pub use serde_json::Value as Json;
+pub use serde_json::{Value as Json, json};
 
 /// A JSON object.
 pub type JsonMap = serde_json::Map<String, Json>;
