@@ -145,6 +145,7 @@ pub trait NestedDiff {
 }
 
 impl<T: AuditDiff> NestedDiff for Field<'_, T> {
+    #[inline]
     fn __audit_field(&self, prefix: &str, name: &str, out: &mut Map<String, Json>) {
         let path = path(prefix, name);
         if self.redact {
@@ -190,6 +191,7 @@ pub trait WholeDiff<T: ?Sized> {
 }
 
 impl<T: ?Sized> WholeDiff<T> for &Field<'_, T> {
+    #[inline]
     fn __audit_field(&self, prefix: &str, name: &str, out: &mut Map<String, Json>)
     where
         T: AuditLeaf,
