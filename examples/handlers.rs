@@ -68,6 +68,24 @@ fn add_widget(_dashboard: u32, widget: &str) {}
 #[audited(event = "user_login", meta(user_name = name, user_email = email))]
 fn login(name: &str, email: &str) {}
 
+/// A user, as the audit trail sees it: `changes` records its fields before and after.
+#[derive(Clone, audit::AuditEntity)]
+#[audit(entity = "user")]
+struct User {
+    #[audit(id)]
+    id: i64,
+    name: String,
+    email: String,
+    #[audit(redact)]
+    password_hash: String,
+}
+
+#[audited(event = "user_update", entity = user, meta(user_email = &user.email))]
+fn rename_user(user: &mut User, name: &str) {
+    user.name = name.to_owned();
+    user.password_hash = "rotated".into();
+}
+
 #[audited(event = "user_invite", meta(user_email = email, account_name = account))]
 fn invite(email: &str, account: &str) {}
 
@@ -105,6 +123,13 @@ fn main() {
         let board = create_dashboard("Sales");
         add_widget(board, "Account Balance");
         invite("carol@acme.example", "Acme");
+        let mut ann = User {
+            id: 1,
+            name: "Ann".into(),
+            email: "ann@acme.example".into(),
+            password_hash: "x".into(),
+        };
+        rename_user(&mut ann, "Ann Smith");
     });
     scope(bob, || {
         login("Bob", "bob@globex.example");
