@@ -118,3 +118,28 @@ pub fn load() -> Result<Loaded, String> {
         path,
     })
 }
+
+impl Loaded {
+    /// The error for a name the catalog does not declare, with "did you mean".
+    /// `what` reads like "audit event" or "entity", `noun` like "event" or "entity",
+    /// `section` like "" or " in [entities]".
+    pub fn unknown<'a>(
+        &self,
+        span: proc_macro2::Span,
+        (what, noun): (&str, &str),
+        name: &str,
+        section: &str,
+        known: impl Iterator<Item = &'a str>,
+    ) -> syn::Error {
+        let hint = audit_catalog::format_suggestions(&audit_catalog::suggest(name, known))
+            .map(|h| format!("\n\n= help: {h}"))
+            .unwrap_or_default();
+        syn::Error::new(
+            span,
+            format!(
+                "unknown {what} `{name}`: catalog `{}` ({}) declares no such {noun}{section}{hint}",
+                self.catalog.name, self.shown
+            ),
+        )
+    }
+}

@@ -51,16 +51,7 @@ pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Opt
     let name = lit.value();
     let Some(event) = cat.event(&name) else {
         let names = cat.live_events().map(|e| e.name.as_str());
-        let hint = audit_catalog::format_suggestions(&audit_catalog::suggest(&name, names))
-            .map(|h| format!("\n\n= help: {h}"))
-            .unwrap_or_default();
-        errors.error(
-            lit.span(),
-            format!(
-                "unknown audit event `{name}`: catalog `{}` ({}) declares no such event{hint}",
-                cat.name, loaded.shown
-            ),
-        );
+        errors.push(loaded.unknown(lit.span(), ("audit event", "event"), &name, "", names));
         return None;
     };
     if event.retired {

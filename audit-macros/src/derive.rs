@@ -155,8 +155,8 @@ fn fields_code(
             }
         } else if attrs.elements {
             quote_spanned! {span=>
-                #k::__private::entity::ElementsDiff::__audit_elements(
-                    &#before, &#after, __audit_prefix, #name, #redact, __audit_out,
+                #k::__private::entity::diff_elements(
+                    &#before, &#after, (__audit_prefix, #name, #redact), __audit_out,
                 );
             }
         } else {
@@ -318,16 +318,13 @@ pub fn derive(input: DeriveInput) -> TokenStream {
         let name = lit.value();
         let Some(e) = loaded.catalog.entity(&name) else {
             let names = loaded.catalog.entities.iter().map(|e| e.name.as_str());
-            let hint = audit_catalog::format_suggestions(&audit_catalog::suggest(&name, names))
-                .map(|h| format!("\n\n= help: {h}"))
-                .unwrap_or_default();
-            errors.error(
+            errors.push(loaded.unknown(
                 lit.span(),
-                format!(
-                    "unknown entity `{name}`: catalog `{}` ({}) declares no such entity in [entities]{hint}",
-                    loaded.catalog.name, loaded.shown
-                ),
-            );
+                ("entity", "entity"),
+                &name,
+                " in [entities]",
+                names,
+            ));
             return None;
         };
         let id = match ids.as_slice() {

@@ -222,123 +222,103 @@ fn redacted_pair() -> Json {
     Json::Array(vec![crate::REDACTED.into(), crate::REDACTED.into()])
 }
 
-/// Element-by-element comparison (`#[audit(diff = "elements")]`): lists by position
-/// (`tags.2`), maps by key (`limits.daily`); an element only on one side is
-/// `[null, new]` or `[old, null]`.
+/// Element-by-element comparison (`#[audit(diff = "elements")]`): a container lines up
+/// its elements as `(key, before, after)` — lists by position (`tags.2`), maps by key
+/// (`limits.daily`) — and [`diff_elements`] records the ones that differ; an element on
+/// one side only is `[null, new]` or `[old, null]`.
+/// Elements lined up by key: `(key, before, after)`.
 #[doc(hidden)]
-pub trait ElementsDiff {
-    fn __audit_elements(
-        &self,
-        after: &Self,
-        prefix: &str,
-        name: &str,
-        redact: bool,
-        out: &mut Map<String, Json>,
-    );
+pub type Aligned<'a, K, V> = Vec<(K, Option<&'a V>, Option<&'a V>)>;
+
+#[doc(hidden)]
+pub trait Elements {
+    type Key: std::fmt::Display;
+    type Item: PartialEq + Serialize;
+    fn __audit_align<'a>(&'a self, after: &'a Self) -> Aligned<'a, Self::Key, Self::Item>;
 }
 
-fn element_pair(before: Option<Json>, after: Option<Json>, redact: bool) -> Json {
-    if redact {
-        return redacted_pair();
-    }
-    Json::Array(vec![
-        before.unwrap_or(Json::Null),
-        after.unwrap_or(Json::Null),
-    ])
-}
-
-impl<T: PartialEq + Serialize> ElementsDiff for [T] {
-    fn __audit_elements(
-        &self,
-        after: &Self,
-        prefix: &str,
-        name: &str,
-        redact: bool,
-        out: &mut Map<String, Json>,
-    ) {
-        for i in 0..self.len().max(after.len()) {
-            let (b, a) = (self.get(i), after.get(i));
-            if b != a {
-                out.insert(
-                    format!("{}.{i}", path(prefix, name)),
-                    element_pair(b.map(to_json), a.map(to_json), redact),
-                );
-            }
-        }
-    }
-}
-
-impl<T: PartialEq + Serialize> ElementsDiff for Vec<T> {
-    fn __audit_elements(
-        &self,
-        after: &Self,
-        prefix: &str,
-        name: &str,
-        redact: bool,
-        out: &mut Map<String, Json>,
-    ) {
-        self.as_slice()
-            .__audit_elements(after.as_slice(), prefix, name, redact, out)
-    }
-}
-
-/// Keyed elements: the keys of both sides in order, each compared.
-fn keyed<'a, K: std::fmt::Display + Ord + 'a, V: PartialEq + Serialize + 'a>(
-    before: impl Iterator<Item = (&'a K, &'a V)>,
-    after: impl Iterator<Item = (&'a K, &'a V)>,
-    prefix: &str,
-    name: &str,
-    redact: bool,
+/// Records the elements of `before` and `after` that differ, under `prefix.name.key`.
+#[doc(hidden)]
+pub fn diff_elements<E: Elements + ?Sized>(
+    before: &E,
+    after: &E,
+    (prefix, name, redact): (&str, &str, bool),
     out: &mut Map<String, Json>,
 ) {
-    let mut all: Vec<(&K, Option<&V>, Option<&V>)> =
-        before.map(|(k, v)| (k, Some(v), None)).collect();
-    for (k, v) in after {
-        match all.iter_mut().find(|(bk, _, _)| *bk == k) {
-            Some(entry) => entry.2 = Some(v),
-            None => all.push((k, None, Some(v))),
-        }
-    }
-    all.sort_by(|x, y| x.0.cmp(y.0));
-    for (k, b, a) in all {
+    for (key, b, a) in before.__audit_align(after) {
         if b != a {
-            out.insert(
-                format!("{}.{k}", path(prefix, name)),
-                element_pair(b.map(to_json), a.map(to_json), redact),
-            );
+            let pair = if redact {
+                redacted_pair()
+            } else {
+                Json::Array(vec![
+                    b.map_or(Json::Null, to_json),
+                    a.map_or(Json::Null, to_json),
+                ])
+            };
+            out.insert(format!("{}.{key}", path(prefix, name)), pair);
         }
     }
 }
 
-impl<
-    K: std::fmt::Display + Ord + std::hash::Hash,
+impl<T: PartialEq + Serialize> Elements for [T] {
+    type Key = usize;
+    type Item = T;
+    fn __audit_align<'a>(&'a self, after: &'a Self) -> Aligned<'a, usize, T> {
+        (0..self.len().max(after.len()))
+            .map(|i| (i, self.get(i), after.get(i)))
+            .collect()
+    }
+}
+
+impl<T: PartialEq + Serialize> Elements for Vec<T> {
+    type Key = usize;
+    type Item = T;
+    fn __audit_align<'a>(&'a self, after: &'a Self) -> Aligned<'a, usize, T> {
+        self.as_slice().__audit_align(after.as_slice())
+    }
+}
+
+/// The keys of both maps, sorted, each with its value on either side.
+fn align_keys<'a, K: Ord + Clone + 'a, V: 'a>(
+    get_before: impl Fn(&K) -> Option<&'a V>,
+    get_after: impl Fn(&K) -> Option<&'a V>,
+    keys: impl Iterator<Item = &'a K>,
+) -> Aligned<'a, K, V> {
+    let keys: std::collections::BTreeSet<&K> = keys.collect();
+    keys.into_iter()
+        .map(|k| (k.clone(), get_before(k), get_after(k)))
+        .collect()
+}
+
+impl<K, V, S> Elements for std::collections::HashMap<K, V, S>
+where
+    K: std::fmt::Display + Ord + Clone + std::hash::Hash,
     V: PartialEq + Serialize,
     S: std::hash::BuildHasher,
-> ElementsDiff for std::collections::HashMap<K, V, S>
 {
-    fn __audit_elements(
-        &self,
-        after: &Self,
-        prefix: &str,
-        name: &str,
-        redact: bool,
-        out: &mut Map<String, Json>,
-    ) {
-        keyed(self.iter(), after.iter(), prefix, name, redact, out)
+    type Key = K;
+    type Item = V;
+    fn __audit_align<'a>(&'a self, after: &'a Self) -> Aligned<'a, K, V> {
+        align_keys(
+            |k| self.get(k),
+            |k| after.get(k),
+            self.keys().chain(after.keys()),
+        )
     }
 }
 
-impl<K: std::fmt::Display + Ord, V: PartialEq + Serialize> ElementsDiff
-    for std::collections::BTreeMap<K, V>
+impl<K, V> Elements for std::collections::BTreeMap<K, V>
+where
+    K: std::fmt::Display + Ord + Clone,
+    V: PartialEq + Serialize,
 {
-    fn __audit_elements(
-        &self,
-        after: &Self,
-        prefix: &str,
-        name: &str,
-        redact: bool,
-        out: &mut Map<String, Json>,
-    ) {
-        keyed(self.iter(), after.iter(), prefix, name, redact, out)
+    type Key = K;
+    type Item = V;
+    fn __audit_align<'a>(&'a self, after: &'a Self) -> Aligned<'a, K, V> {
+        align_keys(
+            |k| self.get(k),
+            |k| after.get(k),
+            self.keys().chain(after.keys()),
+        )
     }
 }
