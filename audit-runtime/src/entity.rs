@@ -50,28 +50,12 @@ pub trait AuditEntity: AuditDiff {
 
     #[doc(hidden)]
     fn audit_created(&self) -> EntityPart {
-        let current = self.audit_snapshot();
-        EntityPart {
-            id: self.audit_id(),
-            changes: Changes {
-                previous: Json::Null,
-                difference: pairs(&current, true),
-                current,
-            },
-        }
+        one_sided(self.audit_id(), self.audit_snapshot(), true)
     }
 
     #[doc(hidden)]
     fn audit_deleted(&self) -> EntityPart {
-        let previous = self.audit_snapshot();
-        EntityPart {
-            id: self.audit_id(),
-            changes: Changes {
-                current: Json::Null,
-                difference: pairs(&previous, false),
-                previous,
-            },
-        }
+        one_sided(self.audit_id(), self.audit_snapshot(), false)
     }
 
     /// The changes from `before` to `self`.
@@ -93,6 +77,25 @@ pub struct EntityPart {
     pub id: Json,
     /// Before / after / difference.
     pub changes: Changes,
+}
+
+/// A creation (previous null) or a deletion (current null) of an entity whose
+/// snapshot is `snapshot`.
+fn one_sided(id: Json, snapshot: Json, created: bool) -> EntityPart {
+    let difference = pairs(&snapshot, created);
+    let (previous, current) = if created {
+        (Json::Null, snapshot)
+    } else {
+        (snapshot, Json::Null)
+    };
+    EntityPart {
+        id,
+        changes: Changes {
+            previous,
+            current,
+            difference,
+        },
+    }
 }
 
 /// `field -> [null, value]` (created) or `[value, null]` (deleted) for each top-level field.

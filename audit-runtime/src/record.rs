@@ -206,11 +206,16 @@ impl Record {
     /// The name a sink created with alias set `sink` publishes this event under:
     /// the catalog alias rendered with the metadata, else the event name.
     pub fn name_for(&self, spec_alias: Option<&str>) -> String {
-        let Some(template) = spec_alias
+        match spec_alias
             .and_then(|t| audit_catalog::Template::parse(t, audit_catalog::Syntax::Brace).ok())
-        else {
-            return self.event.to_string();
-        };
+        {
+            Some(template) => self.render_name(&template),
+            None => self.event.to_string(),
+        }
+    }
+
+    /// Renders an alias template (`{field}` placeholders) with this record's metadata.
+    pub fn render_name(&self, template: &audit_catalog::Template) -> String {
         template.render(|f| {
             self.metadata.get(f).map(|v| match v {
                 Json::String(s) => s.clone(),

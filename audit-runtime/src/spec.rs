@@ -81,12 +81,18 @@ pub struct EventSpec {
 /// Lazily parsed templates of an [`EventSpec`]; built by the worker, never the caller.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct SpecCache(OnceLock<Option<Template>>);
+pub struct SpecCache {
+    description: OnceLock<Option<Template>>,
+    aliases: OnceLock<Vec<Option<Template>>>,
+}
 
 impl SpecCache {
     #[doc(hidden)]
     pub const fn new() -> Self {
-        SpecCache(OnceLock::new())
+        SpecCache {
+            description: OnceLock::new(),
+            aliases: OnceLock::new(),
+        }
     }
 }
 
@@ -100,7 +106,7 @@ impl EventSpec {
     /// The parsed description template.
     pub fn description_template(&self) -> Option<&Template> {
         self.__template
-            .0
+            .description
             .get_or_init(|| {
                 self.description
                     .and_then(|d| Template::parse(d, Syntax::Percent).ok())
@@ -114,6 +120,18 @@ impl EventSpec {
             .iter()
             .find(|(s, _)| *s == sink)
             .map(|(_, t)| *t)
+    }
+
+    /// The parsed alias template for alias set `sink` (parsed once per event).
+    pub fn alias_template(&self, sink: &str) -> Option<&Template> {
+        let parsed = self.__template.aliases.get_or_init(|| {
+            self.aliases
+                .iter()
+                .map(|(_, t)| Template::parse(t, Syntax::Brace).ok())
+                .collect()
+        });
+        let i = self.aliases.iter().position(|(s, _)| *s == sink)?;
+        parsed[i].as_ref()
     }
 }
 

@@ -466,7 +466,7 @@ impl Auditor {
     fn spill(&self, event: Event) -> Result<(), DeliveryError> {
         let entry = SpoolEntry {
             name: event.spec().name.to_owned(),
-            record: Record::from_event(&event),
+            record: Record::from_event_owned(event),
         };
         let mut spill = self.shared.spill.lock().unwrap_or_else(|p| p.into_inner());
         let spool = spill.as_mut().expect("Spill has an overflow spool");

@@ -236,11 +236,7 @@ impl SinkOptions {
 
     /// The name this sink publishes `record` under, if not its event name.
     pub(crate) fn alias_name(&self, spec: Option<&EventSpec>, record: &Record) -> Option<Arc<str>> {
-        let template = self
-            .alias
-            .as_deref()
-            .zip(spec)
-            .and_then(|(set, spec)| spec.alias(set))?;
-        Some(Arc::from(record.name_for(Some(template))))
+        let template = spec?.alias_template(self.alias.as_deref()?)?;
+        Some(Arc::from(record.render_name(template)))
     }
 }
