@@ -115,7 +115,7 @@ pub use audit_runtime::{
     BuildError, Changes, Context, DeliveryError, Dispatch, Durability, EntityPart, EntityRef,
     Event, EventSpec, Level, Metrics, Outcome, OutcomeKind, Overflow, REDACTED, Record, Request,
     Retry, Scoped, ShutdownReport, SinkMetrics, Site, SiteInfo, Timestamp, Value, current,
-    dispatch, flush, integrity, registry, scope, sinks, spool, testing,
+    dispatch, flush, integrity, registry, scope, sinks, spool, store, testing,
 };
 
 #[doc(hidden)]

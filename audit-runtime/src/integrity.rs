@@ -33,16 +33,73 @@ pub fn hash_of(record: &Record) -> String {
     to_hex(&Sha256::digest(canonical_bytes(record)))
 }
 
-/// Links records into a chain as they are produced.
+/// The tail of a record's JSON before its hash is known.
+const NULL_TAIL: &[u8] = b"\"hash\":null}";
+
+/// Recomputes the hash of a record from its JSON as written by this crate (`hash` the
+/// last key, hash filled in or null), without parsing it: the hash covers exactly
+/// these bytes with `"hash":null}` at the end. Returns `(stored, computed)`, or `None`
+/// if the text does not end like a record.
+///
+/// ```
+/// # let mut r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
+/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
+/// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
+/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
+/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
+/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// r.hash = Some(audit_runtime::integrity::hash_of(&r));
+/// let json = serde_json::to_string(&r).unwrap();
+/// let (stored, computed) = audit_runtime::integrity::hash_of_json(&json).unwrap();
+/// assert_eq!(stored, r.hash.as_deref());
+/// assert_eq!(computed, stored.unwrap());
+/// ```
+pub fn hash_of_json(json: &str) -> Option<(Option<&str>, String)> {
+    let bytes = json.as_bytes();
+    if bytes.ends_with(NULL_TAIL) {
+        return Some((None, to_hex(&Sha256::digest(bytes))));
+    }
+    // `"hash":"` + 64 hex digits + `"}`
+    let tail_len = 8 + 64 + 2;
+    let start = bytes.len().checked_sub(tail_len)?;
+    let tail = &json[start..];
+    if !tail.starts_with("\"hash\":\"") || !tail.ends_with("\"}") {
+        return None;
+    }
+    let stored = &tail[8..8 + 64];
+    let mut h = Sha256::new();
+    h.update(&bytes[..start]);
+    h.update(NULL_TAIL);
+    Some((Some(stored), to_hex(&h.finalize())))
+}
+
+/// Links records into a producer chain as they are produced (the delivery pipeline
+/// keeps one; use your own for records built elsewhere).
+///
+/// ```
+/// # let r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
+/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
+/// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
+/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
+/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
+/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// use audit_runtime::integrity::{Chain, hash_of};
+/// let mut chain = Chain::new();
+/// let (mut a, mut b) = (r.clone(), r);
+/// chain.link(&mut a);
+/// chain.link(&mut b);
+/// assert_eq!(b.prev_hash, a.hash);
+/// assert_eq!(b.hash.as_deref(), Some(hash_of(&b).as_str()));
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Chain {
+pub struct Chain {
     prev: Option<String>,
     /// Length of the last record's JSON: the next buffer starts that large.
     last_len: usize,
 }
 
 /// Lowercase hex of a digest.
-fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -53,18 +110,25 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 impl Chain {
+    /// A new chain: its first record has no `prev_hash`.
+    pub fn new() -> Self {
+        Chain::default()
+    }
+
     /// Sets `prev_hash` and `hash`, and returns the record's JSON (hash included),
     /// serialized once: `hash` is the record's last key, so the canonical encoding
     /// (`..."hash":null}`) becomes the final one by splicing the hash in.
-    pub(crate) fn link(&mut self, record: &mut Record) -> String {
+    pub fn link(&mut self, record: &mut Record) -> String {
         record.prev_hash = self.prev.take();
         record.hash = None;
         let mut json = Vec::with_capacity(self.last_len + 128);
         serde_json::to_writer(&mut json, &*record).expect("records serialize");
         self.last_len = json.len();
         let digest = to_hex(&Sha256::digest(&json));
-        const TAIL: &[u8] = b"\"hash\":null}";
-        debug_assert!(json.ends_with(TAIL), "`hash` is the record's last field");
+        debug_assert!(
+            json.ends_with(NULL_TAIL),
+            "`hash` is the record's last field"
+        );
         json.truncate(json.len() - b"null}".len());
         json.push(b'"');
         json.extend_from_slice(digest.as_bytes());

@@ -25,6 +25,7 @@ mod scoped;
 pub mod sinks;
 mod spec;
 pub mod spool;
+pub mod store;
 pub mod testing;
 mod time;
 mod value;

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use crate::record::Record;
 use crate::spec::EventSpec;
 
+#[cfg(feature = "sqlite")]
+pub use crate::store::Sqlite;
 pub use console::Console;
 pub use jsonl::JsonLines;
 pub use listener::{Listen, Listener};

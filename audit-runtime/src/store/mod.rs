@@ -1,0 +1,152 @@
+//! Stores: sinks that keep records where they can be queried, verified and purged.
+//!
+//! Every store answers the same [`Query`] model (time range, events, categories, codes,
+//! actor, entity, outcome, level, text; keyset pagination with an opaque [`Cursor`];
+//! tenant scoping with [`Query::for_tenant`]), proves its rows untampered with
+//! [`Store::verify`] and removes old rows with [`Store::purge`].
+//!
+//! Integrity has two layers. Each record carries the producer's hash chain
+//! (`prev_hash`, `hash`: see [`crate::integrity`]). On top, the store links its rows in
+//! insertion order: `link = SHA-256(previous link ‖ record hash)`, or HMAC-SHA-256
+//! with a key ([`SqliteOptions::hmac_key`]), so that changing, removing, inserting or
+//! reordering a row breaks the chain at that row — and, with a key, repairing the
+//! chain needs the key. A purge keeps the link of its last removed row as an
+//! [`Anchor`], so the rest stays verifiable.
+//!
+//! ```
+//! # fn main() -> Result<(), audit_runtime::store::StoreError> {
+//! use audit_runtime::store::{Query, Sqlite, Store};
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut store = Sqlite::open(dir.path().join("audit.db"))?;
+//! let page = store.query(&Query::for_tenant("acme").actor("u-1").limit(50))?;
+//! assert!(page.records.is_empty() && page.next.is_none());
+//! assert!(store.verify()?.is_intact());
+//! # Ok(()) }
+//! ```
+
+mod columns;
+mod link;
+mod purge;
+mod query;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod verify;
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::record::Record;
+
+pub use link::{ChainKey, Link};
+pub use purge::{Purge, PurgeReport};
+pub use query::{Cursor, Order, Page, Query};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Sqlite, SqliteOptions, Synchronous};
+pub use verify::{Anchor, Break, Verification};
+
+/// A store's answer to what went wrong.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database reported an error.
+    Database(String),
+    /// A file (the store, an export) could not be read or written.
+    Io(std::io::Error),
+    /// The database was written by a newer version of this crate.
+    SchemaTooNew {
+        /// The database's schema version.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// A cursor string that no query of this crate produced.
+    InvalidCursor(String),
+    /// The store's chain is keyed and no key, or another key, was given.
+    WrongKey(String),
+    /// A stored row that cannot be read back as a record.
+    Corrupt {
+        /// The row's position in the store.
+        seq: i64,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Database(m) => write!(f, "database error: {m}"),
+            StoreError::Io(e) => write!(f, "i/o error: {e}"),
+            StoreError::SchemaTooNew { found, supported } => write!(
+                f,
+                "the store's schema is version {found}, newer than this build's {supported}: upgrade the `audit` crate"
+            ),
+            StoreError::InvalidCursor(c) => write!(f, "invalid cursor `{c}`"),
+            StoreError::WrongKey(m) => write!(f, "{m}"),
+            StoreError::Corrupt { seq, message } => {
+                write!(f, "row {seq} cannot be read as a record: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// A record as a store keeps it: its position in the store and the record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// Insertion position (increasing; the store's chain follows it).
+    pub seq: i64,
+    /// The record.
+    pub record: Record,
+}
+
+/// What every store answers. Writing goes through [`crate::sinks::Sink`].
+///
+/// ```
+/// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+/// use audit_runtime::store::{Sqlite, Store};
+/// fn records_since(store: &mut dyn Store, seq: i64) -> Result<usize, audit_runtime::store::StoreError> {
+///     Ok(store.follow(seq, 100)?.len())
+/// }
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut store = Sqlite::open(dir.path().join("audit.db"))?;
+/// assert_eq!(records_since(&mut store, 0)?, 0);
+/// # Ok(()) }
+/// ```
+pub trait Store {
+    /// One page of the records matching `query`.
+    fn query(&mut self, query: &Query) -> Result<Page, StoreError>;
+
+    /// The record with this id.
+    fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError>;
+
+    /// Records in insertion order after position `after` (0 = from the start), at most
+    /// `limit`: what `audit tail` follows.
+    fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError>;
+
+    /// Walks the whole store and reports the first row that breaks the chain.
+    fn verify(&mut self) -> Result<Verification, StoreError>;
+
+    /// Removes old records (exporting them first if asked), keeping the chain
+    /// verifiable. `progress` is called with (removed so far, total to remove).
+    fn purge(
+        &mut self,
+        purge: &Purge,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<PurgeReport, StoreError>;
+}

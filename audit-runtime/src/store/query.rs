@@ -1,0 +1,439 @@
+//! The query model every store answers, and its translation to SQL.
+
+use std::fmt;
+
+use audit_catalog::Level;
+
+use super::StoreError;
+use crate::record::{OutcomeKind, Record};
+use crate::time::Timestamp;
+
+/// Newest or oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Newest first (the default).
+    #[default]
+    NewestFirst,
+    /// Oldest first.
+    OldestFirst,
+}
+
+/// Where the next page starts: an opaque string to hand back with [`Query::after`].
+///
+/// ```
+/// use audit_runtime::store::Cursor;
+/// let c: Cursor = "c1-0000018c0a1b2c3d-0000000000000007".parse().unwrap();
+/// assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
+/// assert!("c1-zz".parse::<Cursor>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub(crate) time_ns: i64,
+    pub(crate) seq: i64,
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "c1-{:016x}-{:016x}",
+            self.time_ns as u64, self.seq as u64
+        )
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        let invalid = || StoreError::InvalidCursor(s.to_string());
+        let rest = s.strip_prefix("c1-").ok_or_else(invalid)?;
+        let (time, seq) = rest.split_once('-').ok_or_else(invalid)?;
+        if time.len() != 16 || seq.len() != 16 {
+            return Err(invalid());
+        }
+        let time_ns = u64::from_str_radix(time, 16).map_err(|_| invalid())? as i64;
+        let seq = u64::from_str_radix(seq, 16).map_err(|_| invalid())? as i64;
+        Ok(Cursor { time_ns, seq })
+    }
+}
+
+/// One page of records, and the cursor of the next page if there may be one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The records, in the query's order.
+    pub records: Vec<Record>,
+    /// Pass to [`Query::after`] for the next page; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// What to read from a store.
+///
+/// A query is either scoped to one tenant ([`Query::for_tenant`]: it can never return
+/// another tenant's rows, whatever else is set) or unscoped ([`Query::all`], for
+/// operators). Filters of the same kind are alternatives (`events(["a", "b"])` is
+/// a or b); filters of different kinds all apply.
+///
+/// ```
+/// use audit_runtime::store::{Order, Query};
+/// use audit_runtime::{Level, OutcomeKind, Timestamp};
+/// let q = Query::for_tenant("acme")
+///     .since(Timestamp::from_nanos(0))
+///     .events(["app_destroy", "app_launch"])
+///     .actor("jane@example.com")
+///     .entity("app", Some("42"))
+///     .outcome(OutcomeKind::Failure)
+///     .levels([Level::Warn, Level::Error])
+///     .text("dashboard")
+///     .order(Order::OldestFirst)
+///     .limit(20);
+/// assert_eq!(q.tenant(), Some("acme"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    tenant: Option<String>,
+    pub(crate) since: Option<Timestamp>,
+    pub(crate) until: Option<Timestamp>,
+    pub(crate) events: Vec<String>,
+    pub(crate) categories: Vec<String>,
+    pub(crate) codes: Vec<u32>,
+    pub(crate) actor: Option<String>,
+    pub(crate) entity: Option<(String, Option<String>)>,
+    pub(crate) outcome: Option<OutcomeKind>,
+    pub(crate) levels: Vec<Level>,
+    pub(crate) text: Option<String>,
+    pub(crate) order: Order,
+    pub(crate) limit: usize,
+    pub(crate) after: Option<Cursor>,
+}
+
+/// The page size when none is set.
+pub const DEFAULT_LIMIT: usize = 50;
+/// The largest page a query returns.
+pub const MAX_LIMIT: usize = 10_000;
+
+impl Query {
+    fn new(tenant: Option<String>) -> Self {
+        Query {
+            tenant,
+            since: None,
+            until: None,
+            events: Vec::new(),
+            categories: Vec::new(),
+            codes: Vec::new(),
+            actor: None,
+            entity: None,
+            outcome: None,
+            levels: Vec::new(),
+            text: None,
+            order: Order::NewestFirst,
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+
+    /// Records of every tenant (and of none): for operators.
+    pub fn all() -> Self {
+        Query::new(None)
+    }
+
+    /// Only the records of `tenant`; no other setting widens this.
+    pub fn for_tenant(tenant: impl Into<String>) -> Self {
+        Query::new(Some(tenant.into()))
+    }
+
+    /// The tenant this query is scoped to.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
+    /// At or after `t`.
+    pub fn since(mut self, t: Timestamp) -> Self {
+        self.since = Some(t);
+        self
+    }
+
+    /// Before `t`.
+    pub fn until(mut self, t: Timestamp) -> Self {
+        self.until = Some(t);
+        self
+    }
+
+    /// One of these event names.
+    pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.events.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// One of these categories.
+    pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.categories.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// One of these event codes.
+    pub fn codes<I: IntoIterator<Item = u32>>(mut self, codes: I) -> Self {
+        self.codes.extend(codes);
+        self
+    }
+
+    /// Done by this actor: its id or its email.
+    pub fn actor(mut self, id_or_email: impl Into<String>) -> Self {
+        self.actor = Some(id_or_email.into());
+        self
+    }
+
+    /// About entities of this type (and this id, if given; numeric ids as digits).
+    pub fn entity(mut self, kind: impl Into<String>, id: Option<impl Into<String>>) -> Self {
+        self.entity = Some((kind.into(), id.map(Into::into)));
+        self
+    }
+
+    /// With this outcome.
+    pub fn outcome(mut self, outcome: OutcomeKind) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+
+    /// At one of these levels.
+    pub fn levels<I: IntoIterator<Item = Level>>(mut self, levels: I) -> Self {
+        self.levels.extend(levels);
+        self
+    }
+
+    /// Whose description contains `text` (ASCII case-insensitive; `%` and `_` are
+    /// plain characters).
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Newest or oldest first.
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// At most `n` records per page (1 to 10 000; default 50).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = n.clamp(1, MAX_LIMIT);
+        self
+    }
+
+    /// The page after the one that returned `cursor`.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+}
+
+/// A parameter of a generated statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// How a database writes its `n`th parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Placeholder {
+    /// `?1`, `?2` (SQLite).
+    Question,
+    /// `$1`, `$2` (PostgreSQL).
+    #[allow(dead_code)]
+    Dollar,
+}
+
+/// A query as SQL over the store table's columns: `WHERE …` and `ORDER BY … LIMIT n`
+/// (one more row than the page, to know whether another page follows).
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub where_clause: String,
+    pub order_limit: String,
+    pub params: Vec<Param>,
+}
+
+struct Builder {
+    style: Placeholder,
+    conds: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Builder {
+    fn param(&mut self, p: Param) -> String {
+        self.params.push(p);
+        match self.style {
+            Placeholder::Question => format!("?{}", self.params.len()),
+            Placeholder::Dollar => format!("${}", self.params.len()),
+        }
+    }
+
+    fn any_of(&mut self, column: &str, values: Vec<Param>) {
+        match values.len() {
+            0 => {}
+            1 => {
+                let p = self.param(values.into_iter().next().expect("one value"));
+                self.conds.push(format!("{column} = {p}"));
+            }
+            _ => {
+                let list: Vec<String> = values.into_iter().map(|v| self.param(v)).collect();
+                self.conds
+                    .push(format!("{column} IN ({})", list.join(", ")));
+            }
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Query {
+    /// The SQL of this query. `like` is the database's case-insensitive LIKE.
+    pub(crate) fn to_sql(&self, style: Placeholder, like: &str) -> Sql {
+        let mut b = Builder {
+            style,
+            conds: Vec::new(),
+            params: Vec::new(),
+        };
+        let text = |v: &String| Param::Text(v.clone());
+        if let Some(t) = &self.tenant {
+            let p = b.param(Param::Text(t.clone()));
+            b.conds.push(format!("tenant = {p}"));
+        }
+        if let Some(t) = self.since {
+            let p = b.param(Param::Int(t.as_nanos()));
+            b.conds.push(format!("time_ns >= {p}"));
+        }
+        if let Some(t) = self.until {
+            let p = b.param(Param::Int(t.as_nanos()));
+            b.conds.push(format!("time_ns < {p}"));
+        }
+        b.any_of("event", self.events.iter().map(text).collect());
+        b.any_of("category", self.categories.iter().map(text).collect());
+        b.any_of(
+            "code",
+            self.codes
+                .iter()
+                .map(|c| Param::Int(i64::from(*c)))
+                .collect(),
+        );
+        b.any_of(
+            "level",
+            self.levels
+                .iter()
+                .map(|l| Param::Text(l.as_str().into()))
+                .collect(),
+        );
+        if let Some(actor) = &self.actor {
+            let id = b.param(Param::Text(actor.clone()));
+            let email = b.param(Param::Text(actor.clone()));
+            b.conds
+                .push(format!("(actor_id = {id} OR actor_email = {email})"));
+        }
+        if let Some((kind, id)) = &self.entity {
+            let p = b.param(Param::Text(kind.clone()));
+            b.conds.push(format!("entity_type = {p}"));
+            if let Some(id) = id {
+                let p = b.param(Param::Text(id.clone()));
+                b.conds.push(format!("entity_id = {p}"));
+            }
+        }
+        if let Some(o) = self.outcome {
+            let p = b.param(Param::Text(outcome_str(o).into()));
+            b.conds.push(format!("outcome = {p}"));
+        }
+        if let Some(t) = &self.text {
+            let p = b.param(Param::Text(like_pattern(t)));
+            b.conds.push(format!("description {like} {p} ESCAPE '\\'"));
+        }
+        let (cmp, dir) = match self.order {
+            Order::NewestFirst => ("<", "DESC"),
+            Order::OldestFirst => (">", "ASC"),
+        };
+        if let Some(c) = self.after {
+            let t = b.param(Param::Int(c.time_ns));
+            let s = b.param(Param::Int(c.seq));
+            b.conds.push(format!("(time_ns, seq) {cmp} ({t}, {s})"));
+        }
+        let where_clause = if b.conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", b.conds.join(" AND "))
+        };
+        Sql {
+            where_clause,
+            order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
+            params: b.params,
+        }
+    }
+}
+
+/// The stored spelling of an outcome.
+pub(crate) fn outcome_str(o: OutcomeKind) -> &'static str {
+    match o {
+        OutcomeKind::Success => "success",
+        OutcomeKind::Failure => "failure",
+    }
+}
+
+/// Turns rows fetched with [`Query::to_sql`] (`limit + 1` of them at most, each with
+/// its `(time_ns, seq)`) into a page.
+pub(crate) fn page_of(query: &Query, mut rows: Vec<(i64, i64, Record)>) -> Page {
+    let more = rows.len() > query.limit;
+    rows.truncate(query.limit);
+    let next = if more {
+        rows.last().map(|(time_ns, seq, _)| Cursor {
+            time_ns: *time_ns,
+            seq: *seq,
+        })
+    } else {
+        None
+    };
+    Page {
+        records: rows.into_iter().map(|(_, _, r)| r).collect(),
+        next,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn tenant_scope_comes_first_and_stays() {
+        let q = Query::for_tenant("acme").actor("x' OR 1=1 --");
+        let sql = q.to_sql(Placeholder::Question, "LIKE");
+        assert!(sql.where_clause.starts_with("WHERE tenant = ?1 AND"));
+        assert_eq!(sql.params[0], Param::Text("acme".into()));
+        assert!(!sql.where_clause.contains("OR 1=1"));
+    }
+
+    #[test]
+    fn dollar_placeholders_and_cursor() {
+        let q = Query::all()
+            .events(["a", "b"])
+            .order(Order::OldestFirst)
+            .after(Cursor { time_ns: 5, seq: 9 });
+        let sql = q.to_sql(Placeholder::Dollar, "ILIKE");
+        assert_eq!(
+            sql.where_clause,
+            "WHERE event IN ($1, $2) AND (time_ns, seq) > ($3, $4)"
+        );
+        assert_eq!(sql.order_limit, "ORDER BY time_ns ASC, seq ASC LIMIT 51");
+    }
+}

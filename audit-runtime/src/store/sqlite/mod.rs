@@ -1,0 +1,699 @@
+//! The embedded default store: one SQLite file (bundled SQLite, WAL mode).
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row as SqlRow, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::columns::Columns;
+use super::link::{ChainKey, Link};
+use super::purge::Export;
+use super::query::{Param, Placeholder, page_of};
+use super::verify::{Anchor, Row, Walk};
+use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
+use crate::integrity::hash_of_json;
+use crate::record::Record;
+use crate::sinks::{Batch, Sink, SinkError};
+use crate::time::Timestamp;
+
+/// How hard SQLite works to make a commit survive a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// WAL `synchronous = NORMAL`: a commit survives the process crashing; the last
+    /// commits may be lost if the machine loses power. The default.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is synced to disk before it returns.
+    Full,
+}
+
+/// Options of a [`Sqlite`] store.
+///
+/// ```
+/// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+/// use audit_runtime::store::{Sqlite, Synchronous};
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = Sqlite::options()
+///     .hmac_key(b"a secret from your vault")
+///     .synchronous(Synchronous::Full)
+///     .cache_mib(256)
+///     .open(dir.path().join("audit.db"))?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    key: ChainKey,
+    synchronous: Synchronous,
+    cache_mib: u32,
+    name: String,
+    schema_version: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            key: ChainKey::none(),
+            synchronous: Synchronous::Normal,
+            cache_mib: 64,
+            name: "sqlite".into(),
+            schema_version: schema::VERSION,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Links rows with HMAC-SHA-256 under `key`: repairing a tampered chain then
+    /// needs the key. A store is keyed or not from its first open; opening it with
+    /// another key is an error, and without one it can be queried but not written
+    /// or verified.
+    pub fn hmac_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.key = ChainKey::hmac(key);
+        self
+    }
+
+    /// Commit durability (default [`Synchronous::Normal`]).
+    pub fn synchronous(mut self, s: Synchronous) -> Self {
+        self.synchronous = s;
+        self
+    }
+
+    /// SQLite's page cache, in MiB (default 64): index pages that stay cached make
+    /// inserts cheap.
+    pub fn cache_mib(mut self, mib: u32) -> Self {
+        self.cache_mib = mib.max(1);
+        self
+    }
+
+    /// The sink's name in metrics and spool paths (default `sqlite`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Stops migrating at this schema version (to test migrations from older ones).
+    #[doc(hidden)]
+    pub fn schema_version(mut self, v: u32) -> Self {
+        self.schema_version = v;
+        self
+    }
+
+    /// Opens (creating and migrating if needed) the store at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Sqlite, StoreError> {
+        Sqlite::open_with(path.as_ref(), self)
+    }
+}
+
+/// Whether this connection may write and verify the store's chain.
+#[derive(Debug, Clone)]
+enum KeyState {
+    Usable,
+    /// The store is keyed and no key was given: reading only.
+    Missing,
+}
+
+/// The embedded default store: a SQLite file holding every record, queryable with
+/// [`Query`], verifiable, purgeable. It is a [`Sink`] (give it to
+/// `Auditor::builder().sink(...)`) and a [`Store`] (open the same file again to
+/// read it: WAL mode lets readers run beside the writer, in this process or others).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use audit_runtime::store::{Query, Sqlite, Store};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("audit.db");
+/// let auditor = audit_runtime::Auditor::builder().sink(Sqlite::open(&path)?).build()?;
+/// // … handlers run, `auditor.flush()` …
+/// # drop(auditor);
+/// let mut reader = Sqlite::open(&path)?;
+/// let page = reader.query(&Query::all().limit(20))?;
+/// # assert!(page.records.is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Sqlite {
+    conn: Connection,
+    path: PathBuf,
+    key: ChainKey,
+    key_state: KeyState,
+    name: String,
+}
+
+/// A database error as a store error.
+fn db_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// A database error as a sink error: busy, locked, I/O and full-disk errors can pass.
+fn sink_error(e: rusqlite::Error) -> SinkError {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(
+            DatabaseBusy
+            | DatabaseLocked
+            | SystemIoFailure
+            | DiskFull
+            | CannotOpen
+            | OutOfMemory
+            | FileLockingProtocolFailed,
+        )
+        | None => SinkError::retryable(format!("sqlite: {e}")),
+        Some(_) => SinkError::permanent(format!("sqlite: {e}")),
+    }
+}
+
+impl From<StoreError> for SinkError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Io(_) | StoreError::Database(_) => SinkError::retryable(e.to_string()),
+            _ => SinkError::permanent(e.to_string()),
+        }
+    }
+}
+
+const INSERT: &str = "INSERT INTO audit_records (id, time_ns, event, code, category, level, \
+     outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
+     description, hash, link, record) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// The columns a verification reads, in [`read_row`]'s order.
+const ROW_COLUMNS: &str = "seq, hash, link, record, id, time_ns, event, code, category, \
+     level, outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, \
+     entity_id, description";
+
+impl Sqlite {
+    /// Opens (creating and migrating if needed) the store at `path` with default
+    /// options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Sqlite, StoreError> {
+        Sqlite::open_with(path.as_ref(), SqliteOptions::default())
+    }
+
+    /// Options for opening a store.
+    pub fn options() -> SqliteOptions {
+        SqliteOptions::default()
+    }
+
+    fn open_with(path: &Path, options: SqliteOptions) -> Result<Sqlite, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(path).map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        let sync = match options.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)
+            .map_err(db_error)?;
+        conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
+            .map_err(db_error)?;
+        schema::migrate(&mut conn, options.schema_version)?;
+        let key_state = check_key(&conn, &options.key)?;
+        Ok(Sqlite {
+            conn,
+            path: path.to_path_buf(),
+            key: options.key,
+            key_state,
+            name: options.name,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_error)
+    }
+
+    /// Rows in the store.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM audit_records", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(db_error)
+    }
+
+    fn require_key(&self) -> Result<(), StoreError> {
+        match self.key_state {
+            KeyState::Usable => Ok(()),
+            KeyState::Missing => Err(StoreError::WrongKey(
+                "the store's chain is keyed (hmac-sha256): open it with the key to write or verify"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Inserts a batch in one transaction, after the store's last link. A record
+    /// already stored (same id: a replayed batch) is skipped.
+    fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.require_key()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sink_error)?;
+        let mut prev = last_link(&tx)?;
+        {
+            let mut stmt = tx.prepare_cached(INSERT).map_err(sink_error)?;
+            for item in batch {
+                let (hash, json) = hashed_json(&item.record, &item.json);
+                let link = self.key.link(&prev, &hash);
+                let c = Columns::of(&item.record);
+                let inserted = stmt
+                    .execute(params![
+                        c.id,
+                        c.time_ns,
+                        c.event,
+                        c.code,
+                        c.category,
+                        c.level,
+                        c.outcome,
+                        c.actor_id,
+                        c.actor_email,
+                        c.tenant,
+                        c.entity_type,
+                        c.entity_type_code,
+                        c.entity_id,
+                        c.description,
+                        hash,
+                        link.to_string(),
+                        json,
+                    ])
+                    .map_err(sink_error)?;
+                if inserted == 1 {
+                    prev = link;
+                }
+            }
+        }
+        tx.commit().map_err(sink_error)
+    }
+}
+
+/// The record's hash and the JSON to store. Records built by the pipeline carry
+/// both; a record without a hash gets one here (the JSON then ends with it).
+fn hashed_json<'a>(record: &'a Record, json: &'a str) -> (String, std::borrow::Cow<'a, str>) {
+    if let Some(h) = &record.hash {
+        return (h.clone(), std::borrow::Cow::Borrowed(json));
+    }
+    let (_, hash) = hash_of_json(json).expect("a record's JSON ends with its hash");
+    let mut spliced = json[..json.len() - "null}".len()].to_string();
+    spliced.push('"');
+    spliced.push_str(&hash);
+    spliced.push_str("\"}");
+    (hash, std::borrow::Cow::Owned(spliced))
+}
+
+/// The last purge's anchor.
+fn read_anchor(conn: &Connection) -> Result<Option<Anchor>, StoreError> {
+    conn.query_row(
+        "SELECT seq, link, purged, before_ns, at_ns FROM audit_anchor ORDER BY rowid DESC LIMIT 1",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        },
+    )
+    .optional()
+    .map_err(db_error)?
+    .map(|(seq, link, purged, before, at)| {
+        Ok(Anchor {
+            seq,
+            link: link.parse().map_err(|m| StoreError::Corrupt {
+                seq,
+                message: format!("anchor link: {m}"),
+            })?,
+            purged: purged as u64,
+            before: Timestamp::from_nanos(before),
+            at: Timestamp::from_nanos(at),
+        })
+    })
+    .transpose()
+}
+
+/// The link the next row follows: the last row's, else the last purge's anchor, else
+/// the genesis link.
+fn last_link(conn: &Connection) -> Result<Link, SinkError> {
+    let last: Option<String> = conn
+        .query_row(
+            "SELECT link FROM audit_records ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sink_error)?;
+    let last = match last {
+        Some(l) => Some(l),
+        None => conn
+            .query_row(
+                "SELECT link FROM audit_anchor ORDER BY rowid DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sink_error)?,
+    };
+    match last {
+        None => Ok(Link::GENESIS),
+        Some(l) => l
+            .parse()
+            .map_err(|m| SinkError::permanent(format!("the store's last link is corrupt: {m}"))),
+    }
+}
+
+/// Records the chain's algorithm on first open; refuses another key afterwards.
+fn check_key(conn: &Connection, key: &ChainKey) -> Result<KeyState, StoreError> {
+    let meta = |k: &str| -> Result<Option<String>, StoreError> {
+        conn.query_row("SELECT value FROM audit_meta WHERE key = ?1", [k], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(db_error)
+    };
+    let Some(algorithm) = meta("chain")? else {
+        conn.execute(
+            "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('chain', ?1), ('key_check', ?2)",
+            params![key.algorithm(), key.fingerprint()],
+        )
+        .map_err(db_error)?;
+        return check_key_again(conn, key);
+    };
+    match (algorithm == "hmac-sha256", key.is_keyed()) {
+        (false, false) => Ok(KeyState::Usable),
+        (true, false) => Ok(KeyState::Missing),
+        (false, true) => Err(StoreError::WrongKey(
+            "the store's chain is not keyed (sha256): open it without an HMAC key".into(),
+        )),
+        (true, true) if meta("key_check")?.as_deref() == Some(&*key.fingerprint()) => {
+            Ok(KeyState::Usable)
+        }
+        (true, true) => Err(StoreError::WrongKey(
+            "this HMAC key is not the store's key".into(),
+        )),
+    }
+}
+
+/// After recording the algorithm (another process may have won the race).
+fn check_key_again(conn: &Connection, key: &ChainKey) -> Result<KeyState, StoreError> {
+    let algorithm: String = conn
+        .query_row(
+            "SELECT value FROM audit_meta WHERE key = 'chain'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_error)?;
+    if algorithm == key.algorithm() {
+        check_key(conn, key)
+    } else {
+        Err(StoreError::WrongKey(format!(
+            "the store's chain is {algorithm}, not {}",
+            key.algorithm()
+        )))
+    }
+}
+
+fn to_sql_values(params: Vec<Param>) -> Vec<SqlValue> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            Param::Int(i) => SqlValue::Integer(i),
+            Param::Text(s) => SqlValue::Text(s),
+        })
+        .collect()
+}
+
+/// Parses a stored record.
+fn parse_record(seq: i64, json: &str) -> Result<Record, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        seq,
+        message: e.to_string(),
+    })
+}
+
+/// Reads a row selected with [`ROW_COLUMNS`] (columns 0–3: seq, hash, link, record).
+fn read_columns(r: &SqlRow<'_>) -> rusqlite::Result<Columns<'static>> {
+    let text = |i: usize| -> rusqlite::Result<std::borrow::Cow<'static, str>> {
+        Ok(std::borrow::Cow::Owned(r.get::<_, String>(i)?))
+    };
+    let opt = |i: usize| -> rusqlite::Result<Option<std::borrow::Cow<'static, str>>> {
+        Ok(r.get::<_, Option<String>>(i)?.map(std::borrow::Cow::Owned))
+    };
+    Ok(Columns {
+        id: text(4)?,
+        time_ns: r.get(5)?,
+        event: text(6)?,
+        code: r.get(7)?,
+        category: text(8)?,
+        level: text(9)?,
+        outcome: text(10)?,
+        actor_id: opt(11)?,
+        actor_email: opt(12)?,
+        tenant: opt(13)?,
+        entity_type: opt(14)?,
+        entity_type_code: r.get(15)?,
+        entity_id: opt(16)?,
+        description: text(17)?,
+    })
+}
+
+impl Store for Sqlite {
+    fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
+        let sql = query.to_sql(Placeholder::Question, "LIKE");
+        let text = format!(
+            "SELECT time_ns, seq, record FROM audit_records {} {}",
+            sql.where_clause, sql.order_limit
+        );
+        let mut stmt = self.conn.prepare_cached(&text).map_err(db_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(to_sql_values(sql.params)), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(db_error)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (time_ns, seq, json) = row.map_err(db_error)?;
+            out.push((time_ns, seq, parse_record(seq, &json)?));
+        }
+        Ok(page_of(query, out))
+    }
+
+    fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT seq, record FROM audit_records WHERE id = ?1",
+                [id.hyphenated().to_string()],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(db_error)?
+            .map(|(seq, json)| parse_record(seq, &json))
+            .transpose()
+    }
+
+    fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, record FROM audit_records WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_error)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, json) = row.map_err(db_error)?;
+            out.push(Stored {
+                seq,
+                record: parse_record(seq, &json)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn verify(&mut self) -> Result<Verification, StoreError> {
+        self.require_key()?;
+        let tx = self.conn.transaction().map_err(db_error)?;
+        // Read inside the transaction: one consistent snapshot.
+        let anchor = read_anchor(&tx)?;
+        let mut walk = Walk::new(self.key.clone(), anchor);
+        {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT {ROW_COLUMNS} FROM audit_records ORDER BY seq"
+                ))
+                .map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(r) = rows.next().map_err(db_error)? {
+                let seq: i64 = r.get(0).map_err(db_error)?;
+                let hash: String = r.get(1).map_err(db_error)?;
+                let link: String = r.get(2).map_err(db_error)?;
+                let json: String = r.get(3).map_err(db_error)?;
+                let columns = read_columns(r).map_err(db_error)?;
+                let row = Row {
+                    seq,
+                    hash: &hash,
+                    link: &link,
+                    json: &json,
+                    columns,
+                };
+                if !walk.feed(&row) {
+                    break;
+                }
+            }
+        }
+        if walk.needs_classification() {
+            let mut stmt = tx
+                .prepare("SELECT seq, hash, link FROM audit_records ORDER BY seq")
+                .map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(r) = rows.next().map_err(db_error)? {
+                let seq: i64 = r.get(0).map_err(db_error)?;
+                let hash: String = r.get(1).map_err(db_error)?;
+                let link: String = r.get(2).map_err(db_error)?;
+                walk.classify(seq, &hash, &link);
+            }
+        }
+        tx.finish().map_err(db_error)?;
+        Ok(walk.finish())
+    }
+
+    fn purge(
+        &mut self,
+        purge: &Purge,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<PurgeReport, StoreError> {
+        self.require_key()?;
+        let before = purge.before.as_nanos();
+        // The first row to keep: rows are removed as a prefix of the chain.
+        let keep_from: i64 = self
+            .conn
+            .query_row(
+                "SELECT coalesce((SELECT seq FROM audit_records WHERE time_ns >= ?1 ORDER BY seq LIMIT 1),
+                                 (SELECT max(seq) + 1 FROM audit_records), 0)",
+                [before],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        let total = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM audit_records WHERE seq < ?1",
+                [keep_from],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db_error)? as u64;
+        let mut export = purge.export.as_deref().map(Export::open).transpose()?;
+        let mut report = PurgeReport {
+            removed: 0,
+            exported: 0,
+            last_seq: None,
+        };
+        progress(0, total);
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let mut last: Option<(i64, String)> = None;
+            let mut n = 0u64;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT seq, link, record FROM audit_records WHERE seq < ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(db_error)?;
+                let mut rows = stmt
+                    .query(params![keep_from, purge.chunk as i64])
+                    .map_err(db_error)?;
+                while let Some(r) = rows.next().map_err(db_error)? {
+                    if let Some(export) = &mut export {
+                        export.write(r.get_ref(2).map_err(db_error)?.as_str().map_err(|e| {
+                            StoreError::Corrupt {
+                                seq: r.get(0).unwrap_or_default(),
+                                message: e.to_string(),
+                            }
+                        })?)?;
+                    }
+                    last = Some((r.get(0).map_err(db_error)?, r.get(1).map_err(db_error)?));
+                    n += 1;
+                }
+            }
+            let Some((last_seq, link)) = last else { break };
+            if let Some(export) = &mut export {
+                export.sync()?;
+                report.exported += n;
+            }
+            let purged_before: i64 = tx
+                .query_row(
+                    "SELECT coalesce((SELECT purged FROM audit_anchor ORDER BY rowid DESC LIMIT 1), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)?;
+            tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
+                .map_err(db_error)?;
+            tx.execute("DELETE FROM audit_records WHERE seq <= ?1", [last_seq])
+                .map_err(db_error)?;
+            tx.execute_batch("DELETE FROM audit_purging")
+                .map_err(db_error)?;
+            tx.execute(
+                "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    last_seq,
+                    link,
+                    purged_before + n as i64,
+                    before,
+                    Timestamp::now().as_nanos()
+                ],
+            )
+            .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            report.removed += n;
+            report.last_seq = Some(last_seq);
+            progress(report.removed, total);
+        }
+        Ok(report)
+    }
+}
+
+impl Sink for Sqlite {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.insert(batch)
+    }
+
+    fn health(&mut self) -> Result<(), SinkError> {
+        self.conn
+            .query_row("SELECT count(*) FROM audit_meta", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(drop)
+            .map_err(sink_error)
+    }
+}

@@ -1,0 +1,102 @@
+//! The SQLite store's schema, as numbered migrations (`PRAGMA user_version` holds the
+//! number applied). A migration is never edited once released: changes are new steps.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::store::StoreError;
+
+use super::db_error;
+
+/// Each step brings the schema from version `i` to `i + 1`.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the records table (one row per record: the JSON as written, the columns
+    // queries filter on, the record hash and the store's link), the purge anchor,
+    // and the triggers that make both append-only.
+    r#"
+    CREATE TABLE audit_records (
+        seq              INTEGER PRIMARY KEY,
+        id               TEXT    NOT NULL UNIQUE,
+        time_ns          INTEGER NOT NULL,
+        event            TEXT    NOT NULL,
+        code             INTEGER NOT NULL,
+        category         TEXT    NOT NULL,
+        level            TEXT    NOT NULL,
+        outcome          TEXT    NOT NULL,
+        actor_id         TEXT,
+        actor_email      TEXT,
+        tenant           TEXT,
+        entity_type      TEXT,
+        entity_type_code INTEGER,
+        entity_id        TEXT,
+        description      TEXT    NOT NULL,
+        hash             TEXT    NOT NULL,
+        link             TEXT    NOT NULL,
+        record           TEXT    NOT NULL
+    );
+    CREATE TABLE audit_anchor (
+        seq       INTEGER NOT NULL,
+        link      TEXT    NOT NULL,
+        purged    INTEGER NOT NULL,
+        before_ns INTEGER NOT NULL,
+        at_ns     INTEGER NOT NULL
+    );
+    CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- A row exists here only inside a purge's own transaction.
+    CREATE TABLE audit_purging (active INTEGER NOT NULL);
+    CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records
+    BEGIN SELECT RAISE(ABORT, 'audit_records is append-only: rows cannot be updated'); END;
+    CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+    WHEN NOT EXISTS (SELECT 1 FROM audit_purging)
+    BEGIN SELECT RAISE(ABORT, 'audit_records is append-only: rows are removed only by a purge'); END;
+    CREATE TRIGGER audit_anchor_no_update BEFORE UPDATE ON audit_anchor
+    BEGIN SELECT RAISE(ABORT, 'audit_anchor is append-only'); END;
+    CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor
+    BEGIN SELECT RAISE(ABORT, 'audit_anchor is append-only'); END;
+    "#,
+    // 2: the indexes of the query model. Every query orders by (time_ns, seq); each
+    // filter column leads an index that ends in time_ns, so a filtered page is an
+    // index range scan in order.
+    r#"
+    CREATE INDEX audit_records_time   ON audit_records (time_ns);
+    CREATE INDEX audit_records_actor  ON audit_records (actor_id, time_ns) WHERE actor_id IS NOT NULL;
+    CREATE INDEX audit_records_email  ON audit_records (actor_email, time_ns) WHERE actor_email IS NOT NULL;
+    CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns) WHERE tenant IS NOT NULL;
+    CREATE INDEX audit_records_entity ON audit_records (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
+    CREATE INDEX audit_records_event  ON audit_records (event, time_ns);
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub(super) const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Applies the missing migrations up to `target`, each in its own transaction.
+pub(super) fn migrate(conn: &mut Connection, target: u32) -> Result<u32, StoreError> {
+    let found: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_error)?;
+    if found > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: VERSION,
+        });
+    }
+    for version in found..target.min(VERSION) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        // Another process may have migrated meanwhile.
+        let now: u32 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_error)?;
+        if now > version {
+            continue;
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])
+            .map_err(db_error)?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+    }
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_error)
+}

@@ -1,0 +1,209 @@
+//! The SQLite store: the conformance suite, plus what is SQLite's own (migrations,
+//! keys, the file on disk, the pipeline writing into it).
+
+mod store_suite;
+
+use std::path::{Path, PathBuf};
+
+use audit::store::{Query, Sqlite, Store, StoreError};
+use store_suite::Harness;
+
+struct SqliteHarness {
+    dir: tempfile::TempDir,
+}
+
+impl SqliteHarness {
+    fn new() -> Self {
+        SqliteHarness {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn fresh_path(&self) -> PathBuf {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dir.path().join(format!("audit-{n}.db"))
+    }
+}
+
+impl Harness for SqliteHarness {
+    type S = Sqlite;
+    fn fresh(&self) -> Sqlite {
+        Sqlite::open(self.fresh_path()).unwrap()
+    }
+    fn fresh_keyed(&self, key: &[u8]) -> Sqlite {
+        Sqlite::options()
+            .hmac_key(key)
+            .open(self.fresh_path())
+            .unwrap()
+    }
+    fn reopen(&self, store: &Sqlite) -> Sqlite {
+        Sqlite::open(store.path()).unwrap()
+    }
+    fn sql(&self, store: &Sqlite, sql: &str) -> Result<(), String> {
+        let conn = rusqlite::Connection::open(store.path()).unwrap();
+        conn.execute_batch(sql).map_err(|e| e.to_string())
+    }
+    fn drop_triggers(&self) -> &'static str {
+        "DROP TRIGGER audit_records_no_update; DROP TRIGGER audit_records_no_delete;"
+    }
+}
+
+#[test]
+fn filters() {
+    store_suite::filters(&SqliteHarness::new());
+}
+
+#[test]
+fn equal_times() {
+    store_suite::equal_times(&SqliteHarness::new());
+}
+
+#[test]
+fn pagination_under_concurrent_inserts() {
+    store_suite::pagination_under_concurrent_inserts(&SqliteHarness::new());
+}
+
+#[test]
+fn tenant_isolation() {
+    store_suite::tenant_isolation(&SqliteHarness::new());
+}
+
+#[test]
+fn injection() {
+    store_suite::injection(&SqliteHarness::new());
+}
+
+#[test]
+fn append_only() {
+    store_suite::append_only(&SqliteHarness::new());
+}
+
+#[test]
+fn idempotent_writes() {
+    store_suite::idempotent_writes(&SqliteHarness::new());
+}
+
+#[test]
+fn tampering() {
+    store_suite::tampering(&SqliteHarness::new());
+}
+
+#[test]
+fn hmac_key() {
+    store_suite::hmac_key(&SqliteHarness::new());
+}
+
+#[test]
+fn purge_and_export() {
+    let h = SqliteHarness::new();
+    let export = h.dir.path().join("archive.jsonl");
+    store_suite::purge_and_export(&h, &export);
+}
+
+fn schema_objects(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE name LIKE 'audit_records_%' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn migrates_an_older_schema_keeping_its_rows() {
+    let h = SqliteHarness::new();
+    let path = h.fresh_path();
+    let mut old = Sqlite::options().schema_version(1).open(&path).unwrap();
+    assert_eq!(old.schema_version().unwrap(), 1);
+    assert!(!schema_objects(&path).contains(&"audit_records_actor".to_string()));
+    let written = store_suite::populate(&mut old, 30, 1_780_000_000_000_000_000);
+    drop(old);
+
+    let mut store = Sqlite::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    let objects = schema_objects(&path);
+    for index in [
+        "audit_records_actor",
+        "audit_records_tenant",
+        "audit_records_time",
+    ] {
+        assert!(objects.contains(&index.to_string()), "{objects:?}");
+    }
+    let got = store_suite::collect(&mut store, &Query::all().actor("u-2"));
+    assert_eq!(
+        got.len(),
+        written
+            .iter()
+            .filter(|r| r.context.actor.as_ref().unwrap().id == "u-2")
+            .count()
+    );
+    assert!(store.verify().unwrap().is_intact());
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let h = SqliteHarness::new();
+    let path = h.fresh_path();
+    drop(Sqlite::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 7).unwrap();
+    drop(conn);
+    match Sqlite::open(&path) {
+        Err(StoreError::SchemaTooNew {
+            found: 7,
+            supported: 2,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn keys_are_checked_on_open() {
+    let h = SqliteHarness::new();
+    let keyed = h.fresh_path();
+    let mut store = Sqlite::options().hmac_key("right").open(&keyed).unwrap();
+    store_suite::populate(&mut store, 3, 1_780_000_000_000_000_000);
+    drop(store);
+    let err = Sqlite::options()
+        .hmac_key("wrong")
+        .open(&keyed)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongKey(_)), "{err}");
+    // Without the key: readable, not verifiable, not writable.
+    let mut reader = Sqlite::open(&keyed).unwrap();
+    assert_eq!(reader.query(&Query::all()).unwrap().records.len(), 3);
+    assert!(matches!(reader.verify(), Err(StoreError::WrongKey(_))));
+    let batch = [audit::sinks::Item::new(
+        store_suite::record(1, audit::Timestamp::now()),
+        "x",
+    )];
+    let err = audit::sinks::Sink::write(&mut reader, &batch).unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+
+    let plain = h.fresh_path();
+    drop(Sqlite::open(&plain).unwrap());
+    let err = Sqlite::options().hmac_key("k").open(&plain).unwrap_err();
+    assert!(err.to_string().contains("not keyed"), "{err}");
+}
+
+#[test]
+fn a_corrupt_row_is_a_typed_error() {
+    let h = SqliteHarness::new();
+    let mut store = h.fresh();
+    store_suite::populate(&mut store, 3, 1_780_000_000_000_000_000);
+    h.sql(&store, h.drop_triggers()).unwrap();
+    h.sql(
+        &store,
+        "UPDATE audit_records SET record = '{not json' WHERE seq = 2",
+    )
+    .unwrap();
+    match store.query(&Query::all()) {
+        Err(StoreError::Corrupt { seq: 2, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let v = store.verify().unwrap();
+    assert_eq!(v.first_break.unwrap().seq(), 2);
+}

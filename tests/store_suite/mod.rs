@@ -1,0 +1,678 @@
+//! The conformance suite every store passes: query semantics, pagination, tenant
+//! isolation, injection, tampering, purge. Each store's test file supplies a
+//! [`Harness`] (how to open a fresh store and run plain SQL against it).
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use audit::integrity::Chain;
+use audit::sinks::{Item, Sink};
+use audit::store::{Break, Cursor, Order, Purge, Query, Store};
+use audit::{Level, OutcomeKind, Record, Timestamp};
+use serde_json::json;
+
+/// A store under test: a [`Store`] that is also a [`Sink`].
+pub trait TestStore: Store + Sink {}
+impl<T: Store + Sink> TestStore for T {}
+
+/// How a store's test file plugs into the suite.
+pub trait Harness {
+    type S: TestStore;
+    /// A fresh, empty store (unkeyed).
+    fn fresh(&self) -> Self::S;
+    /// A fresh, empty store whose chain is keyed.
+    fn fresh_keyed(&self, key: &[u8]) -> Self::S;
+    /// Another handle on the same store (for concurrent readers and writers).
+    fn reopen(&self, store: &Self::S) -> Self::S;
+    /// Runs plain SQL against the store's database, bypassing the store (the
+    /// append-only triggers stay unless the SQL drops them).
+    fn sql(&self, store: &Self::S, sql: &str) -> Result<(), String>;
+    /// SQL that removes the append-only triggers (what an attacker with database
+    /// access does first).
+    fn drop_triggers(&self) -> &'static str;
+}
+
+pub const TENANTS: [Option<&str>; 3] = [Some("acme"), Some("globex"), None];
+pub const ACTORS: [(&str, &str); 4] = [
+    ("u-1", "jane@acme.test"),
+    ("u-2", "joe@acme.test"),
+    ("u-3", "kim@globex.test"),
+    ("u-4", "lee@globex.test"),
+];
+pub const EVENTS: [(&str, u32, &str); 4] = [
+    ("app_add", 1, "app"),
+    ("app_destroy", 2, "app"),
+    ("user_login", 10, "user"),
+    ("dashboard_update", 20, "dashboard"),
+];
+
+/// A fresh UUIDv7 for `time`.
+pub fn id_at(time: Timestamp) -> uuid::Uuid {
+    let ns = time.as_nanos();
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (ns / 1_000_000_000) as u64,
+        (ns % 1_000_000_000) as u32,
+    );
+    uuid::Uuid::new_v7(ts)
+}
+
+/// A deterministic record number `i` at `time`.
+pub fn record(i: usize, time: Timestamp) -> Record {
+    let (event, code, category) = EVENTS[i % EVENTS.len()];
+    let (actor_id, email) = ACTORS[i % ACTORS.len()];
+    let tenant = TENANTS[i % TENANTS.len()];
+    let failed = i % 5 == 0;
+    let level = ["info", "warn", "error"][i % 3];
+    let entity = if i % 2 == 0 {
+        json!({"type": "app", "type_code": 1, "id": format!("app-{}", i % 6)})
+    } else if i % 3 == 0 {
+        json!({"type": "user", "type_code": 2, "id": i % 4})
+    } else {
+        json!(null)
+    };
+    serde_json::from_value(json!({
+        "id": id_at(time),
+        "time": time, "event": event, "code": code, "category": category,
+        "level": level, "outcome": if failed { "failure" } else { "success" },
+        "error": if failed { json!("boom") } else { json!(null) },
+        "duration_ns": 1000 + i,
+        "description": format!("{actor_id} did {event} #{i} on 100%_sure"),
+        "actor": {"id": actor_id, "email": email, "name": null, "kind": "user"},
+        "impersonator": null, "tenant": tenant, "environment": "test", "source": null,
+        "request": null, "entity": entity, "changes": null,
+        "metadata": {"n": i, "secret": "[REDACTED]"},
+        "site": {"module": "suite", "file": "suite.rs", "line": 1, "function": "f"},
+        "prev_hash": null, "hash": null
+    }))
+    .expect("a valid record")
+}
+
+/// Writes records through the store's sink side, chained as one producer.
+pub fn write(store: &mut impl TestStore, chain: &mut Chain, records: Vec<Record>) {
+    let items: Vec<Item> = records
+        .into_iter()
+        .map(|mut r| {
+            let json = chain.link(&mut r);
+            let name = r.event.to_string();
+            Item {
+                record: Arc::new(r),
+                json: Arc::new(json),
+                name: Arc::from(name),
+            }
+        })
+        .collect();
+    for batch in items.chunks(64) {
+        store.write(batch).expect("write");
+    }
+}
+
+/// `n` records, one per millisecond from `start`.
+pub fn populate(store: &mut impl TestStore, n: usize, start: i64) -> Vec<Record> {
+    let records: Vec<Record> = (0..n)
+        .map(|i| record(i, Timestamp::from_nanos(start + i as i64 * 1_000_000)))
+        .collect();
+    write(store, &mut Chain::new(), records.clone());
+    records
+}
+
+/// Every record of a query, page after page (asserting there is no repeat).
+pub fn collect(store: &mut impl TestStore, query: &Query) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let q = match cursor {
+            Some(c) => query.clone().after(c),
+            None => query.clone(),
+        };
+        let page = store.query(&q).expect("query");
+        out.extend(page.records);
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let ids: HashSet<_> = out.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), out.len(), "a record came back twice");
+    out
+}
+
+fn ids(records: &[Record]) -> Vec<uuid::Uuid> {
+    records.iter().map(|r| r.id).collect()
+}
+
+const T0: i64 = 1_780_000_000_000_000_000;
+
+/// Every filter, alone and combined, against an oracle over the written records.
+pub fn filters<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    let all = populate(&mut store, 240, T0);
+    let newest_first = |pred: &dyn Fn(&Record) -> bool| -> Vec<uuid::Uuid> {
+        all.iter().rev().filter(|r| pred(r)).map(|r| r.id).collect()
+    };
+    let check = |store: &mut H::S, q: Query, pred: &dyn Fn(&Record) -> bool| {
+        let got = ids(&collect(store, &q.clone().limit(7)));
+        let want = newest_first(pred);
+        assert!(
+            !want.is_empty() || q == Query::all().text("nothing"),
+            "{q:?} selects nothing"
+        );
+        assert_eq!(got, want, "{q:?}");
+    };
+    let t = |ms: i64| Timestamp::from_nanos(T0 + ms * 1_000_000);
+    check(&mut store, Query::all(), &|_| true);
+    check(&mut store, Query::all().since(t(100)), &|r| {
+        r.time >= t(100)
+    });
+    check(&mut store, Query::all().until(t(100)), &|r| r.time < t(100));
+    check(&mut store, Query::all().since(t(50)).until(t(60)), &|r| {
+        r.time >= t(50) && r.time < t(60)
+    });
+    check(
+        &mut store,
+        Query::all().events(["app_destroy", "user_login"]),
+        &|r| r.event == "app_destroy" || r.event == "user_login",
+    );
+    check(&mut store, Query::all().categories(["app"]), &|r| {
+        r.category == "app"
+    });
+    check(&mut store, Query::all().codes([20]), &|r| r.code == 20);
+    check(&mut store, Query::all().actor("u-2"), &|r| {
+        actor_id(r) == "u-2"
+    });
+    check(&mut store, Query::all().actor("kim@globex.test"), &|r| {
+        actor_id(r) == "u-3"
+    });
+    check(&mut store, Query::for_tenant("globex"), &|r| {
+        r.context.tenant.as_deref() == Some("globex")
+    });
+    check(
+        &mut store,
+        Query::all().entity("app", None::<String>),
+        &|r| r.entity.as_ref().is_some_and(|e| e.kind == "app"),
+    );
+    check(
+        &mut store,
+        Query::all().entity("app", Some("app-4")),
+        &|r| {
+            r.entity
+                .as_ref()
+                .is_some_and(|e| e.id == Some(json!("app-4")))
+        },
+    );
+    check(&mut store, Query::all().entity("user", Some("3")), &|r| {
+        r.entity.as_ref().is_some_and(|e| e.id == Some(json!(3)))
+    });
+    check(
+        &mut store,
+        Query::all().outcome(OutcomeKind::Failure),
+        &|r| r.outcome == OutcomeKind::Failure,
+    );
+    check(
+        &mut store,
+        Query::all().levels([Level::Warn, Level::Error]),
+        &|r| r.level != Level::Info,
+    );
+    check(&mut store, Query::all().text("#17 "), &|r| {
+        r.description.contains("#17 ")
+    });
+    check(&mut store, Query::all().text("DID APP_ADD"), &|r| {
+        r.event == "app_add"
+    });
+    // `%` and `_` are plain characters, not wildcards.
+    check(&mut store, Query::all().text("100%_sure"), &|_| true);
+    assert!(
+        store
+            .query(&Query::all().text("100%%"))
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    assert!(
+        store
+            .query(&Query::all().text("1_0"))
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    check(
+        &mut store,
+        Query::for_tenant("acme")
+            .actor("u-1")
+            .categories(["app"])
+            .since(t(10))
+            .outcome(OutcomeKind::Success),
+        &|r| {
+            r.context.tenant.as_deref() == Some("acme")
+                && actor_id(r) == "u-1"
+                && r.category == "app"
+                && r.time >= t(10)
+                && r.outcome == OutcomeKind::Success
+        },
+    );
+    // Oldest first is the exact reverse.
+    let oldest = ids(&collect(
+        &mut store,
+        &Query::all().order(Order::OldestFirst).limit(13),
+    ));
+    assert_eq!(oldest, ids(&all));
+    // Records come back whole.
+    let page = store.query(&Query::all().limit(1)).unwrap();
+    let mut last = all.last().unwrap().clone();
+    last.hash = page.records[0].hash.clone();
+    last.prev_hash = page.records[0].prev_hash.clone();
+    assert_eq!(page.records[0], last);
+    assert_eq!(store.get(last.id).unwrap(), Some(last));
+    assert_eq!(store.get(uuid::Uuid::nil()).unwrap(), None);
+}
+
+fn actor_id(r: &Record) -> &str {
+    r.context.actor.as_ref().map_or("", |a| a.id.as_str())
+}
+
+/// Records with equal times still page without gaps (the cursor carries position).
+pub fn equal_times<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    let records: Vec<Record> = (0..50)
+        .map(|i| record(i, Timestamp::from_nanos(T0)))
+        .collect();
+    write(&mut store, &mut Chain::new(), records.clone());
+    for order in [Order::NewestFirst, Order::OldestFirst] {
+        let got = collect(&mut store, &Query::all().order(order).limit(3));
+        assert_eq!(got.len(), 50);
+    }
+}
+
+/// Paging while another handle keeps inserting: every record that existed when
+/// paging began comes back exactly once.
+pub fn pagination_under_concurrent_inserts<H: Harness + Sync>(h: &H)
+where
+    H::S: Send,
+{
+    let mut store = h.fresh();
+    let before = populate(&mut store, 400, T0);
+    let mut writer = h.reopen(&store);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut chain = Chain::new();
+            let mut i = 10_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let batch: Vec<Record> = (i..i + 5).map(|j| record(j, Timestamp::now())).collect();
+                write(&mut writer, &mut chain, batch);
+                i += 5;
+            }
+        });
+        for order in [Order::NewestFirst, Order::OldestFirst] {
+            let got = collect(&mut store, &Query::all().order(order).limit(9));
+            let got: HashSet<_> = got.iter().map(|r| r.id).collect();
+            for r in &before {
+                assert!(got.contains(&r.id), "{order:?}: a record was skipped");
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(store.verify().unwrap().is_intact());
+}
+
+/// A tenant-scoped query returns only that tenant's rows, whatever else it says.
+pub fn tenant_isolation<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    populate(&mut store, 120, T0);
+    let other_cursor = store
+        .query(&Query::for_tenant("globex").limit(5))
+        .unwrap()
+        .next
+        .unwrap();
+    let queries = [
+        Query::for_tenant("acme"),
+        Query::for_tenant("acme").actor("u-3"),
+        Query::for_tenant("acme").events(["app_add", "user_login"]),
+        Query::for_tenant("acme").after(other_cursor),
+        Query::for_tenant("acme").text("globex"),
+        Query::for_tenant("acme").entity("app", Some("app-2")),
+    ];
+    for q in queries {
+        for r in collect(&mut store, &q.clone().limit(4)) {
+            assert_eq!(r.context.tenant.as_deref(), Some("acme"), "{q:?}");
+        }
+    }
+    assert!(collect(&mut store, &Query::for_tenant("nobody")).is_empty());
+    assert!(collect(&mut store, &Query::for_tenant("")).is_empty());
+}
+
+/// Hostile strings in every string filter: no rows, no error, nothing changed.
+pub fn injection<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    populate(&mut store, 40, T0);
+    let hostile = [
+        "' OR '1'='1",
+        "\" OR \"\"=\"",
+        "x'); DROP TABLE audit_records; --",
+        "'; DELETE FROM audit_records; --",
+        "%' OR 1=1 --",
+        "\\",
+        "acme' --",
+        "?1",
+        "$1",
+    ];
+    for s in hostile {
+        let queries = [
+            Query::for_tenant(s),
+            Query::all().events([s]),
+            Query::all().categories([s]),
+            Query::all().actor(s),
+            Query::all().entity(s, Some(s)),
+            Query::all().entity("app", Some(s)),
+            Query::all().text(s),
+        ];
+        for q in queries {
+            let page = store.query(&q).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+            assert!(page.records.is_empty(), "{q:?} returned rows");
+        }
+    }
+    assert_eq!(collect(&mut store, &Query::all()).len(), 40);
+    assert!(store.verify().unwrap().is_intact());
+}
+
+/// The append-only triggers refuse plain UPDATE and DELETE.
+pub fn append_only<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    populate(&mut store, 3, T0);
+    let update = h.sql(&store, "UPDATE audit_records SET description = 'x'");
+    assert!(update.unwrap_err().contains("append-only"));
+    let delete = h.sql(&store, "DELETE FROM audit_records");
+    assert!(delete.unwrap_err().contains("append-only"));
+    assert_eq!(collect(&mut store, &Query::all()).len(), 3);
+}
+
+/// A replayed batch (same ids) is skipped, and the chain stays whole.
+pub fn idempotent_writes<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    let mut chain = Chain::new();
+    let records: Vec<Record> = (0..10)
+        .map(|i| record(i, Timestamp::from_nanos(T0 + i as i64)))
+        .collect();
+    let items: Vec<Item> = records
+        .into_iter()
+        .map(|mut r| {
+            let json = chain.link(&mut r);
+            Item {
+                record: Arc::new(r),
+                json: Arc::new(json),
+                name: Arc::from("x"),
+            }
+        })
+        .collect();
+    store.write(&items[..6]).unwrap();
+    store.write(&items[3..]).unwrap();
+    store.write(&items).unwrap();
+    assert_eq!(collect(&mut store, &Query::all()).len(), 10);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!((v.rows, v.producers, v.continued), (10, 1, 0));
+}
+
+/// A store with `n` rows (seq 1..=n), its triggers dropped, ready to be tampered with.
+fn tamper_target<H: Harness>(h: &H, n: usize) -> (H::S, Vec<Record>) {
+    let mut store = h.fresh();
+    let records = populate(&mut store, n, T0);
+    assert!(store.verify().unwrap().is_intact());
+    h.sql(&store, h.drop_triggers()).expect("drop triggers");
+    (store, records)
+}
+
+fn first_break(store: &mut impl TestStore) -> Break {
+    let v = store.verify().unwrap();
+    match v.first_break {
+        Some(b) => b,
+        None => panic!("tampering not detected: {v:?}"),
+    }
+}
+
+/// Each kind of tampering is detected and names the row.
+pub fn tampering<H: Harness>(h: &H) {
+    // A value changed inside the record.
+    let (mut store, records) = tamper_target(h, 20);
+    h.sql(
+        &store,
+        "UPDATE audit_records SET record = replace(record, '\"n\":7,', '\"n\":8,') WHERE seq = 8",
+    )
+    .unwrap();
+    let b = first_break(&mut store);
+    assert!(matches!(b, Break::Changed { seq: 8, .. }), "{b}");
+    assert_eq!(b.id(), records[7].id.to_string());
+
+    // A filter column changed (the record left alone): queries would lie.
+    let (mut store, _) = tamper_target(h, 20);
+    h.sql(
+        &store,
+        "UPDATE audit_records SET actor_id = 'u-9' WHERE seq = 5",
+    )
+    .unwrap();
+    let b = first_break(&mut store);
+    assert!(matches!(b, Break::Changed { seq: 5, .. }), "{b}");
+    assert!(b.to_string().contains("actor_id"), "{b}");
+
+    // A row deleted.
+    let (mut store, records) = tamper_target(h, 20);
+    h.sql(&store, "DELETE FROM audit_records WHERE seq = 12")
+        .unwrap();
+    let b = first_break(&mut store);
+    assert!(
+        matches!(
+            b,
+            Break::Removed {
+                seq: 13,
+                after: Some(11),
+                ..
+            }
+        ),
+        "{b}"
+    );
+    assert_eq!(b.id(), records[12].id.to_string());
+
+    // The first row deleted.
+    let (mut store, _) = tamper_target(h, 5);
+    h.sql(&store, "DELETE FROM audit_records WHERE seq = 1")
+        .unwrap();
+    let b = first_break(&mut store);
+    assert!(
+        matches!(
+            b,
+            Break::Removed {
+                seq: 2,
+                after: None,
+                ..
+            }
+        ),
+        "{b}"
+    );
+
+    // A row inserted at the end, copying a real row's link.
+    let (mut store, _) = tamper_target(h, 20);
+    let forged = record(99, Timestamp::from_nanos(T0 + 500_000_000));
+    let mut chain = Chain::new();
+    let mut forged_rec = forged.clone();
+    let json = chain.link(&mut forged_rec);
+    h.sql(
+        &store,
+        &format!(
+            "INSERT INTO audit_records (seq, id, time_ns, event, code, category, level, outcome, actor_id, \
+             actor_email, tenant, entity_type, entity_type_code, entity_id, description, hash, link, record) \
+             SELECT 21, '{}', {}, event, code, category, level, outcome, actor_id, actor_email, tenant, \
+             entity_type, entity_type_code, entity_id, description, '{}', link, '{}' FROM audit_records WHERE seq = 20",
+            forged.id,
+            forged.time.as_nanos(),
+            forged_rec.hash.as_deref().unwrap(),
+            json.replace('\'', "''"),
+        ),
+    )
+    .unwrap();
+    let b = first_break(&mut store);
+    // The copied columns disagree with the forged record, or the link does.
+    assert_eq!(b.seq(), 21, "{b}");
+    assert_eq!(b.id(), forged.id.to_string());
+
+    // Two rows swapped (moved with their links).
+    let (mut store, records) = tamper_target(h, 20);
+    h.sql(&store, "UPDATE audit_records SET seq = -1 WHERE seq = 6")
+        .unwrap();
+    h.sql(&store, "UPDATE audit_records SET seq = 6 WHERE seq = 14")
+        .unwrap();
+    h.sql(&store, "UPDATE audit_records SET seq = 14 WHERE seq = -1")
+        .unwrap();
+    let b = first_break(&mut store);
+    assert!(matches!(b, Break::Reordered { seq: 6, .. }), "{b}");
+    assert_eq!(b.id(), records[13].id.to_string());
+
+    // Two records swapped, their links left in place.
+    let (mut store, records) = tamper_target(h, 20);
+    h.sql(
+        &store,
+        "UPDATE audit_records SET link = (SELECT link FROM audit_records WHERE seq = 14) WHERE seq = 6",
+    )
+    .unwrap();
+    let b = first_break(&mut store);
+    assert_eq!(
+        (b.seq(), b.id()),
+        (6, records[5].id.to_string().as_str()),
+        "{b}"
+    );
+}
+
+/// Re-writes every row from `from` on as an attacker without the key would: record
+/// hash and plain SHA-256 links recomputed.
+fn forge_from<H: Harness>(h: &H, store: &mut H::S, records: &[Record], from: usize) {
+    use audit::store::{ChainKey, Link};
+    let mut chain = Chain::new();
+    let mut prev = Link::GENESIS;
+    for (i, r) in records.iter().enumerate() {
+        let mut r = r.clone();
+        if i == from {
+            r.description = "nothing happened".into();
+        }
+        let json = chain.link(&mut r);
+        let link = ChainKey::none().link(&prev, r.hash.as_deref().unwrap());
+        prev = link;
+        if i >= from {
+            h.sql(
+                store,
+                &format!(
+                    "UPDATE audit_records SET record = '{}', hash = '{}', link = '{}', description = '{}' WHERE seq = {}",
+                    json.replace('\'', "''"),
+                    r.hash.as_deref().unwrap(),
+                    link,
+                    r.description.replace('\'', "''"),
+                    i + 1
+                ),
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// Without a key, an attacker who recomputes every hash and link goes unnoticed;
+/// with a key, the forged links fail.
+pub fn hmac_key<H: Harness>(h: &H) {
+    let (mut plain, records) = tamper_target(h, 10);
+    forge_from(h, &mut plain, &records, 4);
+    assert!(
+        plain.verify().unwrap().is_intact(),
+        "the forgery is consistent"
+    );
+
+    let mut keyed = h.fresh_keyed(b"k3y");
+    let records = populate(&mut keyed, 10, T0);
+    assert!(keyed.verify().unwrap().is_intact());
+    assert_eq!(keyed.verify().unwrap().algorithm, "hmac-sha256");
+    h.sql(&keyed, h.drop_triggers()).unwrap();
+    forge_from(h, &mut keyed, &records, 4);
+    let b = first_break(&mut keyed);
+    assert_eq!(b.seq(), 5, "{b}");
+}
+
+/// Purge with export: removed rows are in the file (each still matching its hash),
+/// the rest verifies from the anchor, and writing goes on.
+pub fn purge_and_export<H: Harness>(h: &H, export: &std::path::Path) {
+    let mut store = h.fresh();
+    let mut chain = Chain::new();
+    let records: Vec<Record> = (0..100)
+        .map(|i| record(i, Timestamp::from_nanos(T0 + i as i64 * 1_000_000)))
+        .collect();
+    write(&mut store, &mut chain, records.clone());
+    let cut = Timestamp::from_nanos(T0 + 60 * 1_000_000);
+    let mut calls = Vec::new();
+    let report = store
+        .purge(
+            &Purge::older_than(cut).export(export).chunk(25),
+            &mut |done, total| calls.push((done, total)),
+        )
+        .unwrap();
+    assert_eq!(
+        (report.removed, report.exported, report.last_seq),
+        (60, 60, Some(60))
+    );
+    assert_eq!(calls, [(0, 60), (25, 60), (50, 60), (60, 60)]);
+    let lines: Vec<String> = std::fs::read_to_string(export)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 60);
+    for (line, original) in lines.iter().zip(&records) {
+        let back: Record = serde_json::from_str(line).unwrap();
+        assert_eq!(back.id, original.id);
+        let (stored, computed) = audit::integrity::hash_of_json(line).unwrap();
+        assert_eq!(stored, Some(computed.as_str()));
+    }
+    let left = collect(&mut store, &Query::all().order(Order::OldestFirst));
+    assert_eq!(ids(&left), ids(&records[60..]));
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    let anchor = v.anchor.unwrap();
+    assert_eq!((anchor.seq, anchor.purged), (60, 60));
+    assert_eq!(
+        v.continued, 1,
+        "the producer chain continues from a purged record"
+    );
+
+    // Writing after a purge continues the chain.
+    write(
+        &mut store,
+        &mut chain,
+        (100..110)
+            .map(|i| record(i, Timestamp::from_nanos(T0 + i as i64 * 1_000_000)))
+            .collect(),
+    );
+    assert!(store.verify().unwrap().is_intact());
+    // Purging everything, twice, then writing into the empty store.
+    let all = store
+        .purge(&Purge::older_than(Timestamp::now()), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(all.removed, 50);
+    let none = store
+        .purge(&Purge::older_than(Timestamp::now()), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(none.removed, 0);
+    write(&mut store, &mut chain, vec![record(200, Timestamp::now())]);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.anchor.unwrap().purged, 110);
+
+    // Removing rows after a purge is still detected.
+    h.sql(&store, h.drop_triggers()).unwrap();
+    write(
+        &mut store,
+        &mut chain,
+        vec![record(201, Timestamp::now()), record(202, Timestamp::now())],
+    );
+    h.sql(
+        &store,
+        "DELETE FROM audit_records WHERE seq = (SELECT min(seq) FROM audit_records)",
+    )
+    .unwrap();
+    assert!(!store.verify().unwrap().is_intact());
+}
