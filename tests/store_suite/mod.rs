@@ -64,11 +64,11 @@ pub fn record(i: usize, time: Timestamp) -> Record {
     let (event, code, category) = EVENTS[i % EVENTS.len()];
     let (actor_id, email) = ACTORS[i % ACTORS.len()];
     let tenant = TENANTS[i % TENANTS.len()];
-    let failed = i % 5 == 0;
+    let failed = i.is_multiple_of(5);
     let level = ["info", "warn", "error"][i % 3];
-    let entity = if i % 2 == 0 {
+    let entity = if i.is_multiple_of(2) {
         json!({"type": "app", "type_code": 1, "id": format!("app-{}", i % 6)})
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         json!({"type": "user", "type_code": 2, "id": i % 4})
     } else {
         json!(null)
