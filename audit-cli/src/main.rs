@@ -4,12 +4,22 @@
 //! audit catalog check [FILE]          validate a catalog (and its lock file)
 //! audit catalog lock  [FILE]          record every code in the lock file
 //! audit catalog docs  [FILE] [-o OUT] Markdown reference of the events
+//! audit query  --db audit.db [--since 2d] [--event E] [--actor A] [--tenant T] [--entity type:id] [--json]
+//! audit show   ID --db audit.db       one record, its difference as before/after
+//! audit verify --db audit.db          walk the hash chain; exit 1 if broken
+//! audit purge  --db audit.db --older-than 90d [--export old.jsonl]
+//! audit tail   --db audit.db          follow new records
 //! ```
+//!
+//! `--db` defaults to `$AUDIT_DB`, then `audit.db`; a keyed store's HMAC key is read
+//! from `$AUDIT_HMAC_KEY` (`--key-env` names another variable).
 //!
 //! Without `FILE`, the catalog is found as the macros find it, from the current
 //! directory's crate (`AUDIT_CATALOG`, `[package.metadata.audit] catalog`, `audit.toml`).
 
 mod catalog_cmd;
+mod render;
+mod store_cmd;
 
 use std::process::ExitCode;
 
@@ -28,11 +38,26 @@ enum Command {
     /// Check, lock and document the event catalog (audit.toml).
     #[command(subcommand)]
     Catalog(catalog_cmd::CatalogCommand),
+    /// List records matching filters, newest first (a page at a time).
+    Query(Box<store_cmd::QueryCmd>),
+    /// Print one record in full, its difference as a coloured before/after.
+    Show(store_cmd::ShowCmd),
+    /// Walk the store's hash chain and name the first record that breaks it (exit 1).
+    Verify(store_cmd::VerifyCmd),
+    /// Remove old records, optionally exporting them to JSON Lines first.
+    Purge(store_cmd::PurgeCmd),
+    /// Print the newest records, then follow new ones.
+    Tail(store_cmd::TailCmd),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
+        Command::Query(cmd) => store_cmd::query(*cmd),
+        Command::Show(cmd) => store_cmd::show(cmd),
+        Command::Verify(cmd) => store_cmd::verify(cmd),
+        Command::Purge(cmd) => store_cmd::purge(cmd),
+        Command::Tail(cmd) => store_cmd::tail(cmd),
     }
 }

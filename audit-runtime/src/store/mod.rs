@@ -139,6 +139,9 @@ pub trait Store {
     /// `limit`: what `audit tail` follows.
     fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError>;
 
+    /// The position of the newest row (0 when empty): where a follower starts.
+    fn last_seq(&mut self) -> Result<i64, StoreError>;
+
     /// Walks the whole store and reports the first row that breaks the chain.
     fn verify(&mut self) -> Result<Verification, StoreError>;
 

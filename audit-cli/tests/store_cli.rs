@@ -1,0 +1,267 @@
+//! `audit query | show | verify | purge | tail` against a real SQLite store.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use audit_runtime::integrity::Chain;
+use audit_runtime::sinks::{Item, Sink};
+use audit_runtime::store::Sqlite;
+use audit_runtime::{Record, Timestamp};
+use serde_json::json;
+
+fn audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("AUDIT_DB")
+        .env_remove("AUDIT_HMAC_KEY")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const DAY: i64 = 86_400 * 1_000_000_000;
+
+/// Record `i`, `age_days` old.
+fn record(i: usize, age_days: i64) -> Record {
+    let time = Timestamp::from_nanos(Timestamp::now().as_nanos() - age_days * DAY + i as i64);
+    let (actor, tenant) = if i.is_multiple_of(2) {
+        ("u-1", "acme")
+    } else {
+        ("u-2", "globex")
+    };
+    serde_json::from_value(json!({
+        "id": uuid::Uuid::now_v7(), "time": time, "event": if i == 3 { "user_update" } else { "app_launch" },
+        "code": 3, "category": "app", "level": "info",
+        "outcome": if i == 1 { "failure" } else { "success" },
+        "error": if i == 1 { json!("app not found") } else { json!(null) },
+        "duration_ns": 10, "description": format!("record number {i}"),
+        "actor": {"id": actor, "email": format!("{actor}@example.com"), "name": null, "kind": "user"},
+        "impersonator": null, "tenant": tenant, "environment": null, "source": null, "request": null,
+        "entity": {"type": "user", "type_code": 4, "id": i},
+        "changes": if i == 3 {
+            json!({"previous": {"name": "Ann"}, "current": {"name": "Ann Smith"},
+                   "difference": {"name": ["Ann", "Ann Smith"]}})
+        } else { json!(null) },
+        "metadata": {"app_nid": format!("nid-{i}")},
+        "site": {"module": "m", "file": "f.rs", "line": 1, "function": "f"},
+        "prev_hash": null, "hash": null
+    }))
+    .unwrap()
+}
+
+/// A store with `n` records: the first half 100 days old, the rest 1 day old.
+fn store(dir: &Path, n: usize) -> (String, Vec<Record>) {
+    let path = dir.join("audit.db");
+    let mut store = Sqlite::open(&path).unwrap();
+    let mut chain = Chain::new();
+    let mut records = Vec::new();
+    let items: Vec<Item> = (0..n)
+        .map(|i| {
+            let mut r = record(i, if i < n / 2 { 100 } else { 1 });
+            let json = chain.link(&mut r);
+            records.push(r.clone());
+            Item {
+                record: Arc::new(r),
+                json: Arc::new(json),
+                name: Arc::from("x"),
+            }
+        })
+        .collect();
+    store.write(&items).unwrap();
+    (path.to_str().unwrap().to_string(), records)
+}
+
+#[test]
+fn query_prints_a_table_or_json_lines_and_pages_with_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 10);
+
+    let out = audit(&["query", "--db", &db, "--tenant", "acme", "--limit", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("TIME (UTC)") && lines[0].contains("DESCRIPTION"));
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[1].contains("u-1@example.com") && lines[1].contains("record number 8"));
+    let cursor = stderr(&out)
+        .trim()
+        .strip_prefix("more: --cursor ")
+        .unwrap()
+        .to_string();
+
+    let out = audit(&[
+        "query", "--db", &db, "--tenant", "acme", "--limit", "3", "--cursor", &cursor, "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let next: Vec<Record> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want: Vec<_> = [2, 0].iter().map(|&i| records[i].id).collect();
+    assert_eq!(next.iter().map(|r| r.id).collect::<Vec<_>>(), want);
+    assert_eq!(stderr(&out), "", "last page: no cursor");
+
+    let out = audit(&["query", "--db", &db, "--outcome", "failure", "--json"]);
+    assert_eq!(stdout(&out).lines().count(), 1);
+    let out = audit(&[
+        "query", "--db", &db, "--entity", "user:3", "--since", "2d", "--json",
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 0, "record 3 is 100 days old");
+    let out = audit(&[
+        "query", "--db", &db, "--entity", "user:7", "--since", "2d", "--json",
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 1);
+    let out = audit(&[
+        "query",
+        "--db",
+        &db,
+        "--actor",
+        "u-2@example.com",
+        "--until",
+        "50d",
+        "--json",
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 2, "records 1 and 3");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.db");
+    let out = audit(&["query", "--db", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no store at"), "{}", stderr(&out));
+    assert!(!missing.exists(), "a mistyped path must not create a store");
+
+    let (db, _) = store(dir.path(), 2);
+    let out = audit(&["query", "--db", &db, "--cursor", "c1-garbage"]);
+    assert!(stderr(&out).contains("invalid cursor `c1-garbage`"));
+    let out = audit(&["query", "--db", &db, "--since", "yesterday-ish"]);
+    assert!(stderr(&out).contains("neither a duration"));
+    let out = audit(&["show", "not-a-uuid", "--db", &db]);
+    assert!(stderr(&out).contains("is not a record id"));
+}
+
+#[test]
+fn show_prints_the_difference_as_before_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 6);
+    let id = records[3].id.to_string();
+    let out = audit(&["show", &id, "--db", &db]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("id           {id}")), "{text}");
+    assert!(text.contains("  name: \"Ann\" -> \"Ann Smith\""), "{text}");
+    assert!(
+        text.contains("actor        u-2@example.com (u-2)"),
+        "{text}"
+    );
+    assert!(!text.contains("\x1b["), "NO_COLOR");
+}
+
+#[test]
+fn verify_exits_1_naming_the_tampered_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 8);
+    let out = audit(&["verify", "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("8 rows, chain sha256"));
+    assert!(stdout(&out).ends_with("intact\n"));
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_records_no_update;
+         UPDATE audit_records SET record = replace(record, 'record number 5', 'record number 50') WHERE seq = 6;",
+    )
+    .unwrap();
+    let out = audit(&["verify", "--db", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "BROKEN: record {} (row 6) was changed",
+            records[5].id
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn purge_exports_then_removes_old_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 10);
+    let export = dir.path().join("old.jsonl");
+    let out = audit(&[
+        "purge",
+        "--db",
+        &db,
+        "--older-than",
+        "90d",
+        "--export",
+        export.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("removed 5 records older than"),
+        "{}",
+        stdout(&out)
+    );
+    let exported: Vec<Record> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        exported.iter().map(|r| r.id).collect::<Vec<_>>(),
+        records[..5].iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    let out = audit(&["verify", "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("purged: 5 records"));
+    let out = audit(&["query", "--db", &db, "--json", "--limit", "100"]);
+    assert_eq!(stdout(&out).lines().count(), 5);
+}
+
+#[test]
+fn tail_prints_recent_records_then_follows_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = store(dir.path(), 4);
+    let child = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args([
+            "tail",
+            "--db",
+            &db,
+            "-n",
+            "2",
+            "--interval",
+            "50ms",
+            "--for",
+            "3s",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // A record written meanwhile, with an *older* time than those shown: tail
+    // follows the store's order, not time.
+    let mut writer = Sqlite::open(&db).unwrap();
+    let mut late = record(42, 30);
+    late.description = "late arrival".into();
+    writer.write(&[Item::new(late, "x")]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].contains("record number 2") && lines[1].contains("record number 3"));
+    assert!(lines[2].contains("late arrival"));
+}

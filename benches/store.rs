@@ -1,0 +1,237 @@
+//! The SQLite store (issue 7): write throughput with and without the query indexes,
+//! a filtered page from a large store, and the whole path from `#[audited]` into it.
+//!
+//! ```sh
+//! cargo bench --bench store              # ROWS=1000000 BATCH=1000 E2E=200000
+//! VARIANTS=2 cargo bench --bench store    # only the default store (0: no indexes, 1: FULL)
+//! ```
+//!
+//! Rows are realistic records (~700 bytes of JSON: 1 000 actors, 10 tenants,
+//! 100 000 entity ids, 17 events, producer-chained) written through the store's sink
+//! side in batches of BATCH rows, one transaction each, into a file on disk (the
+//! target directory). "page" is `Query::all().actor(a).since(t1).until(t2).limit(50)`
+//! for random actors and windows over a store of ROWS rows.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audit::integrity::Chain;
+use audit::sinks::{Item, Sink};
+use audit::store::{Query, Sqlite, Store, Synchronous};
+use audit::{Auditor, Record, Timestamp, audited};
+use serde_json::json;
+
+const T0: i64 = 1_780_000_000_000_000_000;
+const EVENTS: [&str; 6] = [
+    "app_add",
+    "app_destroy",
+    "app_launch",
+    "user_update",
+    "dashboard_create",
+    "widget_update",
+];
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn record(i: usize, rng: &mut fastrand::Rng) -> Record {
+    let time = T0 + i as i64 * 1_000_000;
+    let actor = rng.usize(..1000);
+    let event = EVENTS[rng.usize(..EVENTS.len())];
+    let app = rng.usize(..100_000);
+    serde_json::from_value(json!({
+        "id": uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext, (time / 1_000_000_000) as u64, (time % 1_000_000_000) as u32)),
+        "time": Timestamp::from_nanos(time), "event": event, "code": 3, "category": "app",
+        "level": "info", "outcome": "success", "error": null, "duration_ns": 48_213,
+        "description": format!("User {actor} ran {event} on app {app} (Sales dashboard, Europe region)"),
+        "actor": {"id": format!("user-{actor}"), "email": format!("user{actor}@example.com"),
+                  "name": format!("User Number {actor}"), "kind": "user"},
+        "impersonator": null, "tenant": format!("tenant-{}", actor % 10),
+        "environment": "production", "source": "api",
+        "request": {"id": format!("req-{i:012}"), "ip": "10.1.2.3", "user_agent": "curl/8.5"},
+        "entity": {"type": "app", "type_code": 1, "id": format!("app-{app}")},
+        "changes": null,
+        "metadata": {"id": app, "uid": format!("uid-{app}"), "name": "Sales dashboard",
+                     "app_nid": format!("nid-{app}")},
+        "site": {"module": "bench::handlers", "file": "src/handlers.rs", "line": 120,
+                 "function": "launch"},
+        "prev_hash": null, "hash": null
+    }))
+    .expect("a valid record")
+}
+
+fn items(n: usize) -> Vec<Item> {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut chain = Chain::new();
+    (0..n)
+        .map(|i| {
+            let mut r = record(i, &mut rng);
+            let json = chain.link(&mut r);
+            Item {
+                name: Arc::from(&*r.event),
+                record: Arc::new(r),
+                json: Arc::new(json),
+            }
+        })
+        .collect()
+}
+
+/// Rows per second writing `items` in batches into a fresh store.
+fn write_rate(path: &std::path::Path, items: &[Item], batch: usize, store: Sqlite) -> f64 {
+    let mut store = store;
+    let start = Instant::now();
+    for b in items.chunks(batch) {
+        store.write(b).expect("write");
+    }
+    let rate = items.len() as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(
+        store.count().unwrap(),
+        items.len() as u64,
+        "{}",
+        path.display()
+    );
+    rate
+}
+
+/// Opens the store of one write variant.
+type Opener = Box<dyn Fn(&std::path::Path) -> Sqlite>;
+
+struct App {
+    id: i64,
+    uid: String,
+    name: String,
+    nid: String,
+}
+
+#[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid))]
+fn launch(app: &App) {}
+
+fn main() {
+    let rows = env("ROWS", 1_000_000);
+    let batch = env("BATCH", 1000);
+    let e2e = env("E2E", 200_000);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    eprintln!("building {rows} records…");
+    let items = items(rows);
+    let avg_json = items.iter().map(|i| i.json.len()).sum::<usize>() / rows;
+    println!("rows: {rows}, batch: {batch}, average record JSON: {avg_json} bytes\n");
+    println!("| write ({rows} rows, batches of {batch}) | rows/s |");
+    println!("| --- | ---: |");
+    let variants: [(&str, Opener); 3] = [
+        (
+            "no query indexes (schema v1)",
+            Box::new(|p| Sqlite::options().schema_version(1).open(p).unwrap()),
+        ),
+        (
+            "query indexes, synchronous=FULL",
+            Box::new(|p| {
+                Sqlite::options()
+                    .synchronous(Synchronous::Full)
+                    .open(p)
+                    .unwrap()
+            }),
+        ),
+        (
+            "query indexes (default options)",
+            Box::new(|p| Sqlite::open(p).unwrap()),
+        ),
+    ];
+    let mut last = None;
+    let only: Option<Vec<usize>> = std::env::var("VARIANTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
+    for (i, (name, open)) in variants.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let path = dir.join(format!("write-{i}.db"));
+        let rate = write_rate(&path, &items, batch, open(&path));
+        println!("| {name} | {:.0} k |", rate / 1000.0);
+        last = Some(path);
+    }
+    drop(items);
+
+    let path = last.unwrap();
+    let mut store = Sqlite::open(&path).unwrap();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let span = rows as i64 * 1_000_000;
+    let mut times = Vec::new();
+    let mut returned = 0;
+    for _ in 0..500 {
+        let actor = format!("user-{}", rng.usize(..1000));
+        let from = T0 + rng.i64(0..span / 2);
+        let q = Query::all()
+            .actor(actor)
+            .since(Timestamp::from_nanos(from))
+            .until(Timestamp::from_nanos(from + span / 2))
+            .limit(50);
+        let start = Instant::now();
+        let page = black_box(store.query(&q).unwrap());
+        times.push(start.elapsed());
+        returned += page.records.len();
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "\n| page of 50 (actor + time range) from {rows} rows | median | p99 | rows per page |"
+    );
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| 500 random actors and windows | {:.2} ms | {:.2} ms | {:.1} |",
+        ms(times[times.len() / 2]),
+        ms(times[times.len() * 99 / 100]),
+        returned as f64 / 500.0
+    );
+    let start = Instant::now();
+    let v = store.verify().unwrap();
+    assert!(v.is_intact());
+    println!(
+        "\nverify {} rows: {:.1} s ({:.0} k rows/s)",
+        v.rows,
+        start.elapsed().as_secs_f64(),
+        v.rows as f64 / start.elapsed().as_secs_f64() / 1000.0
+    );
+    drop(store);
+
+    let e2e_path = dir.join("e2e.db");
+    let auditor = Auditor::builder()
+        .sink(Sqlite::open(&e2e_path).unwrap())
+        .queue_capacity(10_000)
+        .batch_size(1000)
+        .spool_dir(dir.join("spool"))
+        .build()
+        .unwrap();
+    let app = App {
+        id: 42,
+        uid: "uid-42".into(),
+        name: "Sales dashboard".into(),
+        nid: "nid-42".into(),
+    };
+    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let start = Instant::now();
+    audit::dispatch::with_dispatch(d, || {
+        for _ in 0..e2e {
+            launch(black_box(&app));
+        }
+    });
+    let report = auditor.shutdown();
+    assert!(report.is_clean(), "{report}");
+    let rate = e2e as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(
+        Sqlite::open(&e2e_path).unwrap().count().unwrap(),
+        e2e as u64
+    );
+    println!(
+        "\nend to end, #[audited] -> Auditor -> Sqlite ({e2e} events): {:.0} k events/s",
+        rate / 1000.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
