@@ -5,7 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use audit::sinks::{JsonLines, SinkOptions};
+use std::collections::HashSet;
+use std::path::Path;
+
+use audit::sinks::{JsonLines, SinkOptions, Sqlite};
+use audit::store::{Query, Store};
 use audit::{Auditor, DeliveryError, audited};
 
 #[derive(Debug)]
@@ -29,6 +33,7 @@ fn delete_widget(name: &str) -> Result<(), Failed> {
 }
 
 const CHILD: &str = "AUDIT_CRASH_CHILD_DIR";
+const SINK: &str = "AUDIT_CRASH_SINK";
 
 /// The child: emits until killed, printing the name of each committed emission.
 #[test]
@@ -37,11 +42,12 @@ fn child_emits_sync_events_until_killed() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
+    let sink: Box<dyn audit::sinks::Sink> = match std::env::var(SINK).as_deref() {
+        Ok("sqlite") => Box::new(Sqlite::open(dir.join("audit.db")).unwrap()),
+        _ => Box::new(JsonLines::open(dir.join("audit.jsonl")).unwrap()),
+    };
     let _guard = Auditor::builder()
-        .sink_with(
-            JsonLines::open(dir.join("audit.jsonl")).unwrap(),
-            SinkOptions::new().primary(),
-        )
+        .sink_with(sink, SinkOptions::new().primary())
         .spool_dir(dir.join("spool"))
         .max_wait(Duration::from_millis(1))
         .install()
@@ -54,8 +60,48 @@ fn child_emits_sync_events_until_killed() {
     }
 }
 
+/// The `name` metadata of every record in the child's JSON Lines file.
+fn names_in_jsonl(dir: &Path) -> HashSet<String> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<audit::Record>(l).ok())
+        .map(|r| r.metadata["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The same from the child's SQLite store, whose chain must have survived the kill.
+fn names_in_sqlite(dir: &Path) -> HashSet<String> {
+    let mut store = Sqlite::open(dir.join("audit.db")).unwrap();
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    let mut names = HashSet::new();
+    let mut query = Query::all().limit(10_000);
+    loop {
+        let page = store.query(&query).unwrap();
+        names.extend(
+            page.records
+                .iter()
+                .map(|r| r.metadata["name"].as_str().unwrap().to_owned()),
+        );
+        match page.next {
+            Some(c) => query = query.after(c),
+            None => return names,
+        }
+    }
+}
+
 #[test]
 fn every_committed_sync_event_survives_sigkill() {
+    crash_rounds("jsonl", names_in_jsonl);
+}
+
+#[test]
+fn every_committed_sync_event_survives_sigkill_in_sqlite() {
+    crash_rounds("sqlite", names_in_sqlite);
+}
+
+fn crash_rounds(sink: &str, stored_names: fn(&Path) -> HashSet<String>) {
     if std::env::var_os(CHILD).is_some() {
         return;
     }
@@ -69,6 +115,7 @@ fn every_committed_sync_event_survives_sigkill() {
                 "--test-threads=1",
             ])
             .env(CHILD, dir.path())
+            .env(SINK, sink)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -90,19 +137,14 @@ fn every_committed_sync_event_survives_sigkill() {
         committed.extend(lines.map_while(Result::ok).filter(|l| l.starts_with('w')));
         assert!(
             committed.len() > 10,
-            "round {round}: the child emitted only {}",
+            "{sink} round {round}: the child emitted only {}",
             committed.len()
         );
-        let stored = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
-        let names: std::collections::HashSet<String> = stored
-            .lines()
-            .filter_map(|l| serde_json::from_str::<audit::Record>(l).ok())
-            .map(|r| r.metadata["name"].as_str().unwrap().to_owned())
-            .collect();
+        let names = stored_names(dir.path());
         let missing: Vec<_> = committed.iter().filter(|n| !names.contains(*n)).collect();
         assert!(
             missing.is_empty(),
-            "round {round}: committed but not stored: {missing:?}"
+            "{sink} round {round}: committed but not stored: {missing:?}"
         );
     }
 }

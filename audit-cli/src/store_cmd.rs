@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use audit_runtime::store::{Order, Purge, Query, Sqlite, Store, StoreError};
+use audit_runtime::store::{Order, Postgres, Purge, Query, Sqlite, Store, StoreError};
 use audit_runtime::{Level, OutcomeKind, Timestamp};
 use clap::{Args, ValueEnum};
 
@@ -13,7 +13,7 @@ use crate::render;
 /// Which store, and its chain key.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// The store: a SQLite file.
+    /// The store: a SQLite file, or a PostgreSQL URL (`postgres://user@host/db`).
     #[arg(long, env = "AUDIT_DB", default_value = "audit.db")]
     db: String,
     /// Name of the environment variable holding the chain's HMAC key, for keyed stores.
@@ -22,24 +22,31 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens an existing store (never creates one: a mistyped path is an error).
-    fn open(&self) -> Result<Sqlite, String> {
+    /// Opens an existing store (a SQLite file is never created: a mistyped path is
+    /// an error), or connects to a PostgreSQL one.
+    fn open(&self) -> Result<Box<dyn Store>, String> {
+        let key = std::env::var(&self.key_env).ok().filter(|k| !k.is_empty());
         if self.db.starts_with("postgres://") || self.db.starts_with("postgresql://") {
-            return Err(format!(
-                "`{}`: PostgreSQL stores are not supported by this build yet",
-                self.db
-            ));
+            let mut options = Postgres::options();
+            if let Some(key) = key {
+                options = options.hmac_key(key);
+            }
+            return options
+                .connect(&self.db)
+                .map(|s| Box::new(s) as Box<dyn Store>)
+                .map_err(|e| e.to_string());
         }
         let path = PathBuf::from(&self.db);
         if !path.exists() {
             return Err(format!("no store at `{}`", path.display()));
         }
-        let options = match std::env::var(&self.key_env) {
-            Ok(key) if !key.is_empty() => Sqlite::options().hmac_key(key),
-            _ => Sqlite::options(),
-        };
+        let mut options = Sqlite::options();
+        if let Some(key) = key {
+            options = options.hmac_key(key);
+        }
         options
             .open(&path)
+            .map(|s| Box::new(s) as Box<dyn Store>)
             .map_err(|e| format!("`{}`: {e}", path.display()))
     }
 }

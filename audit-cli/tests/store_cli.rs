@@ -265,3 +265,32 @@ fn tail_prints_recent_records_then_follows_new_ones() {
     assert!(lines[0].contains("record number 2") && lines[1].contains("record number 3"));
     assert!(lines[2].contains("late arrival"));
 }
+
+/// The same commands against PostgreSQL (`AUDIT_TEST_POSTGRES`), in a schema of its own
+/// selected through the URL's `options`.
+#[test]
+fn query_and_verify_a_postgres_store() {
+    let base = std::env::var("AUDIT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("audit_cli_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable: {e}"));
+    let mut store = audit_runtime::store::Postgres::options()
+        .schema(&schema)
+        .connect(&base)
+        .unwrap();
+    let items: Vec<Item> = (0..6).map(|i| Item::new(record(i, 1), "x")).collect();
+    store.write(&items).unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let out = audit(&["query", "--db", &url, "--tenant", "acme", "--json"]);
+    let lines = stdout(&out).lines().count();
+    let verify = audit(&["verify", "--db", &url]);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lines, 3);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("6 rows, chain sha256"));
+}

@@ -32,6 +32,15 @@ pub trait Harness {
     /// SQL that removes the append-only triggers (what an attacker with database
     /// access does first).
     fn drop_triggers(&self) -> &'static str;
+    /// A string literal given the column type `ty` (`uuid`, `json`) where the
+    /// database needs it said.
+    fn typed(&self, literal: &str, _ty: &str) -> String {
+        literal.to_string()
+    }
+    /// SQL for the stored record with `from` replaced by `to`.
+    fn record_replace(&self, from: &str, to: &str) -> String {
+        format!("replace(record, '{from}', '{to}')")
+    }
 }
 
 pub const TENANTS: [Option<&str>; 3] = [Some("acme"), Some("globex"), None];
@@ -438,7 +447,10 @@ pub fn tampering<H: Harness>(h: &H) {
     let (mut store, records) = tamper_target(h, 20);
     h.sql(
         &store,
-        "UPDATE audit_records SET record = replace(record, '\"n\":7,', '\"n\":8,') WHERE seq = 8",
+        &format!(
+            "UPDATE audit_records SET record = {} WHERE seq = 8",
+            h.record_replace("\"n\":7,", "\"n\":8,")
+        ),
     )
     .unwrap();
     let b = first_break(&mut store);
@@ -502,12 +514,12 @@ pub fn tampering<H: Harness>(h: &H) {
         &format!(
             "INSERT INTO audit_records (seq, id, time_ns, event, code, category, level, outcome, actor_id, \
              actor_email, tenant, entity_type, entity_type_code, entity_id, description, hash, link, record) \
-             SELECT 21, '{}', {}, event, code, category, level, outcome, actor_id, actor_email, tenant, \
-             entity_type, entity_type_code, entity_id, description, '{}', link, '{}' FROM audit_records WHERE seq = 20",
-            forged.id,
+             SELECT 21, {}, {}, event, code, category, level, outcome, actor_id, actor_email, tenant, \
+             entity_type, entity_type_code, entity_id, description, '{}', link, {} FROM audit_records WHERE seq = 20",
+            h.typed(&format!("'{}'", forged.id), "uuid"),
             forged.time.as_nanos(),
             forged_rec.hash.as_deref().unwrap(),
-            json.replace('\'', "''"),
+            h.typed(&format!("'{}'", json.replace('\'', "''")), "json"),
         ),
     )
     .unwrap();

@@ -86,12 +86,33 @@ impl SinkRunner {
         if self.degraded {
             self.recover();
         }
+        let mut next: Option<SinkMsg> = None;
         loop {
-            match rx.recv_timeout(HEALTH_INTERVAL) {
-                Ok(SinkMsg::Batch(items, reply)) => {
+            let msg = match next.take() {
+                Some(m) => Ok(m),
+                None => rx.recv_timeout(HEALTH_INTERVAL),
+            };
+            match msg {
+                Ok(SinkMsg::Batch(mut items, reply)) => {
+                    // Group commit: batches that queued up while the sink was busy go
+                    // out in one write (one transaction for a store).
+                    let mut replies = vec![reply];
+                    while replies.len() < SINK_QUEUE {
+                        match rx.try_recv() {
+                            Ok(SinkMsg::Batch(more, reply)) => {
+                                items.extend(more);
+                                replies.push(reply);
+                            }
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     let result = self.deliver(items);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(result);
+                    for reply in replies.into_iter().flatten() {
+                        let _ = reply.send(result.clone());
                     }
                 }
                 Ok(SinkMsg::Flush(ack)) => {

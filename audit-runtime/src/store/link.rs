@@ -127,3 +127,43 @@ impl ChainKey {
             .to_string()
     }
 }
+
+/// Whether a connection may write and verify a store's chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyState {
+    Usable,
+    /// The store is keyed and no key was given: reading only.
+    Missing,
+}
+
+/// Compares the key a store was opened with to the algorithm and key fingerprint the
+/// store recorded on its first open.
+pub(crate) fn key_state(
+    algorithm: &str,
+    fingerprint: Option<&str>,
+    key: &ChainKey,
+) -> Result<KeyState, super::StoreError> {
+    use super::StoreError::WrongKey;
+    match (algorithm == "hmac-sha256", key.is_keyed()) {
+        (false, false) => Ok(KeyState::Usable),
+        (true, false) => Ok(KeyState::Missing),
+        (false, true) => Err(WrongKey(
+            "the store's chain is not keyed (sha256): open it without an HMAC key".into(),
+        )),
+        (true, true) if fingerprint == Some(&*key.fingerprint()) => Ok(KeyState::Usable),
+        (true, true) => Err(WrongKey("this HMAC key is not the store's key".into())),
+    }
+}
+
+impl KeyState {
+    /// An error unless the chain can be written and verified.
+    pub(crate) fn require(self) -> Result<(), super::StoreError> {
+        match self {
+            KeyState::Usable => Ok(()),
+            KeyState::Missing => Err(super::StoreError::WrongKey(
+                "the store's chain is keyed (hmac-sha256): open it with the key to write or verify"
+                    .into(),
+            )),
+        }
+    }
+}

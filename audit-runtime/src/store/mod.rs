@@ -26,6 +26,8 @@
 
 mod columns;
 mod link;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod purge;
 mod query;
 #[cfg(feature = "sqlite")]
@@ -39,6 +41,8 @@ use uuid::Uuid;
 use crate::record::Record;
 
 pub use link::{ChainKey, Link};
+#[cfg(feature = "postgres")]
+pub use postgres::{Postgres, PostgresOptions};
 pub use purge::{Purge, PurgeReport};
 pub use query::{Cursor, Order, Page, Query};
 #[cfg(feature = "sqlite")]

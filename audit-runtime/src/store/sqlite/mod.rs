@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row as SqlRow, TransactionBehavior
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::link::{ChainKey, Link};
+use super::link::{ChainKey, KeyState, Link, key_state};
 use super::purge::Export;
 use super::query::{Param, Placeholder, page_of};
 use super::verify::{Anchor, Row, Walk};
@@ -104,14 +104,6 @@ impl SqliteOptions {
     pub fn open(self, path: impl AsRef<Path>) -> Result<Sqlite, StoreError> {
         Sqlite::open_with(path.as_ref(), self)
     }
-}
-
-/// Whether this connection may write and verify the store's chain.
-#[derive(Debug, Clone)]
-enum KeyState {
-    Usable,
-    /// The store is keyed and no key was given: reading only.
-    Missing,
 }
 
 /// The embedded default store: a SQLite file holding every record, queryable with
@@ -214,9 +206,6 @@ impl Sqlite {
         conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
             .map_err(db_error)?;
         schema::migrate(&mut conn, options.schema_version)?;
-        if let Ok(extra) = std::env::var("AUDIT_SQLITE_EXPERIMENT") {
-            conn.execute_batch(&extra).map_err(db_error)?;
-        }
         let key_state = check_key(&conn, &options.key)?;
         Ok(Sqlite {
             conn,
@@ -250,13 +239,7 @@ impl Sqlite {
     }
 
     fn require_key(&self) -> Result<(), StoreError> {
-        match self.key_state {
-            KeyState::Usable => Ok(()),
-            KeyState::Missing => Err(StoreError::WrongKey(
-                "the store's chain is keyed (hmac-sha256): open it with the key to write or verify"
-                    .into(),
-            )),
-        }
+        self.key_state.require()
     }
 
     /// Inserts a batch in one transaction, after the store's last link. A record
@@ -380,8 +363,14 @@ fn last_link(conn: &Connection) -> Result<Link, SinkError> {
     }
 }
 
-/// Records the chain's algorithm on first open; refuses another key afterwards.
+/// Records the chain's algorithm on first open (the first opener wins a race);
+/// refuses another key afterwards.
 fn check_key(conn: &Connection, key: &ChainKey) -> Result<KeyState, StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('chain', ?1), ('key_check', ?2)",
+        params![key.algorithm(), key.fingerprint()],
+    )
+    .map_err(db_error)?;
     let meta = |k: &str| -> Result<Option<String>, StoreError> {
         conn.query_row("SELECT value FROM audit_meta WHERE key = ?1", [k], |r| {
             r.get(0)
@@ -389,46 +378,8 @@ fn check_key(conn: &Connection, key: &ChainKey) -> Result<KeyState, StoreError> 
         .optional()
         .map_err(db_error)
     };
-    let Some(algorithm) = meta("chain")? else {
-        conn.execute(
-            "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('chain', ?1), ('key_check', ?2)",
-            params![key.algorithm(), key.fingerprint()],
-        )
-        .map_err(db_error)?;
-        return check_key_again(conn, key);
-    };
-    match (algorithm == "hmac-sha256", key.is_keyed()) {
-        (false, false) => Ok(KeyState::Usable),
-        (true, false) => Ok(KeyState::Missing),
-        (false, true) => Err(StoreError::WrongKey(
-            "the store's chain is not keyed (sha256): open it without an HMAC key".into(),
-        )),
-        (true, true) if meta("key_check")?.as_deref() == Some(&*key.fingerprint()) => {
-            Ok(KeyState::Usable)
-        }
-        (true, true) => Err(StoreError::WrongKey(
-            "this HMAC key is not the store's key".into(),
-        )),
-    }
-}
-
-/// After recording the algorithm (another process may have won the race).
-fn check_key_again(conn: &Connection, key: &ChainKey) -> Result<KeyState, StoreError> {
-    let algorithm: String = conn
-        .query_row(
-            "SELECT value FROM audit_meta WHERE key = 'chain'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(db_error)?;
-    if algorithm == key.algorithm() {
-        check_key(conn, key)
-    } else {
-        Err(StoreError::WrongKey(format!(
-            "the store's chain is {algorithm}, not {}",
-            key.algorithm()
-        )))
-    }
+    let algorithm = meta("chain")?.unwrap_or_default();
+    key_state(&algorithm, meta("key_check")?.as_deref(), key)
 }
 
 fn to_sql_values(params: Vec<Param>) -> Vec<SqlValue> {

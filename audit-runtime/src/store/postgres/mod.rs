@@ -1,0 +1,640 @@
+//! The production store: PostgreSQL, written with binary `COPY`, append-only
+//! enforced by the database.
+
+mod schema;
+
+use std::error::Error as _;
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, Config, NoTls, Transaction};
+use uuid::Uuid;
+
+use super::columns::Columns;
+use super::link::{ChainKey, KeyState, Link, key_state};
+use super::purge::Export;
+use super::query::{Param, Placeholder, page_of};
+use super::verify::{Anchor, Row, Walk};
+use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
+use crate::integrity::hash_of_json;
+use crate::record::Record;
+use crate::sinks::{Batch, Sink, SinkError};
+use crate::time::Timestamp;
+
+/// Options of a [`Postgres`] store.
+///
+/// ```no_run
+/// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+/// use audit_runtime::store::Postgres;
+/// let store = Postgres::options()
+///     .schema("audit")
+///     .hmac_key(b"a secret from your vault")
+///     .connect("postgres://postgres@127.0.0.1/test")?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    key: ChainKey,
+    schema: Option<String>,
+    name: String,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            key: ChainKey::none(),
+            schema: None,
+            name: "postgres".into(),
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// Links rows with HMAC-SHA-256 under `key` (see [`super::SqliteOptions::hmac_key`]).
+    pub fn hmac_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.key = ChainKey::hmac(key);
+        self
+    }
+
+    /// Keeps the store's tables in this schema (created if missing) instead of the
+    /// connection's default (`public`).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The sink's name in metrics and spool paths (default `postgres`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Connects (`postgres://user@host/db` or `host=… user=… dbname=…`), creating
+    /// and migrating the schema if needed.
+    pub fn connect(self, params: &str) -> Result<Postgres, StoreError> {
+        let mut config: Config = params
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Database(format!("`{params}`: {e}")))?;
+        if config.get_application_name().is_none() {
+            // Names the store's sessions in pg_stat_activity.
+            config.application_name(&format!("audit {}", self.name));
+        }
+        let mut store = Postgres {
+            config,
+            client: None,
+            key: self.key,
+            key_state: KeyState::Usable,
+            schema: self.schema,
+            name: self.name,
+        };
+        let client = store.client()?;
+        schema::migrate(client, schema::VERSION)?;
+        let key = store.key.clone();
+        store.key_state = check_key(store.client()?, &key)?;
+        Ok(store)
+    }
+}
+
+/// The production store: every record in one PostgreSQL table (the record as `json`
+/// plus indexed filter columns), the same [`Query`] model, [`Store::verify`] and
+/// [`Store::purge`] as [`super::Sqlite`], append-only enforced by a trigger. As a
+/// [`Sink`] it writes each batch with one binary `COPY` in one transaction; a lost
+/// connection is re-established on the next write (the pipeline retries and spools
+/// meanwhile), and a replayed batch is skipped by record id.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use audit_runtime::store::{Postgres, Query, Store};
+/// let auditor = audit_runtime::Auditor::builder()
+///     .sink(Postgres::connect("postgres://postgres@127.0.0.1/test")?)
+///     .build()?;
+/// let mut reader = Postgres::connect("postgres://postgres@127.0.0.1/test")?;
+/// let page = reader.query(&Query::for_tenant("acme").limit(50))?;
+/// # drop(auditor); Ok(()) }
+/// ```
+pub struct Postgres {
+    config: Config,
+    client: Option<Client>,
+    key: ChainKey,
+    key_state: KeyState,
+    schema: Option<String>,
+    name: String,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("schema", &self.schema)
+            .field("key", &self.key)
+            .field("connected", &self.client.is_some())
+            .finish()
+    }
+}
+
+/// A database error as a store error (with the server's message, not just its kind).
+fn db_error(e: postgres::Error) -> StoreError {
+    StoreError::Database(describe(&e))
+}
+
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match e.source() {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Whether a retry can help: connection trouble, server shutting down, lock or
+/// serialization conflicts, resources exhausted.
+fn sink_error(e: postgres::Error) -> SinkError {
+    let retryable = match e.code() {
+        None => true,
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08")
+                || c.starts_with("53")
+                || c.starts_with("57")
+                || c == "40001"
+                || c == "40P01"
+        }
+    };
+    let message = format!("postgres: {}", describe(&e));
+    if retryable {
+        SinkError::retryable(message)
+    } else {
+        SinkError::permanent(message)
+    }
+}
+
+/// The record's JSON text, sent as PostgreSQL `json` exactly as written.
+#[derive(Debug)]
+struct RawJson<'a>(&'a str);
+
+impl ToSql for RawJson<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON
+    }
+
+    to_sql_checked!();
+}
+
+/// The column types of a binary `COPY` of records, in [`COPY`]'s order.
+const COPY_TYPES: [Type; 17] = [
+    Type::UUID,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSON,
+];
+
+const COPY: &str = "COPY audit_records (id, time_ns, event, code, category, level, outcome, \
+     actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, description, \
+     hash, link, record) FROM STDIN BINARY";
+
+/// The columns a verification reads, in [`read_columns`]' order.
+const ROW_COLUMNS: &str = "seq, hash, link, record::text, id::text, time_ns, event, code, \
+     category, level, outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, \
+     entity_id, description";
+
+impl Postgres {
+    /// Connects with default options (see [`PostgresOptions::connect`]).
+    pub fn connect(params: &str) -> Result<Postgres, StoreError> {
+        PostgresOptions::default().connect(params)
+    }
+
+    /// Options for connecting.
+    pub fn options() -> PostgresOptions {
+        PostgresOptions::default()
+    }
+
+    /// The connection, re-established if it was lost.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let mut client = self.config.connect(NoTls).map_err(db_error)?;
+            if let Some(schema) = &self.schema {
+                let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+                client
+                    .batch_execute(&format!(
+                        "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
+                    ))
+                    .map_err(db_error)?;
+            }
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// The schema holding the store's tables, if not the connection's default.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// Rows in the store.
+    pub fn count(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .client()?
+            .query_one("SELECT count(*) FROM audit_records", &[])
+            .map_err(db_error)?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.key_state.require()?;
+        let key = self.key.clone();
+        let client = self.client().map_err(SinkError::from)?;
+        let result = insert(client, &key, batch).map_err(sink_error);
+        if result.is_err() && client.is_closed() {
+            self.client = None;
+        }
+        result
+    }
+}
+
+/// One batch in one transaction: writers are serialized by an advisory lock (the
+/// chain needs the last link), records already stored are skipped, the rest go in
+/// with one binary `COPY`.
+fn insert(client: &mut Client, key: &ChainKey, batch: &Batch) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")?;
+    let ids: Vec<Uuid> = batch.iter().map(|i| i.record.id).collect();
+    let existing: std::collections::HashSet<Uuid> = tx
+        .query("SELECT id FROM audit_records WHERE id = ANY($1)", &[&ids])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut prev = last_link(&mut tx)?;
+    let mut seen = std::collections::HashSet::new();
+    let sink = tx.copy_in(COPY)?;
+    let mut writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
+    for item in batch {
+        if existing.contains(&item.record.id) || !seen.insert(item.record.id) {
+            continue;
+        }
+        let (hash, json) = hashed_json(&item.record, &item.json);
+        let link = key.link(&prev, &hash);
+        prev = link;
+        let c = Columns::of(&item.record);
+        let link = link.to_string();
+        writer.write(&[
+            &item.record.id,
+            &c.time_ns,
+            &c.event.as_ref(),
+            &c.code,
+            &c.category.as_ref(),
+            &c.level.as_ref(),
+            &c.outcome.as_ref(),
+            &c.actor_id.as_deref(),
+            &c.actor_email.as_deref(),
+            &c.tenant.as_deref(),
+            &c.entity_type.as_deref(),
+            &c.entity_type_code,
+            &c.entity_id.as_deref(),
+            &c.description.as_ref(),
+            &hash,
+            &link,
+            &RawJson(&json),
+        ])?;
+    }
+    writer.finish()?;
+    tx.commit()
+}
+
+/// The record's hash and the JSON to store (a record without a hash gets one).
+fn hashed_json<'a>(record: &'a Record, json: &'a str) -> (String, std::borrow::Cow<'a, str>) {
+    if let Some(h) = &record.hash {
+        return (h.clone(), std::borrow::Cow::Borrowed(json));
+    }
+    let (_, hash) = hash_of_json(json).expect("a record's JSON ends with its hash");
+    let mut spliced = json[..json.len() - "null}".len()].to_string();
+    spliced.push('"');
+    spliced.push_str(&hash);
+    spliced.push_str("\"}");
+    (hash, std::borrow::Cow::Owned(spliced))
+}
+
+/// The link the next row follows: the last row's, else the last purge's anchor, else
+/// the genesis link.
+fn last_link(tx: &mut Transaction<'_>) -> Result<Link, postgres::Error> {
+    let row = tx.query_opt(
+        "SELECT coalesce(
+             (SELECT link FROM audit_records ORDER BY seq DESC LIMIT 1),
+             (SELECT link FROM audit_anchor ORDER BY n DESC LIMIT 1))",
+        &[],
+    )?;
+    Ok(row
+        .and_then(|r| r.get::<_, Option<String>>(0))
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(Link::GENESIS))
+}
+
+fn check_key(client: &mut Client, key: &ChainKey) -> Result<KeyState, StoreError> {
+    client
+        .execute(
+            "INSERT INTO audit_meta (key, value) VALUES ('chain', $1), ('key_check', $2)
+             ON CONFLICT (key) DO NOTHING",
+            &[&key.algorithm(), &key.fingerprint()],
+        )
+        .map_err(db_error)?;
+    let mut meta = |k: &str| -> Result<Option<String>, StoreError> {
+        Ok(client
+            .query_opt("SELECT value FROM audit_meta WHERE key = $1", &[&k])
+            .map_err(db_error)?
+            .map(|r| r.get(0)))
+    };
+    let algorithm = meta("chain")?.unwrap_or_default();
+    let fingerprint = meta("key_check")?;
+    key_state(&algorithm, fingerprint.as_deref(), key)
+}
+
+fn read_anchor(client: &mut impl postgres::GenericClient) -> Result<Option<Anchor>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT seq, link, purged, before_ns, at_ns FROM audit_anchor ORDER BY n DESC LIMIT 1",
+            &[],
+        )
+        .map_err(db_error)?;
+    row.map(|r| {
+        let seq: i64 = r.get(0);
+        Ok(Anchor {
+            seq,
+            link: r
+                .get::<_, String>(1)
+                .parse()
+                .map_err(|m| StoreError::Corrupt {
+                    seq,
+                    message: format!("anchor link: {m}"),
+                })?,
+            purged: r.get::<_, i64>(2) as u64,
+            before: Timestamp::from_nanos(r.get(3)),
+            at: Timestamp::from_nanos(r.get(4)),
+        })
+    })
+    .transpose()
+}
+
+fn parse_record(seq: i64, json: &str) -> Result<Record, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        seq,
+        message: e.to_string(),
+    })
+}
+
+fn read_columns(r: &postgres::Row) -> Columns<'static> {
+    let text = |i: usize| std::borrow::Cow::Owned(r.get::<_, String>(i));
+    let opt = |i: usize| r.get::<_, Option<String>>(i).map(std::borrow::Cow::Owned);
+    Columns {
+        id: text(4),
+        time_ns: r.get(5),
+        event: text(6),
+        code: r.get(7),
+        category: text(8),
+        level: text(9),
+        outcome: text(10),
+        actor_id: opt(11),
+        actor_email: opt(12),
+        tenant: opt(13),
+        entity_type: opt(14),
+        entity_type_code: r.get(15),
+        entity_id: opt(16),
+        description: text(17),
+    }
+}
+
+impl Store for Postgres {
+    fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
+        let sql = query.to_sql(Placeholder::Dollar, "ILIKE");
+        let text = format!(
+            "SELECT time_ns, seq, record::text FROM audit_records {} {}",
+            sql.where_clause, sql.order_limit
+        );
+        let params: Vec<Box<dyn ToSql + Sync>> = sql
+            .params
+            .into_iter()
+            .map(|p| -> Box<dyn ToSql + Sync> {
+                match p {
+                    Param::Int(i) => Box::new(i),
+                    Param::Text(s) => Box::new(s),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p).collect();
+        let rows = self.client()?.query(&text, &refs).map_err(db_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let seq: i64 = r.get(1);
+            out.push((r.get(0), seq, parse_record(seq, r.get(2))?));
+        }
+        Ok(page_of(query, out))
+    }
+
+    fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        self.client()?
+            .query_opt(
+                "SELECT seq, record::text FROM audit_records WHERE id = $1",
+                &[&id],
+            )
+            .map_err(db_error)?
+            .map(|r| parse_record(r.get(0), r.get(1)))
+            .transpose()
+    }
+
+    fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT seq, record::text FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &(limit as i64)],
+            )
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.get(0);
+                Ok(Stored {
+                    seq,
+                    record: parse_record(seq, r.get(1))?,
+                })
+            })
+            .collect()
+    }
+
+    fn last_seq(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .client()?
+            .query_one("SELECT coalesce(max(seq), 0) FROM audit_records", &[])
+            .map_err(db_error)?
+            .get(0))
+    }
+
+    fn verify(&mut self) -> Result<Verification, StoreError> {
+        self.key_state.require()?;
+        let key = self.key.clone();
+        let client = self.client()?;
+        // One snapshot for the whole walk.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(db_error)?;
+        let anchor = read_anchor(&mut tx)?;
+        let mut walk = Walk::new(key, anchor);
+        {
+            let sql = format!("SELECT {ROW_COLUMNS} FROM audit_records ORDER BY seq");
+            let mut portal = tx.bind(&sql, &[]).map_err(db_error)?;
+            'rows: loop {
+                let rows = tx.query_portal(&portal, 10_000).map_err(db_error)?;
+                if rows.is_empty() {
+                    break;
+                }
+                for r in &rows {
+                    let row = Row {
+                        seq: r.get(0),
+                        hash: r.get(1),
+                        link: r.get(2),
+                        json: r.get(3),
+                        columns: read_columns(r),
+                    };
+                    if !walk.feed(&row) {
+                        break 'rows;
+                    }
+                }
+            }
+            if walk.needs_classification() {
+                portal = tx
+                    .bind(
+                        "SELECT seq, hash, link FROM audit_records ORDER BY seq",
+                        &[],
+                    )
+                    .map_err(db_error)?;
+                loop {
+                    let rows = tx.query_portal(&portal, 10_000).map_err(db_error)?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for r in &rows {
+                        walk.classify(r.get(0), r.get(1), r.get(2));
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(walk.finish())
+    }
+
+    fn purge(
+        &mut self,
+        purge: &Purge,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<PurgeReport, StoreError> {
+        self.key_state.require()?;
+        let before = purge.before.as_nanos();
+        let client = self.client()?;
+        let keep_from: i64 = client
+            .query_one(
+                "SELECT coalesce(
+                     (SELECT min(seq) FROM audit_records WHERE time_ns >= $1),
+                     (SELECT max(seq) + 1 FROM audit_records), 0)",
+                &[&before],
+            )
+            .map_err(db_error)?
+            .get(0);
+        let total: i64 = client
+            .query_one(
+                "SELECT count(*) FROM audit_records WHERE seq < $1",
+                &[&keep_from],
+            )
+            .map_err(db_error)?
+            .get(0);
+        let total = total as u64;
+        let mut export = purge.export.as_deref().map(Export::open).transpose()?;
+        let mut report = PurgeReport {
+            removed: 0,
+            exported: 0,
+            last_seq: None,
+        };
+        progress(0, total);
+        loop {
+            let mut tx = client.transaction().map_err(db_error)?;
+            tx.batch_execute(
+                "SELECT pg_advisory_xact_lock(7317002); SET LOCAL audit.purging = 'on'",
+            )
+            .map_err(db_error)?;
+            let rows = tx
+                .query(
+                    "SELECT seq, link, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
+                    &[&keep_from, &(purge.chunk as i64)],
+                )
+                .map_err(db_error)?;
+            let Some(last) = rows.last() else { break };
+            let last_seq: i64 = last.get(0);
+            let link: String = last.get(1);
+            let n = rows.len() as u64;
+            if let Some(export) = &mut export {
+                for r in &rows {
+                    export.write(r.get(2))?;
+                }
+                export.sync()?;
+                report.exported += n;
+            }
+            tx.execute("DELETE FROM audit_records WHERE seq <= $1", &[&last_seq])
+                .map_err(db_error)?;
+            tx.execute(
+                "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns)
+                 SELECT $1, $2, coalesce((SELECT purged FROM audit_anchor ORDER BY n DESC LIMIT 1), 0) + $3, $4, $5",
+                &[&last_seq, &link, &(n as i64), &before, &Timestamp::now().as_nanos()],
+            )
+            .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            report.removed += n;
+            report.last_seq = Some(last_seq);
+            progress(report.removed, total);
+        }
+        Ok(report)
+    }
+}
+
+impl Sink for Postgres {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.insert(batch)
+    }
+
+    fn health(&mut self) -> Result<(), SinkError> {
+        let client = self.client().map_err(SinkError::from)?;
+        let result = client
+            .simple_query("SELECT 1")
+            .map(drop)
+            .map_err(sink_error);
+        if result.is_err() {
+            self.client = None;
+        }
+        result
+    }
+}
