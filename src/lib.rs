@@ -118,6 +118,9 @@ pub use audit_runtime::{
     dispatch, flush, integrity, registry, scope, sinks, spool, store, testing,
 };
 
+#[cfg(feature = "nats")]
+pub use audit_runtime::ingest;
+
 #[doc(hidden)]
 pub mod __private {
     pub use audit_runtime::private::*;

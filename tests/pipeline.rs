@@ -165,6 +165,8 @@ fn a_sink_that_fails_then_recovers_gets_everything_once_in_order() {
     assert!(auditor.flush());
     let report = auditor.shutdown();
     assert!(report.is_clean(), "{report}");
+    // A second shutdown (a guard dropped after an explicit one) reports the first.
+    assert!(auditor.shutdown().is_clean());
     assert_exactly_once_in_order(&out.names(), 2, 2_000);
     let m = auditor.metrics().sinks[0].clone();
     assert_eq!(m.delivered, 4_000);

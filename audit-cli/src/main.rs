@@ -9,6 +9,7 @@
 //! audit verify --db audit.db          walk the hash chain; exit 1 if broken
 //! audit purge  --db audit.db --older-than 90d [--export old.jsonl]
 //! audit tail   --db audit.db          follow new records
+//! audit ingest --from nats://127.0.0.1:4222 --stream AUDIT --to postgres://…
 //! ```
 //!
 //! `--db` defaults to `$AUDIT_DB`, then `audit.db`; a keyed store's HMAC key is read
@@ -48,6 +49,8 @@ enum Command {
     Purge(store_cmd::PurgeCmd),
     /// Print the newest records, then follow new ones.
     Tail(store_cmd::TailCmd),
+    /// Move records from a NATS JetStream stream into a store, exactly once.
+    Ingest(store_cmd::IngestCmd),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +62,6 @@ fn main() -> ExitCode {
         Command::Verify(cmd) => store_cmd::verify(cmd),
         Command::Purge(cmd) => store_cmd::purge(cmd),
         Command::Tail(cmd) => store_cmd::tail(cmd),
+        Command::Ingest(cmd) => store_cmd::ingest(cmd),
     }
 }

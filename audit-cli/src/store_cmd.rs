@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use std::sync::atomic::AtomicBool;
+
+use audit_runtime::ingest::Ingest;
 use audit_runtime::store::{Order, Postgres, Purge, Query, Sqlite, Store, StoreError};
 use audit_runtime::{Level, OutcomeKind, Timestamp};
 use clap::{Args, ValueEnum};
@@ -226,6 +229,35 @@ pub struct TailCmd {
     for_: Option<humantime::Duration>,
 }
 
+/// `audit ingest`.
+#[derive(Args, Debug)]
+pub struct IngestCmd {
+    /// The NATS server.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    from: String,
+    /// The JetStream stream.
+    #[arg(long, default_value = "AUDIT")]
+    stream: String,
+    /// The durable consumer (shared by every ingest process of one store).
+    #[arg(long, default_value = "audit-ingest")]
+    consumer: String,
+    /// The store: a SQLite file (created if missing) or a PostgreSQL URL.
+    #[arg(long)]
+    to: String,
+    /// Records per store transaction.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// How long a delivered, unacknowledged batch waits before redelivery.
+    #[arg(long, default_value = "30s")]
+    ack_wait: humantime::Duration,
+    /// Exit once no record arrived for this long (default: run until killed).
+    #[arg(long)]
+    exit_when_idle: Option<humantime::Duration>,
+    /// Name of the environment variable holding the chain's HMAC key.
+    #[arg(long, default_value = "AUDIT_HMAC_KEY")]
+    key_env: String,
+}
+
 fn finish(result: Result<ExitCode, String>) -> ExitCode {
     match result {
         Ok(code) => code,
@@ -386,4 +418,39 @@ fn print_records(
     }
     .and_then(|()| out.flush())
     .map_err(|e| e.to_string())
+}
+
+pub fn ingest(cmd: IngestCmd) -> ExitCode {
+    finish((|| {
+        let key = std::env::var(&cmd.key_env).ok().filter(|k| !k.is_empty());
+        let mut ingest = Ingest::new(&cmd.stream)
+            .consumer(&cmd.consumer)
+            .batch(cmd.batch)
+            .ack_wait(cmd.ack_wait.into());
+        if let Some(idle) = cmd.exit_when_idle {
+            ingest = ingest.exit_when_idle(idle.into());
+        }
+        let stop = AtomicBool::new(false);
+        let report = if cmd.to.starts_with("postgres://") || cmd.to.starts_with("postgresql://") {
+            let mut options = Postgres::options();
+            if let Some(key) = key {
+                options = options.hmac_key(key);
+            }
+            let mut store = options.connect(&cmd.to).map_err(store_err)?;
+            ingest.run(&cmd.from, &mut store, &stop)
+        } else {
+            let mut options = Sqlite::options();
+            if let Some(key) = key {
+                options = options.hmac_key(key);
+            }
+            let mut store = options.open(&cmd.to).map_err(store_err)?;
+            ingest.run(&cmd.from, &mut store, &stop)
+        }
+        .map_err(|e| e.to_string())?;
+        println!(
+            "ingested {} records in {} batches ({} rejected, {} store retries)",
+            report.written, report.batches, report.rejected, report.retries
+        );
+        Ok(ExitCode::SUCCESS)
+    })())
 }

@@ -15,6 +15,8 @@ mod context;
 pub mod dispatch;
 pub mod entity;
 mod event;
+#[cfg(feature = "nats")]
+pub mod ingest;
 pub mod integrity;
 mod pipeline;
 #[doc(hidden)]

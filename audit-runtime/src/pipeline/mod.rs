@@ -269,6 +269,7 @@ impl AuditorBuilder {
             spilled: AtomicU64::new(0),
             last_drop_warning: Mutex::new(None),
             closed: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
             sinks: sink_metrics,
             threads: Mutex::new(threads),
             shutdown_timeout: self.shutdown_timeout,
@@ -318,6 +319,8 @@ pub(crate) struct Shared {
     spilled: AtomicU64,
     last_drop_warning: Mutex<Option<Instant>>,
     closed: AtomicBool,
+    /// Whether the first shutdown delivered everything (what later calls report).
+    drained: AtomicBool,
     sinks: Vec<(String, Arc<metrics::Counters>)>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     shutdown_timeout: Duration,
@@ -415,7 +418,9 @@ impl Auditor {
     /// Delivers everything queued, flushes every sink and stops the threads (waiting
     /// at most the shutdown timeout). Later emissions fail with `Closed`.
     pub fn shutdown(&self) -> ShutdownReport {
-        let flushed = self.flush();
+        if !self.shared.closed.load(Ordering::SeqCst) {
+            self.shared.drained.store(self.flush(), Ordering::SeqCst);
+        }
         if !self.shared.closed.swap(true, Ordering::SeqCst) {
             let _ = self.shared.tx.send(Msg::Shutdown);
             let threads = std::mem::take(
@@ -437,7 +442,7 @@ impl Auditor {
         }
         let metrics = self.metrics();
         ShutdownReport {
-            flushed,
+            flushed: self.shared.drained.load(Ordering::SeqCst),
             spooled: metrics
                 .sinks
                 .iter()

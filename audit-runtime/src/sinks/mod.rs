@@ -7,6 +7,8 @@
 mod console;
 mod jsonl;
 mod listener;
+#[cfg(feature = "nats")]
+mod nats;
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub use crate::store::Sqlite;
 pub use console::Console;
 pub use jsonl::JsonLines;
 pub use listener::{Listen, Listener};
+#[cfg(feature = "nats")]
+pub use nats::{Nats, NatsOptions};
 
 /// Why a sink could not take a batch, and whether trying again can help.
 ///

@@ -131,7 +131,8 @@ pub struct Verification {
     pub producers: u64,
     /// Records whose producer's previous record is not in the store (removed by a
     /// purge, or sent only to other sinks by a filter). Not a break of the store's
-    /// chain; a sign of loss upstream if neither applies.
+    /// chain; a sign of loss upstream if neither applies. Producer chains are checked
+    /// whatever the order their records were stored in.
     pub continued: u64,
     /// The first break, if the chain is broken.
     pub first_break: Option<Break>,
@@ -158,7 +159,11 @@ pub(crate) struct Walk {
     key: ChainKey,
     prev: Link,
     prev_seq: Option<i64>,
-    heads: HashSet<String>,
+    /// Every record hash seen, and every `prev_hash` referenced: producer chains are
+    /// checked once all rows are in, so that records of several producers (or of one
+    /// producer through several ingest processes) may interleave in any order.
+    hashes: HashSet<[u8; 32]>,
+    prevs: Vec<Option<[u8; 32]>>,
     report: Verification,
     /// The row at which the links disagree, awaiting classification.
     pending: Option<Pending>,
@@ -192,7 +197,8 @@ impl Walk {
             key,
             prev,
             prev_seq,
-            heads: HashSet::new(),
+            hashes: HashSet::new(),
+            prevs: Vec::new(),
             pending: None,
         }
     }
@@ -253,13 +259,11 @@ impl Walk {
         }
         match &record.prev_hash {
             None => self.report.producers += 1,
-            Some(p) => {
-                if !self.heads.remove(p) {
-                    self.report.continued += 1;
-                }
-            }
+            Some(p) => self.prevs.push(digest(p)),
         }
-        self.heads.insert(row.hash.to_string());
+        if let Some(h) = digest(row.hash) {
+            self.hashes.insert(h);
+        }
         Ok(())
     }
 
@@ -288,6 +292,11 @@ impl Walk {
     }
 
     pub fn finish(mut self) -> Verification {
+        self.report.continued = self
+            .prevs
+            .iter()
+            .filter(|p| p.is_none_or(|p| !self.hashes.contains(&p)))
+            .count() as u64;
         if let Some(p) = self.pending.take() {
             self.report.first_break = Some(match p.found {
                 Some(near) => Break::Reordered {
@@ -308,6 +317,11 @@ impl Walk {
         }
         self.report
     }
+}
+
+/// A hash's 32 bytes (`None` if it is not 64 hex digits).
+fn digest(hex: &str) -> Option<[u8; 32]> {
+    hex.parse::<Link>().ok().map(|l| l.0)
 }
 
 /// Names the first column that differs from the record.

@@ -3,6 +3,7 @@
 //! PostgreSQL's own. Each store lives in its own schema, dropped afterwards. An
 //! unreachable server fails these tests; it never skips them.
 
+#[path = "../../store_suite/mod.rs"]
 mod store_suite;
 
 use std::sync::Mutex;

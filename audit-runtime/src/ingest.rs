@@ -1,0 +1,218 @@
+//! `audit ingest`: moves records from a NATS JetStream stream into a store, exactly
+//! once. A durable pull consumer hands out batches; a batch is acknowledged only after
+//! the store committed it, so a killed ingest process loses nothing (its unacknowledged
+//! messages are redelivered after the consumer's ack wait) and duplicates nothing (the
+//! store skips a record id it already holds). Several ingest processes can share one
+//! consumer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures_util::StreamExt;
+
+use crate::record::Record;
+use crate::sinks::{Item, Sink, SinkError};
+
+/// What went wrong while ingesting.
+#[derive(Debug)]
+pub enum IngestError {
+    /// The stream or its consumer could not be reached or created.
+    Nats(String),
+    /// The store refused a batch for good.
+    Store(SinkError),
+}
+
+impl std::fmt::Display for IngestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngestError::Nats(m) => write!(f, "nats: {m}"),
+            IngestError::Store(e) => write!(f, "store: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Records handed to the store (a redelivered record the store already held is
+    /// counted again; the store keeps one).
+    pub written: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Messages that are not records (terminated, never redelivered).
+    pub rejected: u64,
+    /// Store writes retried.
+    pub retries: u64,
+}
+
+/// How to ingest.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::atomic::AtomicBool;
+/// use audit_runtime::ingest::Ingest;
+/// use audit_runtime::store::Postgres;
+/// let mut store = Postgres::connect("postgres://postgres@127.0.0.1/test")?;
+/// let report = Ingest::new("AUDIT")
+///     .consumer("audit-ingest")
+///     .batch(500)
+///     .run("nats://127.0.0.1:4222", &mut store, &AtomicBool::new(false))?;
+/// println!("{} records", report.written);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    stream: String,
+    consumer: String,
+    batch: usize,
+    ack_wait: Duration,
+    fetch_wait: Duration,
+    idle_exit: Option<Duration>,
+}
+
+impl Ingest {
+    /// Ingest from `stream` with the durable consumer `audit-ingest`.
+    pub fn new(stream: impl Into<String>) -> Self {
+        Ingest {
+            stream: stream.into(),
+            consumer: "audit-ingest".into(),
+            batch: 500,
+            ack_wait: Duration::from_secs(30),
+            fetch_wait: Duration::from_millis(500),
+            idle_exit: None,
+        }
+    }
+
+    /// The durable consumer's name (shared by every ingest process of one store).
+    pub fn consumer(mut self, name: impl Into<String>) -> Self {
+        self.consumer = name.into();
+        self
+    }
+
+    /// Records per batch (one store transaction each; default 500).
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// How long a delivered, unacknowledged batch waits before the stream redelivers
+    /// it (to another process: default 30 s). Set when the consumer is created.
+    pub fn ack_wait(mut self, d: Duration) -> Self {
+        self.ack_wait = d;
+        self
+    }
+
+    /// Stop once no record arrived for this long (default: run until stopped).
+    pub fn exit_when_idle(mut self, d: Duration) -> Self {
+        self.idle_exit = Some(d);
+        self
+    }
+
+    /// Runs until `stop` is set (or the stream is idle, if asked).
+    pub fn run<S: Sink + ?Sized>(
+        &self,
+        url: &str,
+        store: &mut S,
+        stop: &AtomicBool,
+    ) -> Result<IngestReport, IngestError> {
+        let nats = |e: &dyn std::fmt::Display| IngestError::Nats(e.to_string());
+        // A worker thread keeps the connection serviced while the store writes.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| nats(&e))?;
+        let (client, consumer) = rt.block_on(async {
+            let client = async_nats::connect(url).await.map_err(|e| nats(&e))?;
+            let js = jetstream::new(client.clone());
+            let stream = js.get_stream(&self.stream).await.map_err(|e| nats(&e))?;
+            let consumer: jetstream::consumer::PullConsumer = stream
+                .get_or_create_consumer(
+                    &self.consumer,
+                    pull::Config {
+                        durable_name: Some(self.consumer.clone()),
+                        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                        ack_wait: self.ack_wait,
+                        max_ack_pending: (self.batch * 16) as i64,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| nats(&e))?;
+            Ok::<_, IngestError>((client, consumer))
+        })?;
+        let mut report = IngestReport::default();
+        let mut last_record = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let (messages, items, rejected) = rt.block_on(async {
+                let mut batch = consumer
+                    .fetch()
+                    .max_messages(self.batch)
+                    .expires(self.fetch_wait)
+                    .messages()
+                    .await
+                    .map_err(|e| nats(&e))?;
+                let (mut messages, mut items, mut rejected) = (Vec::new(), Vec::new(), 0);
+                while let Some(m) = batch.next().await {
+                    let m = m.map_err(|e| nats(&e))?;
+                    match item_of(&m.payload) {
+                        Some(item) => {
+                            items.push(item);
+                            messages.push(m);
+                        }
+                        None => {
+                            rejected += 1;
+                            let _ = m.ack_with(AckKind::Term).await;
+                        }
+                    }
+                }
+                Ok::<_, IngestError>((messages, items, rejected))
+            })?;
+            report.rejected += rejected;
+            if items.is_empty() {
+                if self.idle_exit.is_some_and(|d| last_record.elapsed() >= d) {
+                    break;
+                }
+                continue;
+            }
+            last_record = Instant::now();
+            let mut delay = Duration::from_millis(50);
+            loop {
+                match store.write(&items) {
+                    Ok(()) => break,
+                    Err(e) if e.is_retryable() => {
+                        report.retries += 1;
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(IngestError::Store(e)),
+                }
+            }
+            // Committed: acknowledge. A lost ack means a redelivery the store skips.
+            rt.block_on(async {
+                for m in &messages {
+                    m.ack().await.map_err(|e| nats(&e))?;
+                }
+                client.flush().await.map_err(|e| nats(&e))
+            })?;
+            report.written += items.len() as u64;
+            report.batches += 1;
+        }
+        Ok(report)
+    }
+}
+
+/// A message's record, its JSON kept exactly as published (its hash covers it).
+fn item_of(payload: &[u8]) -> Option<Item> {
+    let json = std::str::from_utf8(payload).ok()?;
+    let record: Record = serde_json::from_str(json).ok()?;
+    Some(Item {
+        name: Arc::from(&*record.event),
+        record: Arc::new(record),
+        json: Arc::new(json.to_string()),
+    })
+}

@@ -1,0 +1,258 @@
+//! The distributed path: each record published to a NATS JetStream stream, the
+//! record id as `Nats-Msg-Id` so the stream drops the duplicates of a retried batch.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_nats::{HeaderMap, header::NATS_MESSAGE_ID};
+use bytes::Bytes;
+
+use super::{Batch, Sink, SinkError};
+use crate::record::Record;
+
+/// Options of a [`Nats`] sink.
+///
+/// ```no_run
+/// # fn main() -> Result<(), audit_runtime::sinks::SinkError> {
+/// use std::time::Duration;
+/// use audit_runtime::sinks::Nats;
+/// let sink = Nats::options()
+///     .stream("AUDIT")
+///     .subject_prefix("audit")        // audit.<tenant>.<category>.<event>
+///     .replicas(3)
+///     .max_age(Duration::from_secs(7 * 86_400))
+///     .connect("nats://127.0.0.1:4222")?;
+/// # let _ = sink; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct NatsOptions {
+    stream: String,
+    prefix: String,
+    create: bool,
+    replicas: usize,
+    max_age: Duration,
+    duplicate_window: Duration,
+    ack_timeout: Duration,
+    name: String,
+}
+
+impl Default for NatsOptions {
+    fn default() -> Self {
+        NatsOptions {
+            stream: "AUDIT".into(),
+            prefix: "audit".into(),
+            create: true,
+            replicas: 1,
+            max_age: Duration::ZERO,
+            duplicate_window: Duration::from_secs(120),
+            ack_timeout: Duration::from_secs(5),
+            name: "nats".into(),
+        }
+    }
+}
+
+impl NatsOptions {
+    /// The stream's name (default `AUDIT`).
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.stream = name.into();
+        self
+    }
+
+    /// The first token of every subject (default `audit`): records go to
+    /// `<prefix>.<tenant>.<category>.<event>` (tenant `_` when none).
+    pub fn subject_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Whether to create the stream if it does not exist (default yes).
+    pub fn create_stream(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Replicas of a created stream (default 1).
+    pub fn replicas(mut self, n: usize) -> Self {
+        self.replicas = n.max(1);
+        self
+    }
+
+    /// How long a created stream keeps records (default: until removed by limits).
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+
+    /// How long the stream remembers record ids to drop duplicates (default 2 min):
+    /// longer than the pipeline's longest retry.
+    pub fn duplicate_window(mut self, window: Duration) -> Self {
+        self.duplicate_window = window;
+        self
+    }
+
+    /// How long to wait for the stream's acknowledgement of a batch (default 5 s).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = timeout;
+        self
+    }
+
+    /// The sink's name in metrics and spool paths (default `nats`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Connects, and creates the stream if asked and missing.
+    pub fn connect(self, url: &str) -> Result<Nats, SinkError> {
+        // A worker thread keeps the connection serviced between batches.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| SinkError::permanent(format!("nats: no runtime: {e}")))?;
+        let js = rt.block_on(async {
+            let client = async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(|e| SinkError::retryable(format!("nats: cannot connect to {url}: {e}")))?;
+            let js = jetstream::new(client);
+            if self.create {
+                js.get_or_create_stream(stream::Config {
+                    name: self.stream.clone(),
+                    subjects: vec![format!("{}.>", self.prefix)],
+                    num_replicas: self.replicas,
+                    max_age: self.max_age,
+                    duplicate_window: self.duplicate_window,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| {
+                    SinkError::permanent(format!("nats: cannot create stream {}: {e}", self.stream))
+                })?;
+            }
+            Ok::<_, SinkError>(js)
+        })?;
+        Ok(Nats {
+            rt,
+            js,
+            options: self,
+        })
+    }
+}
+
+/// Publishes each record to a JetStream stream and counts a batch delivered only when
+/// the stream acknowledged every record of it. Retried batches are de-duplicated by
+/// the stream (`Nats-Msg-Id` = record id, within the duplicate window). `audit ingest`
+/// moves the stream into a store.
+pub struct Nats {
+    rt: tokio::runtime::Runtime,
+    js: jetstream::Context,
+    options: NatsOptions,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nats")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// A subject token: NATS separators and wildcards become `_`.
+fn token(s: &str) -> String {
+    if s.is_empty() {
+        return "_".into();
+    }
+    s.chars()
+        .map(|c| match c {
+            '.' | '*' | '>' | ' ' | '\t' | '\r' | '\n' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+impl Nats {
+    /// Connects with default options (stream `AUDIT`, subjects `audit.>`).
+    pub fn connect(url: &str) -> Result<Nats, SinkError> {
+        NatsOptions::default().connect(url)
+    }
+
+    /// Options for connecting.
+    pub fn options() -> NatsOptions {
+        NatsOptions::default()
+    }
+
+    /// The subject a record is published on.
+    pub fn subject(&self, record: &Record) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.options.prefix,
+            token(record.context.tenant.as_deref().unwrap_or("_")),
+            token(&record.category),
+            token(&record.event)
+        )
+    }
+}
+
+impl Sink for Nats {
+    fn name(&self) -> &str {
+        &self.options.name
+    }
+
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        let timeout = self.options.ack_timeout;
+        let mut pending = Vec::with_capacity(batch.len());
+        self.rt.block_on(async {
+            for item in batch {
+                let mut headers = HeaderMap::new();
+                headers.insert(NATS_MESSAGE_ID, item.record.id.to_string().as_str());
+                let ack = self
+                    .js
+                    .publish_with_headers(
+                        self.subject(&item.record),
+                        headers,
+                        Bytes::copy_from_slice(item.json.as_bytes()),
+                    )
+                    .await
+                    .map_err(|e| SinkError::retryable(format!("nats: publish: {e}")))?;
+                pending.push(ack);
+            }
+            for ack in pending {
+                match tokio::time::timeout(timeout, ack.into_future()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(SinkError::retryable(format!("nats: no ack: {e}"))),
+                    Err(_) => {
+                        return Err(SinkError::retryable(format!(
+                            "nats: no ack within {timeout:?}"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn health(&mut self) -> Result<(), SinkError> {
+        let stream = self.options.stream.clone();
+        self.rt.block_on(async {
+            self.js
+                .get_stream(&stream)
+                .await
+                .map(drop)
+                .map_err(|e| SinkError::retryable(format!("nats: stream {stream}: {e}")))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token;
+
+    #[test]
+    fn subject_tokens_never_split_or_match() {
+        assert_eq!(token("acme.eu"), "acme_eu");
+        assert_eq!(token("a*b>c d"), "a_b_c_d");
+        assert_eq!(token(""), "_");
+    }
+}

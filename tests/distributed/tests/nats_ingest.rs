@@ -1,0 +1,191 @@
+//! The distributed path with the real servers: two producer processes publish through
+//! `audit::sinks::Nats` into a JetStream stream, two ingest processes move it into
+//! PostgreSQL, one ingest process is killed with SIGKILL mid-run and restarted. The
+//! table must end with exactly the emitted records, and every producer's chain must
+//! verify. NATS: `AUDIT_TEST_NATS` (default `nats://127.0.0.1:4222`); PostgreSQL:
+//! `AUDIT_TEST_POSTGRES`. Unreachable servers fail the test; it never skips.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use audit::ingest::Ingest;
+use audit::sinks::{Nats, SinkOptions};
+use audit::store::{Postgres, Query, Store};
+use audit::{Auditor, audited};
+
+fn nats_url() -> String {
+    std::env::var("AUDIT_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn pg_url() -> String {
+    std::env::var("AUDIT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+const ROLE: &str = "AUDIT_NATS_TEST_ROLE";
+const NAMES: &str = "AUDIT_NATS_TEST_NAMES";
+const PER_PRODUCER: usize = 3000;
+
+/// Stream, subject prefix and PostgreSQL schema of one run.
+struct Names {
+    stream: String,
+    prefix: String,
+    schema: String,
+}
+
+impl Names {
+    fn new(tag: u32) -> Names {
+        Names {
+            stream: format!("AUDIT_T{tag}"),
+            prefix: format!("audit_t{tag}"),
+            schema: format!("audit_nats_{tag}"),
+        }
+    }
+
+    fn from_env() -> Names {
+        Names::new(std::env::var(NAMES).unwrap().parse().unwrap())
+    }
+
+    fn sink(&self, name: &str) -> Nats {
+        Nats::options()
+            .stream(&self.stream)
+            .subject_prefix(&self.prefix)
+            .name(name)
+            .connect(&nats_url())
+            .unwrap_or_else(|e| panic!("NATS at {} is unreachable: {e}", nats_url()))
+    }
+
+    fn store(&self) -> Postgres {
+        Postgres::options()
+            .schema(&self.schema)
+            .connect(&pg_url())
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} is unreachable: {e}", pg_url()))
+    }
+}
+
+#[audited(event = "widget_create", meta(name = name))]
+fn create_widget(name: &str) {}
+
+/// A child process: a producer or an ingest process, by `ROLE`.
+#[test]
+fn child() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let names = Names::from_env();
+    if let Some(producer) = role.strip_prefix("producer-") {
+        let spool = tempfile::tempdir().unwrap();
+        let guard = Auditor::builder()
+            .sink_with(names.sink("nats"), SinkOptions::new().primary())
+            .batch_size(200)
+            .spool_dir(spool.path())
+            .install()
+            .unwrap();
+        for i in 0..PER_PRODUCER {
+            create_widget(&format!("{producer}-{i}"));
+        }
+        let report = guard.auditor().shutdown();
+        assert!(report.is_clean(), "{report}");
+    } else {
+        let mut store = names.store();
+        let report = Ingest::new(&names.stream)
+            .consumer("ingest")
+            .batch(250)
+            .ack_wait(Duration::from_secs(2))
+            .exit_when_idle(Duration::from_secs(6))
+            .run(&nats_url(), &mut store, &AtomicBool::new(false))
+            .unwrap();
+        println!("{report:?}");
+    }
+}
+
+fn spawn(role: &str, tag: u32) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env(NAMES, tag.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn jetstream_to_postgres_exactly_once_with_a_killed_ingest() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let tag = std::process::id();
+    let names = Names::new(tag);
+    let mut store = names.store();
+    drop(names.sink("setup")); // creates the stream
+
+    let mut ingests = vec![spawn("ingest", tag), spawn("ingest", tag)];
+    let mut producers = vec![spawn("producer-a", tag), spawn("producer-b", tag)];
+
+    // Kill one ingest process once records are flowing, then start another.
+    let start = Instant::now();
+    while store.count().unwrap() < 1000 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ingests[0].kill().unwrap(); // SIGKILL
+    ingests[0].wait().unwrap();
+    let killed_at = store.count().unwrap();
+    ingests[0] = spawn("ingest", tag);
+
+    for p in &mut producers {
+        assert!(p.wait().unwrap().success(), "a producer failed");
+    }
+    for i in &mut ingests {
+        assert!(i.wait().unwrap().success(), "an ingest process failed");
+    }
+
+    let total = 2 * PER_PRODUCER;
+    let count = store.count().unwrap();
+    let mut names_seen = HashSet::new();
+    let mut query = Query::all().limit(10_000);
+    loop {
+        let page = store.query(&query).unwrap();
+        for r in &page.records {
+            names_seen.insert(r.metadata["name"].as_str().unwrap().to_owned());
+        }
+        match page.next {
+            Some(c) => query = query.after(c),
+            None => break,
+        }
+    }
+    let v = store.verify().unwrap();
+
+    let mut admin = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP SCHEMA {} CASCADE", names.schema))
+        .unwrap();
+    delete_stream(&names.stream);
+
+    assert!(killed_at < total as u64, "the kill happened mid-run");
+    assert_eq!(count, total as u64, "no record lost, none duplicated");
+    for p in ["a", "b"] {
+        for i in 0..PER_PRODUCER {
+            assert!(names_seen.contains(&format!("{p}-{i}")), "missing {p}-{i}");
+        }
+    }
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(
+        (v.producers, v.continued),
+        (2, 0),
+        "both producer chains whole"
+    );
+}
+
+fn delete_stream(stream: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats_url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let _ = js.delete_stream(stream).await;
+    });
+}
