@@ -161,14 +161,23 @@ impl SinkRunner {
                 self.spool_items(&items, &e.to_string())
             }
             Err(e) => {
-                add(&self.counters.failed, items.len());
+                // Either some records were refused (the rest delivered), or all were.
+                let (refused, delivered): (Vec<Item>, Vec<Item>) = if e.rejected_ids().is_empty() {
+                    (items, Vec::new())
+                } else {
+                    items
+                        .into_iter()
+                        .partition(|i| e.rejected_ids().contains(&i.record.id))
+                };
+                add(&self.counters.delivered, delivered.len());
+                add(&self.counters.failed, refused.len());
                 eprintln!(
                     "audit: sink `{}` refused {} records for good: {e}; kept in {}",
                     self.name,
-                    items.len(),
+                    refused.len(),
                     self.spool.dir().join("dead").display()
                 );
-                let entries = to_entries(&items);
+                let entries = to_entries(&refused);
                 let dead = self.dead.get_or_insert_with(|| {
                     Spool::open(self.spool.dir().join("dead")).expect("dead-letter spool opens")
                 });

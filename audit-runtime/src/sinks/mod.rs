@@ -5,6 +5,8 @@
 //! rotation by size and time and a retention count) and [`Listener`] (your own code).
 
 mod console;
+#[cfg(feature = "http")]
+mod http;
 mod jsonl;
 mod listener;
 #[cfg(feature = "nats")]
@@ -21,6 +23,8 @@ pub use crate::store::Postgres;
 #[cfg(feature = "sqlite")]
 pub use crate::store::Sqlite;
 pub use console::Console;
+#[cfg(feature = "http")]
+pub use http::{Http, HttpFormat, HttpHealth, HttpOptions};
 pub use jsonl::JsonLines;
 pub use listener::{Listen, Listener};
 #[cfg(feature = "nats")]
@@ -38,6 +42,7 @@ pub use nats::{Nats, NatsOptions};
 pub struct SinkError {
     message: String,
     retryable: bool,
+    rejected: Vec<uuid::Uuid>,
 }
 
 impl SinkError {
@@ -46,6 +51,7 @@ impl SinkError {
         SinkError {
             message: message.into(),
             retryable: true,
+            rejected: Vec::new(),
         }
     }
 
@@ -54,7 +60,33 @@ impl SinkError {
         SinkError {
             message: message.into(),
             retryable: false,
+            rejected: Vec::new(),
         }
+    }
+
+    /// Only these records of the batch were refused for good; the others were
+    /// delivered. The pipeline counts the refused ones failed and keeps them in the
+    /// sink's dead-letter spool.
+    ///
+    /// ```
+    /// use audit_runtime::sinks::SinkError;
+    /// let id = uuid::Uuid::nil();
+    /// let e = SinkError::rejected("400 Bad Request", vec![id]);
+    /// assert!(!e.is_retryable());
+    /// assert_eq!(e.rejected_ids(), &[id]);
+    /// ```
+    pub fn rejected(message: impl Into<String>, ids: Vec<uuid::Uuid>) -> Self {
+        SinkError {
+            message: message.into(),
+            retryable: false,
+            rejected: ids,
+        }
+    }
+
+    /// The records refused for good when the rest of the batch was delivered (empty:
+    /// the error concerns the whole batch).
+    pub fn rejected_ids(&self) -> &[uuid::Uuid] {
+        &self.rejected
     }
 
     /// Whether a retry can help.
