@@ -195,9 +195,6 @@ impl Sqlite {
         let mut conn = Connection::open(path).map_err(db_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db_error)?;
-        if let Ok(x) = std::env::var("AUDIT_SQLITE_EXPERIMENT_PRE") {
-            conn.execute_batch(&x).map_err(db_error)?;
-        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error)?;
         let sync = match options.synchronous {
@@ -209,9 +206,6 @@ impl Sqlite {
         conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
             .map_err(db_error)?;
         schema::migrate(&mut conn, options.schema_version)?;
-        if let Ok(x) = std::env::var("AUDIT_SQLITE_EXPERIMENT") {
-            conn.execute_batch(&x).map_err(db_error)?;
-        }
         let key_state = check_key(&conn, &options.key)?;
         Ok(Sqlite {
             conn,

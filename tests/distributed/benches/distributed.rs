@@ -1,0 +1,170 @@
+//! Beyond one machine (issue 8): PostgreSQL write throughput with the query indexes,
+//! a filtered page from it, and the whole distributed path
+//! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
+//!
+//! ```sh
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000
+//! ```
+//!
+//! Needs the real servers (`AUDIT_TEST_POSTGRES`, `AUDIT_TEST_NATS`, defaults on
+//! loopback). Each run uses its own PostgreSQL schema and JetStream stream and drops
+//! them at the end.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use audit::ingest::Ingest;
+use audit::sinks::{Nats, Sink, SinkOptions};
+use audit::store::{Postgres, Query, Store};
+use audit::{Auditor, Timestamp, audited};
+
+#[path = "../../../benches/support/records.rs"]
+mod records;
+use records::{T0, env, items};
+
+fn pg_url() -> String {
+    std::env::var("AUDIT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn nats_url() -> String {
+    std::env::var("AUDIT_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+#[audited(event = "widget_create", meta(name = name))]
+fn create_widget(name: &str) {}
+
+fn main() {
+    let rows = env("ROWS", 300_000);
+    let batch = env("BATCH", 10_000);
+    let e2e = env("E2E", 100_000);
+    let tag = std::process::id();
+    let schema = format!("audit_bench_{tag}");
+    let mut admin = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+
+    eprintln!("building {rows} records…");
+    let items = items(rows);
+    let mut store = Postgres::options()
+        .schema(&schema)
+        .connect(&pg_url())
+        .unwrap();
+    let start = Instant::now();
+    for b in items.chunks(batch) {
+        store.write(b).unwrap();
+    }
+    let rate = rows as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(store.count().unwrap(), rows as u64);
+    drop(items);
+    println!(
+        "| PostgreSQL write ({rows} rows, batches of {batch}, query indexes) | {:.0} k rows/s |",
+        rate / 1000.0
+    );
+
+    admin
+        .batch_execute(&format!("ANALYZE {schema}.audit_records"))
+        .unwrap();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let span = rows as i64 * 1_000_000;
+    let mut times = Vec::new();
+    for _ in 0..300 {
+        let from = T0 + rng.i64(0..span / 2);
+        let q = Query::all()
+            .actor(format!("user-{}", rng.usize(..1000)))
+            .since(Timestamp::from_nanos(from))
+            .until(Timestamp::from_nanos(from + span / 2))
+            .limit(50);
+        let t = Instant::now();
+        black_box(store.query(&q).unwrap());
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "| PostgreSQL page of 50 (actor + time range) from {rows} rows | median {:.2} ms, p99 {:.2} ms |",
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[times.len() * 99 / 100].as_secs_f64() * 1e3
+    );
+    let t = Instant::now();
+    assert!(store.verify().unwrap().is_intact());
+    println!(
+        "| PostgreSQL verify {rows} rows | {:.0} k rows/s |",
+        rows as f64 / t.elapsed().as_secs_f64() / 1000.0
+    );
+    drop(store);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+
+    // The distributed path, producer and ingest in this process, each on its threads.
+    let stream = format!("AUDIT_BENCH{tag}");
+    let prefix = format!("audit_bench{tag}");
+    let nats = Nats::options()
+        .stream(&stream)
+        .subject_prefix(&prefix)
+        .connect(&nats_url())
+        .unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let auditor = Auditor::builder()
+        .sink_with(nats, SinkOptions::new())
+        .batch_size(1000)
+        .spool_dir(spool.path())
+        .build()
+        .unwrap();
+    let mut store = Postgres::options()
+        .schema(&schema)
+        .connect(&pg_url())
+        .unwrap();
+    let start = Instant::now();
+    let ingest = {
+        let stream = stream.clone();
+        std::thread::spawn(move || {
+            Ingest::new(&stream)
+                .batch(2000)
+                .exit_when_idle(Duration::from_secs(3))
+                .run(&nats_url(), &mut store, &AtomicBool::new(false))
+                .unwrap()
+        })
+    };
+    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    audit::dispatch::with_dispatch(d, || {
+        for i in 0..e2e {
+            create_widget(&format!("w{i}"));
+        }
+    });
+    let report = auditor.shutdown();
+    assert!(report.is_clean(), "{report}");
+    let published = start.elapsed();
+    let mut check = Postgres::options()
+        .schema(&schema)
+        .connect(&pg_url())
+        .unwrap();
+    while check.count().unwrap() < e2e as u64 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stored = start.elapsed();
+    let ingested = ingest.join().unwrap();
+    assert_eq!(check.count().unwrap(), e2e as u64);
+    assert!(check.verify().unwrap().is_intact());
+    println!(
+        "| end to end ({e2e} events): #[audited] -> JetStream -> ingest -> PostgreSQL | {:.0} k events/s (published in {:.1} s, stored in {:.1} s, {} batches) |",
+        e2e as f64 / stored.as_secs_f64() / 1000.0,
+        published.as_secs_f64(),
+        stored.as_secs_f64(),
+        ingested.batches
+    );
+    drop(check);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats_url()).await.unwrap();
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await;
+    });
+}
