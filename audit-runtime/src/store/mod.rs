@@ -35,6 +35,7 @@ mod purge;
 mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod stored;
 mod verify;
 
 use std::fmt;

@@ -14,9 +14,9 @@ use super::columns::Columns;
 use super::link::{ChainKey, KeyState, Link, key_state};
 use super::purge::Export;
 use super::query::{Param, Placeholder, page_of};
+use super::stored::{hashed_json, parse_record};
 use super::verify::{Anchor, Row, Walk};
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
-use crate::integrity::hash_of_json;
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
@@ -323,19 +323,6 @@ fn insert(client: &mut Client, key: &ChainKey, batch: &Batch) -> Result<(), post
     tx.commit()
 }
 
-/// The record's hash and the JSON to store (a record without a hash gets one).
-fn hashed_json<'a>(record: &'a Record, json: &'a str) -> (String, std::borrow::Cow<'a, str>) {
-    if let Some(h) = &record.hash {
-        return (h.clone(), std::borrow::Cow::Borrowed(json));
-    }
-    let (_, hash) = hash_of_json(json).expect("a record's JSON ends with its hash");
-    let mut spliced = json[..json.len() - "null}".len()].to_string();
-    spliced.push('"');
-    spliced.push_str(&hash);
-    spliced.push_str("\"}");
-    (hash, std::borrow::Cow::Owned(spliced))
-}
-
 /// The link the next row follows: the last row's, else the last purge's anchor, else
 /// the genesis link.
 fn last_link(tx: &mut Transaction<'_>) -> Result<Link, postgres::Error> {
@@ -394,13 +381,6 @@ fn read_anchor(client: &mut impl postgres::GenericClient) -> Result<Option<Ancho
         })
     })
     .transpose()
-}
-
-fn parse_record(seq: i64, json: &str) -> Result<Record, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-        seq,
-        message: e.to_string(),
-    })
 }
 
 fn read_columns(r: &postgres::Row) -> Columns<'static> {

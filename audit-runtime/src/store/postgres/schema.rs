@@ -4,6 +4,7 @@
 use postgres::Client;
 
 use crate::store::StoreError;
+use crate::store::stored::QUERY_INDEXES;
 
 use super::db_error;
 
@@ -59,15 +60,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_anchor_append_only BEFORE UPDATE OR DELETE ON audit_anchor
         FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
     "#,
-    // 2: the indexes of the query model (each filter column leads, time_ns follows).
-    r#"
-    CREATE INDEX audit_records_time   ON audit_records (time_ns);
-    CREATE INDEX audit_records_actor  ON audit_records (actor_id, time_ns) WHERE actor_id IS NOT NULL;
-    CREATE INDEX audit_records_email  ON audit_records (actor_email, time_ns) WHERE actor_email IS NOT NULL;
-    CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns) WHERE tenant IS NOT NULL;
-    CREATE INDEX audit_records_entity ON audit_records (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
-    CREATE INDEX audit_records_event  ON audit_records (event, time_ns);
-    "#,
+    // 2: the indexes of the query model.
+    QUERY_INDEXES,
 ];
 
 /// The newest schema version this build knows.

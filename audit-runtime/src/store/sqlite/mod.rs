@@ -12,9 +12,9 @@ use super::columns::Columns;
 use super::link::{ChainKey, KeyState, Link, key_state};
 use super::purge::Export;
 use super::query::{Param, Placeholder, page_of};
+use super::stored::{hashed_json, parse_record};
 use super::verify::{Anchor, Row, Walk};
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
-use crate::integrity::hash_of_json;
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
@@ -287,20 +287,6 @@ impl Sqlite {
     }
 }
 
-/// The record's hash and the JSON to store. Records built by the pipeline carry
-/// both; a record without a hash gets one here (the JSON then ends with it).
-fn hashed_json<'a>(record: &'a Record, json: &'a str) -> (String, std::borrow::Cow<'a, str>) {
-    if let Some(h) = &record.hash {
-        return (h.clone(), std::borrow::Cow::Borrowed(json));
-    }
-    let (_, hash) = hash_of_json(json).expect("a record's JSON ends with its hash");
-    let mut spliced = json[..json.len() - "null}".len()].to_string();
-    spliced.push('"');
-    spliced.push_str(&hash);
-    spliced.push_str("\"}");
-    (hash, std::borrow::Cow::Owned(spliced))
-}
-
 /// The last purge's anchor.
 fn read_anchor(conn: &Connection) -> Result<Option<Anchor>, StoreError> {
     conn.query_row(
@@ -390,14 +376,6 @@ fn to_sql_values(params: Vec<Param>) -> Vec<SqlValue> {
             Param::Text(s) => SqlValue::Text(s),
         })
         .collect()
-}
-
-/// Parses a stored record.
-fn parse_record(seq: i64, json: &str) -> Result<Record, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-        seq,
-        message: e.to_string(),
-    })
 }
 
 /// Reads a row selected with [`ROW_COLUMNS`] (columns 0–3: seq, hash, link, record).

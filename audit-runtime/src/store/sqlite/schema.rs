@@ -4,6 +4,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::store::StoreError;
+use crate::store::stored::QUERY_INDEXES;
 
 use super::db_error;
 
@@ -53,17 +54,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor
     BEGIN SELECT RAISE(ABORT, 'audit_anchor is append-only'); END;
     "#,
-    // 2: the indexes of the query model. Every query orders by (time_ns, seq); each
-    // filter column leads an index that ends in time_ns, so a filtered page is an
-    // index range scan in order.
-    r#"
-    CREATE INDEX audit_records_time   ON audit_records (time_ns);
-    CREATE INDEX audit_records_actor  ON audit_records (actor_id, time_ns) WHERE actor_id IS NOT NULL;
-    CREATE INDEX audit_records_email  ON audit_records (actor_email, time_ns) WHERE actor_email IS NOT NULL;
-    CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns) WHERE tenant IS NOT NULL;
-    CREATE INDEX audit_records_entity ON audit_records (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
-    CREATE INDEX audit_records_event  ON audit_records (event, time_ns);
-    "#,
+    // 2: the indexes of the query model.
+    QUERY_INDEXES,
 ];
 
 /// The newest schema version this build knows.
