@@ -240,3 +240,76 @@ fn reconnects_after_the_backend_is_terminated() {
     );
     assert!(reader.verify().unwrap().is_intact());
 }
+
+#[audit::audited(event = "widget_create", meta(name = name))]
+fn create_widget(name: &str) {}
+
+/// The pipeline writing into PostgreSQL while the server keeps dropping the store's
+/// connection: batches are retried, spooled and replayed; every event lands once.
+#[test]
+fn the_pipeline_survives_terminated_backends() {
+    let h = PgHarness::new();
+    let schema = h.fresh_schema();
+    let name = format!("pipeline-{}", std::process::id());
+    let sink = Postgres::options()
+        .schema(&schema)
+        .name(&name)
+        .connect(&url())
+        .unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let auditor = audit::Auditor::builder()
+        .sink(sink)
+        .spool_dir(spool.path())
+        .batch_size(50)
+        .max_wait(std::time::Duration::from_millis(2))
+        .retry(audit::Retry {
+            attempts: 2,
+            initial: std::time::Duration::from_millis(5),
+            max: std::time::Duration::from_millis(20),
+            multiplier: 2.0,
+            jitter: true,
+        })
+        .build()
+        .unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut kills = 0;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let d: std::sync::Arc<dyn audit::Dispatch> = std::sync::Arc::new(auditor.clone());
+            audit::dispatch::with_dispatch(d, || {
+                for i in 0..4000 {
+                    create_widget(&format!("w{i}"));
+                    if i % 500 == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                    }
+                }
+            });
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut admin = admin();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            kills += admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&format!("audit {name}")],
+                )
+                .unwrap();
+        }
+    });
+    assert!(auditor.flush());
+    let report = auditor.shutdown();
+    assert!(report.is_clean(), "{report}");
+    let mut reader = Postgres::options().schema(&schema).connect(&url()).unwrap();
+    let names: std::collections::HashSet<String> =
+        store_suite::collect(&mut reader, &Query::all().limit(5000))
+            .iter()
+            .map(|r| r.metadata["name"].as_str().unwrap().to_owned())
+            .collect();
+    assert!(kills >= 2, "the backend was terminated {kills} times");
+    assert_eq!(reader.count().unwrap(), 4000, "none lost, none twice");
+    assert_eq!(names.len(), 4000);
+    let v = reader.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!((v.producers, v.continued), (1, 0));
+}
