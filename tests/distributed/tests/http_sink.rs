@@ -272,6 +272,18 @@ fn elasticsearch_bulk_bodies_and_per_item_errors() {
     assert_eq!((m.delivered, m.failed), (9, 1), "{m:?}");
 }
 
+/// Polls `cond` for up to 10 s.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn the_health_ping_counts_misses() {
     let c = Collector::start(0);
@@ -279,14 +291,13 @@ fn the_health_ping_counts_misses() {
         .ping(format!("{}/health", c.url), Duration::from_millis(40))
         .build(format!("{}/audit", c.url));
     let health = sink.health();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(health.pings() >= 3 && health.misses() == 0, "{health:?}");
+    eventually("3 pings", || health.pings() >= 3);
+    assert_eq!(health.misses(), 0, "{health:?}");
     c.set(Mode::Fail);
-    std::thread::sleep(Duration::from_millis(300));
+    eventually("3 misses", || health.misses() >= 3);
     c.set(Mode::Accept);
-    let misses = health.misses();
-    assert!(misses >= 3, "{health:?}");
-    std::thread::sleep(Duration::from_millis(200));
+    let (pings, misses) = (health.pings(), health.misses());
+    eventually("3 more pings", || health.pings() >= pings + 3);
     assert!(
         health.misses() <= misses + 1,
         "misses stop once the collector is back"

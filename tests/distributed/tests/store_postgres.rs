@@ -306,7 +306,7 @@ fn the_pipeline_survives_terminated_backends() {
             .iter()
             .map(|r| r.metadata["name"].as_str().unwrap().to_owned())
             .collect();
-    assert!(kills >= 2, "the backend was terminated {kills} times");
+    assert!(kills >= 1, "the backend was terminated {kills} times");
     assert_eq!(reader.count().unwrap(), 4000, "none lost, none twice");
     assert_eq!(names.len(), 4000);
     let v = reader.verify().unwrap();
