@@ -11,7 +11,9 @@
 //! with a key ([`SqliteOptions::hmac_key`]), so that changing, removing, inserting or
 //! reordering a row breaks the chain at that row — and, with a key, repairing the
 //! chain needs the key. A purge keeps the link of its last removed row as an
-//! [`Anchor`], so the rest stays verifiable.
+//! [`Anchor`], so the rest stays verifiable. What no chain inside the store can show
+//! is the removal of its newest rows: for that, record [`Store::last_seq`] and the
+//! last link somewhere the database's users cannot write (another system's log).
 //!
 //! ```
 //! # fn main() -> Result<(), audit_runtime::store::StoreError> {
