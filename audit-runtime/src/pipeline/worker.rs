@@ -1,5 +1,8 @@
-//! The worker: batches queued events, turns them into chained records, and hands
-//! each batch to every sink thread.
+//! The worker, in two stages on two threads: the builder batches queued events and
+//! turns them into records (description, redaction, metadata); the chainer links
+//! them into the hash chain (serializing each once), hands each batch to every sink
+//! thread and answers `sync` emitters. Batches, flushes and shutdown pass from one
+//! stage to the other in queue order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,11 +22,32 @@ use crate::spool::Spool;
 
 type Ack = Sender<Result<(), DeliveryError>>;
 
+/// A record on its way to the chainer, with its emitter's ack (`sync`) and its
+/// event's spec when the builder knows it.
+type Built = (Record, Option<Ack>, Option<&'static EventSpec>);
+
+/// What the builder hands the chainer.
+enum Stage {
+    Batch(Vec<Built>),
+    Flush(Vec<Sender<()>>),
+    Shutdown,
+}
+
+/// Batches handed from the builder to the chainer before the builder waits.
+const STAGE_QUEUE: usize = 4;
+
 pub(crate) struct Worker {
     rx: Receiver<Msg>,
-    sinks: Vec<SinkHandle>,
     config: Arc<Config>,
     shared: Arc<Shared>,
+    chainer: Option<Chainer>,
+    next: Option<Sender<Stage>>,
+}
+
+/// The second stage.
+struct Chainer {
+    sinks: Vec<SinkHandle>,
+    config: Arc<Config>,
     specs: HashMap<&'static str, &'static EventSpec>,
     chain: Chain,
     names: HashMap<String, Arc<str>>,
@@ -39,17 +63,47 @@ impl Worker {
     ) -> Self {
         Worker {
             rx,
-            sinks,
+            chainer: Some(Chainer {
+                sinks,
+                config: Arc::clone(&config),
+                specs,
+                chain: Chain::default(),
+                names: HashMap::new(),
+            }),
             config,
             shared,
-            specs,
-            chain: Chain::default(),
-            names: HashMap::new(),
+            next: None,
         }
     }
 
+    /// Runs the builder here and the chainer on a thread of its own, until shutdown.
     pub(crate) fn run(mut self) {
-        let mut batch: Vec<(Record, Option<Ack>)> = Vec::with_capacity(self.config.batch_size);
+        let (tx, rx) = bounded(STAGE_QUEUE);
+        let chainer = self.chainer.take().expect("run once");
+        let chainer = std::thread::Builder::new()
+            .name("audit-chainer".into())
+            .spawn(move || chainer.run(rx))
+            .expect("the chainer thread starts");
+        self.next = Some(tx);
+        self.build();
+        let _ = chainer.join();
+    }
+
+    fn send(&self, stage: Stage) {
+        if let Some(next) = &self.next {
+            let _ = next.send(stage);
+        }
+    }
+
+    fn deliver(&self, batch: &mut Vec<Built>) {
+        if !batch.is_empty() {
+            let full = std::mem::replace(batch, Vec::with_capacity(self.config.batch_size));
+            self.send(Stage::Batch(full));
+        }
+    }
+
+    fn build(&mut self) {
+        let mut batch: Vec<Built> = Vec::with_capacity(self.config.batch_size);
         loop {
             let first = match self.rx.recv_timeout(self.config.max_wait) {
                 Ok(m) => m,
@@ -66,8 +120,8 @@ impl Worker {
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Event(e, ack) => {
-                        self.specs.entry(e.spec().name).or_insert(e.spec());
-                        batch.push((Record::from_event_owned(e), ack));
+                        let spec = e.spec();
+                        batch.push((Record::from_event_owned(e), ack, Some(spec)));
                     }
                     Msg::Flush(ack) => flushes.push(ack),
                     Msg::Shutdown => shutdown = true,
@@ -85,28 +139,76 @@ impl Worker {
             self.deliver(&mut batch);
             if !flushes.is_empty() || shutdown {
                 self.drain_spill();
-                self.flush_sinks();
-                for ack in flushes {
-                    let _ = ack.send(());
-                }
+                self.send(Stage::Flush(flushes));
             }
             if shutdown {
-                for s in &self.sinks {
-                    let _ = s.tx.send(SinkMsg::Shutdown);
-                }
+                self.send(Stage::Shutdown);
                 return;
             }
         }
     }
 
-    /// Chains, fans out and (for `sync` events) waits for the primary sinks.
-    fn deliver(&mut self, batch: &mut Vec<(Record, Option<Ack>)>) {
-        if batch.is_empty() {
+    /// Takes the records callers spilled while the queue was full.
+    fn drain_spill(&mut self) {
+        if !self.shared.spill_pending.swap(false, Ordering::AcqRel) {
             return;
         }
+        let segments = {
+            let mut guard = self.shared.spill.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(spool) = guard.as_mut() else { return };
+            spool.seal();
+            spool.segments().unwrap_or_default()
+        };
+        for seg in segments {
+            match Spool::read_segment(&seg) {
+                Ok((entries, corrupt)) => {
+                    if let Some(c) = corrupt {
+                        eprintln!("audit: {c}");
+                    }
+                    let mut batch: Vec<Built> = Vec::new();
+                    for e in entries {
+                        batch.push((e.record, None, None));
+                        if batch.len() >= self.config.batch_size {
+                            self.deliver(&mut batch);
+                        }
+                    }
+                    self.deliver(&mut batch);
+                    let _ = std::fs::remove_file(&seg);
+                }
+                Err(e) => eprintln!("audit: cannot read overflow spool {}: {e}", seg.display()),
+            }
+        }
+    }
+}
+
+impl Chainer {
+    fn run(mut self, rx: Receiver<Stage>) {
+        // A disconnected builder (it panicked) ends the chainer like a shutdown.
+        while let Ok(stage) = rx.recv() {
+            match stage {
+                Stage::Batch(batch) => self.deliver(batch),
+                Stage::Flush(acks) => {
+                    self.flush_sinks();
+                    for ack in acks {
+                        let _ = ack.send(());
+                    }
+                }
+                Stage::Shutdown => break,
+            }
+        }
+        for s in &self.sinks {
+            let _ = s.tx.send(SinkMsg::Shutdown);
+        }
+    }
+
+    /// Chains, fans out and (for `sync` events) waits for the primary sinks.
+    fn deliver(&mut self, batch: Vec<Built>) {
         let mut records = Vec::with_capacity(batch.len());
         let mut acks = Vec::new();
-        for (mut r, ack) in batch.drain(..) {
+        for (mut r, ack, spec) in batch {
+            if let Some(spec) = spec {
+                self.specs.entry(spec.name).or_insert(spec);
+            }
             let json = Arc::new(self.chain.link(&mut r));
             let name = self.event_name(&r.event);
             let r = Arc::new(r);
@@ -183,38 +285,6 @@ impl Worker {
         let n: Arc<str> = Arc::from(event);
         self.names.insert(event.to_owned(), Arc::clone(&n));
         n
-    }
-
-    /// Takes the records callers spilled while the queue was full.
-    fn drain_spill(&mut self) {
-        if !self.shared.spill_pending.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let segments = {
-            let mut guard = self.shared.spill.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(spool) = guard.as_mut() else { return };
-            spool.seal();
-            spool.segments().unwrap_or_default()
-        };
-        for seg in segments {
-            match Spool::read_segment(&seg) {
-                Ok((entries, corrupt)) => {
-                    if let Some(c) = corrupt {
-                        eprintln!("audit: {c}");
-                    }
-                    let mut batch: Vec<(Record, Option<Ack>)> = Vec::new();
-                    for e in entries {
-                        batch.push((e.record, None));
-                        if batch.len() >= self.config.batch_size {
-                            self.deliver(&mut batch);
-                        }
-                    }
-                    self.deliver(&mut batch);
-                    let _ = std::fs::remove_file(&seg);
-                }
-                Err(e) => eprintln!("audit: cannot read overflow spool {}: {e}", seg.display()),
-            }
-        }
     }
 
     fn flush_sinks(&self) {
