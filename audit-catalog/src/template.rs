@@ -133,15 +133,27 @@ impl Template {
 
     /// Renders with `value(field)`; a field with no value renders as nothing.
     pub fn render(&self, mut value: impl FnMut(&str) -> Option<String>) -> String {
+        self.render_with(|name, out| {
+            if let Some(v) = value(name) {
+                let _ = write!(out, "{v}");
+            }
+        })
+    }
+
+    /// Renders with `write(field, out)` appending each field's value to `out` (no
+    /// string per field).
+    ///
+    /// ```
+    /// use audit_catalog::{Syntax, Template};
+    /// let t = Template::parse("%{name} added", Syntax::Percent).unwrap();
+    /// assert_eq!(t.render_with(|f, out| out.push_str(&f.to_uppercase())), "NAME added");
+    /// ```
+    pub fn render_with(&self, mut write: impl FnMut(&str, &mut String)) -> String {
         let mut out = String::with_capacity(self.text.len() + 16);
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Field { name, .. } => {
-                    if let Some(v) = value(name) {
-                        let _ = write!(out, "{v}");
-                    }
-                }
+                Piece::Field { name, .. } => write(name, &mut out),
             }
         }
         out

@@ -162,10 +162,13 @@ impl Record {
         let description = spec
             .description_template()
             .map(|t| {
-                t.render(|name| match metadata.get(name) {
-                    Some(Json::String(s)) => Some(s.clone()),
-                    Some(Json::Null) | None => None,
-                    Some(other) => Some(other.to_string()),
+                t.render_with(|name, out| match metadata.get(name) {
+                    Some(Json::String(s)) => out.push_str(s),
+                    Some(Json::Null) | None => {}
+                    Some(other) => {
+                        use std::fmt::Write;
+                        let _ = write!(out, "{other}");
+                    }
                 })
             })
             .unwrap_or_default();
@@ -216,11 +219,13 @@ impl Record {
 
     /// Renders an alias template (`{field}` placeholders) with this record's metadata.
     pub fn render_name(&self, template: &audit_catalog::Template) -> String {
-        template.render(|f| {
-            self.metadata.get(f).map(|v| match v {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            })
+        template.render_with(|f, out| match self.metadata.get(f) {
+            Some(Json::String(s)) => out.push_str(s),
+            Some(other) => {
+                use std::fmt::Write;
+                let _ = write!(out, "{other}");
+            }
+            None => {}
         })
     }
 

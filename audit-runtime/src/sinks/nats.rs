@@ -10,15 +10,29 @@ use bytes::Bytes;
 use super::{Batch, Sink, SinkError};
 use crate::record::Record;
 
+/// When a created stream lets go of records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retention {
+    /// Until a limit (age, size) is reached: the default, and what several
+    /// independent consumers (ingest, analytics) need.
+    #[default]
+    Limits,
+    /// Once every consumer acknowledged them.
+    Interest,
+    /// Once one consumer acknowledged them (the stream is the ingest's queue).
+    WorkQueue,
+}
+
 /// Options of a [`Nats`] sink.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), audit_runtime::sinks::SinkError> {
 /// use std::time::Duration;
-/// use audit_runtime::sinks::Nats;
+/// use audit_runtime::sinks::{Nats, Retention};
 /// let sink = Nats::options()
 ///     .stream("AUDIT")
 ///     .subject_prefix("audit")        // audit.<tenant>.<category>.<event>
+///     .retention(Retention::WorkQueue)
 ///     .replicas(3)
 ///     .max_age(Duration::from_secs(7 * 86_400))
 ///     .connect("nats://127.0.0.1:4222")?;
@@ -29,6 +43,7 @@ pub struct NatsOptions {
     stream: String,
     prefix: String,
     create: bool,
+    retention: Retention,
     replicas: usize,
     max_age: Duration,
     duplicate_window: Duration,
@@ -42,6 +57,7 @@ impl Default for NatsOptions {
             stream: "AUDIT".into(),
             prefix: "audit".into(),
             create: true,
+            retention: Retention::Limits,
             replicas: 1,
             max_age: Duration::ZERO,
             duplicate_window: Duration::from_secs(120),
@@ -68,6 +84,12 @@ impl NatsOptions {
     /// Whether to create the stream if it does not exist (default yes).
     pub fn create_stream(mut self, create: bool) -> Self {
         self.create = create;
+        self
+    }
+
+    /// Retention of a created stream (default [`Retention::Limits`]).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
         self
     }
 
@@ -122,6 +144,11 @@ impl NatsOptions {
                     name: self.stream.clone(),
                     subjects: vec![format!("{}.>", self.prefix)],
                     num_replicas: self.replicas,
+                    retention: match self.retention {
+                        Retention::Limits => stream::RetentionPolicy::Limits,
+                        Retention::Interest => stream::RetentionPolicy::Interest,
+                        Retention::WorkQueue => stream::RetentionPolicy::WorkQueue,
+                    },
                     max_age: self.max_age,
                     duplicate_window: self.duplicate_window,
                     ..Default::default()
