@@ -62,7 +62,7 @@ fn success_record_has_every_part() {
     assert_eq!(r.error, None);
     assert_eq!(r.description, "CRM deleted");
     assert_eq!(
-        serde_json::Value::Object(r.metadata.clone()),
+        r.metadata.to_json(),
         json!({"id": 7, "uid": "cld-89r7", "name": "CRM", "app_nid": "crm-us"})
     );
     let actor = r.context.actor.as_ref().unwrap();
@@ -70,7 +70,7 @@ fn success_record_has_every_part() {
     assert_eq!(r.context.tenant.as_deref(), Some("acme"));
     assert_eq!(r.context.environment.as_deref(), Some("test"));
     let entity = r.entity.as_ref().unwrap();
-    assert_eq!((entity.kind.as_str(), entity.type_code), ("app", 1));
+    assert_eq!((&*entity.kind, entity.type_code), ("app", 1));
     assert_eq!(r.site.function, "destroy_app");
     assert!(r.site.file.ends_with("audited.rs"));
     assert!(r.site.module.ends_with("audited"));
@@ -320,7 +320,7 @@ fn second_crate_with_its_own_catalog_redacts_and_types_every_field() {
     });
     let r = &rs[0];
     assert_eq!(
-        serde_json::Value::Object(r.metadata.clone()),
+        r.metadata.to_json(),
         json!({
             "login": "ann", "ip": null, "attempts": 1, "password": "[REDACTED]", "risk": 0.25,
             "mfa": true, "at": "1970-01-01T00:00:00.000000000Z",

@@ -146,7 +146,7 @@ fn audited_update_records_entity_and_changes() {
     let r = &rs[0];
     let e = r.entity.as_ref().unwrap();
     assert_eq!(
-        (e.kind.as_str(), e.type_code, e.id.clone()),
+        (&*e.kind, e.type_code, e.id.clone()),
         ("user", 4, Some(json!(7)))
     );
     let c = r.changes.as_ref().unwrap();

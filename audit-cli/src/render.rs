@@ -74,7 +74,7 @@ fn entity(r: &Record) -> String {
         Some(e) => match &e.id {
             Some(Json::String(id)) => format!("{}:{id}", e.kind),
             Some(id) => format!("{}:{id}", e.kind),
-            None => e.kind.clone(),
+            None => e.kind.to_string(),
         },
         None => "-".into(),
     }

@@ -4,15 +4,19 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::record::Record;
+use crate::json;
+use crate::record::{HASH_KEY, Record};
 
-/// The canonical encoding of a record: its JSON with `hash` left out (`prev_hash` in).
+/// The canonical encoding of a record: its JSON with `hash` null (`prev_hash` in).
 /// Field order is the record's declaration order and metadata keeps catalog order,
 /// so the encoding is the same wherever the record is re-read.
 pub fn canonical_bytes(record: &Record) -> Vec<u8> {
-    let mut r = record.clone();
-    r.hash = None;
-    serde_json::to_vec(&r).expect("records serialize")
+    let mut out = Vec::with_capacity(1024);
+    record.write_head(&mut out);
+    json::opt_string(&mut out, record.prev_hash.as_deref());
+    out.extend_from_slice(HASH_KEY);
+    out.extend_from_slice(b"null}");
+    out
 }
 
 /// The hash a record must carry, given its `prev_hash`.
@@ -94,8 +98,29 @@ pub fn hash_of_json(json: &str) -> Option<(Option<&str>, String)> {
 #[derive(Debug, Default)]
 pub struct Chain {
     prev: Option<String>,
-    /// Length of the last record's JSON: the next buffer starts that large.
-    last_len: usize,
+}
+
+/// The part of linking a record that does not depend on its place in the chain,
+/// done ahead of it (the pipeline does this off its ordered stage): the record's JSON
+/// up to `"prev_hash":`, and the SHA-256 state over those bytes.
+pub(crate) struct Prepared {
+    json: Vec<u8>,
+    sha: Sha256,
+}
+
+impl Prepared {
+    /// Serializes the head of `record` into a buffer of `capacity` bytes and hashes it.
+    pub(crate) fn new(record: &Record, capacity: usize) -> Prepared {
+        let mut json = Vec::with_capacity(capacity);
+        record.write_head(&mut json);
+        let sha = Sha256::new_with_prefix(&json);
+        Prepared { json, sha }
+    }
+
+    /// The length of the JSON so far.
+    pub(crate) fn len(&self) -> usize {
+        self.json.len()
+    }
 }
 
 /// Lowercase hex of a digest.
@@ -117,25 +142,30 @@ impl Chain {
 
     /// Sets `prev_hash` and `hash`, and returns the record's JSON (hash included),
     /// serialized once: `hash` is the record's last key, so the canonical encoding
-    /// (`..."hash":null}`) becomes the final one by splicing the hash in.
+    /// (`..."hash":null}`) becomes the final one by writing the hash in place of null.
     pub fn link(&mut self, record: &mut Record) -> String {
-        record.prev_hash = self.prev.take();
-        record.hash = None;
-        let mut json = Vec::with_capacity(self.last_len + 128);
-        serde_json::to_writer(&mut json, &*record).expect("records serialize");
-        self.last_len = json.len();
-        let digest = to_hex(&Sha256::digest(&json));
-        debug_assert!(
-            json.ends_with(NULL_TAIL),
-            "`hash` is the record's last field"
-        );
-        json.truncate(json.len() - b"null}".len());
+        let prepared = Prepared::new(record, 1024);
+        self.link_prepared(record, prepared)
+    }
+
+    /// [`Chain::link`] for a record whose head was prepared ahead.
+    pub(crate) fn link_prepared(&mut self, record: &mut Record, prepared: Prepared) -> String {
+        let Prepared { mut json, mut sha } = prepared;
+        let tail = json.len();
+        json.reserve(64 + 2 + HASH_KEY.len() + 64 + 4);
+        json::opt_string(&mut json, self.prev.as_deref());
+        json.extend_from_slice(HASH_KEY);
+        sha.update(&json[tail..]);
+        sha.update(b"null}");
+        let digest = json::hex32(&sha.finalize().into());
         json.push(b'"');
-        json.extend_from_slice(digest.as_bytes());
+        json.extend_from_slice(&digest);
         json.extend_from_slice(b"\"}");
-        record.hash = Some(digest.clone());
-        self.prev = Some(digest);
-        // SAFETY: serde_json writes UTF-8, and only ASCII was spliced in.
+        // SAFETY: hex digits are ASCII.
+        let hash = unsafe { String::from_utf8_unchecked(digest.to_vec()) };
+        record.prev_hash = self.prev.replace(hash.clone());
+        record.hash = Some(hash);
+        // SAFETY: the head copies whole `str`s and ASCII, the tail is ASCII.
         unsafe { String::from_utf8_unchecked(json) }
     }
 }

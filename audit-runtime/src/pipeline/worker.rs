@@ -15,16 +15,21 @@ use super::sink_thread::{SinkHandle, SinkMsg};
 use super::{Config, Msg, Shared};
 use crate::EventSpec;
 use crate::dispatch::DeliveryError;
-use crate::integrity::Chain;
+use crate::integrity::{Chain, Prepared};
 use crate::record::Record;
 use crate::sinks::Item;
 use crate::spool::Spool;
 
 type Ack = Sender<Result<(), DeliveryError>>;
 
-/// A record on its way to the chainer, with its emitter's ack (`sync`) and its
-/// event's spec when the builder knows it.
-type Built = (Record, Option<Ack>, Option<&'static EventSpec>);
+/// A record on its way to the chainer: its JSON and hash prepared up to the chain
+/// fields, its emitter's ack (`sync`) and its event's spec when the builder knows it.
+struct Built {
+    record: Record,
+    prepared: Prepared,
+    ack: Option<Ack>,
+    spec: Option<&'static EventSpec>,
+}
 
 /// What the builder hands the chainer.
 enum Stage {
@@ -42,6 +47,8 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     chainer: Option<Chainer>,
     next: Option<Sender<Stage>>,
+    /// Length of the last record's JSON: the next buffer starts that large.
+    last_len: usize,
 }
 
 /// The second stage.
@@ -73,6 +80,7 @@ impl Worker {
             config,
             shared,
             next: None,
+            last_len: 1024,
         }
     }
 
@@ -92,6 +100,23 @@ impl Worker {
     fn send(&self, stage: Stage) {
         if let Some(next) = &self.next {
             let _ = next.send(stage);
+        }
+    }
+
+    /// Builds the record of `record` and prepares its link (JSON head and hash).
+    fn built(
+        &mut self,
+        record: Record,
+        ack: Option<Ack>,
+        spec: Option<&'static EventSpec>,
+    ) -> Built {
+        let prepared = Prepared::new(&record, self.last_len + 192);
+        self.last_len = prepared.len();
+        Built {
+            record,
+            prepared,
+            ack,
+            spec,
         }
     }
 
@@ -121,7 +146,8 @@ impl Worker {
                 match msg {
                     Msg::Event(e, ack) => {
                         let spec = e.spec();
-                        batch.push((Record::from_event_owned(e), ack, Some(spec)));
+                        let built = self.built(Record::from_event_owned(e), ack, Some(spec));
+                        batch.push(built);
                     }
                     Msg::Flush(ack) => flushes.push(ack),
                     Msg::Shutdown => shutdown = true,
@@ -167,7 +193,8 @@ impl Worker {
                     }
                     let mut batch: Vec<Built> = Vec::new();
                     for e in entries {
-                        batch.push((e.record, None, None));
+                        let built = self.built(e.record, None, None);
+                        batch.push(built);
                         if batch.len() >= self.config.batch_size {
                             self.deliver(&mut batch);
                         }
@@ -205,11 +232,18 @@ impl Chainer {
     fn deliver(&mut self, batch: Vec<Built>) {
         let mut records = Vec::with_capacity(batch.len());
         let mut acks = Vec::new();
-        for (mut r, ack, spec) in batch {
+        for b in batch {
+            let Built {
+                mut record,
+                prepared,
+                ack,
+                spec,
+            } = b;
             if let Some(spec) = spec {
                 self.specs.entry(spec.name).or_insert(spec);
             }
-            let json = Arc::new(self.chain.link(&mut r));
+            let json = Arc::new(self.chain.link_prepared(&mut record, prepared));
+            let r = record;
             let name = self.event_name(&r.event);
             let r = Arc::new(r);
             if let Some(ack) = ack {

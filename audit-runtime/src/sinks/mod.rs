@@ -131,7 +131,7 @@ impl Item {
     /// An item for `record`, serializing it (for records not built by the pipeline).
     pub fn new(record: Record, name: &str) -> Item {
         Item {
-            json: Arc::new(serde_json::to_string(&record).expect("records serialize")),
+            json: Arc::new(record.to_json()),
             record: Arc::new(record),
             name: Arc::from(name),
         }

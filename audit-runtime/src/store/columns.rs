@@ -43,7 +43,7 @@ impl<'a> Columns<'a> {
             actor_id: actor.map(|a| Cow::Borrowed(a.id.as_str())),
             actor_email: actor.and_then(|a| a.email.as_deref()).map(Cow::Borrowed),
             tenant: record.context.tenant.as_deref().map(Cow::Borrowed),
-            entity_type: entity.map(|e| Cow::Borrowed(e.kind.as_str())),
+            entity_type: entity.map(|e| Cow::Borrowed(&*e.kind)),
             entity_type_code: entity.map(|e| i64::from(e.type_code)),
             entity_id: entity.and_then(|e| e.id.as_ref()).map(entity_id_text),
             description: Cow::Borrowed(&record.description),

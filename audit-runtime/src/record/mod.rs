@@ -1,5 +1,11 @@
 //! The record: one shape for every sink and store.
 
+mod encode;
+mod metadata;
+
+pub(crate) use encode::HASH_KEY;
+pub use metadata::Metadata;
+
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +36,7 @@ pub enum OutcomeKind {
 pub struct EntityRef {
     /// Entity type name.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// Entity type code.
     pub type_code: u32,
     /// The entity's id, when known.
@@ -98,7 +104,7 @@ pub struct Record {
     /// Before / after / difference.
     pub changes: Option<Changes>,
     /// Metadata, in catalog order, redacted.
-    pub metadata: Map<String, Json>,
+    pub metadata: Metadata,
     /// Emission site.
     pub site: SiteInfo,
     /// Hash of the previous record of the chain.
@@ -146,7 +152,7 @@ impl Record {
 
     fn build(event: &Event, values: Vec<Value>) -> Record {
         let spec = event.spec();
-        let mut metadata = Map::with_capacity(spec.fields.len());
+        let mut metadata = Metadata::with_capacity(spec.fields.len());
         for (field, value) in spec.fields.iter().zip(values) {
             let json = if field.redact || spec.redact.contains(&field.name) {
                 Json::String(REDACTED.into())
@@ -157,7 +163,7 @@ impl Record {
                 }
                 j
             };
-            metadata.insert(field.name.to_owned(), json);
+            metadata.push(field.name, json);
         }
         let description = spec
             .description_template()
@@ -189,7 +195,7 @@ impl Record {
             description,
             context: event.context.clone().unwrap_or_else(empty_context),
             entity: spec.entity.map(|e| EntityRef {
-                kind: e.name.to_owned(),
+                kind: Cow::Borrowed(e.name),
                 type_code: e.code,
                 id: event.entity.as_ref().map(|p| p.id.clone()),
             }),

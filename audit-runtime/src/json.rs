@@ -1,0 +1,264 @@
+//! The JSON writer of the delivery pipeline: the bytes `serde_json` writes for a
+//! record, produced without the serde data model (no per-field dispatch, no
+//! formatter state) and with a string escaper that copies clean runs eight bytes at a
+//! time. The hash chain covers these bytes, so they must be exactly `serde_json`'s:
+//! `record::encode`'s tests compare the two on randomized records.
+
+use crate::time::Timestamp;
+
+/// `serde_json`'s escape for each ASCII control byte, `"` and `\` (0 = as is).
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `w` is below 0x20, `"` or `\`.
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = w ^ (ONES * b'"' as u64);
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    (below_space | has_zero(quote) | has_zero(backslash)) & HIGHS != 0
+}
+
+/// Writes `s` as a JSON string, quotes included.
+pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 8 <= bytes.len() {
+            let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+            if !needs_escape(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        let esc = ESCAPE[b as usize];
+        if esc != 0 {
+            out.extend_from_slice(&bytes[start..i]);
+            out.push(b'\\');
+            out.push(esc);
+            if esc == b'u' {
+                out.extend_from_slice(&[
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Writes `s` as a JSON string, or `null`.
+pub(crate) fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Writes an integer.
+pub(crate) fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Writes a JSON value in `serde_json`'s compact form (maps in their own order).
+pub(crate) fn value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value as J;
+    match v {
+        J::Null => out.extend_from_slice(b"null"),
+        J::Bool(true) => out.extend_from_slice(b"true"),
+        J::Bool(false) => out.extend_from_slice(b"false"),
+        J::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                int(out, u);
+            } else if let Some(i) = n.as_i64() {
+                int(out, i);
+            } else {
+                serde_json::to_writer(&mut *out, n).expect("numbers serialize");
+            }
+        }
+        J::String(s) => string(out, s),
+        J::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                value(out, item);
+            }
+            out.push(b']');
+        }
+        J::Object(map) => object(out, map.iter().map(|(k, v)| (k.as_str(), v))),
+    }
+}
+
+/// Writes a JSON object of `entries`.
+pub(crate) fn object<'a>(
+    out: &mut Vec<u8>,
+    entries: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
+) {
+    out.push(b'{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, k);
+        out.push(b':');
+        value(out, v);
+    }
+    out.push(b'}');
+}
+
+/// Writes a timestamp as its RFC 3339 string with nanoseconds, like its `Display`.
+pub(crate) fn timestamp(out: &mut Vec<u8>, t: Timestamp) {
+    /// 10000-01-01T00:00:00Z: four-digit years end here.
+    const YEAR_10000: i64 = 253_402_300_800;
+    let ns = t.as_nanos();
+    let secs = ns.div_euclid(1_000_000_000);
+    if !(0..YEAR_10000).contains(&secs) {
+        use std::io::Write;
+        let _ = write!(out, "\"{t}\"");
+        return;
+    }
+    let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    let (days, rem) = (secs / 86_400, (secs % 86_400) as u32);
+    let (year, month, day) = civil_from_days(days);
+    let mut buf = *b"\"0000-00-00T00:00:00.000000000Z\"";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for k in (at..at + width).rev() {
+            buf[k] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(1, 4, year);
+    put(6, 2, month);
+    put(9, 2, day);
+    put(12, 2, rem / 3600);
+    put(15, 2, rem / 60 % 60);
+    put(18, 2, rem % 60);
+    put(21, 9, nanos);
+    out.extend_from_slice(&buf);
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (non-negative), after Howard
+/// Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (u32, u32, u32) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
+    (year, month, day)
+}
+
+/// Lowercase hex of a SHA-256 digest.
+pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via_serde(s: &str) -> Vec<u8> {
+        serde_json::to_vec(s).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        let mut samples: Vec<String> = [
+            "",
+            "plain ascii that is longer than eight bytes",
+            "quote \" and backslash \\ and slash /",
+            "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f} controls",
+            "ünïcödé ✓ 🦀 mixed with \"quotes\"",
+            "12345678\"",
+            "1234567\\",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let alphabet: Vec<char> = "ab \"\\\n\t\u{1}\u{1f}é🦀/x".chars().collect();
+        for _ in 0..2000 {
+            let len = rng.usize(0..40);
+            samples.push(
+                (0..len)
+                    .map(|_| alphabet[rng.usize(..alphabet.len())])
+                    .collect(),
+            );
+        }
+        for s in &samples {
+            let mut out = Vec::new();
+            string(&mut out, s);
+            assert_eq!(out, via_serde(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps_format_like_display() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut cases = vec![
+            0,
+            1,
+            1_700_000_000_123_456_789,
+            951_782_400_000_000_000,   // 2000-02-29
+            4_107_542_400_000_000_000, // 2100-02-28
+            i64::MAX,
+        ];
+        cases.extend((0..5000).map(|_| rng.i64(0..i64::MAX)));
+        for ns in cases {
+            let t = Timestamp::from_nanos(ns);
+            let mut out = Vec::new();
+            timestamp(&mut out, t);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("\"{t}\""), "{ns}");
+        }
+    }
+
+    #[test]
+    fn values_write_like_serde_json() {
+        let v = serde_json::json!({
+            "z": 1, "a": [1.5, -2, 18446744073709551615u64, 1e300, -0.0, null, true, false],
+            "nested": {"k\"ey": "v\nal", "empty": {}, "list": []}, "f": 0.1
+        });
+        let mut out = Vec::new();
+        value(&mut out, &v);
+        assert_eq!(out, serde_json::to_vec(&v).unwrap());
+    }
+}

@@ -1,0 +1,147 @@
+//! A record's metadata: field name to JSON value, in catalog order.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value as Json;
+
+/// The metadata of a record: each field's name and JSON value, in catalog order.
+/// Serializes as a JSON object. The names of records built by this process are
+/// borrowed from the catalog compiled into the binary (no allocation per record).
+///
+/// ```
+/// use audit_runtime::Metadata;
+/// let mut m = Metadata::new();
+/// m.insert("app_nid", "inv-track".into());
+/// m.insert("id", 4.into());
+/// assert_eq!(m["app_nid"], "inv-track");
+/// assert_eq!(m.get("id"), Some(&serde_json::json!(4)));
+/// assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"app_nid":"inv-track","id":4}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metadata(Vec<(Cow<'static, str>, Json)>);
+
+impl Metadata {
+    /// No fields.
+    pub fn new() -> Self {
+        Metadata(Vec::new())
+    }
+
+    /// No fields, room for `n`.
+    pub fn with_capacity(n: usize) -> Self {
+        Metadata(Vec::with_capacity(n))
+    }
+
+    /// Sets a field, in place if it exists, else last.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: Json) {
+        let name = name.into();
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    /// Appends a field known not to be there yet (catalog field names are unique).
+    pub(crate) fn push(&mut self, name: &'static str, value: Json) {
+        debug_assert!(!self.contains_key(name), "duplicate field `{name}`");
+        self.0.push((Cow::Borrowed(name), value));
+    }
+
+    /// A field's value.
+    pub fn get(&self, name: &str) -> Option<&Json> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Whether the field exists.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The fields, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Json)> {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The fields as a JSON object.
+    pub fn to_json(&self) -> Json {
+        Json::Object(
+            self.iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect(),
+        )
+    }
+}
+
+impl std::ops::Index<&str> for Metadata {
+    type Output = Json;
+
+    /// The value of a field; panics if the record has no such field.
+    fn index(&self, name: &str) -> &Json {
+        self.get(name)
+            .unwrap_or_else(|| panic!("the record has no metadata field `{name}`"))
+    }
+}
+
+impl<'a> IntoIterator for &'a Metadata {
+    type Item = (&'a str, &'a Json);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a Json)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl<K: Into<Cow<'static, str>>> FromIterator<(K, Json)> for Metadata {
+    fn from_iter<I: IntoIterator<Item = (K, Json)>>(iter: I) -> Self {
+        let mut m = Metadata::new();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+impl Serialize for Metadata {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Metadata;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a metadata object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Metadata, A::Error> {
+                let mut m = Metadata::with_capacity(access.size_hint().unwrap_or(0));
+                while let Some((k, v)) = access.next_entry::<String, Json>()? {
+                    m.insert(k, v);
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
