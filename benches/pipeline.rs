@@ -16,7 +16,9 @@
 //!
 //! "caller" is the time on the emitting thread per event (the hand-off, including
 //! any wait for room in the queue); "end to end" is events per second until the file
-//! has every event. Rounds are interleaved; medians are printed.
+//! has every event; "CPU per event" is the process's user + system time (all
+//! threads) over the run, per event: the least noisy of the three on a shared
+//! machine. Rounds are interleaved; medians are printed.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -51,6 +53,20 @@ struct Plain {
 struct Sample {
     caller_ns: f64,
     per_sec: f64,
+    /// CPU time of the whole process (every thread) per event.
+    cpu_ns: f64,
+}
+
+/// User + system CPU time of this process so far, every thread included.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut u = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn run_baseline(app: &App, n: usize, path: &Path) -> Sample {
@@ -148,6 +164,7 @@ fn finish(caller: Duration, total: Duration, n: usize) -> Sample {
     Sample {
         caller_ns: caller.as_nanos() as f64 / n as f64,
         per_sec: n as f64 / total.as_secs_f64(),
+        cpu_ns: f64::NAN,
     }
 }
 
@@ -201,12 +218,19 @@ fn main() {
     for r in 0..rounds {
         let mut run = |i: usize, f: &dyn Fn() -> Sample| {
             if wanted(keys[i]) {
-                samples[i].push(f());
+                let cpu = cpu_time();
+                let mut sample = f();
+                sample.cpu_ns = (cpu_time() - cpu).as_nanos() as f64 / n as f64;
+                samples[i].push(sample);
                 assert_eq!(lines(&file(keys[i], r)), n, "{} wrote every event", keys[i]);
+                // Gone before the next run: its dirty pages are never written back
+                // while another variant is being measured.
+                let _ = std::fs::remove_file(file(keys[i], r));
             } else {
                 samples[i].push(Sample {
                     caller_ns: f64::NAN,
                     per_sec: f64::NAN,
+                    cpu_ns: f64::NAN,
                 });
             }
         };
@@ -227,16 +251,23 @@ fn main() {
         .map(|s| median(s.iter().map(|x| x.per_sec).collect()))
         .collect();
     println!("\n{n} events per run, {rounds} interleaved rounds, medians\n");
-    println!("| variant | caller per event | vs baseline | end to end | vs tracing |");
-    println!("|---|---|---|---|---|");
+    let cpu: Vec<f64> = samples
+        .iter()
+        .map(|s| median(s.iter().map(|x| x.cpu_ns).collect()))
+        .collect();
+    println!(
+        "| variant | caller per event | vs baseline | end to end | vs tracing | CPU per event |"
+    );
+    println!("|---|---|---|---|---|---|");
     for i in 0..4 {
         println!(
-            "| {} | {:.0} ns | {:.2}x | {:.0} k events/s | {:.2}x |",
+            "| {} | {:.0} ns | {:.2}x | {:.0} k events/s | {:.2}x | {:.0} ns |",
             names[i],
             caller[i],
             caller[i] / caller[0],
             rate[i] / 1000.0,
-            rate[i] / rate[2]
+            rate[i] / rate[2],
+            cpu[i]
         );
     }
     println!(

@@ -1,7 +1,7 @@
 //! The JSON writer of the delivery pipeline: the bytes `serde_json` writes for a
 //! record, produced without the serde data model (no per-field dispatch, no
-//! formatter state) and with a string escaper that copies clean runs eight bytes at a
-//! time. The hash chain covers these bytes, so they must be exactly `serde_json`'s:
+//! formatter state) and with a string escaper that checks a whole string branch-free
+//! before copying it. The hash chain covers these bytes, so they must be exactly `serde_json`'s:
 //! `record::encode`'s tests compare the two on randomized records.
 
 use crate::time::Timestamp;
@@ -25,54 +25,42 @@ const ESCAPE: [u8; 256] = {
 };
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any byte of `w` is below 0x20, `"` or `\`.
-#[inline]
-fn needs_escape(w: u64) -> bool {
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let quote = w ^ (ONES * b'"' as u64);
-    let backslash = w ^ (ONES * b'\\' as u64);
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v;
-    (below_space | has_zero(quote) | has_zero(backslash)) & HIGHS != 0
-}
 
 /// Writes `s` as a JSON string, quotes included.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push(b'"');
     let bytes = s.as_bytes();
+    // Branch-free, so it vectorizes: most strings have nothing to escape.
+    let dirty = bytes.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if dirty {
+        escaped(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'"');
+}
+
+/// Copies `bytes`, escaping what JSON requires (as `serde_json` does).
+#[cold]
+fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if i + 8 <= bytes.len() {
-            let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-            if !needs_escape(w) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
+    for (i, &b) in bytes.iter().enumerate() {
         let esc = ESCAPE[b as usize];
-        if esc != 0 {
-            out.extend_from_slice(&bytes[start..i]);
-            out.push(b'\\');
-            out.push(esc);
-            if esc == b'u' {
-                out.extend_from_slice(&[
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 15) as usize],
-                ]);
-            }
-            start = i + 1;
+        if esc == 0 {
+            continue;
         }
-        i += 1;
+        out.extend_from_slice(&bytes[start..i]);
+        out.push(b'\\');
+        out.push(esc);
+        if esc == b'u' {
+            out.extend_from_slice(&[b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
+        start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// Writes `s` as a JSON string, or `null`.

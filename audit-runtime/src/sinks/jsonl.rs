@@ -146,8 +146,10 @@ impl Sink for JsonLines {
             self.rotate()?;
         }
         for item in batch {
-            self.line.clear();
-            if *item.name != *item.record.event {
+            // A sink with an alias set writes the published name first.
+            let named = *item.name != *item.record.event;
+            if named {
+                self.line.clear();
                 let mut v = serde_json::to_value(&*item.record)
                     .map_err(|e| SinkError::permanent(e.to_string()))?;
                 if let serde_json::Value::Object(m) = &mut v {
@@ -159,18 +161,26 @@ impl Sink for JsonLines {
                 }
                 serde_json::to_writer(&mut self.line, &v)
                     .map_err(|e| SinkError::permanent(e.to_string()))?;
-            } else {
-                self.line.extend_from_slice(item.json.as_bytes());
             }
-            self.line.push(b'\n');
-            let len = self.line.len() as u64;
+            let len = if named {
+                self.line.len()
+            } else {
+                item.json.len()
+            } as u64
+                + 1;
             if self
                 .max_bytes
                 .is_some_and(|max| self.size > 0 && self.size + len > max)
             {
                 self.rotate()?;
             }
-            self.out.write_all(&self.line)?;
+            let line = if named {
+                &self.line[..]
+            } else {
+                item.json.as_bytes()
+            };
+            self.out.write_all(line)?;
+            self.out.write_all(b"\n")?;
             self.size += len;
         }
         self.out.flush()?;
