@@ -257,10 +257,7 @@ impl Chainer {
                 .iter()
                 .filter(|(r, _, _)| sink.options.accepts(r))
                 .map(|(r, json, name)| Item {
-                    name: sink
-                        .options
-                        .alias_name(self.specs.get(&*r.event).copied(), r)
-                        .unwrap_or_else(|| Arc::clone(name)),
+                    name: self.published_name(sink, r, name),
                     json: Arc::clone(json),
                     record: Arc::clone(r),
                 })
@@ -309,6 +306,17 @@ impl Chainer {
                 Some(why) => Err(DeliveryError::NotCommitted(why)),
             });
         }
+    }
+
+    /// The name `sink` publishes a record under: its alias, else the event name.
+    fn published_name(&self, sink: &SinkHandle, record: &Record, name: &Arc<str>) -> Arc<str> {
+        if !sink.options.has_aliases() {
+            return Arc::clone(name);
+        }
+        let spec = self.specs.get(&*record.event).copied();
+        sink.options
+            .alias_name(spec, record)
+            .unwrap_or_else(|| Arc::clone(name))
     }
 
     /// The shared name of an event (one allocation per event name, not per record).

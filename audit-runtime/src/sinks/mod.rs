@@ -275,6 +275,11 @@ impl SinkOptions {
     }
 
     /// The name this sink publishes `record` under, if not its event name.
+    /// Whether the sink publishes under an alias set.
+    pub(crate) fn has_aliases(&self) -> bool {
+        self.alias.is_some()
+    }
+
     pub(crate) fn alias_name(&self, spec: Option<&EventSpec>, record: &Record) -> Option<Arc<str>> {
         let template = spec?.alias_template(self.alias.as_deref()?)?;
         Some(Arc::from(record.render_name(template)))
