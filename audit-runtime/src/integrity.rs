@@ -33,8 +33,8 @@ pub fn canonical_bytes(record: &Record) -> Vec<u8> {
 /// r.description = "changed".into();
 /// assert_ne!(audit_runtime::integrity::hash_of(&r), h);
 /// ```
-pub fn hash_of(record: &Record) -> String {
-    to_hex(&Sha256::digest(canonical_bytes(record)))
+pub fn hash_of(record: &Record) -> ChainHash {
+    ChainHash::from_digest(&Sha256::digest(canonical_bytes(record)).into())
 }
 
 /// The tail of a record's JSON before its hash is known.
@@ -58,10 +58,10 @@ const NULL_TAIL: &[u8] = b"\"hash\":null}";
 /// assert_eq!(stored, r.hash.as_deref());
 /// assert_eq!(computed, stored.unwrap());
 /// ```
-pub fn hash_of_json(json: &str) -> Option<(Option<&str>, String)> {
+pub fn hash_of_json(json: &str) -> Option<(Option<&str>, ChainHash)> {
     let bytes = json.as_bytes();
     if bytes.ends_with(NULL_TAIL) {
-        return Some((None, to_hex(&Sha256::digest(bytes))));
+        return Some((None, ChainHash::from_digest(&Sha256::digest(bytes).into())));
     }
     // `"hash":"` + 64 hex digits + `"}`
     let tail_len = 8 + 64 + 2;
@@ -74,7 +74,111 @@ pub fn hash_of_json(json: &str) -> Option<(Option<&str>, String)> {
     let mut h = Sha256::new();
     h.update(&bytes[..start]);
     h.update(NULL_TAIL);
-    Some((Some(stored), to_hex(&h.finalize())))
+    Some((Some(stored), ChainHash::from_digest(&h.finalize().into())))
+}
+
+/// A SHA-256 of the chain, as the 64 lowercase hex digits records carry in `hash` and
+/// `prev_hash`. Held inline (no allocation per record); reads as a `&str`.
+///
+/// ```
+/// use audit_runtime::integrity::ChainHash;
+/// let h: ChainHash = "ab".repeat(32).parse().unwrap();
+/// assert_eq!(h.len(), 64);
+/// assert!(h.starts_with("abab"));
+/// assert!("not hex".parse::<ChainHash>().is_err());
+/// assert_eq!(serde_json::to_string(&h).unwrap(), format!("\"{h}\""));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChainHash([u8; 64]);
+
+impl ChainHash {
+    /// The hex of a digest.
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        ChainHash(json::hex32(digest))
+    }
+
+    /// The 64 hex digits.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: only ever built from lowercase hex digits (ASCII).
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+}
+
+impl std::ops::Deref for ChainHash {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for ChainHash {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for ChainHash {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ChainHash {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ChainHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for ChainHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// Text that is not 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAHash(pub String);
+
+impl std::fmt::Display for NotAHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a SHA-256 in 64 lowercase hex digits: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for NotAHash {}
+
+impl std::str::FromStr for ChainHash {
+    type Err = NotAHash;
+    fn from_str(s: &str) -> Result<Self, NotAHash> {
+        let bytes: [u8; 64] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| NotAHash(s.to_owned()))?;
+        if bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(ChainHash(bytes))
+        } else {
+            Err(NotAHash(s.to_owned()))
+        }
+    }
+}
+
+impl serde::Serialize for ChainHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ChainHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Links records into a producer chain as they are produced (the delivery pipeline
@@ -97,7 +201,7 @@ pub fn hash_of_json(json: &str) -> Option<(Option<&str>, String)> {
 /// ```
 #[derive(Debug, Default)]
 pub struct Chain {
-    prev: Option<String>,
+    prev: Option<ChainHash>,
 }
 
 /// The part of linking a record that does not depend on its place in the chain,
@@ -157,13 +261,11 @@ impl Chain {
         json.extend_from_slice(HASH_KEY);
         sha.update(&json[tail..]);
         sha.update(b"null}");
-        let digest = json::hex32(&sha.finalize().into());
+        let hash = ChainHash::from_digest(&sha.finalize().into());
         json.push(b'"');
-        json.extend_from_slice(&digest);
+        json.extend_from_slice(hash.as_bytes());
         json.extend_from_slice(b"\"}");
-        // SAFETY: hex digits are ASCII.
-        let hash = unsafe { String::from_utf8_unchecked(digest.to_vec()) };
-        record.prev_hash = self.prev.replace(hash.clone());
+        record.prev_hash = self.prev.replace(hash);
         record.hash = Some(hash);
         // SAFETY: the head copies whole `str`s and ASCII, the tail is ASCII.
         unsafe { String::from_utf8_unchecked(json) }

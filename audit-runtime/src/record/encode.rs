@@ -175,6 +175,7 @@ mod tests {
     use serde_json::{Map, Value as Json, json};
 
     use super::*;
+    use crate::integrity::ChainHash;
     use crate::record::SiteInfo;
     use crate::time::Timestamp;
 
@@ -200,6 +201,11 @@ mod tests {
         (0..rng.usize(0..12))
             .map(|_| PIECES[rng.usize(..PIECES.len())])
             .collect()
+    }
+
+    fn hash(rng: &mut fastrand::Rng) -> ChainHash {
+        let digest: [u8; 32] = std::array::from_fn(|_| rng.u8(..));
+        ChainHash::from_digest(&digest)
     }
 
     fn opt<T>(rng: &mut fastrand::Rng, f: impl FnOnce(&mut fastrand::Rng) -> T) -> Option<T> {
@@ -288,8 +294,8 @@ mod tests {
                 line: rng.u32(..),
                 function: Cow::Owned(text(rng)),
             },
-            prev_hash: opt(rng, text),
-            hash: opt(rng, text),
+            prev_hash: opt(rng, hash),
+            hash: opt(rng, hash),
         }
     }
 

@@ -18,6 +18,7 @@ use std::sync::{Arc, LazyLock};
 
 use crate::context::Context;
 use crate::event::{Event, Outcome};
+use crate::integrity::ChainHash;
 use crate::time::Timestamp;
 use crate::value::Value;
 
@@ -108,9 +109,9 @@ pub struct Record {
     /// Emission site.
     pub site: SiteInfo,
     /// Hash of the previous record of the chain.
-    pub prev_hash: Option<String>,
+    pub prev_hash: Option<ChainHash>,
     /// This record's hash.
-    pub hash: Option<String>,
+    pub hash: Option<ChainHash>,
 }
 
 /// The context of records emitted outside any scope (shared, never reallocated).

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::StoreError;
-use crate::integrity::hash_of_json;
+use crate::integrity::{ChainHash, hash_of_json};
 use crate::record::Record;
 
 /// The indexes of the query model, the same SQL for SQLite and PostgreSQL: every query
@@ -21,9 +21,9 @@ pub(crate) const QUERY_INDEXES: &str = r#"
 
 /// The record's hash and the JSON to store. Records built by the pipeline carry
 /// both; a record without a hash gets one here (the JSON then ends with it).
-pub(crate) fn hashed_json<'a>(record: &'a Record, json: &'a str) -> (String, Cow<'a, str>) {
-    if let Some(h) = &record.hash {
-        return (h.clone(), Cow::Borrowed(json));
+pub(crate) fn hashed_json<'a>(record: &'a Record, json: &'a str) -> (ChainHash, Cow<'a, str>) {
+    if let Some(h) = record.hash {
+        return (h, Cow::Borrowed(json));
     }
     let (_, hash) = hash_of_json(json).expect("a record's JSON ends with its hash");
     let mut spliced = json[..json.len() - "null}".len()].to_string();

@@ -314,7 +314,7 @@ fn insert(client: &mut Client, key: &ChainKey, batch: &Batch) -> Result<(), post
             &c.entity_type_code,
             &c.entity_id.as_deref(),
             &c.description.as_ref(),
-            &hash,
+            &hash.as_str(),
             &link,
             &RawJson(&json),
         ])?;

@@ -273,7 +273,7 @@ impl Sqlite {
                         c.entity_type_code,
                         c.entity_id,
                         c.description,
-                        hash,
+                        hash.as_str(),
                         link.to_string(),
                         json,
                     ])
