@@ -417,8 +417,7 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
                 let __audit_outcome = (&__audit_ret_ref).__audit_outcome();
                 #ok_binding
                 #(#at_exit)*
-                let __audit_meta: ::std::boxed::Box<[#k::__private::Value]> =
-                    ::std::boxed::Box::new([#(#values),*]);
+                let __audit_meta = #k::__private::fields([#(#values),*]);
                 #entity_exit
                 let __audit_on = #k::__private::On::#on;
                 #unchanged_skip

@@ -10,6 +10,10 @@ use crate::spec::{EventSpec, Site};
 use crate::time::Timestamp;
 use crate::value::Value;
 
+/// The metadata values of one event: held inline up to four (most events), so the
+/// hand-off allocates nothing for them.
+pub type Fields = smallvec::SmallVec<[Value; 4]>;
+
 /// How a handler ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -38,7 +42,7 @@ pub struct Event {
     pub(crate) site: &'static Site,
     pub(crate) outcome: Outcome,
     pub(crate) duration_ns: u64,
-    pub(crate) metadata: Box<[Value]>,
+    pub(crate) metadata: Fields,
     pub(crate) context: Option<Arc<Context>>,
     pub(crate) entity: Option<Box<EntityPart>>,
 }
@@ -62,9 +66,10 @@ impl Event {
         site: &'static Site,
         outcome: Outcome,
         duration_ns: u64,
-        metadata: Box<[Value]>,
+        metadata: impl IntoIterator<Item = Value>,
         context: Option<Arc<Context>>,
     ) -> Self {
+        let metadata: Fields = metadata.into_iter().collect();
         debug_assert_eq!(metadata.len(), site.spec.fields.len());
         let time = Timestamp::now();
         Event {

@@ -107,6 +107,15 @@ pub enum On {
     Never,
 }
 
+/// The metadata values of one call (inline up to four).
+pub use crate::event::Fields;
+
+/// Collects a call's metadata values.
+#[inline]
+pub fn fields<const N: usize>(values: [Value; N]) -> Fields {
+    values.into_iter().collect()
+}
+
 /// Builds and hands off the event of one call. Deliberately not inlined: one copy
 /// serves every site (compile time), at the cost of one call.
 #[inline(never)]
@@ -118,7 +127,7 @@ pub fn emit(
     outcome: Outcome,
     started: Instant,
     context: Option<Arc<Context>>,
-    metadata: Box<[Value]>,
+    metadata: Fields,
     actor: Option<Actor>,
     tenant: Option<String>,
     entity: Option<Box<crate::entity::EntityPart>>,

@@ -141,17 +141,17 @@ impl Record {
     /// Builds the record of an event: renders the description and applies the
     /// catalog's redaction. The hash fields are left to the delivery pipeline.
     pub fn from_event(event: &Event) -> Record {
-        Record::build(event, event.metadata.to_vec())
+        Record::build(event, event.metadata.iter().cloned())
     }
 
     /// Like [`Record::from_event`], moving the event's values instead of copying them
     /// (what the pipeline's worker does).
     pub fn from_event_owned(mut event: Event) -> Record {
-        let values = std::mem::take(&mut event.metadata).into_vec();
+        let values = std::mem::take(&mut event.metadata);
         Record::build(&event, values)
     }
 
-    fn build(event: &Event, values: Vec<Value>) -> Record {
+    fn build(event: &Event, values: impl IntoIterator<Item = Value>) -> Record {
         let spec = event.spec();
         let mut metadata = Metadata::with_capacity(spec.fields.len());
         for (field, value) in spec.fields.iter().zip(values) {
