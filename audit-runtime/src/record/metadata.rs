@@ -7,10 +7,12 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value as Json;
+use smallvec::SmallVec;
 
 /// The metadata of a record: each field's name and JSON value, in catalog order.
 /// Serializes as a JSON object. The names of records built by this process are
-/// borrowed from the catalog compiled into the binary (no allocation per record).
+/// borrowed from the catalog compiled into the binary, and up to four fields are
+/// held inline: no allocation per record for the map itself.
 ///
 /// ```
 /// use audit_runtime::Metadata;
@@ -22,17 +24,17 @@ use serde_json::Value as Json;
 /// assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"app_nid":"inv-track","id":4}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Metadata(Vec<(Cow<'static, str>, Json)>);
+pub struct Metadata(SmallVec<[(Cow<'static, str>, Json); 4]>);
 
 impl Metadata {
     /// No fields.
     pub fn new() -> Self {
-        Metadata(Vec::new())
+        Metadata(SmallVec::new())
     }
 
     /// No fields, room for `n`.
     pub fn with_capacity(n: usize) -> Self {
-        Metadata(Vec::with_capacity(n))
+        Metadata(SmallVec::with_capacity(n))
     }
 
     /// Sets a field, in place if it exists, else last.
