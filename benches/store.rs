@@ -63,7 +63,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     eprintln!("building {rows} records…");
     let items = items(rows);
-    let avg_json = items.iter().map(|i| i.json.len()).sum::<usize>() / rows;
+    let avg_json = items.iter().map(|i| i.json().len()).sum::<usize>() / rows;
     println!("rows: {rows}, batch: {batch}, average record JSON: {avg_json} bytes\n");
     println!("| write ({rows} rows, batches of {batch}) | rows/s |");
     println!("| --- | ---: |");

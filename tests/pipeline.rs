@@ -97,7 +97,7 @@ impl Sink for TestSink {
         out.extend(
             batch
                 .iter()
-                .map(|i| (i.name.to_string(), (*i.record).clone())),
+                .map(|i| (i.name().to_string(), i.record().clone())),
         );
         Ok(())
     }

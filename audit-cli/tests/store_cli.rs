@@ -69,11 +69,7 @@ fn store(dir: &Path, n: usize) -> (String, Vec<Record>) {
             let mut r = record(i, if i < n / 2 { 100 } else { 1 });
             let json = chain.link(&mut r);
             records.push(r.clone());
-            Item {
-                record: Arc::new(r),
-                json: Arc::new(json),
-                name: Arc::from("x"),
-            }
+            Item::with_json(r, json, Arc::from("x"))
         })
         .collect();
     store.write(&items).unwrap();

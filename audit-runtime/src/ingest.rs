@@ -210,9 +210,6 @@ impl Ingest {
 fn item_of(payload: &[u8]) -> Option<Item> {
     let json = std::str::from_utf8(payload).ok()?;
     let record: Record = serde_json::from_str(json).ok()?;
-    Some(Item {
-        name: Arc::from(&*record.event),
-        record: Arc::new(record),
-        json: Arc::new(json.to_string()),
-    })
+    let name = Arc::from(&*record.event);
+    Some(Item::with_json(record, json.to_string(), name))
 }

@@ -64,11 +64,8 @@ pub fn items(n: usize) -> Vec<Item> {
         .map(|i| {
             let mut r = record(i, &mut rng);
             let json = chain.link(&mut r);
-            Item {
-                name: Arc::from(&*r.event),
-                record: Arc::new(r),
-                json: Arc::new(json),
-            }
+            let name = Arc::from(&*r.event);
+            Item::with_json(r, json, name)
         })
         .collect()
 }

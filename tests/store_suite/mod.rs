@@ -106,11 +106,7 @@ pub fn write(store: &mut impl TestStore, chain: &mut Chain, records: Vec<Record>
         .map(|mut r| {
             let json = chain.link(&mut r);
             let name = r.event.to_string();
-            Item {
-                record: Arc::new(r),
-                json: Arc::new(json),
-                name: Arc::from(name),
-            }
+            Item::with_json(r, json, Arc::from(name))
         })
         .collect();
     for batch in items.chunks(64) {
@@ -270,8 +266,8 @@ pub fn filters<H: Harness>(h: &H) {
     // Records come back whole.
     let page = store.query(&Query::all().limit(1)).unwrap();
     let mut last = all.last().unwrap().clone();
-    last.hash = page.records[0].hash.clone();
-    last.prev_hash = page.records[0].prev_hash.clone();
+    last.hash = page.records[0].hash;
+    last.prev_hash = page.records[0].prev_hash;
     assert_eq!(page.records[0], last);
     assert_eq!(store.get(last.id).unwrap(), Some(last));
     assert_eq!(store.get(uuid::Uuid::nil()).unwrap(), None);
@@ -408,11 +404,7 @@ pub fn idempotent_writes<H: Harness>(h: &H) {
         .into_iter()
         .map(|mut r| {
             let json = chain.link(&mut r);
-            Item {
-                record: Arc::new(r),
-                json: Arc::new(json),
-                name: Arc::from("x"),
-            }
+            Item::with_json(r, json, Arc::from("x"))
         })
         .collect();
     store.write(&items[..6]).unwrap();

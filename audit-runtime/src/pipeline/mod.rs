@@ -118,6 +118,9 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
+// Events are the traffic: boxing them would cost the allocation per event that their
+// inline fields avoid.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
     Event(Event, Option<Sender<Result<(), DeliveryError>>>),
     Flush(Sender<()>),

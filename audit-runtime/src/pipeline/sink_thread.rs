@@ -167,7 +167,7 @@ impl SinkRunner {
                 } else {
                     items
                         .into_iter()
-                        .partition(|i| e.rejected_ids().contains(&i.record.id))
+                        .partition(|i| e.rejected_ids().contains(&i.record().id))
                 };
                 add(&self.counters.delivered, delivered.len());
                 add(&self.counters.failed, refused.len());
@@ -319,8 +319,8 @@ fn to_entries(items: &[Item]) -> Vec<SpoolEntry> {
     items
         .iter()
         .map(|i| SpoolEntry {
-            name: i.name.to_string(),
-            record: (*i.record).clone(),
+            name: i.name().to_string(),
+            record: i.record().clone(),
         })
         .collect()
 }

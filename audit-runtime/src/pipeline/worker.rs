@@ -242,25 +242,19 @@ impl Chainer {
             if let Some(spec) = spec {
                 self.specs.entry(spec.name).or_insert(spec);
             }
-            let json = Arc::new(self.chain.link_prepared(&mut record, prepared));
-            let r = record;
-            let name = self.event_name(&r.event);
-            let r = Arc::new(r);
+            let json = self.chain.link_prepared(&mut record, prepared);
+            let name = self.event_name(&record.event);
             if let Some(ack) = ack {
-                acks.push((Arc::clone(&r), ack));
+                acks.push((record.id, ack));
             }
-            records.push((r, json, name));
+            records.push(Item::with_json(record, json, name));
         }
         let mut replies = Vec::new();
         for sink in &self.sinks {
             let items: Vec<Item> = records
                 .iter()
-                .filter(|(r, _, _)| sink.options.accepts(r))
-                .map(|(r, json, name)| Item {
-                    name: self.published_name(sink, r, name),
-                    json: Arc::clone(json),
-                    record: Arc::clone(r),
-                })
+                .filter(|item| sink.options.accepts(item.record()))
+                .map(|item| self.published(sink, item))
                 .collect();
             if items.is_empty() {
                 continue;
@@ -268,7 +262,7 @@ impl Chainer {
             let wants_reply = !acks.is_empty() && sink.primary;
             let reply = wants_reply.then(|| bounded(1));
             let ids: Vec<uuid::Uuid> = if wants_reply {
-                items.iter().map(|i| i.record.id).collect()
+                items.iter().map(|i| i.record().id).collect()
             } else {
                 Vec::new()
             };
@@ -296,10 +290,10 @@ impl Chainer {
                 (name, ids, r)
             })
             .collect();
-        for (record, ack) in acks {
+        for (id, ack) in acks {
             let failure = outcomes
                 .iter()
-                .filter(|(_, ids, _)| ids.contains(&record.id))
+                .filter(|(_, ids, _)| ids.contains(&id))
                 .find_map(|(name, _, r)| r.as_ref().err().map(|e| format!("sink `{name}`: {e}")));
             let _ = ack.send(match failure {
                 None => Ok(()),
@@ -308,15 +302,15 @@ impl Chainer {
         }
     }
 
-    /// The name `sink` publishes a record under: its alias, else the event name.
-    fn published_name(&self, sink: &SinkHandle, record: &Record, name: &Arc<str>) -> Arc<str> {
+    /// The item `sink` gets: under its alias, else under the event name.
+    fn published(&self, sink: &SinkHandle, item: &Item) -> Item {
         if !sink.options.has_aliases() {
-            return Arc::clone(name);
+            return item.clone();
         }
+        let record = item.record();
         let spec = self.specs.get(&*record.event).copied();
-        sink.options
-            .alias_name(spec, record)
-            .unwrap_or_else(|| Arc::clone(name))
+        let name = sink.options.alias_name(spec, record);
+        item.renamed(name.unwrap_or_else(|| Arc::clone(item.shared_name())))
     }
 
     /// The shared name of an event (one allocation per event name, not per record).

@@ -94,10 +94,9 @@ impl Sink for Console {
         let mut out = Vec::with_capacity(batch.len() * 256);
         for item in batch {
             match self.format {
-                Format::Human => {
-                    out.extend_from_slice(Console::human_line(&item.record, &item.name).as_bytes())
-                }
-                Format::Json => out.extend_from_slice(item.json.as_bytes()),
+                Format::Human => out
+                    .extend_from_slice(Console::human_line(item.record(), item.name()).as_bytes()),
+                Format::Json => out.extend_from_slice(item.json().as_bytes()),
             }
             out.push(b'\n');
         }

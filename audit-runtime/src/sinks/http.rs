@@ -233,14 +233,15 @@ impl Http {
     }
 
     fn body(&self, items: &[Item]) -> Vec<u8> {
-        let mut body = Vec::with_capacity(items.iter().map(|i| i.json.len() + 80).sum());
+        let mut body = Vec::with_capacity(items.iter().map(|i| i.json().len() + 80).sum());
         for item in items {
             if let HttpFormat::ElasticBulk { index } = &self.options.format {
-                let action = serde_json::json!({"index": {"_index": index, "_id": item.record.id}});
+                let action =
+                    serde_json::json!({"index": {"_index": index, "_id": item.record().id}});
                 body.extend_from_slice(action.to_string().as_bytes());
                 body.push(b'\n');
             }
-            body.extend_from_slice(item.json.as_bytes());
+            body.extend_from_slice(item.json().as_bytes());
             body.push(b'\n');
         }
         body
@@ -277,7 +278,7 @@ impl Http {
             match self.post(std::slice::from_ref(item)) {
                 Answer::Accepted => {}
                 Answer::Retry(m) => return Err(SinkError::retryable(m)),
-                Answer::Refused(_) => refused.push(item.record.id),
+                Answer::Refused(_) => refused.push(item.record().id),
                 Answer::Partial(ids, _) => refused.extend(ids),
             }
         }
@@ -317,7 +318,7 @@ fn bulk_answer(items: &[Item], text: &str) -> Answer {
                 if first.is_empty() {
                     first = op.map(|o| o["error"].to_string()).unwrap_or_default();
                 }
-                refused.push(item.record.id);
+                refused.push(item.record().id);
             }
         }
     }

@@ -147,16 +147,16 @@ impl Sink for JsonLines {
         }
         for item in batch {
             // A sink with an alias set writes the published name first.
-            let named = *item.name != *item.record.event;
+            let named = *item.name() != *item.record().event;
             if named {
                 self.line.clear();
-                let mut v = serde_json::to_value(&*item.record)
+                let mut v = serde_json::to_value(item.record())
                     .map_err(|e| SinkError::permanent(e.to_string()))?;
                 if let serde_json::Value::Object(m) = &mut v {
                     m.shift_insert(
                         0,
                         "name".into(),
-                        serde_json::Value::String(item.name.to_string()),
+                        serde_json::Value::String(item.name().to_string()),
                     );
                 }
                 serde_json::to_writer(&mut self.line, &v)
@@ -165,7 +165,7 @@ impl Sink for JsonLines {
             let len = if named {
                 self.line.len()
             } else {
-                item.json.len()
+                item.json().len()
             } as u64
                 + 1;
             if self
@@ -177,7 +177,7 @@ impl Sink for JsonLines {
             let line = if named {
                 &self.line[..]
             } else {
-                item.json.as_bytes()
+                item.json().as_bytes()
             };
             self.out.write_all(line)?;
             self.out.write_all(b"\n")?;

@@ -54,7 +54,7 @@ impl<L: Listen> Sink for Listener<L> {
 
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
         for item in batch {
-            self.listen.on_record(&item.record, &item.name)?;
+            self.listen.on_record(item.record(), item.name())?;
         }
         Ok(())
     }

@@ -114,27 +114,79 @@ impl From<std::io::Error> for SinkError {
     }
 }
 
-/// One record as a sink receives it: the record, its JSON (serialized once, shared by
-/// every sink), and the name this sink publishes it under (the event name, or the
-/// catalog alias of the sink's alias set).
+/// One record as a sink receives it: the record and its JSON line (built once, in
+/// one allocation shared by every sink), and the name this sink publishes it under
+/// (the event name, or the catalog alias of the sink's alias set).
+///
+/// ```
+/// # let record: audit_runtime::Record = serde_json::from_value(serde_json::json!({
+/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "app_launch", "code": 1,
+/// #   "category": "app", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
+/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
+/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
+/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// use audit_runtime::sinks::Item;
+/// let item = Item::new(record, "launched-app-inv-track");
+/// assert_eq!(item.name(), "launched-app-inv-track");
+/// assert_eq!(item.record().event, "app_launch");
+/// assert!(item.json().starts_with(r#"{"id":"01900000-"#));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Item {
-    /// The record (shared by every sink).
-    pub record: Arc<Record>,
-    /// The record as one line of JSON, `hash` included (shared by every sink).
-    pub json: Arc<String>,
-    /// The published name.
-    pub name: Arc<str>,
+    entry: Arc<Entry>,
+    name: Arc<str>,
+}
+
+/// What every sink's item for one record shares.
+#[derive(Debug)]
+struct Entry {
+    record: Record,
+    json: String,
 }
 
 impl Item {
     /// An item for `record`, serializing it (for records not built by the pipeline).
     pub fn new(record: Record, name: &str) -> Item {
+        let json = record.to_json();
+        Item::with_json(record, json, Arc::from(name))
+    }
+
+    /// An item for `record` whose JSON is already known: the exact text its hash was
+    /// computed over (as linked by [`crate::integrity::Chain`], or as received from a
+    /// stream).
+    pub fn with_json(record: Record, json: String, name: Arc<str>) -> Item {
         Item {
-            json: Arc::new(record.to_json()),
-            record: Arc::new(record),
-            name: Arc::from(name),
+            entry: Arc::new(Entry { record, json }),
+            name,
         }
+    }
+
+    /// The same record under another published name.
+    pub(crate) fn renamed(&self, name: Arc<str>) -> Item {
+        Item {
+            entry: Arc::clone(&self.entry),
+            name,
+        }
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.entry.record
+    }
+
+    /// The record as one line of JSON, `hash` included.
+    pub fn json(&self) -> &str {
+        &self.entry.json
+    }
+
+    /// The name this sink publishes the record under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The published name, shared.
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
+        &self.name
     }
 }
 

@@ -233,13 +233,13 @@ impl Sink for Nats {
         self.rt.block_on(async {
             for item in batch {
                 let mut headers = HeaderMap::new();
-                headers.insert(NATS_MESSAGE_ID, item.record.id.to_string().as_str());
+                headers.insert(NATS_MESSAGE_ID, item.record().id.to_string().as_str());
                 let ack = self
                     .js
                     .publish_with_headers(
-                        self.subject(&item.record),
+                        self.subject(item.record()),
                         headers,
-                        Bytes::copy_from_slice(item.json.as_bytes()),
+                        Bytes::copy_from_slice(item.json().as_bytes()),
                     )
                     .await
                     .map_err(|e| SinkError::retryable(format!("nats: publish: {e}")))?;

@@ -213,11 +213,8 @@ fn reconnects_after_the_backend_is_terminated() {
         .into_iter()
         .map(|mut r| {
             let json = chain.link(&mut r);
-            audit::sinks::Item {
-                name: std::sync::Arc::from(&*r.event),
-                record: std::sync::Arc::new(r),
-                json: std::sync::Arc::new(json),
-            }
+            let name = std::sync::Arc::from(&*r.event);
+            audit::sinks::Item::with_json(r, json, name)
         })
         .collect();
     let mut attempts = 0;

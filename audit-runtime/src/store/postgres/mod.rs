@@ -280,7 +280,7 @@ impl Postgres {
 fn insert(client: &mut Client, key: &ChainKey, batch: &Batch) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
     tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")?;
-    let ids: Vec<Uuid> = batch.iter().map(|i| i.record.id).collect();
+    let ids: Vec<Uuid> = batch.iter().map(|i| i.record().id).collect();
     let existing: std::collections::HashSet<Uuid> = tx
         .query("SELECT id FROM audit_records WHERE id = ANY($1)", &[&ids])?
         .iter()
@@ -291,16 +291,16 @@ fn insert(client: &mut Client, key: &ChainKey, batch: &Batch) -> Result<(), post
     let sink = tx.copy_in(COPY)?;
     let mut writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
     for item in batch {
-        if existing.contains(&item.record.id) || !seen.insert(item.record.id) {
+        if existing.contains(&item.record().id) || !seen.insert(item.record().id) {
             continue;
         }
-        let (hash, json) = hashed_json(&item.record, &item.json);
+        let (hash, json) = hashed_json(item.record(), item.json());
         let link = key.link(&prev, &hash);
         prev = link;
-        let c = Columns::of(&item.record);
+        let c = Columns::of(item.record());
         let link = link.to_string();
         writer.write(&[
-            &item.record.id,
+            &item.record().id,
             &c.time_ns,
             &c.event.as_ref(),
             &c.code,

@@ -254,9 +254,9 @@ impl Sqlite {
         {
             let mut stmt = tx.prepare_cached(INSERT).map_err(sink_error)?;
             for item in batch {
-                let (hash, json) = hashed_json(&item.record, &item.json);
+                let (hash, json) = hashed_json(item.record(), item.json());
                 let link = self.key.link(&prev, &hash);
-                let c = Columns::of(&item.record);
+                let c = Columns::of(item.record());
                 let inserted = stmt
                     .execute(params![
                         c.id,
