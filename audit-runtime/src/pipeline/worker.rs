@@ -17,7 +17,7 @@ use crate::EventSpec;
 use crate::dispatch::DeliveryError;
 use crate::integrity::{Chain, Prepared};
 use crate::record::Record;
-use crate::sinks::Item;
+use crate::sinks::{Entry, Item};
 use crate::spool::Spool;
 
 type Ack = Sender<Result<(), DeliveryError>>;
@@ -25,7 +25,9 @@ type Ack = Sender<Result<(), DeliveryError>>;
 /// A record on its way to the chainer: its JSON and hash prepared up to the chain
 /// fields, its emitter's ack (`sync`) and its event's spec when the builder knows it.
 struct Built {
-    record: Record,
+    /// The record, on the heap where the sinks will share it (its JSON comes when
+    /// it is linked).
+    entry: Arc<Entry>,
     prepared: Prepared,
     ack: Option<Ack>,
     spec: Option<&'static EventSpec>,
@@ -113,7 +115,10 @@ impl Worker {
         let prepared = Prepared::new(&record, self.last_len + 192);
         self.last_len = prepared.len();
         Built {
-            record,
+            entry: Arc::new(Entry {
+                record,
+                json: String::new(),
+            }),
             prepared,
             ack,
             spec,
@@ -234,7 +239,7 @@ impl Chainer {
         let mut acks = Vec::new();
         for b in batch {
             let Built {
-                mut record,
+                mut entry,
                 prepared,
                 ack,
                 spec,
@@ -242,12 +247,13 @@ impl Chainer {
             if let Some(spec) = spec {
                 self.specs.entry(spec.name).or_insert(spec);
             }
-            let json = self.chain.link_prepared(&mut record, prepared);
-            let name = self.event_name(&record.event);
+            let unshared = Arc::get_mut(&mut entry).expect("an entry is shared only once linked");
+            unshared.json = self.chain.link_prepared(&mut unshared.record, prepared);
+            let name = self.event_name(&entry.record.event);
             if let Some(ack) = ack {
-                acks.push((record.id, ack));
+                acks.push((entry.record.id, ack));
             }
-            records.push(Item::with_json(record, json, name));
+            records.push(Item::from_entry(entry, name));
         }
         let mut replies = Vec::new();
         for sink in &self.sinks {

@@ -137,11 +137,12 @@ pub struct Item {
     name: Arc<str>,
 }
 
-/// What every sink's item for one record shares.
+/// What every sink's item for one record shares. The pipeline builds it on the heap
+/// once, then fills in the JSON when the record is linked (still unshared then).
 #[derive(Debug)]
-struct Entry {
-    record: Record,
-    json: String,
+pub(crate) struct Entry {
+    pub(crate) record: Record,
+    pub(crate) json: String,
 }
 
 impl Item {
@@ -159,6 +160,11 @@ impl Item {
             entry: Arc::new(Entry { record, json }),
             name,
         }
+    }
+
+    /// An item for a linked entry.
+    pub(crate) fn from_entry(entry: Arc<Entry>, name: Arc<str>) -> Item {
+        Item { entry, name }
     }
 
     /// The same record under another published name.
