@@ -18,6 +18,7 @@
 //! ```
 
 mod metrics;
+mod room;
 mod sink_thread;
 mod worker;
 
@@ -264,6 +265,7 @@ impl AuditorBuilder {
         }
         let shared = Arc::new(Shared {
             tx,
+            room: room::Room::new(self.capacity),
             overflow: self.overflow,
             spill: Mutex::new(spill),
             spill_pending: AtomicBool::new(false),
@@ -314,6 +316,8 @@ fn spec_index() -> HashMap<&'static str, &'static EventSpec> {
 
 pub(crate) struct Shared {
     pub tx: Sender<Msg>,
+    /// Where callers wait while the queue is full.
+    pub room: room::Room,
     overflow: Overflow,
     pub spill: Mutex<Option<Spool>>,
     pub spill_pending: AtomicBool,
@@ -425,7 +429,7 @@ impl Auditor {
             self.shared.drained.store(self.flush(), Ordering::SeqCst);
         }
         if !self.shared.closed.swap(true, Ordering::SeqCst) {
-            let _ = self.shared.tx.send(Msg::Shutdown);
+            let _ = self.shared.room.send(&self.shared.tx, Msg::Shutdown);
             let threads = std::mem::take(
                 &mut *self
                     .shared
@@ -495,7 +499,8 @@ impl Dispatch for Auditor {
         }
         if event.spec().durability == Durability::Sync {
             let (ack, done) = bounded(1);
-            s.tx.send(Msg::Event(event, Some(ack)))
+            s.room
+                .send(&s.tx, Msg::Event(event, Some(ack)))
                 .map_err(|_| DeliveryError::Closed)?;
             s.accepted.fetch_add(1, Ordering::Relaxed);
             return done
@@ -503,10 +508,10 @@ impl Dispatch for Auditor {
                 .unwrap_or(Err(DeliveryError::Timeout));
         }
         let sent = match s.overflow {
-            Overflow::Block => {
-                s.tx.send(Msg::Event(event, None))
-                    .map_err(|_| DeliveryError::Closed)
-            }
+            Overflow::Block => s
+                .room
+                .send(&s.tx, Msg::Event(event, None))
+                .map_err(|_| DeliveryError::Closed),
             Overflow::DropNewest | Overflow::Spill => {
                 match s.tx.try_send(Msg::Event(event, None)) {
                     Ok(()) => Ok(()),
@@ -533,7 +538,11 @@ impl Dispatch for Auditor {
     fn flush(&self) -> bool {
         let (ack, done) = bounded(1);
         if self.shared.closed.load(Ordering::Relaxed)
-            || self.shared.tx.send(Msg::Flush(ack)).is_err()
+            || self
+                .shared
+                .room
+                .send(&self.shared.tx, Msg::Flush(ack))
+                .is_err()
         {
             return false;
         }

@@ -148,6 +148,7 @@ impl Worker {
             let mut next = Some(first);
             let deadline = Instant::now() + self.config.max_wait;
             while let Some(msg) = next.take() {
+                self.shared.room.taken(&self.rx);
                 match msg {
                     Msg::Event(e, ack) => {
                         let spec = e.spec();
