@@ -14,8 +14,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use audit::Auditor;
 use audit::sinks::JsonLines;
-use audit::{Auditor, audited};
 
 /// The system allocator, counting.
 struct Counting;
@@ -48,15 +48,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-struct App {
-    id: i64,
-    uid: String,
-    name: String,
-    nid: String,
-}
-
-#[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid))]
-fn launch(app: &App) {}
+#[path = "support/app.rs"]
+mod app;
+use app::{App, launch};
 
 fn counted(n: u64, f: impl FnOnce()) -> (f64, f64) {
     let (a, b) = (
@@ -81,12 +75,7 @@ fn main() {
         .spool_dir(dir.path().join("spool"))
         .build()
         .unwrap();
-    let app = App {
-        id: 4,
-        uid: "cld-8y7f".into(),
-        name: "Inventory Tracker".into(),
-        nid: "inv-track".into(),
-    };
+    let app = App::sample();
     let n = 100_000;
     let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
     let (allocations, bytes) = audit::dispatch::with_dispatch(d, || {

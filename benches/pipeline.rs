@@ -29,18 +29,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use audit::Auditor;
 use audit::sinks::JsonLines;
-use audit::{Auditor, audited};
 
-struct App {
-    id: i64,
-    uid: String,
-    name: String,
-    nid: String,
-}
-
-#[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid))]
-fn launch(app: &App) {}
+#[path = "support/app.rs"]
+mod app;
+use app::{App, launch};
 
 #[derive(serde::Serialize)]
 struct Plain {
@@ -200,12 +194,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("audit-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let app = App {
-        id: 4,
-        uid: "cld-8y7f".into(),
-        name: "Inventory Tracker".into(),
-        nid: "inv-track".into(),
-    };
+    let app = App::sample();
     let file =
         |name: &str, r: usize, q: usize| -> PathBuf { dir.join(format!("{name}-{r}-{q}.jsonl")) };
 

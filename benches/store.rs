@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use audit::sinks::{Item, Sink};
 use audit::store::{Query, Sqlite, Store, Synchronous};
-use audit::{Auditor, Timestamp, audited};
+use audit::{Auditor, Timestamp};
 
 #[path = "support/records.rs"]
 mod records;
@@ -44,15 +44,9 @@ fn write_rate(path: &std::path::Path, items: &[Item], batch: usize, store: Sqlit
 /// Opens the store of one write variant.
 type Opener = Box<dyn Fn(&std::path::Path) -> Sqlite>;
 
-struct App {
-    id: i64,
-    uid: String,
-    name: String,
-    nid: String,
-}
-
-#[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid))]
-fn launch(app: &App) {}
+#[path = "support/app.rs"]
+mod app;
+use app::{App, launch};
 
 fn main() {
     let rows = env("ROWS", 1_000_000);
