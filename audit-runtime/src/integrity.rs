@@ -277,6 +277,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chain_hashes_are_64_lowercase_hex_digits() {
+        let good = "0123456789abcdef".repeat(4);
+        assert_eq!(good.parse::<ChainHash>().unwrap().as_str(), good);
+        for bad in [
+            good.to_uppercase(),
+            good[1..].to_string(),
+            format!("{good}0"),
+            good.replace('a', "g"),
+        ] {
+            assert_eq!(bad.parse::<ChainHash>(), Err(NotAHash(bad.clone())));
+        }
+        // A record whose hash was tampered into something else no longer reads.
+        let json = format!(
+            r#"{{"id":"01900000-0000-7000-8000-000000000000","time":"2026-11-23T09:30:00Z","event":"a","code":1,"category":"a","level":"info","outcome":"success","error":null,"duration_ns":1,"description":"","actor":null,"impersonator":null,"tenant":null,"environment":null,"source":null,"request":null,"entity":null,"changes":null,"metadata":{{}},"site":{{"module":"m","file":"f","line":1,"function":"f"}},"prev_hash":null,"hash":"{}"}}"#,
+            good.to_uppercase()
+        );
+        let err = serde_json::from_str::<Record>(&json).unwrap_err();
+        assert!(err.to_string().contains("not a SHA-256"), "{err}");
+    }
+
+    #[test]
     fn the_spliced_json_is_the_record_json() {
         let mut r: Record = serde_json::from_value(serde_json::json!({
             "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a",

@@ -42,7 +42,7 @@ pub use pipeline::{
     Auditor, AuditorBuilder, AuditorGuard, BuildError, Metrics, Overflow, Retry, ShutdownReport,
     SinkMetrics,
 };
-pub use record::{Changes, EntityRef, Metadata, OutcomeKind, Record, SiteInfo};
+pub use record::{Changes, EntityRef, Metadata, MetadataIter, OutcomeKind, Record, SiteInfo};
 pub use spec::{CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site};
 pub use time::Timestamp;
 pub use value::{Encode, Value, kind};

@@ -63,8 +63,8 @@ impl Metadata {
     }
 
     /// The fields, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Json)> {
-        self.0.iter().map(|(k, v)| (&**k, v))
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self.0.iter())
     }
 
     /// The number of fields.
@@ -97,12 +97,30 @@ impl std::ops::Index<&str> for Metadata {
     }
 }
 
+/// The fields of a [`Metadata`], in order.
+#[derive(Debug, Clone)]
+pub struct Iter<'a>(std::slice::Iter<'a, (Cow<'static, str>, Json)>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a Json);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (&**k, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
 impl<'a> IntoIterator for &'a Metadata {
     type Item = (&'a str, &'a Json);
-    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a Json)> + 'a>;
+    type IntoIter = Iter<'a>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
     }
 }
 
@@ -145,5 +163,40 @@ impl<'de> Deserialize<'de> for Metadata {
             }
         }
         d.deserialize_map(Fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn insert_replaces_in_place_and_keeps_order() {
+        let mut m = Metadata::new();
+        m.insert("b", json!(1));
+        m.insert("a", json!(2));
+        m.insert("b", json!(3));
+        let fields: Vec<(&str, &Json)> = m.iter().collect();
+        assert_eq!(fields, [("b", &json!(3)), ("a", &json!(2))]);
+        assert_eq!(m.len(), 2);
+        assert!(m.contains_key("a") && !m.contains_key("c"));
+    }
+
+    #[test]
+    fn json_round_trip_keeps_order_and_the_last_duplicate() {
+        let m: Metadata = serde_json::from_str(r#"{"z":1,"a":{"x":[1,2]},"z":3}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"z":3,"a":{"x":[1,2]}}"#
+        );
+        assert_eq!(m.to_json(), json!({"z": 3, "a": {"x": [1, 2]}}));
+        assert!(serde_json::from_str::<Metadata>("[1]").is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "no metadata field `missing`")]
+    fn indexing_a_missing_field_names_it() {
+        let _ = &Metadata::new()["missing"];
     }
 }

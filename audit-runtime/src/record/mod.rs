@@ -4,7 +4,7 @@ mod encode;
 mod metadata;
 
 pub(crate) use encode::HASH_KEY;
-pub use metadata::Metadata;
+pub use metadata::{Iter as MetadataIter, Metadata};
 
 use std::borrow::Cow;
 
