@@ -142,6 +142,11 @@ impl std::fmt::Debug for ChainHash {
 }
 
 /// Text that is not 64 lowercase hex digits.
+///
+/// ```
+/// use audit_runtime::integrity::{ChainHash, NotAHash};
+/// assert_eq!("ABC".parse::<ChainHash>(), Err(NotAHash("ABC".into())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAHash(pub String);
 

@@ -98,6 +98,12 @@ impl std::ops::Index<&str> for Metadata {
 }
 
 /// The fields of a [`Metadata`], in order.
+///
+/// ```
+/// let m: audit_runtime::Metadata = [("id", 4.into()), ("name", "Books".into())].into_iter().collect();
+/// let names: Vec<&str> = m.iter().map(|(name, _)| name).collect();
+/// assert_eq!(names, ["id", "name"]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Iter<'a>(std::slice::Iter<'a, (Cow<'static, str>, Json)>);
 
