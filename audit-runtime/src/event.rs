@@ -66,10 +66,10 @@ impl Event {
         site: &'static Site,
         outcome: Outcome,
         duration_ns: u64,
-        metadata: impl IntoIterator<Item = Value>,
+        metadata: impl Into<Fields>,
         context: Option<Arc<Context>>,
     ) -> Self {
-        let metadata: Fields = metadata.into_iter().collect();
+        let metadata = metadata.into();
         debug_assert_eq!(metadata.len(), site.spec.fields.len());
         let time = Timestamp::now();
         Event {

@@ -154,9 +154,9 @@ pub fn emit(
         context
     };
     let duration = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-    crate::dispatch::emit(
-        Event::new(site, outcome, duration, metadata, context).with_entity(entity),
-    )
+    let mut event = Event::new(site, outcome, duration, metadata, context);
+    event.entity = entity;
+    crate::dispatch::emit(event)
 }
 
 /// The error type of a handler of a `sync` event: it must be able to carry an audit

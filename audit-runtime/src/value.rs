@@ -33,8 +33,8 @@ pub enum Value {
     Str(Cow<'static, str>),
     /// `timestamp`.
     Timestamp(Timestamp),
-    /// `json`.
-    Json(serde_json::Value),
+    /// `json` (boxed: it is rare, and inline it would make every value 72 bytes).
+    Json(Box<serde_json::Value>),
     /// `[T]`.
     List(Vec<Value>),
 }
@@ -56,7 +56,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
             Value::Str(s) => J::String(s.into_owned()),
             Value::Timestamp(t) => J::String(t.to_string()),
-            Value::Json(j) => j,
+            Value::Json(j) => *j,
             Value::List(l) => J::Array(l.into_iter().map(Value::into_json).collect()),
         }
     }
@@ -208,12 +208,12 @@ impl Encode<kind::Timestamp> for &Timestamp {
 
 impl Encode<kind::Json> for serde_json::Value {
     fn encode(self) -> Value {
-        Value::Json(self)
+        Value::Json(Box::new(self))
     }
 }
 impl Encode<kind::Json> for &serde_json::Value {
     fn encode(self) -> Value {
-        Value::Json(self.clone())
+        Value::Json(Box::new(self.clone()))
     }
 }
 
