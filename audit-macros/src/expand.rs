@@ -16,6 +16,10 @@ use crate::attr::{Args, On, Op};
 use crate::catalog::Loaded;
 use crate::check::Checked;
 
+/// How many metadata values an event holds inline: the size of the buffer of
+/// `__private::fields_inline` (a mismatch does not compile).
+const FIELDS_INLINE: usize = 4;
+
 fn kind_tokens(k: &TokenStream, ty: &FieldType) -> TokenStream {
     match ty {
         FieldType::Scalar(s) => {
@@ -269,6 +273,15 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             at_entry.push(quote!(let #var = #convert;));
         }
     }
+    // Up to `FIELDS_INLINE` values travel inline in the event (padded with nulls, which
+    // own nothing); more go to the heap.
+    let meta = if values.len() <= FIELDS_INLINE {
+        let len = values.len();
+        let pad = (len..FIELDS_INLINE).map(|_| quote!(#k::__private::Value::Null));
+        quote!(#k::__private::fields_inline([#(#values,)* #(#pad),*], #len))
+    } else {
+        quote!(#k::__private::fields_heap(::std::vec![#(#values),*]))
+    };
     let needs_ok = !at_exit.is_empty() || (args.entity.is_some() && args.entity_op() == Op::Create);
     let ok_binding = needs_ok.then(|| quote!(let __audit_ok = (&__audit_ret_ref).__audit_ok();));
 
@@ -417,7 +430,7 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
                 let __audit_outcome = (&__audit_ret_ref).__audit_outcome();
                 #ok_binding
                 #(#at_exit)*
-                let __audit_meta = #k::__private::fields([#(#values),*]);
+                let __audit_meta = #meta;
                 #entity_exit
                 let __audit_on = #k::__private::On::#on;
                 #unchanged_skip

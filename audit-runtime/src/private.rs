@@ -110,10 +110,18 @@ pub enum On {
 /// The metadata values of one call (inline up to four).
 pub use crate::event::Fields;
 
-/// Collects a call's metadata values.
+/// A call's metadata values when there are at most four: `buf` holds them first, then
+/// `Null`s (which own nothing, and are never dropped past `len`). Moved into the
+/// event whole: an element-by-element collect cost a fifth of the caller's time.
 #[inline]
-pub fn fields<const N: usize>(values: [Value; N]) -> Fields {
-    values.into_iter().collect()
+pub fn fields_inline(buf: [Value; 4], len: usize) -> Fields {
+    Fields::from_buf_and_len(buf, len)
+}
+
+/// A call's metadata values when there are more than four.
+#[inline]
+pub fn fields_heap(values: Vec<Value>) -> Fields {
+    Fields::from_vec(values)
 }
 
 /// Builds and hands off the event of one call. Deliberately not inlined: one copy
