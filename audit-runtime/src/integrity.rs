@@ -232,17 +232,6 @@ impl Prepared {
     }
 }
 
-/// Lowercase hex of a digest.
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
-}
-
 impl Chain {
     /// A new chain: its first record has no `prev_hash`.
     pub fn new() -> Self {

@@ -6,7 +6,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::integrity::to_hex;
+use crate::json::hex32;
 
 /// A row's link: 32 bytes, stored as 64 lowercase hex digits.
 ///
@@ -27,7 +27,7 @@ impl Link {
 
 impl fmt::Display for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&to_hex(&self.0))
+        f.write_str(std::str::from_utf8(&hex32(&self.0)).expect("hex digits are ASCII"))
     }
 }
 
