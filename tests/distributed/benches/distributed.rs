@@ -24,14 +24,7 @@ use audit::{Auditor, Timestamp, audited};
 mod records;
 use records::{T0, env, items};
 
-fn pg_url() -> String {
-    std::env::var("AUDIT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn nats_url() -> String {
-    std::env::var("AUDIT_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
+use audit_distributed_tests::{delete_stream, nats_url, pg_url};
 
 #[audited(event = "widget_create", meta(name = name))]
 fn create_widget(name: &str) {}
@@ -157,14 +150,5 @@ fn main() {
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = async_nats::connect(nats_url()).await.unwrap();
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(&stream)
-            .await;
-    });
+    delete_stream(&stream);
 }

@@ -15,14 +15,7 @@ use audit::sinks::{Nats, SinkOptions};
 use audit::store::{Postgres, Query, Store};
 use audit::{Auditor, audited};
 
-fn nats_url() -> String {
-    std::env::var("AUDIT_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-fn pg_url() -> String {
-    std::env::var("AUDIT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
+use audit_distributed_tests::{delete_stream, nats_url, pg_url};
 
 const ROLE: &str = "AUDIT_NATS_TEST_ROLE";
 const NAMES: &str = "AUDIT_NATS_TEST_NAMES";
@@ -176,16 +169,4 @@ fn jetstream_to_postgres_exactly_once_with_a_killed_ingest() {
         (2, 0),
         "both producer chains whole"
     );
-}
-
-fn delete_stream(stream: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = async_nats::connect(nats_url()).await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        let _ = js.delete_stream(stream).await;
-    });
 }

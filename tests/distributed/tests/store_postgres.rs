@@ -11,10 +11,7 @@ use std::sync::Mutex;
 use audit::store::{Postgres, Query, Store, StoreError};
 use store_suite::Harness;
 
-fn url() -> String {
-    std::env::var("AUDIT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
+use audit_distributed_tests::pg_url as url;
 
 fn admin() -> postgres::Client {
     postgres::Client::connect(&url(), postgres::NoTls).unwrap_or_else(|e| {
