@@ -114,8 +114,8 @@ pub use audit_runtime::{
     Actor, ActorKind, AuditDiff, AuditEntity, AuditScopeExt, Auditor, AuditorBuilder, AuditorGuard,
     BuildError, Changes, Context, DeliveryError, Dispatch, Durability, EntityPart, EntityRef,
     Event, EventSpec, Level, Metrics, Outcome, OutcomeKind, Overflow, REDACTED, Record, Request,
-    Retry, Scoped, ShutdownReport, SinkMetrics, Site, SiteInfo, Timestamp, Value, current,
-    dispatch, flush, integrity, registry, scope, sinks, spool, store, testing,
+    Retry, Scoped, ShutdownReport, SinkMetrics, Site, SiteInfo, Timestamp, TimestampError, Value,
+    current, dispatch, flush, integrity, limits, registry, scope, sinks, spool, store, testing,
 };
 
 #[cfg(feature = "nats")]

@@ -183,7 +183,7 @@ fn a_sink_down_for_the_whole_run_is_replayed_by_the_next_pipeline() {
     let first = builder(dir.path()).sink(down).build().unwrap();
     emit_from_threads(&first, 1, 500);
     let report = first.shutdown();
-    assert_eq!(report.spooled, vec!["store".to_string()]);
+    assert_eq!(report.spooled(), ["store"]);
     assert_eq!(first.metrics().sinks[0].spooled, 500);
     assert_eq!(lost.len(), 0);
 
@@ -221,7 +221,7 @@ fn a_sink_down_for_the_whole_run_is_replayed_by_the_next_pipeline() {
     assert_exactly_once_in_order(&names[..499], 1, 499);
     assert_eq!(names[499], "after");
     let m = second.metrics().sinks[0].clone();
-    assert_eq!((m.replayed, m.corrupt), (499, 1));
+    assert_eq!((m.recovered, m.replayed, m.corrupt), (499, 0, 1));
     assert!(
         std::fs::read_dir(&seg_dir).unwrap().all(|e| e
             .unwrap()
@@ -243,7 +243,7 @@ fn permanent_failures_are_counted_and_kept_aside() {
     emit_from_threads(&auditor, 1, 120);
     auditor.shutdown();
     let m = auditor.metrics();
-    assert_eq!(m.sink("rejects").unwrap().failed, 120);
+    assert_eq!(m.sink("rejects").unwrap().dead_lettered, 120);
     assert_eq!(
         m.sink("rejects").unwrap().retried,
         0,

@@ -25,7 +25,7 @@ fn sites_of_both_crates_are_registered() {
         .filter(|s| s.spec.catalog.name == "support")
         .map(|s| s.function)
         .collect();
-    assert_eq!(support, vec!["close", "sign_in"]);
+    assert_eq!(support, vec!["close", "sign_in", "sign_in_at"]);
 }
 
 #[test]

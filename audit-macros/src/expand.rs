@@ -216,11 +216,11 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
     let mut at_entry = Vec::new();
     let mut at_exit = Vec::new();
     let mut values = Vec::new();
+    let null = quote!(#k::__private::Value::Null);
     for (i, (field, given)) in checked.fields.iter().enumerate() {
         let var = format_ident!("__audit_m{}", i);
-        values.push(quote!(#var));
         let Some(m) = given else {
-            at_entry.push(quote!(let #var = #k::__private::Value::Null;));
+            values.push(null.clone());
             continue;
         };
         let kind = kind_tokens(&k, &field.ty);
@@ -262,14 +262,16 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             }
         };
         if m.uses_ret() {
+            // Null until the body returns (and if it never does).
+            values.push(null.clone());
             at_exit.push(quote! {
                 #[allow(unused_variables)]
-                let #var = match __audit_ok {
-                    ::core::option::Option::Some(ret) => #convert,
-                    ::core::option::Option::None => #k::__private::Value::Null,
-                };
+                if let ::core::option::Option::Some(ret) = __audit_ok {
+                    __audit_pending.fields()[#i] = #convert;
+                }
             });
         } else {
+            values.push(quote!(#var));
             at_entry.push(quote!(let #var = #convert;));
         }
     }
@@ -395,8 +397,9 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             }
         }
     };
+    // The body runs under a panic guard: a panic emits the failure, then resumes.
     let run = if item.sig.asyncness.is_some() || is_async_trait {
-        quote!(async #capture { #fake_return #block }.await)
+        quote!(#k::__private::catch_unwind_future(async #capture { #fake_return #block }).await)
     } else {
         quote!(#k::__private::call_once(#capture || { #fake_return #block }))
     };
@@ -420,9 +423,20 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
             let (__audit_started, __audit_context) = #k::__private::enter();
             #(#at_entry)*
             #entity_entry
-            let __audit_actor = #actor;
-            let __audit_tenant = #tenant;
-            let __audit_ret = #run;
+            // Emits a failure if the body panics or its future is dropped unfinished.
+            let mut __audit_pending = #k::__private::Pending::new(
+                &__AUDIT_SITE,
+                #k::__private::On::#on,
+                __audit_started,
+                __audit_context,
+                #meta,
+                #actor,
+                #tenant,
+            );
+            let __audit_ret = match #run {
+                ::core::result::Result::Ok(ret) => ret,
+                ::core::result::Result::Err(panic) => __audit_pending.panicked(panic),
+            };
             {
                 #[allow(unused_imports)]
                 use #k::__private::{PlainRet as _, ResultRet as _};
@@ -430,21 +444,11 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
                 let __audit_outcome = (&__audit_ret_ref).__audit_outcome();
                 #ok_binding
                 #(#at_exit)*
-                let __audit_meta = #meta;
                 #entity_exit
                 let __audit_on = #k::__private::On::#on;
                 #unchanged_skip
-                let __audit_delivery = #k::__private::emit(
-                    &__AUDIT_SITE,
-                    __audit_on,
-                    __audit_outcome,
-                    __audit_started,
-                    __audit_context,
-                    __audit_meta,
-                    __audit_actor,
-                    __audit_tenant,
-                    __audit_entity,
-                );
+                let __audit_delivery =
+                    __audit_pending.finish(__audit_on, __audit_outcome, __audit_entity);
                 #finish
             }
         }

@@ -19,6 +19,7 @@ mod event;
 pub mod ingest;
 pub mod integrity;
 mod json;
+mod panic;
 mod pipeline;
 #[doc(hidden)]
 pub mod private;
@@ -42,7 +43,8 @@ pub use pipeline::{
     Auditor, AuditorBuilder, AuditorGuard, BuildError, Metrics, Overflow, Retry, ShutdownReport,
     SinkMetrics,
 };
+pub use record::limits;
 pub use record::{Changes, EntityRef, Metadata, MetadataIter, OutcomeKind, Record, SiteInfo};
 pub use spec::{CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site};
-pub use time::Timestamp;
+pub use time::{Timestamp, TimestampError};
 pub use value::{Encode, Value, kind};

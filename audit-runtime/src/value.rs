@@ -16,6 +16,9 @@ use crate::time::Timestamp;
 /// ```
 /// use audit_runtime::Value;
 /// assert_eq!(serde_json::to_value(Value::List(vec![Value::Int(1), Value::Null])).unwrap(), serde_json::json!([1, null]));
+/// // Floats JSON cannot hold as numbers are kept as text, never turned into null.
+/// assert_eq!(Value::Float(f64::NAN).into_json(), "NaN");
+/// assert_eq!(Value::Float(f64::NEG_INFINITY).to_json(), "-Infinity");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -27,7 +30,8 @@ pub enum Value {
     Int(i64),
     /// `uint`.
     Uint(u64),
-    /// `float`.
+    /// `float`. NaN and the infinities are written as the strings `"NaN"`,
+    /// `"Infinity"` and `"-Infinity"`.
     Float(f64),
     /// `string`.
     Str(Cow<'static, str>),
@@ -53,7 +57,8 @@ impl Value {
             Value::Bool(b) => J::Bool(b),
             Value::Int(i) => J::from(i),
             Value::Uint(u) => J::from(u),
-            Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+            Value::Float(f) => serde_json::Number::from_f64(f)
+                .map_or_else(|| J::String(non_finite(f).into()), J::Number),
             Value::Str(s) => J::String(s.into_owned()),
             Value::Timestamp(t) => J::String(t.to_string()),
             Value::Json(j) => *j,
@@ -71,6 +76,18 @@ impl Value {
     }
 }
 
+/// The text of a float JSON cannot hold as a number (the names JavaScript and
+/// Python's `json` module use): no value is lost, and none becomes `null`.
+fn non_finite(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -78,7 +95,8 @@ impl Serialize for Value {
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int(i) => s.serialize_i64(*i),
             Value::Uint(u) => s.serialize_u64(*u),
-            Value::Float(f) => s.serialize_f64(*f),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(f) => s.serialize_str(non_finite(*f)),
             Value::Str(t) => s.serialize_str(t),
             Value::Timestamp(t) => t.serialize(s),
             Value::Json(j) => j.serialize(s),

@@ -1,4 +1,6 @@
-//! Counters of the pipeline and of each sink.
+//! Counters of the pipeline and of each sink. Every counter belongs to one pipeline
+//! (one [`crate::Auditor`]): nothing carries over from an earlier run, and records
+//! an earlier run left in a spool are counted apart (`recovered`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,7 +10,10 @@ pub(crate) struct Counters {
     pub retried: AtomicU64,
     pub spooled: AtomicU64,
     pub replayed: AtomicU64,
-    pub failed: AtomicU64,
+    pub recovered: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub lost: AtomicU64,
+    pub panicked: AtomicU64,
     pub corrupt: AtomicU64,
 }
 
@@ -20,22 +25,44 @@ fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-/// One sink's counters.
+/// One sink's counters, for this pipeline's run.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use audit_runtime::{Auditor, sinks::JsonLines};
+/// let auditor = Auditor::builder()
+///     .sink(JsonLines::open(dir.path().join("audit.jsonl")).unwrap())
+///     .spool_dir(dir.path().join("spool"))
+///     .build()
+///     .unwrap();
+/// let m = auditor.metrics();
+/// let sink = &m.sinks[0];
+/// assert_eq!((sink.delivered, sink.undelivered(), sink.panicked), (0, 0, 0));
+/// # auditor.shutdown();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkMetrics {
     /// The sink's name.
     pub name: String,
-    /// Records written (first try, retried or replayed).
+    /// Records of this run written (first try, retried or replayed from the spool).
     pub delivered: u64,
     /// Batch writes retried.
     pub retried: u64,
-    /// Records written to the spool.
+    /// Records of this run written to the spool.
     pub spooled: u64,
-    /// Records replayed from the spool.
+    /// Records of this run replayed from the spool (also counted in `delivered`).
     pub replayed: u64,
-    /// Records the sink refused permanently (kept in the spool's `dead` directory).
-    pub failed: u64,
-    /// Corrupt spool tails met during replay.
+    /// Records an earlier run left in the spool, delivered by this one.
+    pub recovered: u64,
+    /// Records the sink refused for good, or that it panicked on: kept with the reason
+    /// in the spool's `dead` directory.
+    pub dead_lettered: u64,
+    /// Records neither delivered nor kept: their spool or dead-letter write failed
+    /// (a full disk); each loss is also reported on standard error with its error.
+    pub lost: u64,
+    /// Panics of the sink caught by the pipeline (each one's batch is dead-lettered).
+    pub panicked: u64,
+    /// Damaged stretches of spool met during replay.
     pub corrupt: u64,
 }
 
@@ -47,9 +74,22 @@ impl SinkMetrics {
             retried: get(&c.retried),
             spooled: get(&c.spooled),
             replayed: get(&c.replayed),
-            failed: get(&c.failed),
+            recovered: get(&c.recovered),
+            dead_lettered: get(&c.dead_lettered),
+            lost: get(&c.lost),
+            panicked: get(&c.panicked),
             corrupt: get(&c.corrupt),
         }
+    }
+
+    /// Records of this run still waiting in the spool (replayed at the next start).
+    pub fn undelivered(&self) -> u64 {
+        self.spooled.saturating_sub(self.replayed)
+    }
+
+    /// Whether every record of this run that this sink took was delivered.
+    pub fn is_clean(&self) -> bool {
+        self.undelivered() == 0 && self.dead_lettered == 0 && self.lost == 0 && self.panicked == 0
     }
 }
 
@@ -64,6 +104,12 @@ pub struct Metrics {
     pub dropped: u64,
     /// Events written to the overflow spool by `Overflow::Spill`.
     pub spilled: u64,
+    /// Events the spill could not keep (its spool write failed): refused to the caller
+    /// with an error, never accepted.
+    pub spill_failed: u64,
+    /// Records whose building panicked (a bug): each was delivered as a failure record
+    /// naming the panic, without its metadata.
+    pub unbuilt: u64,
     /// Per sink.
     pub sinks: Vec<SinkMetrics>,
 }

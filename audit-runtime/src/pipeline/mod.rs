@@ -133,6 +133,7 @@ pub(crate) struct Config {
     pub max_wait: Duration,
     pub retry: Retry,
     pub sync_timeout: Duration,
+    pub shutdown_timeout: Duration,
 }
 
 /// Configures and starts a pipeline: see [`Auditor::builder`].
@@ -191,7 +192,10 @@ impl AuditorBuilder {
     }
 
     /// Where spools live: one directory per sink, and `_overflow` for
-    /// [`Overflow::Spill`] (default: `audit-spool/<program>` under the temp directory).
+    /// [`Overflow::Spill`]. The default is private to the user:
+    /// `$XDG_STATE_HOME/audit/spool/<program>`, else
+    /// `~/.local/state/audit/spool/<program>` (created with mode 0700; see
+    /// [`crate::spool::default_dir`]).
     pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool_dir = Some(dir.into());
         self
@@ -212,23 +216,24 @@ impl AuditorBuilder {
     /// Starts the worker and sink threads (replaying what earlier runs left in the
     /// spools) and returns the pipeline, not installed anywhere.
     pub fn build(self) -> Result<Auditor, BuildError> {
-        let spool_dir = self.spool_dir.unwrap_or_else(|| {
-            let program = std::env::current_exe()
-                .ok()
-                .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| "audit".into());
-            std::env::temp_dir().join("audit-spool").join(program)
-        });
+        let spool_dir = match self.spool_dir {
+            Some(dir) => dir,
+            None => crate::spool::default_dir().map_err(BuildError::Spool)?,
+        };
         let config = Arc::new(Config {
             batch_size: self.batch_size,
             max_wait: self.max_wait,
             retry: self.retry,
             sync_timeout: self.sync_timeout,
+            shutdown_timeout: self.shutdown_timeout,
         });
 
         let mut names = Vec::new();
         let mut runners = Vec::new();
-        for (sink, options) in self.sinks {
+        // `sync` events wait for the primary sinks, or for every sink if none is.
+        let all_primary = !self.sinks.iter().any(|(_, o)| o.primary);
+        for (sink, mut options) in self.sinks {
+            options.primary |= all_primary;
             let name = options
                 .name
                 .clone()
@@ -263,15 +268,19 @@ impl AuditorBuilder {
             handles.push(handle);
             threads.push(thread);
         }
+        let spill_left = spill.as_ref().is_some_and(|s| !s.is_empty());
         let shared = Arc::new(Shared {
             tx,
             room: room::Room::new(self.capacity),
             overflow: self.overflow,
             spill: Mutex::new(spill),
-            spill_pending: AtomicBool::new(false),
+            spill_pending: AtomicBool::new(spill_left),
             accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
+            spill_failed: AtomicU64::new(0),
+            unbuilt: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             last_drop_warning: Mutex::new(None),
             closed: AtomicBool::new(false),
             drained: AtomicBool::new(false),
@@ -280,7 +289,8 @@ impl AuditorBuilder {
             shutdown_timeout: self.shutdown_timeout,
             sync_timeout: self.sync_timeout,
         });
-        let worker = worker::Worker::new(rx, handles, config, Arc::clone(&shared), spec_index());
+        let worker = worker::Worker::new(rx, handles, config, Arc::clone(&shared), spec_index())
+            .map_err(BuildError::Thread)?;
         let thread = std::thread::Builder::new()
             .name("audit-worker".into())
             .spawn(move || worker.run())
@@ -324,6 +334,11 @@ pub(crate) struct Shared {
     accepted: AtomicU64,
     dropped: AtomicU64,
     spilled: AtomicU64,
+    spill_failed: AtomicU64,
+    pub unbuilt: AtomicU64,
+    /// Callers between their `closed` check and the end of their send: shutdown
+    /// waits for them, so every accepted event is queued before the shutdown.
+    in_flight: AtomicU64,
     last_drop_warning: Mutex<Option<Instant>>,
     closed: AtomicBool,
     /// Whether the first shutdown delivered everything (what later calls report).
@@ -340,44 +355,99 @@ pub struct Auditor {
     shared: Arc<Shared>,
 }
 
-/// What [`Auditor::shutdown`] could not finish.
+/// What one run of a pipeline delivered, per sink: [`Auditor::shutdown`]'s answer.
+/// Every count is of this run (this `Auditor`); records an earlier run left in a
+/// spool are counted apart, as `recovered`.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use audit_runtime::{Auditor, sinks::JsonLines};
+/// let auditor = Auditor::builder()
+///     .sink(JsonLines::open(dir.path().join("audit.jsonl")).unwrap())
+///     .spool_dir(dir.path().join("spool"))
+///     .build()
+///     .unwrap();
+/// let report = auditor.shutdown();
+/// assert!(report.is_clean(), "{report}");
+/// assert_eq!(report.sinks[0].name, "jsonl-audit.jsonl");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Whether everything queued was handed to the sinks in time.
     pub flushed: bool,
-    /// Sinks whose spool still holds records (replayed at the next start).
-    pub spooled: Vec<String>,
-    /// Events dropped by the overflow policy over the pipeline's life.
+    /// Events accepted.
+    pub accepted: u64,
+    /// Events dropped by [`Overflow::DropNewest`].
     pub dropped: u64,
+    /// Events the overflow spool could not keep (refused to their callers).
+    pub spill_failed: u64,
+    /// Records delivered as failure records because building them panicked.
+    pub unbuilt: u64,
+    /// Per sink.
+    pub sinks: Vec<SinkMetrics>,
 }
 
 impl ShutdownReport {
-    /// Whether everything was delivered.
+    /// Whether every event of the run reached every sink that takes it: drained in
+    /// time, none dropped, none still in a spool, none dead-lettered, lost or
+    /// panicked on.
     pub fn is_clean(&self) -> bool {
-        self.flushed && self.spooled.is_empty() && self.dropped == 0
+        self.flushed
+            && self.dropped == 0
+            && self.spill_failed == 0
+            && self.unbuilt == 0
+            && self.sinks.iter().all(SinkMetrics::is_clean)
+    }
+
+    /// The names of the sinks whose spool still holds records of this run.
+    pub fn spooled(&self) -> Vec<&str> {
+        self.sinks
+            .iter()
+            .filter(|s| s.undelivered() > 0)
+            .map(|s| s.name.as_str())
+            .collect()
     }
 }
 
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_clean() {
-            return f.write_str("audit: every event was delivered");
+            return write!(
+                f,
+                "audit: every event was delivered ({} accepted)",
+                self.accepted
+            );
         }
-        f.write_str("audit: shutdown incomplete:")?;
+        write!(
+            f,
+            "audit: shutdown incomplete ({} accepted):",
+            self.accepted
+        )?;
         if !self.flushed {
             f.write_str(" the queue was not drained within the shutdown timeout;")?;
         }
-        for s in &self.spooled {
-            write!(
-                f,
-                " sink `{s}` has records in its spool (replayed at the next start);"
-            )?;
+        for (n, what) in [
+            (self.dropped, "dropped when the queue was full"),
+            (self.spill_failed, "refused when the overflow spool failed"),
+            (
+                self.unbuilt,
+                "delivered without metadata (building them panicked)",
+            ),
+        ] {
+            if n > 0 {
+                write!(f, " {n} events {what};")?;
+            }
         }
-        if self.dropped > 0 {
+        for s in self.sinks.iter().filter(|s| !s.is_clean()) {
             write!(
                 f,
-                " {} events were dropped when the queue was full;",
-                self.dropped
+                " sink `{}`: {} delivered, {} still in its spool (replayed at the next start), {} dead-lettered, {} lost, {} panics;",
+                s.name,
+                s.delivered,
+                s.undelivered(),
+                s.dead_lettered,
+                s.lost,
+                s.panicked
             )?;
         }
         Ok(())
@@ -414,6 +484,8 @@ impl Auditor {
             accepted: s.accepted.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             spilled: s.spilled.load(Ordering::Relaxed),
+            spill_failed: s.spill_failed.load(Ordering::Relaxed),
+            unbuilt: s.unbuilt.load(Ordering::Relaxed),
             sinks: s
                 .sinks
                 .iter()
@@ -429,6 +501,12 @@ impl Auditor {
             self.shared.drained.store(self.flush(), Ordering::SeqCst);
         }
         if !self.shared.closed.swap(true, Ordering::SeqCst) {
+            // Callers that saw the pipeline open finish their send first, so the
+            // shutdown message is behind every accepted event.
+            let deadline = Instant::now() + self.shared.shutdown_timeout;
+            while self.shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let _ = self.shared.room.send(&self.shared.tx, Msg::Shutdown);
             let threads = std::mem::take(
                 &mut *self
@@ -447,16 +525,14 @@ impl Auditor {
                 }
             }
         }
-        let metrics = self.metrics();
+        let m = self.metrics();
         ShutdownReport {
             flushed: self.shared.drained.load(Ordering::SeqCst),
-            spooled: metrics
-                .sinks
-                .iter()
-                .filter(|s| s.spooled > s.replayed)
-                .map(|s| s.name.clone())
-                .collect(),
-            dropped: metrics.dropped,
+            accepted: m.accepted,
+            dropped: m.dropped,
+            spill_failed: m.spill_failed,
+            unbuilt: m.unbuilt,
+            sinks: m.sinks,
         }
     }
 
@@ -476,15 +552,14 @@ impl Auditor {
     }
 
     fn spill(&self, event: Event) -> Result<(), DeliveryError> {
-        let entry = SpoolEntry {
-            name: event.spec().name.to_owned(),
-            record: Record::from_event_owned(event),
-        };
+        let name = event.spec().name;
+        let entry = SpoolEntry::new(name, Record::from_event_owned(event).to_json());
         let mut spill = self.shared.spill.lock().unwrap_or_else(|p| p.into_inner());
         let spool = spill.as_mut().expect("Spill has an overflow spool");
-        spool
-            .append(std::slice::from_ref(&entry))
-            .map_err(|e| DeliveryError::NotCommitted(format!("the overflow spool failed: {e}")))?;
+        spool.append(std::slice::from_ref(&entry)).map_err(|e| {
+            self.shared.spill_failed.fetch_add(1, Ordering::Relaxed);
+            DeliveryError::NotCommitted(format!("the overflow spool failed: {e}"))
+        })?;
         self.shared.spilled.fetch_add(1, Ordering::Relaxed);
         self.shared.spill_pending.store(true, Ordering::Release);
         Ok(())
@@ -494,7 +569,33 @@ impl Auditor {
 impl Dispatch for Auditor {
     fn dispatch(&self, event: Event) -> Result<(), DeliveryError> {
         let s = &self.shared;
-        if s.closed.load(Ordering::Relaxed) {
+        s.in_flight.fetch_add(1, Ordering::SeqCst);
+        let result = self.send(event);
+        s.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    fn flush(&self) -> bool {
+        let (ack, done) = bounded(1);
+        if self.shared.closed.load(Ordering::Relaxed)
+            || self
+                .shared
+                .room
+                .send(&self.shared.tx, Msg::Flush(ack))
+                .is_err()
+        {
+            return false;
+        }
+        done.recv_timeout(self.shared.shutdown_timeout).is_ok()
+    }
+}
+
+impl Auditor {
+    /// Queues `event` (or spills, drops or waits, by the overflow policy); for a
+    /// `sync` event, waits for its commit.
+    fn send(&self, event: Event) -> Result<(), DeliveryError> {
+        let s = &self.shared;
+        if s.closed.load(Ordering::SeqCst) {
             return Err(DeliveryError::Closed);
         }
         if event.spec().durability == Durability::Sync {
@@ -533,20 +634,6 @@ impl Dispatch for Auditor {
             s.accepted.fetch_add(1, Ordering::Relaxed);
         }
         sent
-    }
-
-    fn flush(&self) -> bool {
-        let (ack, done) = bounded(1);
-        if self.shared.closed.load(Ordering::Relaxed)
-            || self
-                .shared
-                .room
-                .send(&self.shared.tx, Msg::Flush(ack))
-                .is_err()
-        {
-            return false;
-        }
-        done.recv_timeout(self.shared.shutdown_timeout).is_ok()
     }
 }
 

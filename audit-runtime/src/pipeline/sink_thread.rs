@@ -1,6 +1,12 @@
 //! One thread per sink: filter and names come from the worker; here each batch is
 //! written with retries, or spooled while the sink is down, and the spool is replayed
 //! in order once the sink is healthy again.
+//!
+//! A sink is code the pipeline does not own: a panic in `write`, `flush` or `health`
+//! is caught here, counted, and treated like a permanent error, so the sink keeps
+//! serving later batches and no other sink notices. A permanent error (or a panic) on
+//! a batch of several records is narrowed down by halving the batch, so that only the
+//! records that cause it are dead-lettered, each with its reason.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use uuid::Uuid;
 
 use super::Config;
 use super::metrics::{Counters, add};
@@ -17,10 +24,13 @@ use crate::spool::{Spool, SpoolEntry};
 /// How often a degraded sink's health is checked while no batch arrives.
 const HEALTH_INTERVAL: Duration = Duration::from_millis(250);
 /// Batches queued to one sink thread before the worker waits.
-const SINK_QUEUE: usize = 16;
+pub(crate) const SINK_QUEUE: usize = 16;
+
+/// The records of a batch that were not delivered, and why (empty: all delivered).
+pub(crate) type Undelivered = Arc<Vec<(Uuid, String)>>;
 
 pub(crate) enum SinkMsg {
-    Batch(Vec<Item>, Option<Sender<Result<(), String>>>),
+    Batch(Vec<Item>, Option<Sender<Undelivered>>),
     Flush(Sender<()>),
     Shutdown,
 }
@@ -44,6 +54,16 @@ pub(crate) struct SinkRunner {
     counters: Arc<Counters>,
     /// Records wait in the spool: new batches must queue behind them.
     degraded: bool,
+}
+
+/// What became of the records of one delivery.
+#[derive(Default)]
+struct Triage {
+    delivered: usize,
+    /// Refused for good (or panicked on), with the reason.
+    refused: Vec<(Item, String)>,
+    /// Not written because the sink went down (retryable error) while delivering.
+    down: Option<(Vec<Item>, String)>,
 }
 
 impl SinkRunner {
@@ -110,25 +130,23 @@ impl SinkRunner {
                             Err(_) => break,
                         }
                     }
-                    let result = self.deliver(items);
+                    let undelivered = Arc::new(self.deliver(items));
                     for reply in replies.into_iter().flatten() {
-                        let _ = reply.send(result.clone());
+                        let _ = reply.send(Arc::clone(&undelivered));
                     }
                 }
                 Ok(SinkMsg::Flush(ack)) => {
                     if self.degraded {
                         self.recover();
                     }
-                    if let Err(e) = self.sink.flush() {
-                        eprintln!("audit: sink `{}` failed to flush: {e}", self.name);
-                    }
+                    self.flush_sink();
                     let _ = ack.send(());
                 }
                 Ok(SinkMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     if self.degraded {
                         self.recover();
                     }
-                    let _ = self.sink.flush();
+                    self.flush_sink();
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -140,70 +158,139 @@ impl SinkRunner {
         }
     }
 
-    fn deliver(&mut self, items: Vec<Item>) -> Result<(), String> {
-        if self.degraded {
-            self.recover();
-        }
-        if self.degraded {
-            return self.spool_items(&items, "the sink is down");
-        }
-        match self.write_with_retry(&items) {
-            Ok(()) => {
-                add(&self.counters.delivered, items.len());
-                Ok(())
-            }
-            Err(e) if e.is_retryable() => {
+    fn flush_sink(&mut self) {
+        let sink = &mut self.sink;
+        match crate::panic::catch(|| sink.flush()) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("audit: sink `{}` failed to flush: {e}", self.name),
+            Err(panic) => {
+                add(&self.counters.panicked, 1);
                 eprintln!(
-                    "audit: sink `{}` failed after {} tries ({e}); spooling until it recovers",
-                    self.name, self.config.retry.attempts
+                    "audit: sink `{}` panicked while flushing: {panic}",
+                    self.name
                 );
-                self.degraded = true;
-                self.spool_items(&items, &e.to_string())
-            }
-            Err(e) => {
-                // Either some records were refused (the rest delivered), or all were.
-                let (refused, delivered): (Vec<Item>, Vec<Item>) = if e.rejected_ids().is_empty() {
-                    (items, Vec::new())
-                } else {
-                    items
-                        .into_iter()
-                        .partition(|i| e.rejected_ids().contains(&i.record().id))
-                };
-                add(&self.counters.delivered, delivered.len());
-                add(&self.counters.failed, refused.len());
-                eprintln!(
-                    "audit: sink `{}` refused {} records for good: {e}; kept in {}",
-                    self.name,
-                    refused.len(),
-                    self.spool.dir().join("dead").display()
-                );
-                let entries = to_entries(&refused);
-                let dead = self.dead.get_or_insert_with(|| {
-                    Spool::open(self.spool.dir().join("dead")).expect("dead-letter spool opens")
-                });
-                let _ = dead.append(&entries);
-                Err(e.to_string())
             }
         }
     }
 
-    fn spool_items(&mut self, items: &[Item], why: &str) -> Result<(), String> {
-        match self.spool.append(&to_entries(items)) {
-            Ok(()) => {
-                add(&self.counters.spooled, items.len());
-                Err(format!("{why}; spooled for replay"))
+    /// Delivers a batch of this run; returns the records that were not delivered.
+    fn deliver(&mut self, items: Vec<Item>) -> Vec<(Uuid, String)> {
+        if self.degraded {
+            self.recover();
+        }
+        if self.degraded {
+            return self.spool_items(items, "the sink is down");
+        }
+        let mut triage = Triage::default();
+        self.write_isolating(items, &mut triage);
+        add(&self.counters.delivered, triage.delivered);
+        let mut undelivered = self.dead_letter(triage.refused);
+        if let Some((items, why)) = triage.down {
+            eprintln!(
+                "audit: sink `{}` failed after {} tries ({why}); spooling until it recovers",
+                self.name, self.config.retry.attempts
+            );
+            self.degraded = true;
+            undelivered.extend(self.spool_items(items, &why));
+        }
+        undelivered
+    }
+
+    /// Writes `items`; on a permanent error or a panic, halves the batch until the
+    /// records that cause it stand alone. Once the sink is down, the rest is kept
+    /// aside for the spool.
+    fn write_isolating(&mut self, mut items: Vec<Item>, t: &mut Triage) {
+        if let Some((rest, _)) = &mut t.down {
+            rest.extend(items);
+            return;
+        }
+        match self.write_with_retry(&items) {
+            Ok(()) => t.delivered += items.len(),
+            Err(e) if e.is_retryable() => t.down = Some((items, e.to_string())),
+            Err(e) if !e.rejected_ids().is_empty() => {
+                for item in items {
+                    if e.rejected_ids().contains(&item.record().id) {
+                        t.refused.push((item, e.to_string()));
+                    } else {
+                        t.delivered += 1;
+                    }
+                }
             }
-            Err(e) => {
-                add(&self.counters.failed, items.len());
-                eprintln!(
-                    "audit: sink `{}`: cannot write its spool {}: {e}; {} records lost",
-                    self.name,
-                    self.spool.dir().display(),
-                    items.len()
-                );
-                Err(format!("{why}; and the spool failed: {e}"))
+            Err(e) if items.len() == 1 => t.refused.push((items.remove(0), e.to_string())),
+            Err(_) => {
+                let right = items.split_off(items.len() / 2);
+                self.write_isolating(items, t);
+                self.write_isolating(right, t);
             }
         }
+    }
+
+    /// Keeps refused records in the dead-letter spool, with their reasons.
+    fn dead_letter(&mut self, refused: Vec<(Item, String)>) -> Vec<(Uuid, String)> {
+        if refused.is_empty() {
+            return Vec::new();
+        }
+        let dir = self.spool.dir().join("dead");
+        let entries: Vec<SpoolEntry> = refused
+            .iter()
+            .map(|(item, why)| SpoolEntry {
+                reason: Some(why.clone()),
+                ..entry_of(item)
+            })
+            .collect();
+        match self.keep_dead(&entries) {
+            Ok(()) => {
+                add(&self.counters.dead_lettered, refused.len());
+                eprintln!(
+                    "audit: sink `{}` refused {} records for good (first: {}); kept in {}",
+                    self.name,
+                    refused.len(),
+                    refused[0].1,
+                    dir.display()
+                );
+            }
+            Err(e) => {
+                add(&self.counters.lost, refused.len());
+                eprintln!(
+                    "audit: sink `{}` refused {} records for good (first: {}), and they could not be kept: {e}",
+                    self.name,
+                    refused.len(),
+                    refused[0].1
+                );
+            }
+        }
+        refused
+            .into_iter()
+            .map(|(item, why)| (item.record().id, why))
+            .collect()
+    }
+
+    fn spool_items(&mut self, items: Vec<Item>, why: &str) -> Vec<(Uuid, String)> {
+        let entries: Vec<SpoolEntry> = items.iter().map(entry_of).collect();
+        let reason = match self.spool.append(&entries) {
+            Ok(()) => {
+                add(&self.counters.spooled, items.len());
+                format!("{why}; spooled for replay")
+            }
+            Err(e) => {
+                add(&self.counters.lost, items.len());
+                eprintln!("audit: sink `{}`: {e}; these records are lost", self.name);
+                format!("{why}; and the spool failed: {e}")
+            }
+        };
+        items
+            .iter()
+            .map(|i| (i.record().id, reason.clone()))
+            .collect()
+    }
+
+    /// One call of the sink's `write`, a panic turned into a permanent error.
+    fn write_once(&mut self, items: &[Item]) -> Result<(), SinkError> {
+        let sink = &mut self.sink;
+        crate::panic::catch(|| sink.write(items)).unwrap_or_else(|panic| {
+            add(&self.counters.panicked, 1);
+            Err(SinkError::permanent(format!("the sink panicked: {panic}")))
+        })
     }
 
     fn write_with_retry(&mut self, items: &[Item]) -> Result<(), SinkError> {
@@ -211,7 +298,7 @@ impl SinkRunner {
         let mut delay = retry.initial;
         let mut attempt = 1;
         loop {
-            match self.sink.write(items) {
+            match self.write_once(items) {
                 Ok(()) => return Ok(()),
                 Err(e) if !e.is_retryable() || attempt >= retry.attempts.max(1) => return Err(e),
                 Err(_) => {
@@ -231,7 +318,8 @@ impl SinkRunner {
 
     /// Replays the spool in order if the sink is healthy; stays degraded otherwise.
     fn recover(&mut self) {
-        if self.sink.health().is_err() {
+        let sink = &mut self.sink;
+        if !matches!(crate::panic::catch(|| sink.health()), Ok(Ok(()))) {
             return;
         }
         self.spool.seal();
@@ -254,73 +342,104 @@ impl SinkRunner {
     }
 
     /// Replays one segment, resuming after the frames a previous attempt delivered
-    /// (recorded in `<segment>.done`), so a replay never writes a record twice.
+    /// (its progress file names the segment's id, so it cannot be applied to another
+    /// segment). Returns whether the segment was wholly replayed and removed.
     fn replay_segment(&mut self, seg: &Path) -> bool {
-        let progress = seg.with_extension("done");
-        let mut done: usize = std::fs::read_to_string(&progress)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        let (entries, corrupt) = match Spool::read_segment(seg) {
-            Ok(x) => x,
+        let segment = match Spool::read_segment(seg) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("audit: cannot read spool segment {}: {e}", seg.display());
                 return false;
             }
         };
-        if let Some(c) = corrupt {
-            add(&self.counters.corrupt, 1);
-            eprintln!(
-                "audit: {c}; the {} whole records before it are replayed",
-                entries.len()
-            );
-        }
-        while done < entries.len() {
-            let end = (done + self.config.batch_size).min(entries.len());
-            let items: Vec<Item> = entries[done..end]
-                .iter()
-                .map(|e| Item::new(e.record.clone(), &e.name))
-                .collect();
-            match self.write_with_retry(&items) {
-                Ok(()) => {
-                    add(&self.counters.replayed, items.len());
-                    add(&self.counters.delivered, items.len());
-                    done = end;
-                    if let Err(e) = write_progress(&progress, done) {
-                        eprintln!(
-                            "audit: cannot record spool progress {}: {e}",
-                            progress.display()
-                        );
-                    }
-                }
-                Err(e) => {
-                    eprintln!(
-                        "audit: sink `{}` failed while replaying its spool: {e}",
-                        self.name
-                    );
-                    return false;
-                }
+        let earlier = self.spool.is_earlier(seg);
+        let mut done = Spool::progress(seg, segment.id);
+        if done == 0 {
+            for c in &segment.corrupt {
+                add(&self.counters.corrupt, 1);
+                eprintln!("audit: {c}; the whole frames around it are replayed");
             }
         }
-        let _ = std::fs::remove_file(seg);
-        let _ = std::fs::remove_file(&progress);
+        while done < segment.entries.len() {
+            let end = (done + self.config.batch_size).min(segment.entries.len());
+            let mut items = Vec::with_capacity(end - done);
+            let mut unreadable = Vec::new();
+            for e in &segment.entries[done..end] {
+                match e.record() {
+                    Ok(record) => items.push(Item::with_json(
+                        record,
+                        e.json.clone(),
+                        Arc::from(e.name.as_str()),
+                    )),
+                    Err(why) => unreadable.push((e, why)),
+                }
+            }
+            for (e, why) in unreadable {
+                add(&self.counters.corrupt, 1);
+                self.keep_unreadable(e, &why.to_string());
+            }
+            let mut t = Triage::default();
+            self.write_isolating(items, &mut t);
+            if let Some((_, why)) = &t.down {
+                // The whole batch stays in the segment and is offered again later
+                // (records already delivered of it are de-duplicated by id in stores).
+                eprintln!(
+                    "audit: sink `{}` failed while replaying its spool: {why}",
+                    self.name
+                );
+                return false;
+            }
+            let taken = t.delivered + t.refused.len();
+            if earlier {
+                add(&self.counters.recovered, t.delivered);
+            } else {
+                add(&self.counters.delivered, t.delivered);
+                add(&self.counters.replayed, taken);
+            }
+            self.dead_letter(t.refused);
+            done = end;
+            if let Err(e) = Spool::set_progress(seg, segment.id, done) {
+                eprintln!(
+                    "audit: cannot record spool progress of {}: {e}",
+                    seg.display()
+                );
+            }
+        }
+        if let Err(e) = Spool::remove_segment(seg) {
+            eprintln!(
+                "audit: cannot remove replayed segment {}: {e}",
+                seg.display()
+            );
+            return false;
+        }
         true
+    }
+
+    /// Appends to the dead-letter spool, opened on first use.
+    fn keep_dead(&mut self, entries: &[SpoolEntry]) -> std::io::Result<()> {
+        let dead = match &mut self.dead {
+            Some(dead) => dead,
+            None => self
+                .dead
+                .insert(Spool::open(self.spool.dir().join("dead"))?),
+        };
+        dead.append(entries)
+    }
+
+    /// A spooled frame whose record no longer reads (a bug or a foreign file): kept
+    /// in the dead-letter spool with the reason, never silently dropped.
+    fn keep_unreadable(&mut self, entry: &SpoolEntry, why: &str) {
+        let kept = SpoolEntry {
+            reason: Some(format!("unreadable spooled record: {why}")),
+            ..entry.clone()
+        };
+        if let Err(e) = self.keep_dead(std::slice::from_ref(&kept)) {
+            add(&self.counters.lost, 1);
+            eprintln!("audit: an unreadable spooled record could not be kept: {e}");
+        }
     }
 }
 
-fn write_progress(path: &Path, done: usize) -> std::io::Result<()> {
-    let tmp = path.with_extension("done.tmp");
-    std::fs::write(&tmp, done.to_string())?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(tmp, path)
-}
-
-fn to_entries(items: &[Item]) -> Vec<SpoolEntry> {
-    items
-        .iter()
-        .map(|i| SpoolEntry {
-            name: i.name().to_string(),
-            record: i.record().clone(),
-        })
-        .collect()
+fn entry_of(item: &Item) -> SpoolEntry {
+    SpoolEntry::new(item.name(), item.json())
 }

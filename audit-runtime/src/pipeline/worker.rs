@@ -1,22 +1,30 @@
 //! The worker, in two stages on two threads: the builder batches queued events and
-//! turns them into records (description, redaction, metadata); the chainer links
-//! them into the hash chain (serializing each once), hands each batch to every sink
-//! thread and answers `sync` emitters. Batches, flushes and shutdown pass from one
-//! stage to the other in queue order.
+//! turns them into records (description, redaction, metadata, size limits); the
+//! chainer links them into the hash chain (serializing each once) and hands each
+//! batch to every sink thread. `sync` emitters are answered by a third thread, the
+//! acker, so that waiting for a primary sink never holds up delivery to the others.
+//! Batches, flushes and shutdown pass from one stage to the other in queue order.
+//!
+//! Nothing a record holds can stop the worker: building and linking run under a
+//! panic guard (a record whose building panics is delivered as a failure record that
+//! names the panic), and oversized or over-deep records are cut by the rules of
+//! [`crate::limits`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use uuid::Uuid;
 
-use super::sink_thread::{SinkHandle, SinkMsg};
+use super::sink_thread::{SinkHandle, SinkMsg, Undelivered};
 use super::{Config, Msg, Shared};
 use crate::EventSpec;
 use crate::dispatch::DeliveryError;
+use crate::event::Event;
 use crate::integrity::{Chain, Prepared};
-use crate::record::Record;
+use crate::record::{Record, limits};
 use crate::sinks::{Entry, Item};
 use crate::spool::Spool;
 
@@ -43,6 +51,9 @@ enum Stage {
 /// Batches handed from the builder to the chainer before the builder waits.
 const STAGE_QUEUE: usize = 4;
 
+/// The bytes the chain adds after the prepared head: `prev_hash`, `hash`, the end.
+const CHAIN_TAIL: usize = 2 * 66 + 10;
+
 pub(crate) struct Worker {
     rx: Receiver<Msg>,
     config: Arc<Config>,
@@ -60,6 +71,14 @@ struct Chainer {
     specs: HashMap<&'static str, &'static EventSpec>,
     chain: Chain,
     names: HashMap<String, Arc<str>>,
+    acker: Sender<AckJob>,
+}
+
+/// `sync` emitters of one batch, and the primary sinks' answers to wait for.
+struct AckJob {
+    acks: Vec<(Uuid, Ack)>,
+    replies: Vec<(String, Receiver<Undelivered>)>,
+    deadline: Instant,
 }
 
 impl Worker {
@@ -69,8 +88,12 @@ impl Worker {
         config: Arc<Config>,
         shared: Arc<Shared>,
         specs: HashMap<&'static str, &'static EventSpec>,
-    ) -> Self {
-        Worker {
+    ) -> std::io::Result<Self> {
+        let (acker, jobs) = unbounded();
+        std::thread::Builder::new()
+            .name("audit-acker".into())
+            .spawn(move || run_acker(jobs))?;
+        Ok(Worker {
             rx,
             chainer: Some(Chainer {
                 sinks,
@@ -78,12 +101,13 @@ impl Worker {
                 specs,
                 chain: Chain::default(),
                 names: HashMap::new(),
+                acker,
             }),
             config,
             shared,
             next: None,
             last_len: 1024,
-        }
+        })
     }
 
     /// Runs the builder here and the chainer on a thread of its own, until shutdown.
@@ -95,6 +119,8 @@ impl Worker {
             .spawn(move || chainer.run(rx))
             .expect("the chainer thread starts");
         self.next = Some(tx);
+        // What an earlier run spilled goes first.
+        self.drain_spill();
         self.build();
         let _ = chainer.join();
     }
@@ -105,15 +131,34 @@ impl Worker {
         }
     }
 
-    /// Builds the record of `record` and prepares its link (JSON head and hash).
+    /// The record of an event. Building runs our code only, but a panic there (a
+    /// bug) must not stop delivery: the event then gets a failure record naming it.
+    fn record_of(&self, event: Event) -> Record {
+        let (site, id, time) = (event.site(), event.id(), event.time());
+        crate::panic::catch(|| Record::from_event_owned(event)).unwrap_or_else(|panic| {
+            self.shared.unbuilt.fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "audit: a record of `{}` could not be built: {panic}",
+                site.spec.name
+            );
+            Record::unbuilt(site, id, time, &panic)
+        })
+    }
+
+    /// Prepares the link of `record` (JSON head and hash), shrinking it first if its
+    /// JSON would exceed [`limits::MAX_RECORD_BYTES`].
     fn built(
         &mut self,
-        record: Record,
+        mut record: Record,
         ack: Option<Ack>,
         spec: Option<&'static EventSpec>,
     ) -> Built {
-        let prepared = Prepared::new(&record, self.last_len + 192);
-        self.last_len = prepared.len();
+        let mut prepared = Prepared::new(&record, self.last_len + 192);
+        if prepared.len() + CHAIN_TAIL > limits::MAX_RECORD_BYTES {
+            limits::shrink(&mut record, prepared.len() + CHAIN_TAIL);
+            prepared = Prepared::new(&record, 4096);
+        }
+        self.last_len = prepared.len().min(64 << 10);
         Built {
             entry: Arc::new(Entry {
                 record,
@@ -152,7 +197,8 @@ impl Worker {
                 match msg {
                     Msg::Event(e, ack) => {
                         let spec = e.spec();
-                        let built = self.built(Record::from_event_owned(e), ack, Some(spec));
+                        let record = self.record_of(e);
+                        let built = self.built(record, ack, Some(spec));
                         batch.push(built);
                     }
                     Msg::Flush(ack) => flushes.push(ack),
@@ -160,6 +206,9 @@ impl Worker {
                 }
                 if batch.len() >= self.config.batch_size {
                     self.deliver(&mut batch);
+                    // Under load the queue never idles: spilled events are taken
+                    // between batches too.
+                    self.drain_spill();
                 }
                 if flushes.is_empty() && !shutdown {
                     next = self.rx.recv_deadline(deadline).ok();
@@ -180,7 +229,9 @@ impl Worker {
         }
     }
 
-    /// Takes the records callers spilled while the queue was full.
+    /// Takes the records callers spilled while the queue was full (and what an
+    /// earlier run left in the overflow spool). A segment is removed only once every
+    /// sink thread has delivered or spooled its records.
     fn drain_spill(&mut self) {
         if !self.shared.spill_pending.swap(false, Ordering::AcqRel) {
             return;
@@ -192,23 +243,54 @@ impl Worker {
             spool.segments().unwrap_or_default()
         };
         for seg in segments {
-            match Spool::read_segment(&seg) {
-                Ok((entries, corrupt)) => {
-                    if let Some(c) = corrupt {
-                        eprintln!("audit: {c}");
-                    }
-                    let mut batch: Vec<Built> = Vec::new();
-                    for e in entries {
-                        let built = self.built(e.record, None, None);
-                        batch.push(built);
-                        if batch.len() >= self.config.batch_size {
-                            self.deliver(&mut batch);
-                        }
-                    }
-                    self.deliver(&mut batch);
-                    let _ = std::fs::remove_file(&seg);
+            let segment = match Spool::read_segment(&seg) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("audit: cannot read overflow spool {}: {e}", seg.display());
+                    self.shared.spill_pending.store(true, Ordering::Release);
+                    continue;
                 }
-                Err(e) => eprintln!("audit: cannot read overflow spool {}: {e}", seg.display()),
+            };
+            for c in &segment.corrupt {
+                eprintln!("audit: {c}");
+            }
+            let mut batch: Vec<Built> = Vec::new();
+            for e in &segment.entries {
+                let record = match e.record() {
+                    Ok(r) => r,
+                    Err(why) => {
+                        eprintln!("audit: an overflow-spooled record does not read: {why}");
+                        continue;
+                    }
+                };
+                let built = self.built(record, None, None);
+                batch.push(built);
+                if batch.len() >= self.config.batch_size {
+                    self.deliver(&mut batch);
+                }
+            }
+            self.deliver(&mut batch);
+            // The chainer answers a flush once every sink thread has handled every
+            // batch before it: delivered, spooled or dead-lettered.
+            let (ack, handled) = bounded(1);
+            self.send(Stage::Flush(vec![ack]));
+            if handled
+                .recv_timeout(self.config.sync_timeout.max(self.shared.shutdown_timeout))
+                .is_ok()
+            {
+                if let Err(e) = Spool::remove_segment(&seg) {
+                    eprintln!(
+                        "audit: cannot remove overflow segment {}: {e}",
+                        seg.display()
+                    );
+                }
+            } else {
+                // Kept: at worst its records are delivered again after a restart.
+                eprintln!(
+                    "audit: the sinks did not confirm the overflow segment {} in time; it is kept",
+                    seg.display()
+                );
+                return;
             }
         }
     }
@@ -219,7 +301,12 @@ impl Chainer {
         // A disconnected builder (it panicked) ends the chainer like a shutdown.
         while let Ok(stage) = rx.recv() {
             match stage {
-                Stage::Batch(batch) => self.deliver(batch),
+                Stage::Batch(batch) => {
+                    let len = batch.len();
+                    if let Err(panic) = crate::panic::catch(|| self.deliver(batch)) {
+                        eprintln!("audit: a batch of {len} records could not be linked: {panic}");
+                    }
+                }
                 Stage::Flush(acks) => {
                     self.flush_sinks();
                     for ack in acks {
@@ -234,7 +321,7 @@ impl Chainer {
         }
     }
 
-    /// Chains, fans out and (for `sync` events) waits for the primary sinks.
+    /// Chains, fans out, and hands the `sync` emitters to the acker.
     fn deliver(&mut self, batch: Vec<Built>) {
         let mut records = Vec::with_capacity(batch.len());
         let mut acks = Vec::new();
@@ -266,13 +353,7 @@ impl Chainer {
             if items.is_empty() {
                 continue;
             }
-            let wants_reply = !acks.is_empty() && sink.primary;
-            let reply = wants_reply.then(|| bounded(1));
-            let ids: Vec<uuid::Uuid> = if wants_reply {
-                items.iter().map(|i| i.record().id).collect()
-            } else {
-                Vec::new()
-            };
+            let reply = (!acks.is_empty() && sink.primary).then(|| bounded(1));
             if sink
                 .tx
                 .send(SinkMsg::Batch(items, reply.as_ref().map(|r| r.0.clone())))
@@ -281,30 +362,14 @@ impl Chainer {
                 continue;
             }
             if let Some((_, rx)) = reply {
-                replies.push((sink.name.clone(), ids, rx));
+                replies.push((sink.name.clone(), rx));
             }
         }
-        if acks.is_empty() {
-            return;
-        }
-        let deadline = Instant::now() + self.config.sync_timeout;
-        let outcomes: Vec<(String, Vec<uuid::Uuid>, Result<(), String>)> = replies
-            .into_iter()
-            .map(|(name, ids, rx)| {
-                let r = rx
-                    .recv_deadline(deadline)
-                    .unwrap_or_else(|_| Err("no answer within the sync timeout".into()));
-                (name, ids, r)
-            })
-            .collect();
-        for (id, ack) in acks {
-            let failure = outcomes
-                .iter()
-                .filter(|(_, ids, _)| ids.contains(&id))
-                .find_map(|(name, _, r)| r.as_ref().err().map(|e| format!("sink `{name}`: {e}")));
-            let _ = ack.send(match failure {
-                None => Ok(()),
-                Some(why) => Err(DeliveryError::NotCommitted(why)),
+        if !acks.is_empty() {
+            let _ = self.acker.send(AckJob {
+                acks,
+                replies,
+                deadline: Instant::now() + self.config.sync_timeout,
             });
         }
     }
@@ -330,17 +395,52 @@ impl Chainer {
         n
     }
 
+    /// Asks every sink thread to flush, and waits for each at most the shutdown
+    /// timeout: a hung sink delays the others once, not forever.
     fn flush_sinks(&self) {
+        let deadline = Instant::now() + self.config.shutdown_timeout;
         let waits: Vec<_> = self
             .sinks
             .iter()
             .filter_map(|s| {
                 let (tx, rx) = bounded(1);
-                s.tx.send(SinkMsg::Flush(tx)).ok().map(|_| rx)
+                s.tx.send_deadline(SinkMsg::Flush(tx), deadline)
+                    .ok()
+                    .map(|_| (s, rx))
             })
             .collect();
-        for w in waits {
-            let _ = w.recv();
+        for (sink, w) in waits {
+            if w.recv_deadline(deadline).is_err() {
+                eprintln!(
+                    "audit: sink `{}` did not finish flushing within the shutdown timeout",
+                    sink.name
+                );
+            }
+        }
+    }
+}
+
+/// Answers `sync` emitters: each gets `Ok` once every primary sink that took its
+/// record reported it delivered, else the first reason it was not.
+fn run_acker(jobs: Receiver<AckJob>) {
+    for job in jobs {
+        let answers: Vec<(String, Result<Undelivered, ()>)> = job
+            .replies
+            .into_iter()
+            .map(|(name, rx)| (name, rx.recv_deadline(job.deadline).map_err(|_| ())))
+            .collect();
+        for (id, ack) in job.acks {
+            let failure = answers.iter().find_map(|(name, answer)| match answer {
+                Err(()) => Some(format!("sink `{name}`: no answer within the sync timeout")),
+                Ok(undelivered) => undelivered
+                    .iter()
+                    .find(|(u, _)| *u == id)
+                    .map(|(_, why)| format!("sink `{name}`: {why}")),
+            });
+            let _ = ack.send(match failure {
+                None => Ok(()),
+                Some(why) => Err(DeliveryError::NotCommitted(why)),
+            });
         }
     }
 }

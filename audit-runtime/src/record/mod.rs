@@ -1,6 +1,7 @@
 //! The record: one shape for every sink and store.
 
 mod encode;
+pub mod limits;
 mod metadata;
 
 pub(crate) use encode::HASH_KEY;
@@ -159,8 +160,11 @@ impl Record {
                 Json::String(REDACTED.into())
             } else {
                 let mut j = value.into_json();
-                if !spec.redact.is_empty() && (j.is_object() || j.is_array()) {
-                    redact_json(&mut j, spec.redact);
+                if j.is_object() || j.is_array() {
+                    if !spec.redact.is_empty() {
+                        redact_json(&mut j, spec.redact);
+                    }
+                    limits::cap_depth(&mut j);
                 }
                 j
             };
@@ -183,7 +187,7 @@ impl Record {
             Outcome::Success => (OutcomeKind::Success, None),
             Outcome::Failure(e) => (OutcomeKind::Failure, Some(e.clone())),
         };
-        Record {
+        let mut record = Record {
             id: event.id,
             time: event.time,
             event: Cow::Borrowed(spec.name),
@@ -207,6 +211,52 @@ impl Record {
                 file: Cow::Borrowed(event.site.file),
                 line: event.site.line,
                 function: Cow::Borrowed(event.site.function),
+            },
+            prev_hash: None,
+            hash: None,
+        };
+        if record.entity.is_some() {
+            limits::cap_entity_depth(&mut record);
+        }
+        record
+    }
+
+    /// The record that stands for an event whose record could not be built (a panic
+    /// in the builder, which is a bug): its id, time, event and site, outcome
+    /// `failure` with an error naming the panic, every metadata field null.
+    pub(crate) fn unbuilt(
+        site: &'static crate::spec::Site,
+        id: Uuid,
+        time: Timestamp,
+        panic: &str,
+    ) -> Record {
+        let spec = site.spec;
+        let mut metadata = Metadata::with_capacity(spec.fields.len());
+        for field in spec.fields {
+            metadata.push(field.name, Json::Null);
+        }
+        Record {
+            id,
+            time,
+            event: Cow::Borrowed(spec.name),
+            code: spec.code,
+            category: Cow::Borrowed(spec.category),
+            level: spec.level,
+            outcome: OutcomeKind::Failure,
+            error: Some(format!(
+                "audit: this record could not be built (panic: {panic}); its metadata is lost"
+            )),
+            duration_ns: 0,
+            description: String::new(),
+            context: empty_context(),
+            entity: None,
+            changes: None,
+            metadata,
+            site: SiteInfo {
+                module: Cow::Borrowed(site.module),
+                file: Cow::Borrowed(site.file),
+                line: site.line,
+                function: Cow::Borrowed(site.function),
             },
             prev_hash: None,
             hash: None,

@@ -306,7 +306,8 @@ impl SinkOptions {
         self
     }
 
-    /// A primary sink: `sync` events return only after it committed them.
+    /// A primary sink: `sync` events return only after it committed them. With no
+    /// primary sink, `sync` events wait for every sink.
     pub fn primary(mut self) -> Self {
         self.primary = true;
         self

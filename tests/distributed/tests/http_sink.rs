@@ -189,7 +189,7 @@ fn a_collector_that_fails_then_stalls_then_recovers_gets_everything_once() {
     assert_exactly(&c, &names);
     let m = auditor.metrics().sinks[0].clone();
     assert!(m.spooled > 0 && m.replayed == m.spooled, "{m:?}");
-    assert_eq!((m.delivered, m.failed), (250, 0), "{m:?}");
+    assert_eq!((m.delivered, m.dead_lettered), (250, 0), "{m:?}");
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn a_4xx_refuses_only_the_bad_records() {
         .collect();
     assert_exactly(&c, &good);
     let m = auditor.metrics().sinks[0].clone();
-    assert_eq!((m.delivered, m.failed), (37, 3), "{m:?}");
+    assert_eq!((m.delivered, m.dead_lettered), (37, 3), "{m:?}");
     assert!(
         spool.path().join("http/dead").exists(),
         "refused records are kept"
@@ -269,7 +269,7 @@ fn elasticsearch_bulk_bodies_and_per_item_errors() {
     let good: Vec<String> = names.iter().filter(|n| *n != "poison").cloned().collect();
     assert_exactly(&c, &good);
     let m = auditor.metrics().sinks[0].clone();
-    assert_eq!((m.delivered, m.failed), (9, 1), "{m:?}");
+    assert_eq!((m.delivered, m.dead_lettered), (9, 1), "{m:?}");
 }
 
 /// Polls `cond` for up to 10 s.
