@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Verifies an audit SQLite store from docs/FORMAT.md alone, with no code of the
+audit crates: record hashes, the store's link chain (from the purge anchor, if any),
+and the producers' prev_hash chains.
+
+    python3 docs/verify_store.py audit.db [--hmac-key-file KEY]
+
+Prints "intact: N rows, P producers, C continued" and exits 0, or prints the first
+break and exits 1.
+"""
+import hashlib
+import hmac
+import sqlite3
+import sys
+
+
+def main(argv):
+    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--hmac-key-file"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    key = open(argv[3], "rb").read() if len(argv) == 4 else None
+    db = sqlite3.connect("file:%s?mode=ro" % argv[1], uri=True)
+    meta = dict(db.execute("SELECT key, value FROM audit_meta"))
+    algorithm = meta.get("chain", "sha256")
+    if algorithm == "hmac-sha256" and key is None:
+        print("the chain is keyed (hmac-sha256): give --hmac-key-file", file=sys.stderr)
+        return 2
+
+    def link_of(prev, record_hash):
+        data = prev + record_hash.encode("ascii")
+        if algorithm == "hmac-sha256":
+            return hmac.new(key, data, hashlib.sha256).digest()
+        return hashlib.sha256(data).digest()
+
+    anchor = db.execute(
+        "SELECT link FROM audit_anchor ORDER BY rowid DESC LIMIT 1"
+    ).fetchone()
+    prev = bytes.fromhex(anchor[0]) if anchor else bytes(32)
+    hashes, prev_hashes, rows = set(), [], 0
+    for seq, stored_hash, link, record in db.execute(
+        "SELECT seq, hash, link, record FROM audit_records ORDER BY seq"
+    ):
+        tail = '"hash":"%s"}' % stored_hash
+        if not record.endswith(tail):
+            print("row %d: the record does not end with its hash" % seq)
+            return 1
+        canonical = record[: -len(tail)] + '"hash":null}'
+        if hashlib.sha256(canonical.encode("utf-8")).hexdigest() != stored_hash:
+            print("row %d: the record was changed (its hash does not match)" % seq)
+            return 1
+        prev = link_of(prev, stored_hash)
+        if prev.hex() != link:
+            print("row %d: the link chain breaks here" % seq)
+            return 1
+        # The record's prev_hash is the 64 hex digits just before ',"hash":'.
+        head = record[: -len(tail)]
+        if head.endswith('"prev_hash":null,'):
+            prev_hashes.append(None)
+        else:
+            prev_hashes.append(head[-66:-2])
+        hashes.add(stored_hash)
+        rows += 1
+    producers = sum(1 for p in prev_hashes if p is None)
+    continued = sum(1 for p in prev_hashes if p is not None and p not in hashes)
+    print("intact: %d rows, %d producers, %d continued" % (rows, producers, continued))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
