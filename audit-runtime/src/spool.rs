@@ -332,7 +332,10 @@ impl Spool {
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(HEADER_MAGIC);
         header[8..].copy_from_slice(&fastrand::u64(1..).to_le_bytes());
-        (&file).write_all(&header)?;
+        if let Err(e) = (&file).write_all(&header) {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         self.last = number;
         Ok(self.current.insert(Current {
             path,
@@ -346,16 +349,30 @@ impl Spool {
     /// spool: the segment is cut back to where it was and sealed, and the error says
     /// how many entries were not written.
     pub fn append(&mut self, entries: &[SpoolEntry]) -> std::io::Result<()> {
+        let not_written = |e: std::io::Error, dir: &Path| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{} records not written to spool {}: {e}",
+                    entries.len(),
+                    dir.display()
+                ),
+            )
+        };
         let mut frames = Vec::with_capacity(entries.iter().map(|e| e.json.len() + 64).sum());
         for e in entries {
-            e.encode(&mut frames)?;
+            e.encode(&mut frames)
+                .map_err(|e| not_written(e, &self.dir))?;
         }
         if self
             .current
             .as_ref()
             .is_none_or(|c| c.size >= SEGMENT_BYTES)
         {
-            self.start_segment()?;
+            self.seal();
+            if let Err(e) = self.start_segment() {
+                return Err(not_written(e, &self.dir));
+            }
         }
         let current = self.current.as_mut().expect("segment open");
         let before = current.size;
@@ -378,14 +395,7 @@ impl Spool {
                 if before == HEADER_LEN as u64 {
                     let _ = fs::remove_file(&path);
                 }
-                Err(std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "{} records not written to spool {}: {e}",
-                        entries.len(),
-                        self.dir.display()
-                    ),
-                ))
+                Err(not_written(e, &self.dir))
             }
         }
     }

@@ -363,32 +363,28 @@ impl SinkRunner {
         while done < segment.entries.len() {
             let end = (done + self.config.batch_size).min(segment.entries.len());
             let mut items = Vec::with_capacity(end - done);
-            let mut unreadable = Vec::new();
-            for e in &segment.entries[done..end] {
+            // The segment position of each item, to resume after what was handled.
+            let mut positions = Vec::with_capacity(end - done);
+            for (at, e) in segment.entries.iter().enumerate().take(end).skip(done) {
                 match e.record() {
-                    Ok(record) => items.push(Item::with_json(
-                        record,
-                        e.json.clone(),
-                        Arc::from(e.name.as_str()),
-                    )),
-                    Err(why) => unreadable.push((e, why)),
+                    Ok(record) => {
+                        items.push(Item::with_json(
+                            record,
+                            e.json.clone(),
+                            Arc::from(e.name.as_str()),
+                        ));
+                        positions.push(at);
+                    }
+                    Err(why) => {
+                        add(&self.counters.corrupt, 1);
+                        self.keep_unreadable(e, &why.to_string());
+                    }
                 }
-            }
-            for (e, why) in unreadable {
-                add(&self.counters.corrupt, 1);
-                self.keep_unreadable(e, &why.to_string());
             }
             let mut t = Triage::default();
             self.write_isolating(items, &mut t);
-            if let Some((_, why)) = &t.down {
-                // The whole batch stays in the segment and is offered again later
-                // (records already delivered of it are de-duplicated by id in stores).
-                eprintln!(
-                    "audit: sink `{}` failed while replaying its spool: {why}",
-                    self.name
-                );
-                return false;
-            }
+            // Records are handled in order, and once the sink is down the rest is
+            // set aside: what was delivered or refused is a prefix of the batch.
             let taken = t.delivered + t.refused.len();
             if earlier {
                 add(&self.counters.recovered, t.delivered);
@@ -397,12 +393,19 @@ impl SinkRunner {
                 add(&self.counters.replayed, taken);
             }
             self.dead_letter(t.refused);
-            done = end;
+            done = positions.get(taken).copied().unwrap_or(end);
             if let Err(e) = Spool::set_progress(seg, segment.id, done) {
                 eprintln!(
                     "audit: cannot record spool progress of {}: {e}",
                     seg.display()
                 );
+            }
+            if let Some((_, why)) = &t.down {
+                eprintln!(
+                    "audit: sink `{}` failed while replaying its spool: {why}",
+                    self.name
+                );
+                return false;
             }
         }
         if let Err(e) = Spool::remove_segment(seg) {
