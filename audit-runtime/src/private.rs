@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::fmt::Display;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -136,6 +137,12 @@ pub fn fields_heap(values: Vec<Value>) -> Fields {
 /// failure saying it was cancelled. Either way the attempt is in the trail. Fields
 /// computed from the return value are null in those records.
 pub struct Pending {
+    /// Taken exactly once: by `finish`, `panicked` or `drop`.
+    parts: ManuallyDrop<Parts>,
+}
+
+/// What the event of a call needs besides its outcome.
+struct Parts {
     site: &'static Site,
     on: On,
     started: Instant,
@@ -143,7 +150,6 @@ pub struct Pending {
     fields: Fields,
     actor: Option<Actor>,
     tenant: Option<String>,
-    armed: bool,
 }
 
 impl Pending {
@@ -159,14 +165,15 @@ impl Pending {
         tenant: Option<String>,
     ) -> Self {
         Pending {
-            site,
-            on,
-            started,
-            context,
-            fields,
-            actor,
-            tenant,
-            armed: true,
+            parts: ManuallyDrop::new(Parts {
+                site,
+                on,
+                started,
+                context,
+                fields,
+                actor,
+                tenant,
+            }),
         }
     }
 
@@ -174,85 +181,79 @@ impl Pending {
     /// filled in here).
     #[inline]
     pub fn fields(&mut self) -> &mut Fields {
-        &mut self.fields
+        &mut self.parts.fields
+    }
+
+    /// Disarms the guard, handing out what it held.
+    #[inline]
+    fn disarm(self) -> Parts {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so its parts are taken this once.
+        unsafe { ManuallyDrop::take(&mut this.parts) }
     }
 
     /// The body returned: emits the call's event.
     #[inline]
     #[must_use = "sync events report whether they were committed"]
     pub fn finish(
-        mut self,
+        self,
         on: On,
         outcome: Outcome,
         entity: Option<Box<crate::entity::EntityPart>>,
     ) -> Result<(), DeliveryError> {
-        self.armed = false;
-        emit(
-            self.site,
-            on,
-            outcome,
-            self.started,
-            self.context.take(),
-            std::mem::take(&mut self.fields),
-            self.actor.take(),
-            self.tenant.take(),
-            entity,
-        )
+        emit(self.disarm(), on, outcome, entity)
     }
 
     /// The body panicked: emits a failure whose error is the panic's message, then
     /// resumes the panic.
     #[cold]
-    pub fn panicked(mut self, payload: Box<dyn Any + Send>) -> ! {
+    pub fn panicked(self, payload: Box<dyn Any + Send>) -> ! {
         let message = crate::panic::message(&*payload);
-        self.abandon(format!("panicked: {message}"));
+        abandon(self.disarm(), format!("panicked: {message}"));
         std::panic::resume_unwind(payload)
-    }
-
-    #[cold]
-    fn abandon(&mut self, error: String) {
-        self.armed = false;
-        let _ = emit(
-            self.site,
-            self.on,
-            Outcome::Failure(error),
-            self.started,
-            self.context.take(),
-            std::mem::take(&mut self.fields),
-            self.actor.take(),
-            self.tenant.take(),
-            None,
-        );
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if self.armed {
-            self.abandon(if std::thread::panicking() {
+        // SAFETY: `drop` runs only when neither `finish` nor `panicked` took them.
+        let parts = unsafe { ManuallyDrop::take(&mut self.parts) };
+        abandon(
+            parts,
+            if std::thread::panicking() {
                 "panicked while its audit event was being recorded".into()
             } else {
                 "cancelled: the call was dropped before it completed".into()
-            });
-        }
+            },
+        );
     }
+}
+
+/// Emits the failure of a call that did not return.
+#[cold]
+fn abandon(parts: Parts, error: String) {
+    let on = parts.on;
+    let _ = emit(parts, on, Outcome::Failure(error), None);
 }
 
 /// Builds and hands off the event of one call. Deliberately not inlined: one copy
 /// serves every site (compile time), at the cost of one call.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn emit(
-    site: &'static Site,
+    parts: Parts,
     on: On,
     outcome: Outcome,
-    started: Instant,
-    context: Option<Arc<Context>>,
-    metadata: Fields,
-    actor: Option<Actor>,
-    tenant: Option<String>,
     entity: Option<Box<crate::entity::EntityPart>>,
 ) -> Result<(), DeliveryError> {
+    let Parts {
+        site,
+        started,
+        context,
+        fields: metadata,
+        actor,
+        tenant,
+        ..
+    } = parts;
     let wanted = match on {
         On::Always => true,
         On::Success => outcome.is_success(),
