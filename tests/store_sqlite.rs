@@ -80,6 +80,11 @@ fn append_only() {
 }
 
 #[test]
+fn odd_values() {
+    store_suite::odd_values(&SqliteHarness::new());
+}
+
+#[test]
 fn idempotent_writes() {
     store_suite::idempotent_writes(&SqliteHarness::new());
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use audit_catalog::Level;
 
 use super::StoreError;
+use super::columns::column_text;
 use crate::record::{OutcomeKind, Record};
 use crate::time::Timestamp;
 
@@ -305,9 +306,11 @@ impl Query {
             conds: Vec::new(),
             params: Vec::new(),
         };
-        let text = |v: &String| Param::Text(v.clone());
+        // Values pass through the rule the columns were written with.
+        let indexed = |v: &str| Param::Text(column_text(v, true).into_owned());
+        let text = |v: &String| indexed(v);
         if let Some(t) = &self.tenant {
-            let p = b.param(Param::Text(t.clone()));
+            let p = b.param(indexed(t));
             b.conds.push(format!("tenant = {p}"));
         }
         if let Some(t) = self.since {
@@ -335,16 +338,16 @@ impl Query {
                 .collect(),
         );
         if let Some(actor) = &self.actor {
-            let id = b.param(Param::Text(actor.clone()));
-            let email = b.param(Param::Text(actor.clone()));
+            let id = b.param(indexed(actor));
+            let email = b.param(indexed(actor));
             b.conds
                 .push(format!("(actor_id = {id} OR actor_email = {email})"));
         }
         if let Some((kind, id)) = &self.entity {
-            let p = b.param(Param::Text(kind.clone()));
+            let p = b.param(indexed(kind));
             b.conds.push(format!("entity_type = {p}"));
             if let Some(id) = id {
-                let p = b.param(Param::Text(id.clone()));
+                let p = b.param(indexed(id));
                 b.conds.push(format!("entity_id = {p}"));
             }
         }
@@ -353,7 +356,7 @@ impl Query {
             b.conds.push(format!("outcome = {p}"));
         }
         if let Some(t) = &self.text {
-            let p = b.param(Param::Text(like_pattern(t)));
+            let p = b.param(Param::Text(like_pattern(&column_text(t, false))));
             b.conds.push(format!("description {like} {p} ESCAPE '\\'"));
         }
         let (cmp, dir) = match self.order {

@@ -127,6 +127,11 @@ fn append_only() {
 }
 
 #[test]
+fn odd_values() {
+    store_suite::odd_values(&PgHarness::new());
+}
+
+#[test]
 fn idempotent_writes() {
     store_suite::idempotent_writes(&PgHarness::new());
 }
