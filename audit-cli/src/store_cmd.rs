@@ -253,6 +253,11 @@ pub struct IngestCmd {
     /// Exit once no record arrived for this long (default: run until killed).
     #[arg(long)]
     exit_when_idle: Option<humantime::Duration>,
+    /// Where poison messages (not records, or refused by the store for good) are
+    /// kept with the reason (default: a directory per process under the user's
+    /// state directory).
+    #[arg(long)]
+    dead_letters: Option<std::path::PathBuf>,
     /// Name of the environment variable holding the chain's HMAC key.
     #[arg(long, default_value = "AUDIT_HMAC_KEY")]
     key_env: String,
@@ -430,6 +435,9 @@ pub fn ingest(cmd: IngestCmd) -> ExitCode {
         if let Some(idle) = cmd.exit_when_idle {
             ingest = ingest.exit_when_idle(idle.into());
         }
+        if let Some(dir) = &cmd.dead_letters {
+            ingest = ingest.dead_letters(dir);
+        }
         let stop = AtomicBool::new(false);
         let report = if cmd.to.starts_with("postgres://") || cmd.to.starts_with("postgresql://") {
             let mut options = Postgres::options();
@@ -448,8 +456,8 @@ pub fn ingest(cmd: IngestCmd) -> ExitCode {
         }
         .map_err(|e| e.to_string())?;
         println!(
-            "ingested {} records in {} batches ({} rejected, {} store retries)",
-            report.written, report.batches, report.rejected, report.retries
+            "ingested {} records in {} batches ({} not records and {} refused by the store kept as dead letters, {} store retries)",
+            report.written, report.batches, report.rejected, report.dead_lettered, report.retries
         );
         Ok(ExitCode::SUCCESS)
     })())

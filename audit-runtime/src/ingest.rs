@@ -4,7 +4,14 @@
 //! messages are redelivered after the consumer's ack wait) and duplicates nothing (the
 //! store skips a record id it already holds). Several ingest processes can share one
 //! consumer.
+//!
+//! A poison message never stops ingestion: a message that is not a record, or a
+//! record the store refuses for good (found by halving the batch), is kept in the
+//! dead-letter spool with the reason, counted, and terminated on the stream so it is
+//! not redelivered; the rest of the batch is committed and acknowledged.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,7 +20,9 @@ use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures_util::StreamExt;
 
 use crate::record::Record;
+use crate::sinks::isolate::{Triage, write_isolating};
 use crate::sinks::{Item, Sink, SinkError};
+use crate::spool::{Spool, SpoolEntry};
 
 /// What went wrong while ingesting.
 #[derive(Debug)]
@@ -22,6 +31,8 @@ pub enum IngestError {
     Nats(String),
     /// The store refused a batch for good.
     Store(SinkError),
+    /// The dead-letter spool could not be opened.
+    DeadLetter(std::io::Error),
 }
 
 impl std::fmt::Display for IngestError {
@@ -29,6 +40,7 @@ impl std::fmt::Display for IngestError {
         match self {
             IngestError::Nats(m) => write!(f, "nats: {m}"),
             IngestError::Store(e) => write!(f, "store: {e}"),
+            IngestError::DeadLetter(e) => write!(f, "dead-letter spool: {e}"),
         }
     }
 }
@@ -43,8 +55,11 @@ pub struct IngestReport {
     pub written: u64,
     /// Batches committed.
     pub batches: u64,
-    /// Messages that are not records (terminated, never redelivered).
+    /// Messages that are not records (kept in the dead-letter spool, terminated).
     pub rejected: u64,
+    /// Records the store refused for good (kept in the dead-letter spool with the
+    /// reason, terminated on the stream).
+    pub dead_lettered: u64,
     /// Store writes retried.
     pub retries: u64,
 }
@@ -72,6 +87,7 @@ pub struct Ingest {
     ack_wait: Duration,
     fetch_wait: Duration,
     idle_exit: Option<Duration>,
+    dead_letters: Option<PathBuf>,
 }
 
 impl Ingest {
@@ -84,7 +100,16 @@ impl Ingest {
             ack_wait: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(500),
             idle_exit: None,
+            dead_letters: None,
         }
+    }
+
+    /// Where poison messages are kept (default: `ingest-<consumer>-dead-<pid>` in
+    /// [`crate::spool::default_dir`]; a spool is locked by one process). The
+    /// directory is created when the first poison message arrives.
+    pub fn dead_letters(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dead_letters = Some(dir.into());
+        self
     }
 
     /// The durable consumer's name (shared by every ingest process of one store).
@@ -120,6 +145,17 @@ impl Ingest {
         stop: &AtomicBool,
     ) -> Result<IngestReport, IngestError> {
         let nats = |e: &dyn std::fmt::Display| IngestError::Nats(e.to_string());
+        let dead_dir = match &self.dead_letters {
+            Some(d) => d.clone(),
+            None => crate::spool::default_dir()
+                .map_err(IngestError::DeadLetter)?
+                .join(format!(
+                    "ingest-{}-dead-{}",
+                    self.consumer,
+                    std::process::id()
+                )),
+        };
+        let mut dead: Option<Spool> = None;
         // A worker thread keeps the connection serviced while the store writes.
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -156,7 +192,7 @@ impl Ingest {
                     .messages()
                     .await
                     .map_err(|e| nats(&e))?;
-                let (mut messages, mut items, mut rejected) = (Vec::new(), Vec::new(), 0);
+                let (mut messages, mut items, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
                 while let Some(m) = batch.next().await {
                     let m = m.map_err(|e| nats(&e))?;
                     match item_of(&m.payload) {
@@ -164,15 +200,30 @@ impl Ingest {
                             items.push(item);
                             messages.push(m);
                         }
-                        None => {
-                            rejected += 1;
-                            let _ = m.ack_with(AckKind::Term).await;
-                        }
+                        None => rejected.push(m),
                     }
                 }
                 Ok::<_, IngestError>((messages, items, rejected))
             })?;
-            report.rejected += rejected;
+            if !rejected.is_empty() {
+                let entries: Vec<SpoolEntry> = rejected
+                    .iter()
+                    .map(|m| SpoolEntry {
+                        name: m.subject.to_string(),
+                        json: String::from_utf8_lossy(&m.payload).into_owned(),
+                        reason: Some("not an audit record".into()),
+                    })
+                    .collect();
+                if keep(&mut dead, &entries, &dead_dir) {
+                    report.rejected += rejected.len() as u64;
+                    rt.block_on(async {
+                        for m in &rejected {
+                            let _ = m.ack_with(AckKind::Term).await;
+                        }
+                    });
+                }
+            }
+            let message_ids: Vec<uuid::Uuid> = items.iter().map(|i| i.record().id).collect();
             if items.is_empty() {
                 if self.idle_exit.is_some_and(|d| last_record.elapsed() >= d) {
                     break;
@@ -181,28 +232,89 @@ impl Ingest {
             }
             last_record = Instant::now();
             let mut delay = Duration::from_millis(50);
+            let mut pending = items;
+            let mut refused = Vec::new();
+            let mut written = 0;
             loop {
-                match store.write(&items) {
-                    Ok(()) => break,
-                    Err(e) if e.is_retryable() => {
-                        report.retries += 1;
-                        std::thread::sleep(delay);
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                    Err(e) => return Err(IngestError::Store(e)),
+                let mut t = Triage::default();
+                write_isolating(&mut |b| store.write(b), pending, &mut t);
+                written += t.delivered;
+                refused.append(&mut t.refused);
+                let Some((rest, _)) = t.down else { break };
+                if stop.load(Ordering::Relaxed) {
+                    // Unacknowledged: redelivered to the next run.
+                    return Ok(report);
                 }
+                report.retries += 1;
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+                pending = rest;
+            }
+            // Refused records are kept, then terminated; if they cannot be kept they
+            // stay unacknowledged (redelivered after the ack wait).
+            let mut unacked: HashSet<uuid::Uuid> = HashSet::new();
+            if !refused.is_empty() {
+                let entries: Vec<SpoolEntry> = refused
+                    .iter()
+                    .map(|(item, why)| SpoolEntry {
+                        name: item.name().to_owned(),
+                        json: item.json().to_owned(),
+                        reason: Some(why.clone()),
+                    })
+                    .collect();
+                let ids = refused.iter().map(|(item, _)| item.record().id);
+                if keep(&mut dead, &entries, &dead_dir) {
+                    report.dead_lettered += refused.len() as u64;
+                } else {
+                    unacked.extend(ids.clone());
+                }
+                let terminate: HashSet<uuid::Uuid> = ids.collect();
+                rt.block_on(async {
+                    for (m, id) in messages.iter().zip(&message_ids) {
+                        if terminate.contains(id) && !unacked.contains(id) {
+                            let _ = m.ack_with(AckKind::Term).await;
+                        }
+                    }
+                });
+                unacked.extend(terminate);
             }
             // Committed: acknowledge. A lost ack means a redelivery the store skips.
             rt.block_on(async {
-                for m in &messages {
-                    m.ack().await.map_err(|e| nats(&e))?;
+                for (m, id) in messages.iter().zip(&message_ids) {
+                    if !unacked.contains(id) {
+                        m.ack().await.map_err(|e| nats(&e))?;
+                    }
                 }
                 client.flush().await.map_err(|e| nats(&e))
             })?;
-            report.written += items.len() as u64;
+            report.written += written as u64;
             report.batches += 1;
         }
         Ok(report)
+    }
+}
+
+/// Appends dead letters (opening the spool on first use); says so on standard
+/// error either way.
+fn keep(dead: &mut Option<Spool>, entries: &[SpoolEntry], dir: &std::path::Path) -> bool {
+    let kept = match dead {
+        Some(spool) => spool.append(entries),
+        None => Spool::open(dir).and_then(|spool| dead.insert(spool).append(entries)),
+    };
+    match kept {
+        Ok(()) => {
+            eprintln!(
+                "audit ingest: {} poison messages kept in {} (first: {})",
+                entries.len(),
+                dir.display(),
+                entries[0].reason.as_deref().unwrap_or_default()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("audit ingest: poison messages could not be kept ({e}); left for redelivery");
+            false
+        }
     }
 }
 

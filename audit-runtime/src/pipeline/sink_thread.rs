@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::Config;
 use super::metrics::{Counters, add};
+use crate::sinks::isolate::{self, Triage};
 use crate::sinks::{Item, Sink, SinkError, SinkOptions};
 use crate::spool::{Spool, SpoolEntry};
 
@@ -54,16 +55,6 @@ pub(crate) struct SinkRunner {
     counters: Arc<Counters>,
     /// Records wait in the spool: new batches must queue behind them.
     degraded: bool,
-}
-
-/// What became of the records of one delivery.
-#[derive(Default)]
-struct Triage {
-    delivered: usize,
-    /// Refused for good (or panicked on), with the reason.
-    refused: Vec<(Item, String)>,
-    /// Not written because the sink went down (retryable error) while delivering.
-    down: Option<(Vec<Item>, String)>,
 }
 
 impl SinkRunner {
@@ -196,33 +187,10 @@ impl SinkRunner {
         undelivered
     }
 
-    /// Writes `items`; on a permanent error or a panic, halves the batch until the
-    /// records that cause it stand alone. Once the sink is down, the rest is kept
-    /// aside for the spool.
-    fn write_isolating(&mut self, mut items: Vec<Item>, t: &mut Triage) {
-        if let Some((rest, _)) = &mut t.down {
-            rest.extend(items);
-            return;
-        }
-        match self.write_with_retry(&items) {
-            Ok(()) => t.delivered += items.len(),
-            Err(e) if e.is_retryable() => t.down = Some((items, e.to_string())),
-            Err(e) if !e.rejected_ids().is_empty() => {
-                for item in items {
-                    if e.rejected_ids().contains(&item.record().id) {
-                        t.refused.push((item, e.to_string()));
-                    } else {
-                        t.delivered += 1;
-                    }
-                }
-            }
-            Err(e) if items.len() == 1 => t.refused.push((items.remove(0), e.to_string())),
-            Err(_) => {
-                let right = items.split_off(items.len() / 2);
-                self.write_isolating(items, t);
-                self.write_isolating(right, t);
-            }
-        }
+    /// Writes `items` with retries, narrowing a permanent error or a panic down to
+    /// the records that cause it.
+    fn write_isolating(&mut self, items: Vec<Item>, t: &mut Triage) {
+        isolate::write_isolating(&mut |batch| self.write_with_retry(batch), items, t);
     }
 
     /// Keeps refused records in the dead-letter spool, with their reasons.
@@ -383,9 +351,8 @@ impl SinkRunner {
             }
             let mut t = Triage::default();
             self.write_isolating(items, &mut t);
-            // Records are handled in order, and once the sink is down the rest is
-            // set aside: what was delivered or refused is a prefix of the batch.
-            let taken = t.delivered + t.refused.len();
+            // What was delivered or refused is a prefix of the batch.
+            let taken = t.handled();
             if earlier {
                 add(&self.counters.recovered, t.delivered);
             } else {

@@ -7,6 +7,7 @@
 mod console;
 #[cfg(feature = "http")]
 mod http;
+pub(crate) mod isolate;
 mod jsonl;
 mod listener;
 #[cfg(feature = "nats")]

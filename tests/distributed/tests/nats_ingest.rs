@@ -170,3 +170,117 @@ fn jetstream_to_postgres_exactly_once_with_a_killed_ingest() {
         "both producer chains whole"
     );
 }
+
+/// The store of the poison test: the real PostgreSQL store, refusing for good the
+/// records named `poison-*` (as a store refuses a value it cannot hold).
+struct Refusing(Postgres);
+
+impl audit::sinks::Sink for Refusing {
+    fn name(&self) -> &str {
+        "refusing"
+    }
+    fn write(&mut self, batch: &audit::sinks::Batch) -> Result<(), audit::sinks::SinkError> {
+        let poison = |i: &audit::sinks::Item| {
+            i.record().metadata["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("poison"))
+        };
+        if batch.iter().any(poison) {
+            return Err(audit::sinks::SinkError::permanent("value out of range"));
+        }
+        self.0.write(batch)
+    }
+}
+
+#[test]
+fn ingest_dead_letters_poison_messages_and_goes_on() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let tag = std::process::id() + 1_000_000;
+    let names = Names::new(tag);
+    let store = names.store();
+    let spool = tempfile::tempdir().unwrap();
+    let auditor = Auditor::builder()
+        .sink_with(names.sink("nats"), SinkOptions::new().primary())
+        .spool_dir(spool.path().join("spool"))
+        .build()
+        .unwrap();
+    audit::dispatch::with_dispatch(std::sync::Arc::new(auditor.clone()), || {
+        for i in 0..300 {
+            let name = match i {
+                40 | 217 => format!("poison-{i}"),
+                _ => format!("w-{i}"),
+            };
+            create_widget(&name);
+        }
+    });
+    assert!(auditor.shutdown().is_clean());
+    // And a message that is not a record at all.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats_url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.publish(format!("{}._.junk.junk", names.prefix), "not json".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+
+    let dead = spool.path().join("dead");
+    let ingest = Ingest::new(&names.stream)
+        .consumer("poison")
+        .batch(100)
+        .dead_letters(&dead)
+        .exit_when_idle(Duration::from_secs(2));
+    let mut refusing = Refusing(store);
+    let report = ingest
+        .run(&nats_url(), &mut refusing, &AtomicBool::new(false))
+        .expect("a poison message never stops ingestion");
+    // Terminated messages are not redelivered: a second run finds nothing.
+    let again = ingest
+        .run(&nats_url(), &mut refusing, &AtomicBool::new(false))
+        .unwrap();
+    let mut store = refusing.0;
+    let count = store.count().unwrap();
+    let v = store.verify().unwrap();
+    let mut admin = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP SCHEMA {} CASCADE", names.schema))
+        .unwrap();
+    delete_stream(&names.stream);
+
+    assert_eq!(
+        (report.written, report.dead_lettered, report.rejected),
+        (298, 2, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        (again.written, again.dead_lettered, again.rejected),
+        (0, 0, 0),
+        "{again:?}"
+    );
+    assert_eq!(count, 298);
+    assert!(v.is_intact(), "{v:?}");
+    let kept: Vec<_> = audit::spool::Spool::open(&dead)
+        .unwrap()
+        .segments()
+        .unwrap()
+        .iter()
+        .flat_map(|s| audit::spool::Spool::read_segment(s).unwrap().entries)
+        .collect();
+    let reasons: Vec<_> = kept.iter().map(|e| e.reason.clone().unwrap()).collect();
+    assert_eq!(kept.len(), 3, "{reasons:?}");
+    assert!(reasons.contains(&"not an audit record".to_string()));
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| *r == "value out of range")
+            .count(),
+        2
+    );
+}
