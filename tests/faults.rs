@@ -494,3 +494,124 @@ fn an_earlier_runs_overflow_spool_is_drained_at_start() {
         .count();
     assert_eq!(left, 0, "the drained segment is removed");
 }
+
+/// A sink whose `write` blocks until released (a peer that never answers).
+struct Hung(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl Hung {
+    fn new() -> (Hung, impl FnOnce()) {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let release = {
+            let gate = gate.clone();
+            move || {
+                *gate.0.lock().unwrap() = true;
+                gate.1.notify_all();
+            }
+        };
+        (Hung(gate), release)
+    }
+}
+
+impl Sink for Hung {
+    fn name(&self) -> &str {
+        "hung"
+    }
+    fn write(&mut self, _: &Batch) -> Result<(), SinkError> {
+        let mut open = self.0.0.lock().unwrap();
+        while !*open {
+            open = self.0.1.wait(open).unwrap();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_hung_sink_never_holds_up_flush_shutdown_or_a_blocked_caller() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let (hung, release) = Hung::new();
+    let auditor = builder(dir.path())
+        .sink(hung)
+        .queue_capacity(10)
+        .batch_size(5)
+        .block_timeout(Duration::from_millis(200))
+        .shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let dispatch = Arc::new(auditor.clone());
+    // The queues fill up; then each call waits at most the block timeout.
+    let mut slowest = Duration::ZERO;
+    for i in 0..500 {
+        let started = Instant::now();
+        with_dispatch(dispatch.clone(), || add_widget(&i.to_string()));
+        slowest = slowest.max(started.elapsed());
+        if auditor.metrics().dropped > 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        auditor.metrics().dropped,
+        1,
+        "a caller gave up once the queue stayed full"
+    );
+    assert!(slowest >= Duration::from_millis(200), "{slowest:?}");
+    assert!(slowest < Duration::from_secs(2), "{slowest:?}");
+
+    let started = Instant::now();
+    assert!(
+        !auditor.flush(),
+        "nothing can be flushed through a hung sink"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let report = auditor.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!report.flushed && !report.is_clean(), "{report}");
+    release();
+}
+
+#[test]
+fn a_sync_event_waiting_for_a_hung_primary_does_not_hold_up_other_sinks() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let (hung, release) = Hung::new();
+    let seen = Seen::default();
+    let auditor = builder(dir.path())
+        .sink_with(hung, SinkOptions::new().primary())
+        .sink(seen.listener("listener", None))
+        .sync_timeout(Duration::from_millis(1500))
+        .shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let sync_call = {
+        let auditor = auditor.clone();
+        std::thread::spawn(move || with_dispatch(Arc::new(auditor), || delete_dashboard("waits")))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    with_dispatch(Arc::new(auditor.clone()), || add_widget("meanwhile"));
+    while !seen.names().contains(&"meanwhile".to_string()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the listener waited for the sync event's primary sink"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!sync_call.is_finished(), "the sync call is still waiting");
+    let err = sync_call.join().unwrap().unwrap_err();
+    assert!(
+        err.0.contains("no answer within the sync timeout"),
+        "{}",
+        err.0
+    );
+    release();
+    auditor.shutdown();
+}

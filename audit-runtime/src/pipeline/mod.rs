@@ -147,6 +147,7 @@ pub struct AuditorBuilder {
     spool_dir: Option<PathBuf>,
     shutdown_timeout: Duration,
     sync_timeout: Duration,
+    block_timeout: Option<Duration>,
 }
 
 impl AuditorBuilder {
@@ -204,6 +205,15 @@ impl AuditorBuilder {
     /// How long flushing on shutdown may take (default 10 s).
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
         self.shutdown_timeout = d;
+        self
+    }
+
+    /// With [`Overflow::Block`], how long a caller waits for room in a full queue
+    /// before its event is dropped (counted, warned, `Err(DeliveryError::Dropped)`):
+    /// a bound on how long a hung sink can hold the application up. Default: no
+    /// limit (nothing is dropped; callers wait).
+    pub fn block_timeout(mut self, d: Duration) -> Self {
+        self.block_timeout = Some(d);
         self
     }
 
@@ -288,6 +298,7 @@ impl AuditorBuilder {
             threads: Mutex::new(threads),
             shutdown_timeout: self.shutdown_timeout,
             sync_timeout: self.sync_timeout,
+            block_timeout: self.block_timeout,
         });
         let worker = worker::Worker::new(rx, handles, config, Arc::clone(&shared), spec_index())
             .map_err(BuildError::Thread)?;
@@ -347,6 +358,7 @@ pub(crate) struct Shared {
     threads: Mutex<Vec<JoinHandle<()>>>,
     shutdown_timeout: Duration,
     sync_timeout: Duration,
+    block_timeout: Option<Duration>,
 }
 
 /// A running pipeline. Cheap to clone; implements [`Dispatch`].
@@ -467,6 +479,7 @@ impl Auditor {
             spool_dir: None,
             shutdown_timeout: Duration::from_secs(10),
             sync_timeout: Duration::from_secs(5),
+            block_timeout: None,
         }
     }
 
@@ -507,7 +520,10 @@ impl Auditor {
             while self.shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let _ = self.shared.room.send(&self.shared.tx, Msg::Shutdown);
+            let _ = self
+                .shared
+                .room
+                .send(&self.shared.tx, Msg::Shutdown, Some(deadline));
             let threads = std::mem::take(
                 &mut *self
                     .shared
@@ -533,6 +549,18 @@ impl Auditor {
             spill_failed: m.spill_failed,
             unbuilt: m.unbuilt,
             sinks: m.sinks,
+        }
+    }
+
+    /// The error of a send that did not get into the queue.
+    fn refused<T>(&self, e: crossbeam_channel::SendTimeoutError<T>) -> DeliveryError {
+        match e {
+            crossbeam_channel::SendTimeoutError::Disconnected(_) => DeliveryError::Closed,
+            crossbeam_channel::SendTimeoutError::Timeout(_) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                self.warn_dropped();
+                DeliveryError::Dropped
+            }
         }
     }
 
@@ -575,18 +603,21 @@ impl Dispatch for Auditor {
         result
     }
 
+    /// Waits at most the shutdown timeout, in all: a hung sink makes it `false`, not
+    /// a hang.
     fn flush(&self) -> bool {
         let (ack, done) = bounded(1);
+        let deadline = Instant::now() + self.shared.shutdown_timeout;
         if self.shared.closed.load(Ordering::Relaxed)
             || self
                 .shared
                 .room
-                .send(&self.shared.tx, Msg::Flush(ack))
+                .send(&self.shared.tx, Msg::Flush(ack), Some(deadline))
                 .is_err()
         {
             return false;
         }
-        done.recv_timeout(self.shared.shutdown_timeout).is_ok()
+        done.recv_deadline(deadline).is_ok()
     }
 }
 
@@ -598,21 +629,24 @@ impl Auditor {
         if s.closed.load(Ordering::SeqCst) {
             return Err(DeliveryError::Closed);
         }
+        let deadline = s.block_timeout.map(|d| Instant::now() + d);
         if event.spec().durability == Durability::Sync {
             let (ack, done) = bounded(1);
             s.room
-                .send(&s.tx, Msg::Event(event, Some(ack)))
-                .map_err(|_| DeliveryError::Closed)?;
+                .send(&s.tx, Msg::Event(event, Some(ack)), deadline)
+                .map_err(|e| self.refused(e))?;
             s.accepted.fetch_add(1, Ordering::Relaxed);
+            // The acker answers at the sync timeout, naming the sink that did not
+            // commit; this limit is only a safety net behind it.
             return done
-                .recv_timeout(s.sync_timeout)
+                .recv_timeout(s.sync_timeout + Duration::from_millis(250))
                 .unwrap_or(Err(DeliveryError::Timeout));
         }
         let sent = match s.overflow {
             Overflow::Block => s
                 .room
-                .send(&s.tx, Msg::Event(event, None))
-                .map_err(|_| DeliveryError::Closed),
+                .send(&s.tx, Msg::Event(event, None), deadline)
+                .map_err(|e| self.refused(e)),
             Overflow::DropNewest | Overflow::Spill => {
                 match s.tx.try_send(Msg::Event(event, None)) {
                     Ok(()) => Ok(()),

@@ -8,9 +8,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 /// How long a waiting caller sleeps before looking again on its own (a safety net:
 /// the worker's wake-up is what normally ends the wait).
@@ -36,12 +36,17 @@ impl Room {
         }
     }
 
-    /// Sends `msg`, waiting while the queue is full; fails only once the receiver
-    /// is gone.
-    pub(crate) fn send<T>(&self, tx: &Sender<T>, msg: T) -> Result<(), SendError<T>> {
+    /// Sends `msg`, waiting while the queue is full (until `deadline`, if any);
+    /// fails once the receiver is gone or the deadline passed.
+    pub(crate) fn send<T>(
+        &self,
+        tx: &Sender<T>,
+        msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
         let mut msg = match tx.try_send(msg) {
             Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(m)) => return Err(SendError(m)),
+            Err(TrySendError::Disconnected(m)) => return Err(SendTimeoutError::Disconnected(m)),
             Err(TrySendError::Full(m)) => m,
         };
         let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -52,12 +57,19 @@ impl Room {
         let sent = loop {
             match tx.try_send(msg) {
                 Ok(()) => break Ok(()),
-                Err(TrySendError::Disconnected(m)) => break Err(SendError(m)),
+                Err(TrySendError::Disconnected(m)) => break Err(SendTimeoutError::Disconnected(m)),
                 Err(TrySendError::Full(m)) => {
+                    let wait = match deadline {
+                        None => RECHECK,
+                        Some(d) => match d.checked_duration_since(Instant::now()) {
+                            Some(left) if !left.is_zero() => left.min(RECHECK),
+                            _ => break Err(SendTimeoutError::Timeout(m)),
+                        },
+                    };
                     msg = m;
                     guard = self
                         .freed
-                        .wait_timeout(guard, RECHECK)
+                        .wait_timeout(guard, wait)
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
                 }
@@ -92,7 +104,7 @@ mod tests {
                 let (tx, room) = (tx.clone(), Arc::clone(&room));
                 std::thread::spawn(move || {
                     for i in 0..10_000 {
-                        room.send(&tx, t * 10_000 + i).unwrap();
+                        room.send(&tx, t * 10_000 + i, None).unwrap();
                     }
                 })
             })
@@ -120,10 +132,10 @@ mod tests {
     fn a_gone_receiver_fails_the_waiting_sender() {
         let (tx, rx) = crossbeam_channel::bounded::<u32>(1);
         let room = Arc::new(Room::new(1));
-        room.send(&tx, 1).unwrap();
+        room.send(&tx, 1, None).unwrap();
         let waiter = {
             let room = Arc::clone(&room);
-            std::thread::spawn(move || room.send(&tx, 2))
+            std::thread::spawn(move || room.send(&tx, 2, None))
         };
         std::thread::sleep(Duration::from_millis(20));
         drop(rx);
