@@ -139,6 +139,6 @@ mod tests {
         };
         std::thread::sleep(Duration::from_millis(20));
         drop(rx);
-        assert_eq!(waiter.join().unwrap(), Err(SendError(2)));
+        assert_eq!(waiter.join().unwrap(), Err(SendTimeoutError::Disconnected(2)));
     }
 }
