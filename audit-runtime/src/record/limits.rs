@@ -8,13 +8,16 @@
 //!   JSON text. The record as a whole then stays well under the 128 levels that
 //!   `serde_json` (and with it `verify`, replay and `audit ingest`) reads.
 //! - **Size.** A record whose JSON would exceed [`MAX_RECORD_BYTES`] is shrunk, in this
-//!   order, until it fits: the largest metadata values and parts of `changes`
-//!   (`previous`, `current`, `difference`) are replaced one by one, largest first, by a
-//!   marker `{"$truncated": {"bytes": N, "sha256": "<hex>"}}` naming the length and the
-//!   SHA-256 of the JSON text they had (so the original can still be matched); then
-//!   every free-text string (`error`, `description`, the context's strings, a string
-//!   entity id) longer than [`MAX_STRING_BYTES`] keeps its first [`MAX_STRING_BYTES`]
-//!   bytes (cut on a character boundary) followed by `…[truncated N bytes]`.
+//!   order, until it fits: the largest metadata values, the entity id and the parts
+//!   of `changes` (`previous`, `current`, `difference`) are replaced one by one,
+//!   largest first, by a marker `{"$truncated": {"bytes": N, "sha256": "<hex>"}}`
+//!   naming the length and the SHA-256 of the JSON text they had (so the original
+//!   can still be matched); then every string outside metadata and changes
+//!   (`error`, `description`, the context's strings, and the names: event,
+//!   category, entity type, site) longer than [`MAX_STRING_BYTES`] keeps its first
+//!   [`MAX_STRING_BYTES`] bytes (cut on a character boundary) followed by
+//!   `…[truncated N bytes]`; if the record still does not fit, that limit is halved
+//!   until it does.
 //! - **Floats.** NaN and the infinities, which JSON cannot hold as numbers, are
 //!   written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (see
 //!   [`crate::Value`]).
@@ -38,6 +41,35 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// Longest free-text string kept whole in a record that had to be shrunk.
 pub const MAX_STRING_BYTES: usize = 64 << 10;
+
+/// Applies this module's rules to a record built outside the pipeline (the pipeline
+/// applies them itself when it builds a record): caps the nesting of its JSON values
+/// and shrinks it if its JSON would exceed [`MAX_RECORD_BYTES`].
+///
+/// ```
+/// # let mut r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
+/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
+/// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
+/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
+/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
+/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// use audit_runtime::limits;
+/// r.metadata.insert("blob", "x".repeat(2 << 20).into());
+/// limits::enforce(&mut r);
+/// assert!(r.to_json().len() <= limits::MAX_RECORD_BYTES);
+/// assert!(r.metadata["blob"]["$truncated"]["sha256"].is_string());
+/// ```
+pub fn enforce(record: &mut Record) {
+    for i in 0..record.metadata.len() {
+        cap_depth(record.metadata.value_at_mut(i));
+    }
+    cap_entity_depth(record);
+    // Room for the chain fields the record gets when it is linked.
+    let len = record.to_json().len() + 2 * 66;
+    if len > MAX_RECORD_BYTES {
+        shrink(record, len);
+    }
+}
 
 /// Replaces the containers of `v` nested deeper than [`MAX_DEPTH`] by their JSON text.
 pub(crate) fn cap_depth(v: &mut Json) {
@@ -83,13 +115,13 @@ fn marker(text: &str) -> Map<String, Json> {
     m
 }
 
-/// Cuts `s` to [`MAX_STRING_BYTES`] (on a character boundary) and says by how much.
-fn cut(s: &mut String) {
-    if s.len() <= MAX_STRING_BYTES {
+/// Cuts `s` to `limit` bytes (on a character boundary) and says by how much.
+fn cut(s: &mut String, limit: usize) {
+    if s.len() <= limit {
         return;
     }
     let total = s.len();
-    let mut end = MAX_STRING_BYTES;
+    let mut end = limit;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -103,6 +135,7 @@ pub(crate) fn shrink(record: &mut Record, len: usize) {
     // The replaceable parts and the size of their JSON text.
     enum Part {
         Meta(usize),
+        EntityId,
         Previous,
         Current,
         Difference,
@@ -113,6 +146,9 @@ pub(crate) fn shrink(record: &mut Record, len: usize) {
         .enumerate()
         .map(|(i, (_, v))| (json_len(v), Part::Meta(i)))
         .collect();
+    if let Some(id) = record.entity.as_ref().and_then(|e| e.id.as_ref()) {
+        parts.push((json_len(id), Part::EntityId));
+    }
     if let Some(c) = &record.changes {
         parts.push((json_len(&c.previous), Part::Previous));
         parts.push((json_len(&c.current), Part::Current));
@@ -128,6 +164,7 @@ pub(crate) fn shrink(record: &mut Record, len: usize) {
         }
         let text = match &part {
             Part::Meta(i) => serde_json::to_string(record.metadata.value_at(*i)),
+            Part::EntityId => serde_json::to_string(&record.entity.as_ref().map(|e| &e.id)),
             Part::Previous => serde_json::to_string(&record.changes.as_ref().map(|c| &c.previous)),
             Part::Current => serde_json::to_string(&record.changes.as_ref().map(|c| &c.current)),
             Part::Difference => {
@@ -139,6 +176,11 @@ pub(crate) fn shrink(record: &mut Record, len: usize) {
         let saved = size.saturating_sub(json_len(&Json::Object(m.clone())));
         match (part, record.changes.as_mut()) {
             (Part::Meta(i), _) => *record.metadata.value_at_mut(i) = Json::Object(m),
+            (Part::EntityId, _) => {
+                if let Some(e) = record.entity.as_mut() {
+                    e.id = Some(Json::Object(m));
+                }
+            }
             (Part::Previous, Some(c)) => c.previous = Json::Object(m),
             (Part::Current, Some(c)) => c.current = Json::Object(m),
             (Part::Difference, Some(c)) => c.difference = m,
@@ -149,12 +191,42 @@ pub(crate) fn shrink(record: &mut Record, len: usize) {
     if excess == 0 {
         return;
     }
+    // Then the strings, to 64 KiB each, halving the limit while it does not fit.
+    let mut limit = MAX_STRING_BYTES;
+    loop {
+        cut_strings(record, limit);
+        let len = record.to_json().len() + 2 * 66;
+        if len <= MAX_RECORD_BYTES || limit <= 64 {
+            return;
+        }
+        limit /= 2;
+    }
+}
+
+/// Cuts every string outside metadata and changes to `limit` bytes.
+fn cut_strings(record: &mut Record, limit: usize) {
+    let cut = |s: &mut String| cut(s, limit);
     if let Some(e) = record.error.as_mut() {
         cut(e);
     }
     cut(&mut record.description);
     if let Some(Json::String(id)) = record.entity.as_mut().and_then(|e| e.id.as_mut()) {
         cut(id);
+    }
+    // Names come from the catalog and the source, so they are short in records the
+    // pipeline builds; records built by hand are held to the same rule.
+    let names = [
+        &mut record.event,
+        &mut record.category,
+        &mut record.site.module,
+        &mut record.site.file,
+        &mut record.site.function,
+    ];
+    let kind = record.entity.as_mut().map(|e| &mut e.kind);
+    for name in names.into_iter().chain(kind) {
+        if name.len() > limit {
+            cut(name.to_mut());
+        }
     }
     let context = std::sync::Arc::make_mut(&mut record.context);
     for actor in [context.actor.as_mut(), context.impersonator.as_mut()]
@@ -227,11 +299,11 @@ mod tests {
     #[test]
     fn cut_keeps_a_char_boundary_and_says_how_much() {
         let mut s = "é".repeat(MAX_STRING_BYTES);
-        cut(&mut s);
+        cut(&mut s, MAX_STRING_BYTES);
         assert!(s.ends_with(&format!("…[truncated {} bytes]", 2 * MAX_STRING_BYTES)));
         assert!(s.len() < MAX_STRING_BYTES + 40);
         let mut short = "short".to_string();
-        cut(&mut short);
+        cut(&mut short, MAX_STRING_BYTES);
         assert_eq!(short, "short");
     }
 }
