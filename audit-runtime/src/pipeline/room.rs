@@ -139,6 +139,9 @@ mod tests {
         };
         std::thread::sleep(Duration::from_millis(20));
         drop(rx);
-        assert_eq!(waiter.join().unwrap(), Err(SendTimeoutError::Disconnected(2)));
+        assert_eq!(
+            waiter.join().unwrap(),
+            Err(SendTimeoutError::Disconnected(2))
+        );
     }
 }
