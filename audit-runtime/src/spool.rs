@@ -331,9 +331,21 @@ impl Spool {
         let file = private_file().create_new(true).append(true).open(&path)?;
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(HEADER_MAGIC);
-        header[8..].copy_from_slice(&fastrand::u64(1..).to_le_bytes());
-        if let Err(e) = (&file).write_all(&header) {
+        let id = fastrand::u64(1..);
+        header[8..].copy_from_slice(&id.to_le_bytes());
+        // The progress file is made now, at its full size, so that recording
+        // progress later never needs free space.
+        let progress = path.with_extension("done");
+        let made = (&file).write_all(&header).and_then(|()| {
+            private_file()
+                .create_new(true)
+                .write(true)
+                .open(&progress)?
+                .write_all(&progress_line(id, 0))
+        });
+        if let Err(e) = made {
             let _ = fs::remove_file(&path);
+            let _ = fs::remove_file(&progress);
             return Err(e);
         }
         self.last = number;
@@ -448,33 +460,35 @@ impl Spool {
     }
 
     /// How many frames of `segment` an earlier replay delivered (0 when its progress
-    /// file is missing, unreadable, or belongs to another segment).
+    /// file is missing, torn, or belongs to another segment: frames may then be
+    /// offered again, never skipped).
     pub fn progress(segment: &Path, id: u64) -> usize {
         let text = fs::read_to_string(segment.with_extension("done")).unwrap_or_default();
-        let mut parts = text.split_whitespace();
-        match (parts.next(), parts.next().and_then(|n| n.parse().ok())) {
-            (Some(owner), Some(done)) if owner == format!("{id:016x}") => done,
+        let line = text.lines().next().unwrap_or_default();
+        let Some((body, crc)) = line.rsplit_once(' ') else {
+            return 0;
+        };
+        if u32::from_str_radix(crc, 16).ok() != Some(crc32fast::hash(body.as_bytes())) {
+            return 0;
+        }
+        match body.split_once(' ') {
+            Some((owner, done)) if owner == format!("{id:016x}") => done.parse().unwrap_or(0),
             _ => 0,
         }
     }
 
-    /// Records that the first `done` frames of `segment` were delivered: written to a
-    /// temporary file, synced, renamed over the old one, and the directory synced.
+    /// Records that the first `done` frames of `segment` were delivered. The progress
+    /// file has a fixed size and is created with its segment, so this overwrites it in
+    /// place and syncs it: it needs no free space (a full disk does not stop it), and a
+    /// torn write fails its checksum (then replay starts over; it never skips).
     pub fn set_progress(segment: &Path, id: u64, done: usize) -> std::io::Result<()> {
-        let path = segment.with_extension("done");
-        let tmp = segment.with_extension("done.tmp");
         let mut f = private_file()
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .write(true)
-            .open(&tmp)?;
-        f.write_all(format!("{id:016x} {done}\n").as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+            .open(segment.with_extension("done"))?;
+        f.write_all(&progress_line(id, done))?;
+        f.sync_data()
     }
 
     /// Removes a replayed segment, then its progress file.
@@ -485,6 +499,13 @@ impl Spool {
             _ => Ok(()),
         }
     }
+}
+
+/// A progress file's content: `<segment id> <frames done> <CRC-32 of the two>`,
+/// always 47 bytes.
+fn progress_line(id: u64, done: usize) -> Vec<u8> {
+    let body = format!("{id:016x} {done:020}");
+    format!("{body} {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
 }
 
 /// The version 2 frame at `at`, and where the next one starts.
