@@ -38,6 +38,8 @@ pub fn env_override<'a>(value: &'a str, package: &str) -> Option<&'a str> {
 /// No catalog was found; says every place that was looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocateError {
+    /// The package directory the search started from.
+    pub from: PathBuf,
     /// Each path that was tried, in order.
     pub tried: Vec<PathBuf>,
     /// A problem other than "not there" (an unreadable or malformed `Cargo.toml`).
@@ -49,9 +51,10 @@ impl fmt::Display for LocateError {
         if let Some(p) = &self.problem {
             return f.write_str(p);
         }
-        f.write_str("no audit catalog found; tried:")?;
+        // Relative to the package directory: `../audit.toml` says where to put it.
+        f.write_str("no audit catalog found; tried, from the package directory:")?;
         for t in &self.tried {
-            write!(f, "\n  {}", t.display())?;
+            write!(f, "\n  {}", relative(&self.from, t).display())?;
         }
         write!(
             f,
@@ -62,6 +65,19 @@ impl fmt::Display for LocateError {
 }
 
 impl std::error::Error for LocateError {}
+
+/// `path` as seen from `base` (`audit.toml`, `../audit.toml`), when it is `base` or
+/// one of its ancestors' children; else as it is.
+fn relative(base: &Path, path: &Path) -> PathBuf {
+    for (up, dir) in base.ancestors().enumerate() {
+        if let Ok(rest) = path.strip_prefix(dir) {
+            let mut out: PathBuf = std::iter::repeat_n("..", up).collect();
+            out.push(rest);
+            return out;
+        }
+    }
+    path.to_owned()
+}
 
 /// Finds the catalog of the crate whose manifest directory is `manifest_dir`;
 /// `env` is the value of [`CATALOG_ENV`], if set.
@@ -89,6 +105,7 @@ pub fn locate(manifest_dir: &Path, env: Option<&OsStr>) -> Result<PathBuf, Locat
             Ok(p)
         } else {
             Err(LocateError {
+                from: manifest_dir.to_owned(),
                 problem: Some(format!(
                     "{CATALOG_ENV} is set to `{}`, but {} does not exist",
                     v.to_string_lossy(),
@@ -101,6 +118,7 @@ pub fn locate(manifest_dir: &Path, env: Option<&OsStr>) -> Result<PathBuf, Locat
 
     let manifest = manifest_dir.join("Cargo.toml");
     if let Some(rel) = metadata_catalog(&manifest).map_err(|problem| LocateError {
+        from: manifest_dir.to_owned(),
         tried: vec![manifest.clone()],
         problem: Some(problem),
     })? {
@@ -109,6 +127,7 @@ pub fn locate(manifest_dir: &Path, env: Option<&OsStr>) -> Result<PathBuf, Locat
             Ok(p)
         } else {
             Err(LocateError {
+                from: manifest_dir.to_owned(),
                 problem: Some(format!(
                     "{} sets [package.metadata.audit] catalog = \"{rel}\", but {} does not exist",
                     manifest.display(),
@@ -129,6 +148,7 @@ pub fn locate(manifest_dir: &Path, env: Option<&OsStr>) -> Result<PathBuf, Locat
         }
     }
     Err(LocateError {
+        from: manifest_dir.to_owned(),
         tried,
         problem: None,
     })

@@ -68,6 +68,7 @@ pub struct IngestReport {
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[cfg(feature = "postgres")] {
 /// use std::sync::atomic::AtomicBool;
 /// use audit_runtime::ingest::Ingest;
 /// use audit_runtime::store::Postgres;
@@ -77,6 +78,7 @@ pub struct IngestReport {
 ///     .batch(500)
 ///     .run("nats://127.0.0.1:4222", &mut store, &AtomicBool::new(false))?;
 /// println!("{} records", report.written);
+/// # }
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]

@@ -17,12 +17,14 @@
 //!
 //! ```
 //! # fn main() -> Result<(), audit_runtime::store::StoreError> {
+//! # #[cfg(feature = "sqlite")] {
 //! use audit_runtime::store::{Query, Sqlite, Store};
 //! let dir = tempfile::tempdir().unwrap();
 //! let mut store = Sqlite::open(dir.path().join("audit.db"))?;
 //! let page = store.query(&Query::for_tenant("acme").actor("u-1").limit(50))?;
 //! assert!(page.records.is_empty() && page.next.is_none());
 //! assert!(store.verify()?.is_intact());
+//! # }
 //! # Ok(()) }
 //! ```
 
@@ -83,6 +85,17 @@ pub enum StoreError {
     },
 }
 
+/// A store used as a sink: I/O and database errors may pass (retried, then spooled);
+/// the others will not.
+impl From<StoreError> for crate::sinks::SinkError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Io(_) | StoreError::Database(_) => Self::retryable(e.to_string()),
+            _ => Self::permanent(e.to_string()),
+        }
+    }
+}
+
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -129,13 +142,15 @@ pub struct Stored {
 ///
 /// ```
 /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
-/// use audit_runtime::store::{Sqlite, Store};
+/// use audit_runtime::store::Store;
 /// fn records_since(store: &mut dyn Store, seq: i64) -> Result<usize, audit_runtime::store::StoreError> {
 ///     Ok(store.follow(seq, 100)?.len())
 /// }
+/// # #[cfg(feature = "sqlite")] {
 /// let dir = tempfile::tempdir().unwrap();
-/// let mut store = Sqlite::open(dir.path().join("audit.db"))?;
+/// let mut store = audit_runtime::store::Sqlite::open(dir.path().join("audit.db"))?;
 /// assert_eq!(records_since(&mut store, 0)?, 0);
+/// # }
 /// # Ok(()) }
 /// ```
 pub trait Store {

@@ -238,9 +238,10 @@ pub(crate) enum Param {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Placeholder {
     /// `?1`, `?2` (SQLite).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Question,
     /// `$1`, `$2` (PostgreSQL).
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Dollar,
 }
 

@@ -156,15 +156,6 @@ fn sink_error(e: rusqlite::Error) -> SinkError {
     }
 }
 
-impl From<StoreError> for SinkError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Io(_) | StoreError::Database(_) => SinkError::retryable(e.to_string()),
-            _ => SinkError::permanent(e.to_string()),
-        }
-    }
-}
-
 const INSERT: &str = "INSERT INTO audit_records (id, time_ns, event, code, category, level, \
      outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
      description, hash, link, record) \
