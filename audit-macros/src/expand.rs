@@ -2,9 +2,14 @@
 //!
 //! The generated function takes the clock and the context at entry, evaluates each
 //! `meta(...)` expression that does not name `ret` (so it sees the arguments as they
-//! were at entry), runs the original body as a closure or `async` block (so `return`
-//! and `?` end the body, not the emission), then converts `ret`-based fields, builds
-//! the event and hands it off.
+//! were at entry) into a `Pending` guard (the runtime's `__private` module), runs the original body as a
+//! closure or `async` block under a panic guard (so `return` and `?` end the body, not
+//! the emission, and a panic or a dropped future still emits), then converts
+//! `ret`-based fields, builds the event and hands it off.
+//!
+//! One step per function of `Gen`: the statics (`registry`, `spec`, `embed`), the
+//! metadata (`metadata`, `convert`), the entity (`entity`), the body (`run`) and the
+//! assembly (`body`, `finish`).
 
 use audit_catalog::{FieldType, Level, Scalar};
 use proc_macro2::{Span, TokenStream};
@@ -108,351 +113,16 @@ fn escape_braces(s: &str) -> String {
     s.replace('{', "{{").replace('}', "}}")
 }
 
+/// Generates a checked site: the function with its body wrapped so that the event is
+/// emitted whichever way the call ends.
 pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded) -> TokenStream {
-    let k = args
-        .krate
-        .as_ref()
-        .map(|p| quote!(#p))
-        .unwrap_or_else(|| quote!(::audit));
-    let cat = &*loaded.catalog;
-    let event = checked.event;
-
-    // ---- the embedded catalog entry and the site ----
-    let name = &event.name;
-    let code = event.code;
-    let category = &event.category;
-    let level = format_ident!(
-        "{}",
-        match event.level {
-            Level::Info => "Info",
-            Level::Warn => "Warn",
-            Level::Error => "Error",
-        }
-    );
-    let sync = args.durability.unwrap_or(event.durability) == audit_catalog::Durability::Sync;
-    let durability = format_ident!(
-        "{}",
-        match args.durability.unwrap_or(event.durability) {
-            audit_catalog::Durability::Async => "Async",
-            audit_catalog::Durability::Sync => "Sync",
-        }
-    );
-    let entity = match event.entity.as_ref().and_then(|e| cat.entity(e)) {
-        Some(e) => {
-            let (n, c) = (&e.name, e.code);
-            quote!(::core::option::Option::Some(#k::__private::EntitySpec { name: #n, code: #c }))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let description = match &event.description {
-        Some(d) => {
-            let d = d.as_str();
-            quote!(::core::option::Option::Some(#d))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let field_specs = event.fields.iter().map(|f| {
-        let (n, t, r) = (&f.name, f.ty.to_string(), f.redact);
-        quote!(#k::__private::FieldSpec { name: #n, ty: #t, redact: #r })
-    });
-    let aliases = event.aliases.iter().map(|a| {
-        let (s, t) = (&a.sink, a.template.as_str());
-        quote!((#s, #t))
-    });
-    let redact = &event.redact;
-    let changes = event.changes;
-    let cat_name = &cat.name;
-    let cat_path = loaded.path.to_string_lossy().into_owned();
-    // The first site of the crate embeds the catalog for the registry; its
-    // `include_str!` (and the lock file's `include_bytes!`) make cargo rebuild the
-    // crate when either file changes.
-    let embed = crate::catalog::first_use(&loaded.path).then(|| {
-        let lock = loaded.lock.as_ref().map(|l| {
-            let l = l.to_string_lossy().into_owned();
-            quote!(
-                const _: &[u8] = ::core::include_bytes!(#l);
-            )
-        });
-        quote! {
-            #lock
-            #k::__private::inventory::submit! {
-                #k::__private::EmbeddedCatalog {
-                    path: #cat_path,
-                    text: ::core::include_str!(#cat_path),
-                }
-            }
-        }
-    });
+    let g = Gen::new(args, checked, loaded);
     let function = item.sig.ident.to_string();
-
-    let registry = quote! {
-        #embed
-        static __AUDIT_SPEC: #k::__private::EventSpec = #k::__private::EventSpec {
-            name: #name,
-            code: #code,
-            category: #category,
-            level: #k::__private::Level::#level,
-            entity: #entity,
-            description: #description,
-            fields: &[#(#field_specs),*],
-            aliases: &[#(#aliases),*],
-            redact: &[#(#redact),*],
-            changes: #changes,
-            durability: #k::__private::Durability::#durability,
-            catalog: &#k::__private::CatalogRef { name: #cat_name, path: #cat_path },
-            __template: #k::__private::SpecCache::new(),
-        };
-        static __AUDIT_SITE: #k::__private::Site = #k::__private::Site {
-            spec: &__AUDIT_SPEC,
-            module: ::core::module_path!(),
-            file: ::core::file!(),
-            line: ::core::line!(),
-            function: #function,
-        };
-        #k::__private::inventory::submit! { #k::__private::SiteRef(&__AUDIT_SITE) }
-    };
-
-    // ---- metadata values ----
-    let mut at_entry = Vec::new();
-    let mut at_exit = Vec::new();
-    let mut values = Vec::new();
-    let null = quote!(#k::__private::Value::Null);
-    for (i, (field, given)) in checked.fields.iter().enumerate() {
-        let var = format_ident!("__audit_m{}", i);
-        let Some(m) = given else {
-            values.push(null.clone());
-            continue;
-        };
-        let kind = kind_tokens(&k, &field.ty);
-        let expr = &m.expr;
-        let message = format!(
-            "{}{{Self}}{}",
-            escape_braces(&format!(
-                "`meta({} = ...)` of audit event `{}`: `",
-                field.name, event.name
-            )),
-            escape_braces(&format!("` does not fit the catalog type `{}`", field.ty)),
-        );
-        let label = escape_braces(&format!("expected a value of catalog type `{}`", field.ty));
-        let note = escape_braces(&format!(
-            "field `{}` is declared `{}` at {}:{}",
-            field.name,
-            field.ty,
-            loaded.shown,
-            cat.position(field.span.start)
-        ));
-        let span = expr.span();
-        // One trait per field, named after it, so rustc's notes name the right one.
-        let fit = format_ident!("__AuditFit_{}", field.name);
-        let convert = quote_spanned! {span=>
-            {
-                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
-                #[allow(non_camel_case_types)]
-                trait #fit {
-                    fn __audit_encode(self) -> #k::__private::Value;
-                }
-                #[diagnostic::do_not_recommend]
-                impl<V: #k::__private::Encode<#kind>> #fit for V {
-                    #[inline]
-                    fn __audit_encode(self) -> #k::__private::Value {
-                        #k::__private::Encode::<#kind>::encode(self)
-                    }
-                }
-                #fit::__audit_encode(#expr)
-            }
-        };
-        if m.uses_ret() {
-            // Null until the body returns (and if it never does).
-            values.push(null.clone());
-            at_exit.push(quote! {
-                #[allow(unused_variables)]
-                if let ::core::option::Option::Some(ret) = __audit_ok {
-                    __audit_pending.fields()[#i] = #convert;
-                }
-            });
-        } else {
-            values.push(quote!(#var));
-            at_entry.push(quote!(let #var = #convert;));
-        }
-    }
-    // Up to `FIELDS_INLINE` values travel inline in the event (padded with nulls, which
-    // own nothing); more go to the heap.
-    let meta = if values.len() <= FIELDS_INLINE {
-        let len = values.len();
-        let pad = (len..FIELDS_INLINE).map(|_| quote!(#k::__private::Value::Null));
-        quote!(#k::__private::fields_inline([#(#values,)* #(#pad),*], #len))
-    } else {
-        quote!(#k::__private::fields_heap(::std::vec![#(#values),*]))
-    };
-    let needs_ok = !at_exit.is_empty() || (args.entity.is_some() && args.entity_op() == Op::Create);
-    let ok_binding = needs_ok.then(|| quote!(let __audit_ok = (&__audit_ret_ref).__audit_ok();));
-
-    let actor = match &args.actor {
-        Some(e) => {
-            quote!(::core::option::Option::Some(::core::convert::Into::<#k::Actor>::into(#e)))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let tenant = match &args.tenant {
-        Some(e) => {
-            quote!(::core::option::Option::Some(::core::convert::Into::<::std::string::String>::into(#e)))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    // ---- the entity (#[derive(AuditEntity)]) ----
-    let op = args.entity_op();
-    let (entity_entry, entity_exit) = match &args.entity {
-        None => (
-            quote!(),
-            quote!(let __audit_entity = ::core::option::Option::None;),
-        ),
-        Some((_, expr)) => match op {
-            Op::Update => (
-                quote! {
-                    #[allow(unused_imports)]
-                    use #k::AuditEntity as _;
-                    let __audit_before = (#expr).audit_clone();
-                },
-                quote! {
-                    let __audit_entity = ::core::option::Option::Some(
-                        ::std::boxed::Box::new((#expr).audit_updated_from(&__audit_before)),
-                    );
-                },
-            ),
-            Op::Delete => (
-                quote! {
-                    #[allow(unused_imports)]
-                    use #k::AuditEntity as _;
-                    let __audit_deleted = ::std::boxed::Box::new((#expr).audit_deleted());
-                },
-                quote!(let __audit_entity = ::core::option::Option::Some(__audit_deleted);),
-            ),
-            Op::Create => (
-                quote!(),
-                quote! {
-                    #[allow(unused_imports)]
-                    use #k::AuditEntity as _;
-                    #[allow(unused_variables)]
-                    let __audit_entity = match __audit_ok {
-                        ::core::option::Option::Some(ret) => ::core::option::Option::Some(
-                            ::std::boxed::Box::new((#expr).audit_created()),
-                        ),
-                        ::core::option::Option::None => ::core::option::Option::None,
-                    };
-                },
-            ),
-        },
-    };
-    // An update that changed nothing is not emitted with `emit_unchanged = false`.
-    let unchanged_skip = (args.entity.is_some() && op == Op::Update && !args.emit_unchanged).then(|| {
-        quote! {
-            let __audit_on = match &__audit_entity {
-                ::core::option::Option::Some(e) if e.changes.difference.is_empty() => #k::__private::On::Never,
-                _ => __audit_on,
-            };
-        }
-    });
-    // The entity is read again after the body: the body must borrow it, not take it.
-    let capture = if args.entity.is_some() && op == Op::Update {
-        quote!()
-    } else {
-        quote!(move)
-    };
-    let on = format_ident!(
-        "{}",
-        match args.on {
-            On::Always => "Always",
-            On::Success => "Success",
-            On::Failure => "Failure",
-        }
-    );
-
-    // ---- the body ----
-    let boxed_output = future_output(&item.sig.output);
-    let is_async_trait = async_trait_body(&mut item).is_some();
-    let declared: Option<Type> = if is_async_trait {
-        boxed_output
-    } else {
-        match &item.sig.output {
-            ReturnType::Default => Some(syn::parse_quote!(())),
-            ReturnType::Type(_, ty) => Some((**ty).clone()),
-        }
-    };
-    let block = match async_trait_body(&mut item) {
-        Some(inner) => inner.block.clone(),
-        None => (*item.block).clone(),
-    };
-    let fake_return = match &declared {
-        Some(ty) if contains_impl_trait(ty) => quote!(),
-        None => quote!(),
-        Some(ty) => {
-            // Gives the body its declared return type, so that `?` and `return`
-            // infer as in the original function.
-            quote! {
-                #[allow(unreachable_code, clippy::diverging_sub_expression)]
-                if false {
-                    let __audit_fake_return: #ty = loop {};
-                    return __audit_fake_return;
-                }
-            }
-        }
-    };
-    // The body runs under a panic guard: a panic emits the failure, then resumes.
-    let run = if item.sig.asyncness.is_some() || is_async_trait {
-        quote!(#k::__private::catch_unwind_future(async #capture { #fake_return #block }).await)
-    } else {
-        quote!(#k::__private::call_once(#capture || { #fake_return #block }))
-    };
-
-    // A `sync` event's commit failure reaches the caller (see `ResultSync`).
-    let finish = if sync {
-        quote! {
-            #[allow(unused_imports)]
-            use #k::__private::{PlainSync as _, ResultSync as _};
-            (&#k::__private::SyncRet::new(__audit_ret)).__audit_sync(__audit_delivery)
-        }
-    } else {
-        quote! {
-            let _ = __audit_delivery;
-            __audit_ret
-        }
-    };
-    let body = quote_spanned! {Span::call_site()=>
-        {
-            #registry
-            let (__audit_started, __audit_context) = #k::__private::enter();
-            #(#at_entry)*
-            #entity_entry
-            // Emits a failure if the body panics or its future is dropped unfinished.
-            let mut __audit_pending = #k::__private::Pending::new(
-                &__AUDIT_SITE,
-                #k::__private::On::#on,
-                __audit_started,
-                __audit_context,
-                #meta,
-                #actor,
-                #tenant,
-            );
-            let __audit_ret = match #run {
-                ::core::result::Result::Ok(ret) => ret,
-                ::core::result::Result::Err(panic) => __audit_pending.panicked(panic),
-            };
-            {
-                #[allow(unused_imports)]
-                use #k::__private::{PlainRet as _, ResultRet as _};
-                let __audit_ret_ref = #k::__private::Ret(&__audit_ret);
-                let __audit_outcome = (&__audit_ret_ref).__audit_outcome();
-                #ok_binding
-                #(#at_exit)*
-                #entity_exit
-                let __audit_on = #k::__private::On::#on;
-                #unchanged_skip
-                let __audit_delivery =
-                    __audit_pending.finish(__audit_on, __audit_outcome, __audit_entity);
-                #finish
-            }
-        }
-    };
+    let registry = g.registry(&function);
+    let meta = g.metadata();
+    let entity = g.entity();
+    let run = g.run(&mut item, &entity.capture);
+    let body = g.body(registry, meta, entity, run);
     // Emitted as tokens around the untouched signature: no re-parse of the output.
     match async_trait_body(&mut item) {
         Some(inner) => {
@@ -469,6 +139,454 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
                 attrs, vis, sig, ..
             } = &item;
             quote!(#(#attrs)* #vis #sig #body)
+        }
+    }
+}
+
+/// What the generated code of one site is made from.
+struct Gen<'a> {
+    /// The path of the facade crate (`::audit`, or `crate = ...`).
+    k: TokenStream,
+    args: &'a Args,
+    checked: &'a Checked<'a>,
+    loaded: &'a Loaded,
+}
+
+/// The metadata values: statements at entry, fills from `ret` at exit, and the
+/// expression of the whole set of values as taken at entry.
+struct Metadata {
+    at_entry: Vec<TokenStream>,
+    at_exit: Vec<TokenStream>,
+    fields: TokenStream,
+}
+
+/// The `#[derive(AuditEntity)]` part of a site (`entity = ...`).
+struct Entity {
+    /// Taken at entry (the clone before an update, the snapshot before a delete).
+    entry: TokenStream,
+    /// Binds `__audit_entity` at exit.
+    exit: TokenStream,
+    /// Turns an unchanged update into `On::Never` (`emit_unchanged = false`).
+    unchanged_skip: Option<TokenStream>,
+    /// `move` for the body, unless it must only borrow the entity it updates.
+    capture: TokenStream,
+}
+
+impl<'a> Gen<'a> {
+    fn new(args: &'a Args, checked: &'a Checked<'a>, loaded: &'a Loaded) -> Self {
+        let k = args
+            .krate
+            .as_ref()
+            .map(|p| quote!(#p))
+            .unwrap_or_else(|| quote!(::audit));
+        Gen {
+            k,
+            args,
+            checked,
+            loaded,
+        }
+    }
+
+    fn durability(&self) -> audit_catalog::Durability {
+        self.args
+            .durability
+            .unwrap_or(self.checked.event.durability)
+    }
+
+    /// The statics of the site (its event's catalog entry, the site) and their
+    /// registration, with the embedded catalog at the crate's first site.
+    fn registry(&self, function: &str) -> TokenStream {
+        let k = &self.k;
+        let spec = self.spec();
+        let embed = self.embed();
+        quote! {
+            #embed
+            static __AUDIT_SPEC: #k::__private::EventSpec = #spec;
+            static __AUDIT_SITE: #k::__private::Site = #k::__private::Site {
+                spec: &__AUDIT_SPEC,
+                module: ::core::module_path!(),
+                file: ::core::file!(),
+                line: ::core::line!(),
+                function: #function,
+            };
+            #k::__private::inventory::submit! { #k::__private::SiteRef(&__AUDIT_SITE) }
+        }
+    }
+
+    /// The event's catalog entry, as an `EventSpec` literal.
+    fn spec(&self) -> TokenStream {
+        let (k, cat, event) = (&self.k, &*self.loaded.catalog, self.checked.event);
+        let some_or_none = |t: Option<TokenStream>| match t {
+            Some(t) => quote!(::core::option::Option::Some(#t)),
+            None => quote!(::core::option::Option::None),
+        };
+        let (name, code, category) = (&event.name, event.code, &event.category);
+        let level = format_ident!(
+            "{}",
+            match event.level {
+                Level::Info => "Info",
+                Level::Warn => "Warn",
+                Level::Error => "Error",
+            }
+        );
+        let durability = format_ident!(
+            "{}",
+            match self.durability() {
+                audit_catalog::Durability::Async => "Async",
+                audit_catalog::Durability::Sync => "Sync",
+            }
+        );
+        let entity = some_or_none(event.entity.as_ref().and_then(|e| cat.entity(e)).map(|e| {
+            let (n, c) = (&e.name, e.code);
+            quote!(#k::__private::EntitySpec { name: #n, code: #c })
+        }));
+        let description = some_or_none(event.description.as_ref().map(|d| {
+            let d = d.as_str();
+            quote!(#d)
+        }));
+        let field_specs = event.fields.iter().map(|f| {
+            let (n, t, r) = (&f.name, f.ty.to_string(), f.redact);
+            quote!(#k::__private::FieldSpec { name: #n, ty: #t, redact: #r })
+        });
+        let aliases = event.aliases.iter().map(|a| {
+            let (s, t) = (&a.sink, a.template.as_str());
+            quote!((#s, #t))
+        });
+        let (redact, changes) = (&event.redact, event.changes);
+        let cat_name = &cat.name;
+        let cat_path = self.loaded.path.to_string_lossy().into_owned();
+        quote! {
+            #k::__private::EventSpec {
+                name: #name,
+                code: #code,
+                category: #category,
+                level: #k::__private::Level::#level,
+                entity: #entity,
+                description: #description,
+                fields: &[#(#field_specs),*],
+                aliases: &[#(#aliases),*],
+                redact: &[#(#redact),*],
+                changes: #changes,
+                durability: #k::__private::Durability::#durability,
+                catalog: &#k::__private::CatalogRef { name: #cat_name, path: #cat_path },
+                __template: #k::__private::SpecCache::new(),
+            }
+        }
+    }
+
+    /// At the crate's first site: the catalog for the registry. Its `include_str!`
+    /// (and the lock file's `include_bytes!`) make cargo rebuild the crate when
+    /// either file changes.
+    fn embed(&self) -> Option<TokenStream> {
+        let (k, loaded) = (&self.k, self.loaded);
+        if !crate::catalog::first_use(&loaded.path) {
+            return None;
+        }
+        let cat_path = loaded.path.to_string_lossy().into_owned();
+        let lock = loaded.lock.as_ref().map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            quote!(
+                const _: &[u8] = ::core::include_bytes!(#l);
+            )
+        });
+        Some(quote! {
+            #lock
+            #k::__private::inventory::submit! {
+                #k::__private::EmbeddedCatalog {
+                    path: #cat_path,
+                    text: ::core::include_str!(#cat_path),
+                }
+            }
+        })
+    }
+
+    /// The metadata: each `meta(...)` expression converted to its catalog type,
+    /// at entry, or at exit for those that name `ret`.
+    fn metadata(&self) -> Metadata {
+        let k = &self.k;
+        let null = quote!(#k::__private::Value::Null);
+        let mut m = Metadata {
+            at_entry: Vec::new(),
+            at_exit: Vec::new(),
+            fields: TokenStream::new(),
+        };
+        let mut values = Vec::new();
+        for (i, (field, given)) in self.checked.fields.iter().enumerate() {
+            let Some(given) = given else {
+                values.push(null.clone());
+                continue;
+            };
+            let convert = self.convert(field, &given.expr);
+            if given.uses_ret() {
+                // Null until the body returns (and if it never does).
+                values.push(null.clone());
+                m.at_exit.push(quote! {
+                    #[allow(unused_variables)]
+                    if let ::core::option::Option::Some(ret) = __audit_ok {
+                        __audit_pending.fields()[#i] = #convert;
+                    }
+                });
+            } else {
+                let var = format_ident!("__audit_m{}", i);
+                values.push(quote!(#var));
+                m.at_entry.push(quote!(let #var = #convert;));
+            }
+        }
+        // Up to `FIELDS_INLINE` values travel inline in the event (padded with nulls,
+        // which own nothing); more go to the heap.
+        m.fields = if values.len() <= FIELDS_INLINE {
+            let len = values.len();
+            let pad = (len..FIELDS_INLINE).map(|_| null.clone());
+            quote!(#k::__private::fields_inline([#(#values,)* #(#pad),*], #len))
+        } else {
+            quote!(#k::__private::fields_heap(::std::vec![#(#values),*]))
+        };
+        m
+    }
+
+    /// `expr` converted to the catalog type of `field`. A mismatch is an error on
+    /// `expr` naming the event, the field and the catalog position: one local trait
+    /// per field, named after it, so that rustc's notes name the right one.
+    fn convert(&self, field: &audit_catalog::Field, expr: &syn::Expr) -> TokenStream {
+        let (k, event) = (&self.k, self.checked.event);
+        let kind = kind_tokens(k, &field.ty);
+        let message = format!(
+            "{}{{Self}}{}",
+            escape_braces(&format!(
+                "`meta({} = ...)` of audit event `{}`: `",
+                field.name, event.name
+            )),
+            escape_braces(&format!("` does not fit the catalog type `{}`", field.ty)),
+        );
+        let label = escape_braces(&format!("expected a value of catalog type `{}`", field.ty));
+        let note = escape_braces(&format!(
+            "field `{}` is declared `{}` at {}:{}",
+            field.name,
+            field.ty,
+            self.loaded.shown,
+            self.loaded.catalog.position(field.span.start)
+        ));
+        let fit = format_ident!("__AuditFit_{}", field.name);
+        quote_spanned! {expr.span()=>
+            {
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                #[allow(non_camel_case_types)]
+                trait #fit {
+                    fn __audit_encode(self) -> #k::__private::Value;
+                }
+                #[diagnostic::do_not_recommend]
+                impl<V: #k::__private::Encode<#kind>> #fit for V {
+                    #[inline]
+                    fn __audit_encode(self) -> #k::__private::Value {
+                        #k::__private::Encode::<#kind>::encode(self)
+                    }
+                }
+                #fit::__audit_encode(#expr)
+            }
+        }
+    }
+
+    /// `actor = ...` and `tenant = ...`, as `Option`s.
+    fn actor_and_tenant(&self) -> (TokenStream, TokenStream) {
+        let k = &self.k;
+        let none = quote!(::core::option::Option::None);
+        let actor = self.args.actor.as_ref().map_or(
+            none.clone(),
+            |e| quote!(::core::option::Option::Some(::core::convert::Into::<#k::Actor>::into(#e))),
+        );
+        let tenant = self.args.tenant.as_ref().map_or(none, |e| {
+            quote!(::core::option::Option::Some(::core::convert::Into::<::std::string::String>::into(#e)))
+        });
+        (actor, tenant)
+    }
+
+    /// The entity's before / after, by operation.
+    fn entity(&self) -> Entity {
+        let k = &self.k;
+        let op = self.args.entity_op();
+        let mut e = Entity {
+            entry: quote!(),
+            exit: quote!(let __audit_entity = ::core::option::Option::None;),
+            unchanged_skip: None,
+            capture: quote!(move),
+        };
+        let Some((_, expr)) = &self.args.entity else {
+            return e;
+        };
+        match op {
+            Op::Update => {
+                e.entry = quote! {
+                    #[allow(unused_imports)]
+                    use #k::AuditEntity as _;
+                    let __audit_before = (#expr).audit_clone();
+                };
+                e.exit = quote! {
+                    let __audit_entity = ::core::option::Option::Some(
+                        ::std::boxed::Box::new((#expr).audit_updated_from(&__audit_before)),
+                    );
+                };
+                // The entity is read again after the body: the body must borrow it.
+                e.capture = quote!();
+                // An update that changed nothing is not emitted with `emit_unchanged = false`.
+                e.unchanged_skip = (!self.args.emit_unchanged).then(|| {
+                    quote! {
+                        let __audit_on = match &__audit_entity {
+                            ::core::option::Option::Some(e) if e.changes.difference.is_empty() => #k::__private::On::Never,
+                            _ => __audit_on,
+                        };
+                    }
+                });
+            }
+            Op::Delete => {
+                e.entry = quote! {
+                    #[allow(unused_imports)]
+                    use #k::AuditEntity as _;
+                    let __audit_deleted = ::std::boxed::Box::new((#expr).audit_deleted());
+                };
+                e.exit =
+                    quote!(let __audit_entity = ::core::option::Option::Some(__audit_deleted););
+            }
+            Op::Create => {
+                e.exit = quote! {
+                    #[allow(unused_imports)]
+                    use #k::AuditEntity as _;
+                    #[allow(unused_variables)]
+                    let __audit_entity = match __audit_ok {
+                        ::core::option::Option::Some(ret) => ::core::option::Option::Some(
+                            ::std::boxed::Box::new((#expr).audit_created()),
+                        ),
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    };
+                };
+            }
+        }
+        e
+    }
+
+    /// The original body, run under the panic guard: a closure called once, or an
+    /// `async` block awaited (for `async fn` and `#[async_trait]` methods). A fake
+    /// return edge gives it the declared return type, so that `?` and `return`
+    /// infer as in the original function.
+    fn run(&self, item: &mut ItemFn, capture: &TokenStream) -> TokenStream {
+        let k = &self.k;
+        let boxed_output = future_output(&item.sig.output);
+        let is_async_trait = async_trait_body(item).is_some();
+        let declared: Option<Type> = if is_async_trait {
+            boxed_output
+        } else {
+            match &item.sig.output {
+                ReturnType::Default => Some(syn::parse_quote!(())),
+                ReturnType::Type(_, ty) => Some((**ty).clone()),
+            }
+        };
+        let block = match async_trait_body(item) {
+            Some(inner) => inner.block.clone(),
+            None => (*item.block).clone(),
+        };
+        let fake_return = match &declared {
+            Some(ty) if !contains_impl_trait(ty) => quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                if false {
+                    let __audit_fake_return: #ty = loop {};
+                    return __audit_fake_return;
+                }
+            },
+            _ => quote!(),
+        };
+        if item.sig.asyncness.is_some() || is_async_trait {
+            quote!(#k::__private::catch_unwind_future(async #capture { #fake_return #block }).await)
+        } else {
+            quote!(#k::__private::call_once(#capture || { #fake_return #block }))
+        }
+    }
+
+    /// What the call returns: for a `sync` event, an `Ok` whose event was not
+    /// committed becomes an `Err` (see `ResultSync`).
+    fn finish(&self) -> TokenStream {
+        let k = &self.k;
+        if self.durability() == audit_catalog::Durability::Sync {
+            quote! {
+                #[allow(unused_imports)]
+                use #k::__private::{PlainSync as _, ResultSync as _};
+                (&#k::__private::SyncRet::new(__audit_ret)).__audit_sync(__audit_delivery)
+            }
+        } else {
+            quote! {
+                let _ = __audit_delivery;
+                __audit_ret
+            }
+        }
+    }
+
+    /// The new body: entry, the guarded original body, then the emission.
+    fn body(
+        &self,
+        registry: TokenStream,
+        meta: Metadata,
+        entity: Entity,
+        run: TokenStream,
+    ) -> TokenStream {
+        let k = &self.k;
+        let Metadata {
+            at_entry,
+            at_exit,
+            fields,
+        } = meta;
+        let needs_ok = !at_exit.is_empty()
+            || (self.args.entity.is_some() && self.args.entity_op() == Op::Create);
+        let ok_binding =
+            needs_ok.then(|| quote!(let __audit_ok = (&__audit_ret_ref).__audit_ok();));
+        let (actor, tenant) = self.actor_and_tenant();
+        let on = format_ident!(
+            "{}",
+            match self.args.on {
+                On::Always => "Always",
+                On::Success => "Success",
+                On::Failure => "Failure",
+            }
+        );
+        let Entity {
+            entry: entity_entry,
+            exit: entity_exit,
+            unchanged_skip,
+            ..
+        } = entity;
+        let finish = self.finish();
+        quote_spanned! {Span::call_site()=>
+            {
+                #registry
+                let (__audit_started, __audit_context) = #k::__private::enter();
+                #(#at_entry)*
+                #entity_entry
+                // Emits a failure if the body panics or its future is dropped unfinished.
+                let mut __audit_pending = #k::__private::Pending::new(
+                    &__AUDIT_SITE,
+                    #k::__private::On::#on,
+                    __audit_started,
+                    __audit_context,
+                    #fields,
+                    #actor,
+                    #tenant,
+                );
+                let __audit_ret = match #run {
+                    ::core::result::Result::Ok(ret) => ret,
+                    ::core::result::Result::Err(panic) => __audit_pending.panicked(panic),
+                };
+                {
+                    #[allow(unused_imports)]
+                    use #k::__private::{PlainRet as _, ResultRet as _};
+                    let __audit_ret_ref = #k::__private::Ret(&__audit_ret);
+                    let __audit_outcome = (&__audit_ret_ref).__audit_outcome();
+                    #ok_binding
+                    #(#at_exit)*
+                    #entity_exit
+                    let __audit_on = #k::__private::On::#on;
+                    #unchanged_skip
+                    let __audit_delivery =
+                        __audit_pending.finish(__audit_on, __audit_outcome, __audit_entity);
+                    #finish
+                }
+            }
         }
     }
 }
