@@ -7,18 +7,6 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Path, Token};
 
-mod kw {
-    syn::custom_keyword!(event);
-    syn::custom_keyword!(meta);
-    syn::custom_keyword!(on);
-    syn::custom_keyword!(actor);
-    syn::custom_keyword!(tenant);
-    syn::custom_keyword!(entity);
-    syn::custom_keyword!(durability);
-    syn::custom_keyword!(op);
-    syn::custom_keyword!(emit_unchanged);
-}
-
 /// What happens to the entity (`op = "..."`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -97,15 +85,9 @@ const KEYS: &[&str] = &[
     "crate",
 ];
 
-fn set<T>(slot: &mut Option<T>, value: T, span: Span, key: &str, errors: &mut Vec<syn::Error>) {
-    if slot.is_some() {
-        errors.push(syn::Error::new(span, format!("`{key}` is given twice")));
-    } else {
-        *slot = Some(value);
-    }
-}
-
 impl Parse for Args {
+    /// `key = value, ...` (and `meta(...)`): each key is read, checked once against
+    /// the keys already given, then its value is parsed by [`Args::value`].
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut args = Args {
             event: None,
@@ -120,139 +102,160 @@ impl Parse for Args {
             emit_unchanged: true,
             errors: Vec::new(),
         };
-        let mut on: Option<On> = None;
+        let mut seen: Vec<String> = Vec::new();
         while !input.is_empty() {
-            let lookahead = input.lookahead1();
-            if lookahead.peek(kw::event) {
-                let k = input.parse::<kw::event>()?;
-                input.parse::<Token![=]>()?;
-                let lit: LitStr = input.parse()?;
-                set(&mut args.event, lit, k.span, "event", &mut args.errors);
-            } else if lookahead.peek(kw::meta) {
-                let k = input.parse::<kw::meta>()?;
-                let content;
-                syn::parenthesized!(content in input);
-                let fields: Punctuated<MetaField, Token![,]> =
-                    content.parse_terminated(MetaField::parse, Token![,])?;
-                set(
-                    &mut args.meta,
-                    (k.span, fields.into_iter().collect()),
-                    k.span,
-                    "meta",
-                    &mut args.errors,
+            if !input.peek(Ident::peek_any) {
+                return Err(
+                    input.error("expected an #[audited] argument, such as `event = \"...\"`")
                 );
-            } else if lookahead.peek(kw::on) {
-                let k = input.parse::<kw::on>()?;
-                input.parse::<Token![=]>()?;
-                let lit: LitStr = input.parse()?;
-                let value = match lit.value().as_str() {
-                    "always" => On::Always,
-                    "success" => On::Success,
-                    "failure" => On::Failure,
-                    other => {
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            format!(
-                                "unknown `on` value `{other}`: use \"always\", \"success\" or \"failure\""
-                            ),
-                        ));
-                    }
-                };
-                set(&mut on, value, k.span, "on", &mut args.errors);
-            } else if lookahead.peek(kw::actor) {
-                let k = input.parse::<kw::actor>()?;
-                input.parse::<Token![=]>()?;
-                let e = input.parse()?;
-                set(&mut args.actor, e, k.span, "actor", &mut args.errors);
-            } else if lookahead.peek(kw::tenant) {
-                let k = input.parse::<kw::tenant>()?;
-                input.parse::<Token![=]>()?;
-                let e = input.parse()?;
-                set(&mut args.tenant, e, k.span, "tenant", &mut args.errors);
-            } else if lookahead.peek(kw::entity) {
-                let k = input.parse::<kw::entity>()?;
-                input.parse::<Token![=]>()?;
-                let e = input.parse()?;
-                set(
-                    &mut args.entity,
-                    (k.span, e),
-                    k.span,
-                    "entity",
-                    &mut args.errors,
-                );
-            } else if lookahead.peek(kw::durability) {
-                let k = input.parse::<kw::durability>()?;
-                input.parse::<Token![=]>()?;
-                let lit: LitStr = input.parse()?;
-                let Some(d) = audit_catalog::Durability::parse(&lit.value()) else {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        format!(
-                            "unknown durability `{}`: use \"async\" or \"sync\"",
-                            lit.value()
-                        ),
-                    ));
-                };
-                set(
-                    &mut args.durability,
-                    d,
-                    k.span,
-                    "durability",
-                    &mut args.errors,
-                );
-            } else if lookahead.peek(kw::op) {
-                let k = input.parse::<kw::op>()?;
-                input.parse::<Token![=]>()?;
-                let lit: LitStr = input.parse()?;
-                let op = match lit.value().as_str() {
-                    "update" => Op::Update,
-                    "create" => Op::Create,
-                    "delete" => Op::Delete,
-                    other => {
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            format!(
-                                "unknown op `{other}`: use \"update\", \"create\" or \"delete\""
-                            ),
-                        ));
-                    }
-                };
-                set(&mut args.op, (k.span, op), k.span, "op", &mut args.errors);
-            } else if lookahead.peek(kw::emit_unchanged) {
-                input.parse::<kw::emit_unchanged>()?;
-                input.parse::<Token![=]>()?;
-                let b: syn::LitBool = input.parse()?;
-                args.emit_unchanged = b.value;
-            } else if lookahead.peek(Token![crate]) {
-                let k = input.parse::<Token![crate]>()?;
-                input.parse::<Token![=]>()?;
-                let p = Path::parse_mod_style(input)?;
-                set(&mut args.krate, p, k.span, "crate", &mut args.errors);
-            } else if input.peek(Ident::peek_any) {
-                let unknown = Ident::parse_any(input)?;
-                let name = unknown.to_string();
-                let hint = audit_catalog::format_suggestions(&audit_catalog::suggest(
-                    &name,
-                    KEYS.iter().copied(),
-                ))
-                .unwrap_or_else(|| format!("the keys are: {}", KEYS.join(", ")));
-                return Err(syn::Error::new(
-                    unknown.span(),
-                    format!("unknown #[audited] argument `{name}`; {hint}"),
-                ));
-            } else {
-                return Err(lookahead.error());
             }
+            let key = Ident::parse_any(input)?;
+            let name = key.to_string();
+            if !KEYS.contains(&name.as_str()) {
+                return Err(unknown_key(&key));
+            }
+            // A repeated key is reported, and the value parsed anyway (more errors
+            // are found in one build).
+            let repeated = seen.contains(&name);
+            if repeated {
+                args.errors.push(syn::Error::new(
+                    key.span(),
+                    format!("`{name}` is given twice"),
+                ));
+            }
+            seen.push(name.clone());
+            args.value(&name, key.span(), input, repeated)?;
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
             }
         }
-        args.on = on.unwrap_or(On::Always);
         Ok(args)
     }
 }
 
+/// `unknown #[audited] argument`, with the closest key.
+fn unknown_key(key: &Ident) -> syn::Error {
+    let name = key.to_string();
+    let hint =
+        audit_catalog::format_suggestions(&audit_catalog::suggest(&name, KEYS.iter().copied()))
+            .unwrap_or_else(|| format!("the keys are: {}", KEYS.join(", ")));
+    syn::Error::new(
+        key.span(),
+        format!("unknown #[audited] argument `{name}`; {hint}"),
+    )
+}
+
+/// One of the string values a key takes, or an error listing them.
+fn choice<T: Copy>(input: ParseStream, what: &str, options: &[(&str, T)]) -> syn::Result<T> {
+    let lit: LitStr = input.parse()?;
+    let value = lit.value();
+    options
+        .iter()
+        .find(|(text, _)| *text == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = options.iter().map(|(t, _)| format!("\"{t}\"")).collect();
+            let listed = match names.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => names.concat(),
+            };
+            syn::Error::new(
+                lit.span(),
+                format!("unknown {what} `{value}`: use {listed}"),
+            )
+        })
+}
+
 impl Args {
+    /// Parses the value of `key` (after its `=`, or its parenthesized list for
+    /// `meta`) into its slot; a repeated key keeps its first value.
+    fn value(
+        &mut self,
+        key: &str,
+        span: Span,
+        input: ParseStream,
+        repeated: bool,
+    ) -> syn::Result<()> {
+        if key == "meta" {
+            let content;
+            syn::parenthesized!(content in input);
+            let fields: Punctuated<MetaField, Token![,]> =
+                content.parse_terminated(MetaField::parse, Token![,])?;
+            if !repeated {
+                self.meta = Some((span, fields.into_iter().collect()));
+            }
+            return Ok(());
+        }
+        input.parse::<Token![=]>()?;
+        match key {
+            "event" => {
+                let lit: LitStr = input.parse()?;
+                self.event.get_or_insert(lit);
+            }
+            "on" => {
+                let on = choice(
+                    input,
+                    "`on` value",
+                    &[
+                        ("always", On::Always),
+                        ("success", On::Success),
+                        ("failure", On::Failure),
+                    ],
+                )?;
+                if !repeated {
+                    self.on = on;
+                }
+            }
+            "actor" => {
+                let e = input.parse()?;
+                self.actor.get_or_insert(e);
+            }
+            "tenant" => {
+                let e = input.parse()?;
+                self.tenant.get_or_insert(e);
+            }
+            "entity" => {
+                let e = input.parse()?;
+                self.entity.get_or_insert((span, e));
+            }
+            "durability" => {
+                let d = choice(
+                    input,
+                    "durability",
+                    &[
+                        ("async", audit_catalog::Durability::Async),
+                        ("sync", audit_catalog::Durability::Sync),
+                    ],
+                )?;
+                self.durability.get_or_insert(d);
+            }
+            "op" => {
+                let op = choice(
+                    input,
+                    "op",
+                    &[
+                        ("update", Op::Update),
+                        ("create", Op::Create),
+                        ("delete", Op::Delete),
+                    ],
+                )?;
+                self.op.get_or_insert((span, op));
+            }
+            "emit_unchanged" => {
+                let b: syn::LitBool = input.parse()?;
+                if !repeated {
+                    self.emit_unchanged = b.value;
+                }
+            }
+            "crate" => {
+                let p = Path::parse_mod_style(input)?;
+                self.krate.get_or_insert(p);
+            }
+            _ => unreachable!("every key of KEYS has a parser"),
+        }
+        Ok(())
+    }
+
     /// The entity operation: `op`, else create for `entity = ret`, else update.
     pub fn entity_op(&self) -> Op {
         if let Some((_, op)) = self.op {

@@ -16,4 +16,8 @@ fn e() {}
 #[audit::audited(meta(name = "x"))]
 fn f() {}
 
+// Every key goes through the same repeat check, `emit_unchanged` included.
+#[audit::audited(event = "dashboard_create", meta(name = "x"), emit_unchanged = false, emit_unchanged = true)]
+fn g() {}
+
 fn main() {}
