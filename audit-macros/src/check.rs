@@ -39,8 +39,10 @@ fn at(cat: &Catalog, loaded: &Loaded, offset: usize) -> String {
     format!("{}:{}", loaded.shown, cat.position(offset))
 }
 
+/// Checks a site against the catalog: the event exists and may be emitted here, the
+/// entity options fit it, and `meta(...)` gives each required field once and nothing
+/// else. Every error found is added to `errors`.
 pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Option<Checked<'a>> {
-    let cat = &*loaded.catalog;
     let Some(lit) = &args.event else {
         errors.error(
             Span::call_site(),
@@ -48,6 +50,28 @@ pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Opt
         );
         return None;
     };
+    let event = find_event(lit, loaded, errors)?;
+    check_entity(event, lit, args, loaded, errors);
+    let given: &[MetaField] = args.meta.as_ref().map_or(&[], |(_, f)| f.as_slice());
+    let named = check_fields(event, given, errors);
+    check_required(event, &named, lit, args, loaded, errors);
+    let fields = event
+        .fields
+        .iter()
+        .map(|f| (f, given.iter().find(|m| field_key(m) == f.name)))
+        .collect();
+    Some(Checked { event, fields })
+}
+
+/// A `meta(...)` key as a field name (`r#type` names `type`).
+fn field_key(m: &MetaField) -> String {
+    let key = m.name.to_string();
+    key.strip_prefix("r#").map(str::to_owned).unwrap_or(key)
+}
+
+/// The event the attribute names: known, and not retired.
+fn find_event<'a>(lit: &syn::LitStr, loaded: &'a Loaded, errors: &mut Errors) -> Option<&'a Event> {
+    let cat = &*loaded.catalog;
     let name = lit.value();
     let Some(event) = cat.event(&name) else {
         let names = cat.live_events().map(|e| e.name.as_str());
@@ -63,6 +87,18 @@ pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Opt
             ),
         );
     }
+    Some(event)
+}
+
+/// `entity = ...` where the event records changes, and only there; `op` with it.
+fn check_entity(
+    event: &Event,
+    lit: &syn::LitStr,
+    args: &Args,
+    loaded: &Loaded,
+    errors: &mut Errors,
+) {
+    let (cat, name) = (&*loaded.catalog, &event.name);
     if event.changes && args.entity.is_none() {
         errors.error(
             lit.span(),
@@ -92,12 +128,13 @@ pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Opt
             "`op = ...` applies to an entity: add `entity = <the entity>`",
         );
     }
+}
 
-    let given: &[MetaField] = args.meta.as_ref().map_or(&[], |(_, f)| f.as_slice());
+/// Each `meta(...)` key names a field of the event, once. Returns the keys given.
+fn check_fields(event: &Event, given: &[MetaField], errors: &mut Errors) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for m in given {
-        let key = m.name.to_string();
-        let key = key.strip_prefix("r#").unwrap_or(&key).to_owned();
+        let key = field_key(m);
         if seen.contains(&key) {
             errors.error(
                 m.name.span(),
@@ -105,78 +142,69 @@ pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Opt
             );
             continue;
         }
-        seen.push(key.clone());
         if event.field(&key).is_none() {
             let names = event.fields.iter().map(|f| f.name.as_str());
             let hint = audit_catalog::format_suggestions(&audit_catalog::suggest(&key, names))
                 .or_else(|| {
-                    (!event.fields.is_empty()).then(|| {
-                        format!(
-                            "its fields are: {}",
-                            event
-                                .fields
-                                .iter()
-                                .map(|f| f.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    })
+                    let all: Vec<&str> = event.fields.iter().map(|f| f.name.as_str()).collect();
+                    (!all.is_empty()).then(|| format!("its fields are: {}", all.join(", ")))
                 })
                 .unwrap_or_else(|| "it declares no fields".into());
             errors.error(
                 m.name.span(),
-                format!("audit event `{name}` has no field `{key}`; {hint}"),
+                format!("audit event `{}` has no field `{key}`; {hint}", event.name),
             );
         }
+        seen.push(key);
     }
+    seen
+}
 
+/// Every required field is given, else one error listing the missing ones.
+fn check_required(
+    event: &Event,
+    named: &[String],
+    lit: &syn::LitStr,
+    args: &Args,
+    loaded: &Loaded,
+    errors: &mut Errors,
+) {
     let missing: Vec<_> = event
         .fields
         .iter()
-        .filter(|f| f.ty.is_required() && !seen.contains(&f.name))
+        .filter(|f| f.ty.is_required() && !named.contains(&f.name))
         .collect();
-    if !missing.is_empty() {
-        let span = args.meta.as_ref().map_or(lit.span(), |(s, _)| *s);
-        let list = missing
-            .iter()
-            .map(|f| {
-                format!(
-                    "`{}` ({}, declared at {})",
-                    f.name,
-                    f.ty,
-                    at(cat, loaded, f.span.start)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let example = missing
-            .iter()
-            .map(|f| format!("{} = ...", f.name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        errors.error(
-            span,
-            format!(
-                "audit event `{name}` requires {} {list}\n\n= help: add `meta({example})`",
-                if missing.len() == 1 {
-                    "field"
-                } else {
-                    "fields"
-                }
-            ),
-        );
+    if missing.is_empty() {
+        return;
     }
-
-    let fields = event
-        .fields
+    let span = args.meta.as_ref().map_or(lit.span(), |(s, _)| *s);
+    let list = missing
         .iter()
         .map(|f| {
-            let m = given.iter().find(|m| {
-                let k = m.name.to_string();
-                k.strip_prefix("r#").unwrap_or(&k) == f.name
-            });
-            (f, m)
+            format!(
+                "`{}` ({}, declared at {})",
+                f.name,
+                f.ty,
+                at(&loaded.catalog, loaded, f.span.start)
+            )
         })
-        .collect();
-    Some(Checked { event, fields })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let example = missing
+        .iter()
+        .map(|f| format!("{} = ...", f.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    errors.error(
+        span,
+        format!(
+            "audit event `{}` requires {} {list}\n\n= help: add `meta({example})`",
+            event.name,
+            if missing.len() == 1 {
+                "field"
+            } else {
+                "fields"
+            }
+        ),
+    );
 }
