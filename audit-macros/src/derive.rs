@@ -176,8 +176,56 @@ fn fields_code(
     }
 }
 
+/// The two bodies of `AuditDiff` (snapshot, diff) and the fields marked `id`.
+struct Bodies {
+    snapshot: TokenStream,
+    diff: TokenStream,
+    ids: Vec<(proc_macro2::Span, TokenStream)>,
+}
+
+/// `#[audit(entity = "...", crate = "...")]` on the type.
+struct ContainerAttrs {
+    entity: Option<LitStr>,
+    /// The path of the facade crate.
+    k: TokenStream,
+}
+
+/// Expands the derive: `AuditDiff` always, `AuditEntity` with `entity = "..."`. On
+/// error the errors come with fallback impls (as `thiserror` does), so that the
+/// type's uses compile and only the real mistakes are reported.
 pub fn derive(input: DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
+    let attrs = container_attrs(&input, &mut errors);
+    let bodies = match &input.data {
+        Data::Struct(s) => struct_bodies(&attrs.k, &s.fields, &mut errors),
+        Data::Enum(e) => {
+            if let Some(lit) = &attrs.entity {
+                errors.error(
+                    lit.span(),
+                    "an entity must be a struct; an enum can be a field of one",
+                );
+            }
+            enum_bodies(&attrs.k, e, &mut errors)
+        }
+        Data::Union(_) => {
+            errors.error(
+                input.ident.span(),
+                "#[derive(AuditEntity)] supports structs and enums, not unions",
+            );
+            return errors.into_result().unwrap_err().to_compile_error();
+        }
+    };
+    let entity = entity_impl(&input, &attrs, &bodies.ids, &mut errors);
+    if let Err(e) = errors.into_result() {
+        let fallback = fallback(&input, &attrs);
+        let errors = e.to_compile_error();
+        return quote!(#errors #fallback);
+    }
+    let diff = diff_impl(&input, &attrs.k, &bodies);
+    quote!(#diff #entity)
+}
+
+fn container_attrs(input: &DeriveInput, errors: &mut Errors) -> ContainerAttrs {
     let mut entity: Option<LitStr> = None;
     let mut krate: Option<syn::Path> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("audit")) {
@@ -188,7 +236,7 @@ pub fn derive(input: DeriveInput) -> TokenStream {
                 let s: LitStr = m.value()?.parse()?;
                 krate = Some(s.parse()?);
             } else {
-                unknown_key(&mut errors, &m.path, CONTAINER_KEYS);
+                unknown_key(errors, &m.path, CONTAINER_KEYS);
             }
             Ok(())
         });
@@ -197,172 +245,191 @@ pub fn derive(input: DeriveInput) -> TokenStream {
         }
     }
     let k = krate.map(|p| quote!(#p)).unwrap_or_else(|| quote!(::audit));
+    ContainerAttrs { entity, k }
+}
 
-    let (snapshot_body, diff_body, ids) = match &input.data {
-        Data::Struct(s) => {
-            let code = fields_code(&k, &s.fields, &mut errors, &|m, _, before| {
-                if before {
-                    quote!(self.#m)
-                } else {
-                    quote!(__audit_after.#m)
-                }
-            });
-            let (snapshot, diff) = (&code.snapshot, &code.diff);
-            (
-                quote! {
-                    let mut __audit_map = #k::__private::JsonMap::new();
-                    #(#snapshot)*
-                    #k::__private::Json::Object(__audit_map)
-                },
-                quote!(#(#diff)*),
-                code.ids,
-            )
+/// A struct: its fields, snapshot into one object, compared one by one.
+fn struct_bodies(k: &TokenStream, fields: &syn::Fields, errors: &mut Errors) -> Bodies {
+    let code = fields_code(k, fields, errors, &|m, _, before| {
+        if before {
+            quote!(self.#m)
+        } else {
+            quote!(__audit_after.#m)
         }
-        Data::Enum(e) => {
-            if let Some(lit) = &entity {
-                errors.error(
-                    lit.span(),
-                    "an entity must be a struct; an enum can be a field of one",
-                );
-            }
-            let mut snap_arms = Vec::new();
-            let mut diff_arms = Vec::new();
-            for v in &e.variants {
-                let vname = &v.ident;
-                let vlabel = vname.to_string();
-                let binds = |side: &str| -> Vec<proc_macro2::Ident> {
-                    (0..v.fields.len())
-                        .map(|i| format_ident!("__audit_{}{}", side, i))
-                        .collect()
-                };
-                let (b, a) = (binds("b"), binds("a"));
-                let pattern = |names: &[proc_macro2::Ident]| match &v.fields {
-                    syn::Fields::Named(f) => {
-                        let members = f.named.iter().map(|x| x.ident.as_ref().expect("named"));
-                        quote!(Self::#vname { #(#members: #names),* })
-                    }
-                    syn::Fields::Unnamed(_) => quote!(Self::#vname(#(#names),*)),
-                    syn::Fields::Unit => quote!(Self::#vname),
-                };
-                let (pb, pa) = (pattern(&b), pattern(&a));
-                let code = fields_code(&k, &v.fields, &mut errors, &|_, i, before| {
-                    let bind = if before { &b[i] } else { &a[i] };
-                    quote!((*#bind))
-                });
-                for (span, _) in &code.ids {
-                    errors.error(
-                        *span,
-                        "`#[audit(id)]` belongs on a field of an entity struct",
+    });
+    let (snapshot, diff) = (&code.snapshot, &code.diff);
+    Bodies {
+        snapshot: quote! {
+            let mut __audit_map = #k::__private::JsonMap::new();
+            #(#snapshot)*
+            #k::__private::Json::Object(__audit_map)
+        },
+        diff: quote!(#(#diff)*),
+        ids: code.ids,
+    }
+}
+
+/// An enum: the same variant compares its fields; a change of variant is a change
+/// of the whole value (under `prefix`, or `$` at the top).
+fn enum_bodies(k: &TokenStream, e: &syn::DataEnum, errors: &mut Errors) -> Bodies {
+    let mut snap_arms = Vec::new();
+    let mut diff_arms = Vec::new();
+    for v in &e.variants {
+        let (snap, diff) = variant_arms(k, v, errors);
+        snap_arms.push(snap);
+        diff_arms.push(diff);
+    }
+    Bodies {
+        snapshot: quote! {
+            #[allow(unused_variables)]
+            match self { #(#snap_arms)* }
+        },
+        diff: quote! {
+            #[allow(unused_variables, unreachable_patterns)]
+            match (self, __audit_after) {
+                #(#diff_arms)*
+                _ => {
+                    let __audit_key = if __audit_prefix.is_empty() { "$" } else { __audit_prefix };
+                    __audit_out.insert(
+                        __audit_key.to_owned(),
+                        #k::__private::Json::Array(vec![self.audit_snapshot(), __audit_after.audit_snapshot()]),
                     );
                 }
-                let (snapshot, diff) = (&code.snapshot, &code.diff);
-                snap_arms.push(if matches!(v.fields, syn::Fields::Unit) {
-                    quote!(#pb => #k::__private::Json::from(#vlabel),)
-                } else {
-                    quote!(#pb => {
-                        let mut __audit_map = #k::__private::JsonMap::new();
-                        #(#snapshot)*
-                        let mut __audit_outer = #k::__private::JsonMap::new();
-                        __audit_outer.insert(#vlabel.to_owned(), #k::__private::Json::Object(__audit_map));
-                        #k::__private::Json::Object(__audit_outer)
-                    })
-                });
-                diff_arms.push(quote!((#pb, #pa) => { #(#diff)* }));
             }
-            (
-                quote! {
-                    #[allow(unused_variables)]
-                    match self { #(#snap_arms)* }
-                },
-                quote! {
-                    #[allow(unused_variables, unreachable_patterns)]
-                    match (self, __audit_after) {
-                        #(#diff_arms)*
-                        _ => {
-                            let __audit_key = if __audit_prefix.is_empty() { "$" } else { __audit_prefix };
-                            __audit_out.insert(
-                                __audit_key.to_owned(),
-                                #k::__private::Json::Array(vec![self.audit_snapshot(), __audit_after.audit_snapshot()]),
-                            );
-                        }
-                    }
-                },
-                Vec::new(),
-            )
-        }
-        Data::Union(_) => {
-            errors.error(
-                input.ident.span(),
-                "#[derive(AuditEntity)] supports structs and enums, not unions",
-            );
-            return errors.into_result().unwrap_err().to_compile_error();
-        }
-    };
+        },
+        ids: Vec::new(),
+    }
+}
 
-    let ident = &input.ident;
+/// The snapshot arm and the diff arm of one variant.
+fn variant_arms(
+    k: &TokenStream,
+    v: &syn::Variant,
+    errors: &mut Errors,
+) -> (TokenStream, TokenStream) {
+    let vname = &v.ident;
+    let vlabel = vname.to_string();
+    let binds = |side: &str| -> Vec<proc_macro2::Ident> {
+        (0..v.fields.len())
+            .map(|i| format_ident!("__audit_{}{}", side, i))
+            .collect()
+    };
+    let (b, a) = (binds("b"), binds("a"));
+    let pattern = |names: &[proc_macro2::Ident]| match &v.fields {
+        syn::Fields::Named(f) => {
+            let members = f.named.iter().map(|x| x.ident.as_ref().expect("named"));
+            quote!(Self::#vname { #(#members: #names),* })
+        }
+        syn::Fields::Unnamed(_) => quote!(Self::#vname(#(#names),*)),
+        syn::Fields::Unit => quote!(Self::#vname),
+    };
+    let (pb, pa) = (pattern(&b), pattern(&a));
+    let code = fields_code(k, &v.fields, errors, &|_, i, before| {
+        let bind = if before { &b[i] } else { &a[i] };
+        quote!((*#bind))
+    });
+    for (span, _) in &code.ids {
+        errors.error(
+            *span,
+            "`#[audit(id)]` belongs on a field of an entity struct",
+        );
+    }
+    let (snapshot, diff) = (&code.snapshot, &code.diff);
+    let snap = if matches!(v.fields, syn::Fields::Unit) {
+        quote!(#pb => #k::__private::Json::from(#vlabel),)
+    } else {
+        quote!(#pb => {
+            let mut __audit_map = #k::__private::JsonMap::new();
+            #(#snapshot)*
+            let mut __audit_outer = #k::__private::JsonMap::new();
+            __audit_outer.insert(#vlabel.to_owned(), #k::__private::Json::Object(__audit_map));
+            #k::__private::Json::Object(__audit_outer)
+        })
+    };
+    (snap, quote!((#pb, #pa) => { #(#diff)* }))
+}
+
+/// The type's generics, each type parameter bounded by what a diff needs.
+fn bounded_generics(input: &DeriveInput, k: &TokenStream) -> syn::Generics {
     let mut generics = input.generics.clone();
     for tp in generics.type_params_mut() {
         tp.bounds.push(syn::parse_quote!(::core::cmp::PartialEq));
         tp.bounds.push(syn::parse_quote!(#k::__private::Serialize));
     }
-    let (impl_g, ty_g, where_g) = generics.split_for_impl();
+    generics
+}
 
-    let entity_impl = entity.as_ref().and_then(|lit| {
-        let loaded = match crate::catalog::load() {
-            Ok(l) => l,
-            Err(msg) => {
-                errors.error(lit.span(), msg);
-                return None;
-            }
-        };
-        let name = lit.value();
-        let Some(e) = loaded.catalog.entity(&name) else {
-            let names = loaded.catalog.entities.iter().map(|e| e.name.as_str());
-            errors.push(loaded.unknown(
-                lit.span(),
-                ("entity", "entity"),
-                &name,
-                " in [entities]",
-                names,
-            ));
+/// `AuditEntity`, when the type names its catalog entity: checked against the
+/// catalog, with exactly one `#[audit(id)]` field.
+fn entity_impl(
+    input: &DeriveInput,
+    attrs: &ContainerAttrs,
+    ids: &[(proc_macro2::Span, TokenStream)],
+    errors: &mut Errors,
+) -> Option<TokenStream> {
+    let Some(lit) = &attrs.entity else {
+        if let Some((span, _)) = ids.first() {
+            errors.error(
+                *span,
+                "`#[audit(id)]` needs `#[audit(entity = \"...\")]` on the type",
+            );
+        }
+        return None;
+    };
+    let loaded = match crate::catalog::load() {
+        Ok(l) => l,
+        Err(msg) => {
+            errors.error(lit.span(), msg);
             return None;
-        };
-        let id = match ids.as_slice() {
-            [(_, member)] => member.clone(),
-            [] => {
-                errors.error(
-                    input.ident.span(),
-                    format!("entity `{name}` needs its id: mark one field `#[audit(id)]`"),
-                );
-                return None;
+        }
+    };
+    let name = lit.value();
+    let Some(e) = loaded.catalog.entity(&name) else {
+        let names = loaded.catalog.entities.iter().map(|e| e.name.as_str());
+        errors.push(loaded.unknown(
+            lit.span(),
+            ("entity", "entity"),
+            &name,
+            " in [entities]",
+            names,
+        ));
+        return None;
+    };
+    let id = match ids {
+        [(_, member)] => member,
+        [] => {
+            errors.error(
+                input.ident.span(),
+                format!("entity `{name}` needs its id: mark one field `#[audit(id)]`"),
+            );
+            return None;
+        }
+        [_, rest @ ..] => {
+            for (span, _) in rest {
+                errors.error(*span, "only one field can be `#[audit(id)]`");
             }
-            [_, rest @ ..] => {
-                for (span, _) in rest {
-                    errors.error(*span, "only one field can be `#[audit(id)]`");
-                }
-                return None;
+            return None;
+        }
+    };
+    let (k, ident, code) = (&attrs.k, &input.ident, e.code);
+    let generics = bounded_generics(input, k);
+    let (impl_g, ty_g, where_g) = generics.split_for_impl();
+    Some(quote! {
+        impl #impl_g #k::AuditEntity for #ident #ty_g #where_g {
+            const ENTITY: &'static str = #name;
+            const TYPE_CODE: u32 = #code;
+            fn audit_id(&self) -> #k::__private::Json {
+                #k::__private::entity::to_json(&self.#id)
             }
-        };
-        let code = e.code;
-        Some(quote! {
-            impl #impl_g #k::AuditEntity for #ident #ty_g #where_g {
-                const ENTITY: &'static str = #name;
-                const TYPE_CODE: u32 = #code;
-                fn audit_id(&self) -> #k::__private::Json {
-                    #k::__private::entity::to_json(&self.#id)
-                }
-            }
-        })
-    });
-    if entity.is_none() && !ids.is_empty() {
-        errors.error(
-            ids[0].0,
-            "`#[audit(id)]` needs `#[audit(entity = \"...\")]` on the type",
-        );
-    }
-    if let Err(e) = errors.into_result() {
-        return e.to_compile_error();
-    }
+        }
+    })
+}
+
+fn diff_impl(input: &DeriveInput, k: &TokenStream, bodies: &Bodies) -> TokenStream {
+    let ident = &input.ident;
+    let generics = bounded_generics(input, k);
+    let (impl_g, ty_g, where_g) = generics.split_for_impl();
+    let (snapshot_body, diff_body) = (&bodies.snapshot, &bodies.diff);
     quote! {
         impl #impl_g #k::AuditDiff for #ident #ty_g #where_g {
             fn audit_snapshot(&self) -> #k::__private::Json {
@@ -381,6 +448,34 @@ pub fn derive(input: DeriveInput) -> TokenStream {
                 #diff_body
             }
         }
-        #entity_impl
+    }
+}
+
+/// Impls that compile whatever was wrong, so that the errors above are the only
+/// ones: the type's uses (`entity = ...` sites, trait bounds) do not cascade.
+fn fallback(input: &DeriveInput, attrs: &ContainerAttrs) -> TokenStream {
+    let (k, ident) = (&attrs.k, &input.ident);
+    let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
+    let entity = attrs.entity.as_ref().map(|lit| {
+        quote! {
+            impl #impl_g #k::AuditEntity for #ident #ty_g #where_g {
+                const ENTITY: &'static str = #lit;
+                const TYPE_CODE: u32 = 0;
+                fn audit_id(&self) -> #k::__private::Json {
+                    ::core::unimplemented!("#[derive(AuditEntity)] failed")
+                }
+            }
+        }
+    });
+    quote! {
+        impl #impl_g #k::AuditDiff for #ident #ty_g #where_g {
+            fn audit_snapshot(&self) -> #k::__private::Json {
+                ::core::unimplemented!("#[derive(AuditEntity)] failed")
+            }
+            fn audit_diff(&self, _: &Self, _: &str, _: &mut #k::__private::JsonMap) {
+                ::core::unimplemented!("#[derive(AuditEntity)] failed")
+            }
+        }
+        #entity
     }
 }

@@ -33,4 +33,11 @@ struct BadKeys {
     token: String,
 }
 
+// A site that uses an entity whose derive failed: only the derive's error above is
+// reported (the derive emits fallback impls), not a cascade here.
+#[audit::audited(event = "user_update", entity = user, meta(user_email = &user.email))]
+fn rename(user: &mut NoId) {
+    user.email.push('!');
+}
+
 fn main() {}
