@@ -77,7 +77,7 @@ fn main() {
         .unwrap();
     let app = App::sample();
     let n = 100_000;
-    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
     let (allocations, bytes) = audit::dispatch::with_dispatch(d, || {
         for _ in 0..1_000 {
             launch(&app);

@@ -7,7 +7,8 @@
 
 use std::hint::black_box;
 
-use audit::{Actor, Context, Dispatch, Event, audited};
+use audit::dispatch::{Dispatch, Event};
+use audit::{Actor, Context, audited};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 struct App {

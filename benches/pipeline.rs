@@ -101,7 +101,7 @@ fn run_audit(app: &App, n: usize, queue: usize, path: &Path, spool: &Path) -> Sa
         .spool_dir(spool)
         .build()
         .unwrap();
-    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
     let start = Instant::now();
     audit::dispatch::with_dispatch(d, || {
         for _ in 0..n {

@@ -151,7 +151,7 @@ fn main() {
         name: "Sales dashboard".into(),
         nid: "nid-42".into(),
     };
-    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
     let start = Instant::now();
     audit::dispatch::with_dispatch(d, || {
         for _ in 0..e2e {

@@ -13,7 +13,8 @@ mod mnoe_app;
 use std::error::Error;
 use std::path::PathBuf;
 
-use audit::sinks::{SinkOptions, Sqlite};
+use audit::sinks::SinkOptions;
+use audit::store::Sqlite;
 use audit::store::{Query, Store};
 use audit::{Auditor, OutcomeKind, Record};
 

@@ -108,15 +108,45 @@
 //! binary, so [`registry::coverage`] lists the declared events no linked code emits,
 //! and [`registry::assert_complete`] fails a test on such gaps.
 
-pub use audit_catalog as catalog;
+// What users write: the attribute and the derive, the pipeline, the context, the
+// record. Everything else lives in a module named for its job, at one path.
 pub use audit_macros::{AuditEntity, audited};
 pub use audit_runtime::{
-    Actor, ActorKind, AuditDiff, AuditEntity, AuditScopeExt, Auditor, AuditorBuilder, AuditorGuard,
-    BuildError, Changes, Context, DeliveryError, Dispatch, Durability, EntityPart, EntityRef,
-    Event, EventSpec, Level, Metrics, Outcome, OutcomeKind, Overflow, REDACTED, Record, Request,
-    Retry, Scoped, ShutdownReport, SinkMetrics, Site, SiteInfo, Timestamp, TimestampError, Value,
-    current, dispatch, flush, integrity, limits, registry, scope, sinks, spool, store, testing,
+    Actor, ActorKind, AuditDiff, AuditEntity, AuditScopeExt, Auditor, Context, DeliveryError,
+    Level, OutcomeKind, Record, Request, Timestamp, current, flush, scope,
 };
+
+pub use audit_catalog as catalog;
+pub use audit_runtime::{integrity, limits, registry, sinks, spool, store, testing};
+
+/// Configuring and watching the delivery pipeline: see [`Auditor::builder`].
+pub mod pipeline {
+    pub use audit_runtime::pipeline::{
+        AuditorBuilder, AuditorGuard, BuildError, Metrics, Overflow, Retry, ShutdownReport,
+        SinkMetrics,
+    };
+}
+
+/// The parts of a [`Record`]: its metadata, entity, changes and site.
+pub mod record {
+    pub use audit_runtime::record::{
+        Changes, EntityRef, Metadata, MetadataIter, REDACTED, SiteInfo, TimestampError,
+    };
+}
+
+/// Where emitted events go, and what a dispatcher receives: for tests that route
+/// events, and for those who write their own [`dispatch::Dispatch`].
+pub mod dispatch {
+    pub use audit_runtime::dispatch::{
+        AlreadySet, Dispatch, EntityPart, Event, EventSpec, FieldSpec, Outcome, Site, Value,
+        WithDispatch, WithDispatchExt, emit, global, set_global, undelivered, with_dispatch,
+    };
+}
+
+/// The context's plumbing: the future [`AuditScopeExt::audit_scope`] returns.
+pub mod context {
+    pub use audit_runtime::Scoped;
+}
 
 #[cfg(feature = "nats")]
 pub use audit_runtime::ingest;

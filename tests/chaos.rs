@@ -18,10 +18,12 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use audit::sinks::{Batch, JsonLines, Sink, SinkError, SinkOptions, Sqlite};
+use audit::pipeline::Retry;
+use audit::sinks::{Batch, JsonLines, Sink, SinkError, SinkOptions};
 use audit::spool::Spool;
+use audit::store::Sqlite;
 use audit::store::Store;
-use audit::{Auditor, DeliveryError, Retry, audited};
+use audit::{Auditor, DeliveryError, audited};
 
 #[derive(Debug)]
 struct Failed(String);

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use std::collections::HashSet;
 use std::path::Path;
 
-use audit::sinks::{JsonLines, SinkOptions, Sqlite};
+use audit::sinks::{JsonLines, SinkOptions};
+use audit::store::Sqlite;
 use audit::store::{Query, Store};
 use audit::{Auditor, DeliveryError, audited};
 

@@ -12,9 +12,10 @@ use std::task::{Context, Waker};
 use std::time::{Duration, SystemTime};
 
 use audit::dispatch::with_dispatch;
+use audit::pipeline::{AuditorBuilder, Retry};
 use audit::sinks::{Batch, JsonLines, Listener, Sink, SinkError, SinkOptions};
 use audit::spool::Spool;
-use audit::{Auditor, AuditorBuilder, DeliveryError, OutcomeKind, Record, Retry, audited};
+use audit::{Auditor, DeliveryError, OutcomeKind, Record, audited};
 
 #[audited(event = "widget_create", meta(name = name))]
 fn add_widget(name: &str) {}
@@ -274,7 +275,7 @@ fn odd_values_encode_read_back_and_verify() {
     let db = dir.path().join("audit.db");
     let auditor = builder(dir.path())
         .sink(JsonLines::open(&file).unwrap())
-        .sink(audit::sinks::Sqlite::open(&db).unwrap())
+        .sink(audit::store::Sqlite::open(&db).unwrap())
         .build()
         .unwrap();
     let mut deep = serde_json::json!("bottom");
@@ -348,7 +349,7 @@ fn odd_values_encode_read_back_and_verify() {
     }
     // The store took every one of them and its chain verifies.
     use audit::store::Store;
-    let mut store = audit::sinks::Sqlite::open(&db).unwrap();
+    let mut store = audit::store::Sqlite::open(&db).unwrap();
     let v = store.verify().unwrap();
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.rows, 5);
@@ -471,7 +472,7 @@ fn an_earlier_runs_overflow_spool_is_drained_at_start() {
     }
     let seen = Seen::default();
     let auditor = builder(dir.path())
-        .overflow(audit::Overflow::Spill)
+        .overflow(audit::pipeline::Overflow::Spill)
         .sink(seen.listener("all", None))
         .build()
         .unwrap();

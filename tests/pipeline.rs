@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use audit::dispatch::with_dispatch;
+use audit::pipeline::{AuditorBuilder, Overflow, Retry};
 use audit::sinks::{Batch, JsonLines, Sink, SinkError, SinkOptions};
-use audit::{Auditor, AuditorBuilder, DeliveryError, Overflow, Record, Retry, audited};
+use audit::{Auditor, DeliveryError, Record, audited};
 
 #[audited(event = "widget_create", meta(name = name))]
 fn add_widget(name: &str) {}
@@ -131,7 +132,7 @@ fn builder(spool: &std::path::Path) -> AuditorBuilder {
 fn emit_from_threads(auditor: &Auditor, threads: usize, per_thread: usize) {
     std::thread::scope(|s| {
         for t in 0..threads {
-            let a: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+            let a: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
             s.spawn(move || {
                 with_dispatch(a, || {
                     (0..per_thread).for_each(|i| add_widget(&format!("{t}:{i}")))
@@ -330,7 +331,7 @@ fn json_lines_rotate_by_time() {
         .sink(sink)
         .build()
         .unwrap();
-    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
     with_dispatch(d, || {
         add_widget("a");
         audit::flush();

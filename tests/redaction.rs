@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use audit::Auditor;
 use audit::dispatch::with_dispatch;
+use audit::pipeline::Retry;
 use audit::sinks::{Batch, JsonLines, Sink, SinkError};
-use audit::{Auditor, Retry};
 use audit_support_crate::{SignIn, sign_in};
 
 /// A sink that is down: everything it gets ends up in its spool files.

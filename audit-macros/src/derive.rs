@@ -135,7 +135,7 @@ fn fields_code(
             snapshot.pop();
             snapshot.push(quote_spanned! {span=>
                 __audit_map.insert(#name.to_owned(), if #redact {
-                    #k::__private::Json::from(#k::REDACTED)
+                    #k::__private::Json::from(#k::__private::REDACTED)
                 } else {
                     #with::audit_json(&#before)
                 });
@@ -143,7 +143,7 @@ fn fields_code(
             quote_spanned! {span=>
                 if !#with::audit_eq(&#before, &#after) {
                     let __audit_pair = if #redact {
-                        #k::__private::json!([#k::REDACTED, #k::REDACTED])
+                        #k::__private::json!([#k::__private::REDACTED, #k::__private::REDACTED])
                     } else {
                         #k::__private::Json::Array(vec![
                             #with::audit_json(&#before),

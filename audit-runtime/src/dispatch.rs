@@ -8,8 +8,13 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::event::Event;
 use crate::scoped;
+
+// What a dispatcher receives, and what it is made of: for those who write one.
+pub use crate::entity::EntityPart;
+pub use crate::event::{Event, Outcome};
+pub use crate::spec::{EventSpec, FieldSpec, Site};
+pub use crate::value::Value;
 
 /// Why an event could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,10 +20,10 @@ pub mod ingest;
 pub mod integrity;
 mod json;
 mod panic;
-mod pipeline;
+pub mod pipeline;
 #[doc(hidden)]
 pub mod private;
-mod record;
+pub mod record;
 pub mod registry;
 mod scoped;
 pub mod sinks;

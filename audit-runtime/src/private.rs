@@ -16,7 +16,7 @@ pub use crate::spec::{
     CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site, SiteRef, SpecCache,
 };
 pub use crate::value::{Encode, Value, kind};
-pub use audit_catalog::{Durability, Level};
+pub use audit_catalog::{Durability, Level, REDACTED};
 pub use inventory;
 pub use serde::Serialize;
 pub use serde_json::{Value as Json, json};

@@ -412,7 +412,7 @@ pub fn odd_values<H: Harness>(h: &H) {
         let context = Arc::make_mut(&mut r.context);
         context.actor = Some(audit::Actor::user(actor));
         context.tenant = Some(format!("tenant\0{i}"));
-        r.entity = Some(audit::EntityRef {
+        r.entity = Some(audit::record::EntityRef {
             kind: "app".into(),
             type_code: 1,
             id: Some(json!(entity)),

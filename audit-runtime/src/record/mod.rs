@@ -1,9 +1,18 @@
-//! The record: one shape for every sink and store.
+//! The record: one shape for every sink and store, and its parts.
+//!
+//! ```
+//! use audit_runtime::record::{Metadata, REDACTED};
+//! let mut m = Metadata::new();
+//! m.insert("password", REDACTED.into());
+//! assert_eq!(m["password"], "[REDACTED]");
+//! ```
 
 mod encode;
 pub mod limits;
 mod metadata;
 
+pub use crate::time::TimestampError;
+pub use audit_catalog::REDACTED;
 pub(crate) use encode::HASH_KEY;
 pub use metadata::{Iter as MetadataIter, Metadata};
 
@@ -13,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use audit_catalog::{Level, REDACTED};
+use audit_catalog::Level;
 
 use std::sync::{Arc, LazyLock};
 

@@ -19,10 +19,6 @@ use std::sync::Arc;
 use crate::record::Record;
 use crate::spec::EventSpec;
 
-#[cfg(feature = "postgres")]
-pub use crate::store::Postgres;
-#[cfg(feature = "sqlite")]
-pub use crate::store::Sqlite;
 pub use console::Console;
 #[cfg(feature = "http")]
 pub use http::{Http, HttpFormat, HttpHealth, HttpOptions};

@@ -119,7 +119,7 @@ fn main() {
                 .unwrap()
         })
     };
-    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
     audit::dispatch::with_dispatch(d, || {
         for i in 0..e2e {
             create_widget(&format!("w{i}"));

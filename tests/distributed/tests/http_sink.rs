@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use audit::pipeline::Retry;
 use audit::sinks::{Http, HttpFormat};
-use audit::{Auditor, Retry, audited};
+use audit::{Auditor, audited};
 use serde_json::{Value, json};
 
 #[audited(event = "widget_create", meta(name = name))]
@@ -142,7 +143,7 @@ fn pipeline(sink: Http, spool: &std::path::Path) -> Auditor {
 }
 
 fn emit(auditor: &Auditor, names: impl IntoIterator<Item = String>) {
-    let d: Arc<dyn audit::Dispatch> = Arc::new(auditor.clone());
+    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
     audit::dispatch::with_dispatch(d, || {
         for n in names {
             create_widget(&n);

@@ -261,7 +261,7 @@ fn the_pipeline_survives_terminated_backends() {
         .spool_dir(spool.path())
         .batch_size(50)
         .max_wait(std::time::Duration::from_millis(2))
-        .retry(audit::Retry {
+        .retry(audit::pipeline::Retry {
             attempts: 2,
             initial: std::time::Duration::from_millis(5),
             max: std::time::Duration::from_millis(20),
@@ -274,7 +274,8 @@ fn the_pipeline_survives_terminated_backends() {
     let mut kills = 0;
     std::thread::scope(|s| {
         s.spawn(|| {
-            let d: std::sync::Arc<dyn audit::Dispatch> = std::sync::Arc::new(auditor.clone());
+            let d: std::sync::Arc<dyn audit::dispatch::Dispatch> =
+                std::sync::Arc::new(auditor.clone());
             audit::dispatch::with_dispatch(d, || {
                 for i in 0..4000 {
                     create_widget(&format!("w{i}"));
