@@ -115,7 +115,9 @@ fn missing_catalog_lists_the_paths_tried() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.starts_with("error: no audit catalog found; tried, from the package directory:\n  audit.toml"),
+        err.starts_with(
+            "error: no audit catalog found; tried, from the package directory:\n  audit.toml"
+        ),
         "{err}"
     );
 }
