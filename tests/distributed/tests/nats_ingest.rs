@@ -50,6 +50,15 @@ impl Names {
             .unwrap_or_else(|e| panic!("NATS at {} is unreachable: {e}", nats_url()))
     }
 
+    /// Drops the run's schema and stream.
+    fn clean_up(&self) {
+        let mut admin = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .unwrap();
+        delete_stream(&self.stream);
+    }
+
     fn store(&self) -> Postgres {
         Postgres::options()
             .schema(&self.schema)
@@ -150,11 +159,7 @@ fn jetstream_to_postgres_exactly_once_with_a_killed_ingest() {
     }
     let v = store.verify().unwrap();
 
-    let mut admin = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("DROP SCHEMA {} CASCADE", names.schema))
-        .unwrap();
-    delete_stream(&names.stream);
+    names.clean_up();
 
     assert!(killed_at < total as u64, "the kill happened mid-run");
     assert_eq!(count, total as u64, "no record lost, none duplicated");
@@ -248,11 +253,7 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
     let mut store = refusing.0;
     let count = store.count().unwrap();
     let v = store.verify().unwrap();
-    let mut admin = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("DROP SCHEMA {} CASCADE", names.schema))
-        .unwrap();
-    delete_stream(&names.stream);
+    names.clean_up();
 
     assert_eq!(
         (report.written, report.dead_lettered, report.rejected),
