@@ -32,6 +32,7 @@
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
 mod columns;
+mod core;
 mod link;
 #[cfg(feature = "postgres")]
 mod postgres;

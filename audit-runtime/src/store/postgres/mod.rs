@@ -11,11 +11,11 @@ use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::link::{ChainKey, KeyState, Link, key_state};
-use super::purge::Export;
+use super::core::{self, AnchorRow, ColumnSource, MetaTable, Purger, Snapshot, row_columns};
+use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, page_of};
 use super::stored::{hashed_json, parse_record};
-use super::verify::{Anchor, Row, Walk};
+use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
@@ -90,7 +90,7 @@ impl PostgresOptions {
         let client = store.client()?;
         schema::migrate(client, schema::VERSION)?;
         let key = store.key.clone();
-        store.key_state = check_key(store.client()?, &key)?;
+        store.key_state = core::check_key(&mut Meta(store.client()?), &key)?;
         Ok(store)
     }
 }
@@ -214,11 +214,6 @@ const COPY: &str = "COPY audit_records (id, time_ns, event, code, category, leve
      actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, description, \
      hash, link, record) FROM STDIN BINARY";
 
-/// The columns a verification reads, in [`read_columns`]' order.
-const ROW_COLUMNS: &str = "seq, hash, link, record::text, id::text, time_ns, event, code, \
-     category, level, outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, \
-     entity_id, description";
-
 impl Postgres {
     /// Connects with default options (see [`PostgresOptions::connect`]).
     pub fn connect(params: &str) -> Result<Postgres, StoreError> {
@@ -338,69 +333,168 @@ fn last_link(tx: &mut Transaction<'_>) -> Result<Link, postgres::Error> {
         .unwrap_or(Link::GENESIS))
 }
 
-fn check_key(client: &mut Client, key: &ChainKey) -> Result<KeyState, StoreError> {
-    client
-        .execute(
-            "INSERT INTO audit_meta (key, value) VALUES ('chain', $1), ('key_check', $2)
-             ON CONFLICT (key) DO NOTHING",
-            &[&key.algorithm(), &key.fingerprint()],
-        )
-        .map_err(db_error)?;
-    let mut meta = |k: &str| -> Result<Option<String>, StoreError> {
-        Ok(client
-            .query_opt("SELECT value FROM audit_meta WHERE key = $1", &[&k])
+/// `audit_meta` through a client.
+struct Meta<'a>(&'a mut Client);
+
+impl MetaTable for Meta<'_> {
+    fn init(&mut self, chain: &str, key_check: &str) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT INTO audit_meta (key, value) VALUES ('chain', $1), ('key_check', $2)
+                 ON CONFLICT (key) DO NOTHING",
+                &[&chain, &key_check],
+            )
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .query_opt("SELECT value FROM audit_meta WHERE key = $1", &[&key])
             .map_err(db_error)?
             .map(|r| r.get(0)))
-    };
-    let algorithm = meta("chain")?.unwrap_or_default();
-    let fingerprint = meta("key_check")?;
-    key_state(&algorithm, fingerprint.as_deref(), key)
+    }
 }
 
-fn read_anchor(client: &mut impl postgres::GenericClient) -> Result<Option<Anchor>, StoreError> {
-    let row = client
+fn read_anchor(client: &mut impl postgres::GenericClient) -> Result<Option<AnchorRow>, StoreError> {
+    Ok(client
         .query_opt(
             "SELECT seq, link, purged, before_ns, at_ns FROM audit_anchor ORDER BY n DESC LIMIT 1",
             &[],
         )
-        .map_err(db_error)?;
-    row.map(|r| {
-        let seq: i64 = r.get(0);
-        Ok(Anchor {
-            seq,
-            link: r
-                .get::<_, String>(1)
-                .parse()
-                .map_err(|m| StoreError::Corrupt {
-                    seq,
-                    message: format!("anchor link: {m}"),
-                })?,
-            purged: r.get::<_, i64>(2) as u64,
-            before: Timestamp::from_nanos(r.get(3)),
-            at: Timestamp::from_nanos(r.get(4)),
-        })
-    })
-    .transpose()
+        .map_err(db_error)?
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
 }
 
-fn read_columns(r: &postgres::Row) -> Columns<'static> {
-    let text = |i: usize| std::borrow::Cow::Owned(r.get::<_, String>(i));
-    let opt = |i: usize| r.get::<_, Option<String>>(i).map(std::borrow::Cow::Owned);
-    Columns {
-        id: text(4),
-        time_ns: r.get(5),
-        event: text(6),
-        code: r.get(7),
-        category: text(8),
-        level: text(9),
-        outcome: text(10),
-        actor_id: opt(11),
-        actor_email: opt(12),
-        tenant: opt(13),
-        entity_type: opt(14),
-        entity_type_code: r.get(15),
-        entity_id: opt(16),
-        description: text(17),
+impl ColumnSource for postgres::Row {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.try_get(i).map_err(db_error)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(db_error)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.try_get(i).map_err(db_error)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(i).map_err(db_error)
+    }
+}
+
+/// One REPEATABLE READ transaction: what [`core::verify`] walks, through portals
+/// (no whole table in memory).
+struct Tx<'a>(Transaction<'a>);
+
+impl Tx<'_> {
+    /// Calls `each` for every row of `sql`, 10 000 at a time, until it says stop.
+    fn each_row(
+        &mut self,
+        sql: &str,
+        each: &mut dyn FnMut(&postgres::Row) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let portal = self.0.bind(sql, &[]).map_err(db_error)?;
+        loop {
+            let rows = self.0.query_portal(&portal, 10_000).map_err(db_error)?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for r in &rows {
+                if !each(r)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl Snapshot for Tx<'_> {
+    fn anchor(&mut self) -> Result<Option<AnchorRow>, StoreError> {
+        read_anchor(&mut self.0)
+    }
+
+    fn rows(&mut self, each: &mut dyn FnMut(&Row<'_>) -> bool) -> Result<(), StoreError> {
+        let sql = format!(
+            "SELECT {} FROM audit_records ORDER BY seq",
+            row_columns("::text")
+        );
+        self.each_row(&sql, &mut |r| {
+            Ok(each(&Row {
+                seq: r.int(0)?,
+                hash: r.get(1),
+                link: r.get(2),
+                json: r.get(3),
+                columns: r.filter_columns()?,
+            }))
+        })
+    }
+
+    fn links(&mut self, each: &mut dyn FnMut(i64, &str, &str)) -> Result<(), StoreError> {
+        self.each_row(
+            "SELECT seq, hash, link FROM audit_records ORDER BY seq",
+            &mut |r| {
+                each(r.get(0), r.get(1), r.get(2));
+                Ok(true)
+            },
+        )
+    }
+}
+
+impl Purger for Postgres {
+    fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError> {
+        let client = self.client()?;
+        let keep_from: i64 = client
+            .query_one(
+                "SELECT coalesce(
+                     (SELECT min(seq) FROM audit_records WHERE time_ns >= $1),
+                     (SELECT max(seq) + 1 FROM audit_records), 0)",
+                &[&before_ns],
+            )
+            .map_err(db_error)?
+            .get(0);
+        let total: i64 = client
+            .query_one(
+                "SELECT count(*) FROM audit_records WHERE seq < $1",
+                &[&keep_from],
+            )
+            .map_err(db_error)?
+            .get(0);
+        Ok((keep_from, total as u64))
+    }
+
+    fn remove_chunk(
+        &mut self,
+        keep_from: i64,
+        chunk: usize,
+        before_ns: i64,
+        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+    ) -> Result<Option<(u64, i64)>, StoreError> {
+        let mut tx = self.client()?.transaction().map_err(db_error)?;
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002); SET LOCAL audit.purging = 'on'")
+            .map_err(db_error)?;
+        let rows = tx
+            .query(
+                "SELECT seq, link, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
+                &[&keep_from, &(chunk as i64)],
+            )
+            .map_err(db_error)?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        let last_seq: i64 = last.get(0);
+        let link: String = last.get(1);
+        keep(&rows.iter().map(|r| r.get::<_, &str>(2)).collect::<Vec<_>>())?;
+        let n = rows.len() as i64;
+        tx.execute("DELETE FROM audit_records WHERE seq <= $1", &[&last_seq])
+            .map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns)
+             SELECT $1, $2, coalesce((SELECT purged FROM audit_anchor ORDER BY n DESC LIMIT 1), 0) + $3, $4, $5",
+            &[&last_seq, &link, &n, &before_ns, &Timestamp::now().as_nanos()],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(Some((n as u64, last_seq)))
     }
 }
 
@@ -472,57 +566,18 @@ impl Store for Postgres {
     fn verify(&mut self) -> Result<Verification, StoreError> {
         self.key_state.require()?;
         let key = self.key.clone();
-        let client = self.client()?;
         // One snapshot for the whole walk.
-        let mut tx = client
+        let tx = self
+            .client()?
             .build_transaction()
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()
             .map_err(db_error)?;
-        let anchor = read_anchor(&mut tx)?;
-        let mut walk = Walk::new(key, anchor);
-        {
-            let sql = format!("SELECT {ROW_COLUMNS} FROM audit_records ORDER BY seq");
-            let mut portal = tx.bind(&sql, &[]).map_err(db_error)?;
-            'rows: loop {
-                let rows = tx.query_portal(&portal, 10_000).map_err(db_error)?;
-                if rows.is_empty() {
-                    break;
-                }
-                for r in &rows {
-                    let row = Row {
-                        seq: r.get(0),
-                        hash: r.get(1),
-                        link: r.get(2),
-                        json: r.get(3),
-                        columns: read_columns(r),
-                    };
-                    if !walk.feed(&row) {
-                        break 'rows;
-                    }
-                }
-            }
-            if walk.needs_classification() {
-                portal = tx
-                    .bind(
-                        "SELECT seq, hash, link FROM audit_records ORDER BY seq",
-                        &[],
-                    )
-                    .map_err(db_error)?;
-                loop {
-                    let rows = tx.query_portal(&portal, 10_000).map_err(db_error)?;
-                    if rows.is_empty() {
-                        break;
-                    }
-                    for r in &rows {
-                        walk.classify(r.get(0), r.get(1), r.get(2));
-                    }
-                }
-            }
-        }
-        tx.commit().map_err(db_error)?;
-        Ok(walk.finish())
+        let mut tx = Tx(tx);
+        let verification = core::verify(&mut tx, key)?;
+        tx.0.commit().map_err(db_error)?;
+        Ok(verification)
     }
 
     fn purge(
@@ -531,69 +586,7 @@ impl Store for Postgres {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<PurgeReport, StoreError> {
         self.key_state.require()?;
-        let before = purge.before.as_nanos();
-        let client = self.client()?;
-        let keep_from: i64 = client
-            .query_one(
-                "SELECT coalesce(
-                     (SELECT min(seq) FROM audit_records WHERE time_ns >= $1),
-                     (SELECT max(seq) + 1 FROM audit_records), 0)",
-                &[&before],
-            )
-            .map_err(db_error)?
-            .get(0);
-        let total: i64 = client
-            .query_one(
-                "SELECT count(*) FROM audit_records WHERE seq < $1",
-                &[&keep_from],
-            )
-            .map_err(db_error)?
-            .get(0);
-        let total = total as u64;
-        let mut export = purge.export.as_deref().map(Export::open).transpose()?;
-        let mut report = PurgeReport {
-            removed: 0,
-            exported: 0,
-            last_seq: None,
-        };
-        progress(0, total);
-        loop {
-            let mut tx = client.transaction().map_err(db_error)?;
-            tx.batch_execute(
-                "SELECT pg_advisory_xact_lock(7317002); SET LOCAL audit.purging = 'on'",
-            )
-            .map_err(db_error)?;
-            let rows = tx
-                .query(
-                    "SELECT seq, link, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
-                    &[&keep_from, &(purge.chunk as i64)],
-                )
-                .map_err(db_error)?;
-            let Some(last) = rows.last() else { break };
-            let last_seq: i64 = last.get(0);
-            let link: String = last.get(1);
-            let n = rows.len() as u64;
-            if let Some(export) = &mut export {
-                for r in &rows {
-                    export.write(r.get(2))?;
-                }
-                export.sync()?;
-                report.exported += n;
-            }
-            tx.execute("DELETE FROM audit_records WHERE seq <= $1", &[&last_seq])
-                .map_err(db_error)?;
-            tx.execute(
-                "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns)
-                 SELECT $1, $2, coalesce((SELECT purged FROM audit_anchor ORDER BY n DESC LIMIT 1), 0) + $3, $4, $5",
-                &[&last_seq, &link, &(n as i64), &before, &Timestamp::now().as_nanos()],
-            )
-            .map_err(db_error)?;
-            tx.commit().map_err(db_error)?;
-            report.removed += n;
-            report.last_seq = Some(last_seq);
-            progress(report.removed, total);
-        }
-        Ok(report)
+        core::purge(self, purge, progress)
     }
 }
 

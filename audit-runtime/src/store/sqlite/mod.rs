@@ -9,11 +9,11 @@ use rusqlite::{Connection, OptionalExtension, Row as SqlRow, TransactionBehavior
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::link::{ChainKey, KeyState, Link, key_state};
-use super::purge::Export;
+use super::core::{self, AnchorRow, ColumnSource, MetaTable, Purger, Snapshot, row_columns};
+use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, page_of};
 use super::stored::{hashed_json, parse_record};
-use super::verify::{Anchor, Row, Walk};
+use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
@@ -162,11 +162,6 @@ const INSERT: &str = "INSERT INTO audit_records (id, time_ns, event, code, categ
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
      ON CONFLICT (id) DO NOTHING";
 
-/// The columns a verification reads, in [`read_row`]'s order.
-const ROW_COLUMNS: &str = "seq, hash, link, record, id, time_ns, event, code, category, \
-     level, outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, \
-     entity_id, description";
-
 impl Sqlite {
     /// Opens (creating and migrating if needed) the store at `path` with default
     /// options.
@@ -197,7 +192,7 @@ impl Sqlite {
         conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
             .map_err(db_error)?;
         schema::migrate(&mut conn, options.schema_version)?;
-        let key_state = check_key(&conn, &options.key)?;
+        let key_state = core::check_key(&mut Meta(&conn), &options.key)?;
         Ok(Sqlite {
             conn,
             path: path.to_path_buf(),
@@ -278,36 +273,15 @@ impl Sqlite {
     }
 }
 
-/// The last purge's anchor.
-fn read_anchor(conn: &Connection) -> Result<Option<Anchor>, StoreError> {
+/// The last purge's anchor row.
+fn read_anchor(conn: &Connection) -> Result<Option<AnchorRow>, StoreError> {
     conn.query_row(
         "SELECT seq, link, purged, before_ns, at_ns FROM audit_anchor ORDER BY rowid DESC LIMIT 1",
         [],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        },
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
     )
     .optional()
-    .map_err(db_error)?
-    .map(|(seq, link, purged, before, at)| {
-        Ok(Anchor {
-            seq,
-            link: link.parse().map_err(|m| StoreError::Corrupt {
-                seq,
-                message: format!("anchor link: {m}"),
-            })?,
-            purged: purged as u64,
-            before: Timestamp::from_nanos(before),
-            at: Timestamp::from_nanos(at),
-        })
-    })
-    .transpose()
+    .map_err(db_error)
 }
 
 /// The link the next row follows: the last row's, else the last purge's anchor, else
@@ -340,23 +314,28 @@ fn last_link(conn: &Connection) -> Result<Link, SinkError> {
     }
 }
 
-/// Records the chain's algorithm on first open (the first opener wins a race);
-/// refuses another key afterwards.
-fn check_key(conn: &Connection, key: &ChainKey) -> Result<KeyState, StoreError> {
-    conn.execute(
-        "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('chain', ?1), ('key_check', ?2)",
-        params![key.algorithm(), key.fingerprint()],
-    )
-    .map_err(db_error)?;
-    let meta = |k: &str| -> Result<Option<String>, StoreError> {
-        conn.query_row("SELECT value FROM audit_meta WHERE key = ?1", [k], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(db_error)
-    };
-    let algorithm = meta("chain")?.unwrap_or_default();
-    key_state(&algorithm, meta("key_check")?.as_deref(), key)
+/// `audit_meta` through a connection.
+struct Meta<'a>(&'a Connection);
+
+impl MetaTable for Meta<'_> {
+    fn init(&mut self, chain: &str, key_check: &str) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('chain', ?1), ('key_check', ?2)",
+                params![chain, key_check],
+            )
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        self.0
+            .query_row("SELECT value FROM audit_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_error)
+    }
 }
 
 fn to_sql_values(params: Vec<Param>) -> Vec<SqlValue> {
@@ -369,30 +348,138 @@ fn to_sql_values(params: Vec<Param>) -> Vec<SqlValue> {
         .collect()
 }
 
-/// Reads a row selected with [`ROW_COLUMNS`] (columns 0–3: seq, hash, link, record).
-fn read_columns(r: &SqlRow<'_>) -> rusqlite::Result<Columns<'static>> {
-    let text = |i: usize| -> rusqlite::Result<std::borrow::Cow<'static, str>> {
-        Ok(std::borrow::Cow::Owned(r.get::<_, String>(i)?))
-    };
-    let opt = |i: usize| -> rusqlite::Result<Option<std::borrow::Cow<'static, str>>> {
-        Ok(r.get::<_, Option<String>>(i)?.map(std::borrow::Cow::Owned))
-    };
-    Ok(Columns {
-        id: text(4)?,
-        time_ns: r.get(5)?,
-        event: text(6)?,
-        code: r.get(7)?,
-        category: text(8)?,
-        level: text(9)?,
-        outcome: text(10)?,
-        actor_id: opt(11)?,
-        actor_email: opt(12)?,
-        tenant: opt(13)?,
-        entity_type: opt(14)?,
-        entity_type_code: r.get(15)?,
-        entity_id: opt(16)?,
-        description: text(17)?,
-    })
+impl ColumnSource for SqlRow<'_> {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i).map_err(db_error)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get(i).map_err(db_error)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i).map_err(db_error)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.get(i).map_err(db_error)
+    }
+}
+
+/// One read transaction: what [`core::verify`] walks.
+struct Tx<'a>(rusqlite::Transaction<'a>);
+
+impl Snapshot for Tx<'_> {
+    fn anchor(&mut self) -> Result<Option<AnchorRow>, StoreError> {
+        read_anchor(&self.0)
+    }
+
+    fn rows(&mut self, each: &mut dyn FnMut(&Row<'_>) -> bool) -> Result<(), StoreError> {
+        let sql = format!("SELECT {} FROM audit_records ORDER BY seq", row_columns(""));
+        let mut stmt = self.0.prepare(&sql).map_err(db_error)?;
+        let mut rows = stmt.query([]).map_err(db_error)?;
+        while let Some(r) = rows.next().map_err(db_error)? {
+            let (hash, link, json) = (r.text(1)?, r.text(2)?, r.text(3)?);
+            let row = Row {
+                seq: r.int(0)?,
+                hash: &hash,
+                link: &link,
+                json: &json,
+                columns: r.filter_columns()?,
+            };
+            if !each(&row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn links(&mut self, each: &mut dyn FnMut(i64, &str, &str)) -> Result<(), StoreError> {
+        let mut stmt = self
+            .0
+            .prepare("SELECT seq, hash, link FROM audit_records ORDER BY seq")
+            .map_err(db_error)?;
+        let mut rows = stmt.query([]).map_err(db_error)?;
+        while let Some(r) = rows.next().map_err(db_error)? {
+            each(r.int(0)?, &r.text(1)?, &r.text(2)?);
+        }
+        Ok(())
+    }
+}
+
+impl Purger for Sqlite {
+    fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError> {
+        let keep_from: i64 = self
+            .conn
+            .query_row(
+                "SELECT coalesce((SELECT seq FROM audit_records WHERE time_ns >= ?1 ORDER BY seq LIMIT 1),
+                                 (SELECT max(seq) + 1 FROM audit_records), 0)",
+                [before_ns],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        let total: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM audit_records WHERE seq < ?1",
+                [keep_from],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        Ok((keep_from, total as u64))
+    }
+
+    fn remove_chunk(
+        &mut self,
+        keep_from: i64,
+        chunk: usize,
+        before_ns: i64,
+        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+    ) -> Result<Option<(u64, i64)>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let rows: Vec<(i64, String, String)> = tx
+            .prepare_cached(
+                "SELECT seq, link, record FROM audit_records WHERE seq < ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(db_error)?
+            .query_map(params![keep_from, chunk as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_error)?;
+        let Some((last_seq, link, _)) = rows.last() else {
+            return Ok(None);
+        };
+        keep(
+            &rows
+                .iter()
+                .map(|(_, _, json)| json.as_str())
+                .collect::<Vec<_>>(),
+        )?;
+        let n = rows.len() as i64;
+        let purged_before: i64 = tx
+            .query_row(
+                "SELECT coalesce((SELECT purged FROM audit_anchor ORDER BY rowid DESC LIMIT 1), 0)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
+            .map_err(db_error)?;
+        tx.execute("DELETE FROM audit_records WHERE seq <= ?1", [last_seq])
+            .map_err(db_error)?;
+        tx.execute_batch("DELETE FROM audit_purging")
+            .map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![last_seq, link, purged_before + n, before_ns, Timestamp::now().as_nanos()],
+        )
+        .map_err(db_error)?;
+        let last_seq = *last_seq;
+        tx.commit().map_err(db_error)?;
+        Ok(Some((n as u64, last_seq)))
+    }
 }
 
 impl Store for Sqlite {
@@ -466,49 +553,11 @@ impl Store for Sqlite {
 
     fn verify(&mut self) -> Result<Verification, StoreError> {
         self.require_key()?;
-        let tx = self.conn.transaction().map_err(db_error)?;
-        // Read inside the transaction: one consistent snapshot.
-        let anchor = read_anchor(&tx)?;
-        let mut walk = Walk::new(self.key.clone(), anchor);
-        {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT {ROW_COLUMNS} FROM audit_records ORDER BY seq"
-                ))
-                .map_err(db_error)?;
-            let mut rows = stmt.query([]).map_err(db_error)?;
-            while let Some(r) = rows.next().map_err(db_error)? {
-                let seq: i64 = r.get(0).map_err(db_error)?;
-                let hash: String = r.get(1).map_err(db_error)?;
-                let link: String = r.get(2).map_err(db_error)?;
-                let json: String = r.get(3).map_err(db_error)?;
-                let columns = read_columns(r).map_err(db_error)?;
-                let row = Row {
-                    seq,
-                    hash: &hash,
-                    link: &link,
-                    json: &json,
-                    columns,
-                };
-                if !walk.feed(&row) {
-                    break;
-                }
-            }
-        }
-        if walk.needs_classification() {
-            let mut stmt = tx
-                .prepare("SELECT seq, hash, link FROM audit_records ORDER BY seq")
-                .map_err(db_error)?;
-            let mut rows = stmt.query([]).map_err(db_error)?;
-            while let Some(r) = rows.next().map_err(db_error)? {
-                let seq: i64 = r.get(0).map_err(db_error)?;
-                let hash: String = r.get(1).map_err(db_error)?;
-                let link: String = r.get(2).map_err(db_error)?;
-                walk.classify(seq, &hash, &link);
-            }
-        }
-        tx.finish().map_err(db_error)?;
-        Ok(walk.finish())
+        // Read inside one transaction: one consistent snapshot.
+        let mut tx = Tx(self.conn.transaction().map_err(db_error)?);
+        let verification = core::verify(&mut tx, self.key.clone())?;
+        tx.0.finish().map_err(db_error)?;
+        Ok(verification)
     }
 
     fn purge(
@@ -517,96 +566,7 @@ impl Store for Sqlite {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<PurgeReport, StoreError> {
         self.require_key()?;
-        let before = purge.before.as_nanos();
-        // The first row to keep: rows are removed as a prefix of the chain.
-        let keep_from: i64 = self
-            .conn
-            .query_row(
-                "SELECT coalesce((SELECT seq FROM audit_records WHERE time_ns >= ?1 ORDER BY seq LIMIT 1),
-                                 (SELECT max(seq) + 1 FROM audit_records), 0)",
-                [before],
-                |r| r.get(0),
-            )
-            .map_err(db_error)?;
-        let total = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM audit_records WHERE seq < ?1",
-                [keep_from],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(db_error)? as u64;
-        let mut export = purge.export.as_deref().map(Export::open).transpose()?;
-        let mut report = PurgeReport {
-            removed: 0,
-            exported: 0,
-            last_seq: None,
-        };
-        progress(0, total);
-        loop {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
-            let mut last: Option<(i64, String)> = None;
-            let mut n = 0u64;
-            {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT seq, link, record FROM audit_records WHERE seq < ?1 ORDER BY seq LIMIT ?2",
-                    )
-                    .map_err(db_error)?;
-                let mut rows = stmt
-                    .query(params![keep_from, purge.chunk as i64])
-                    .map_err(db_error)?;
-                while let Some(r) = rows.next().map_err(db_error)? {
-                    if let Some(export) = &mut export {
-                        export.write(r.get_ref(2).map_err(db_error)?.as_str().map_err(|e| {
-                            StoreError::Corrupt {
-                                seq: r.get(0).unwrap_or_default(),
-                                message: e.to_string(),
-                            }
-                        })?)?;
-                    }
-                    last = Some((r.get(0).map_err(db_error)?, r.get(1).map_err(db_error)?));
-                    n += 1;
-                }
-            }
-            let Some((last_seq, link)) = last else { break };
-            if let Some(export) = &mut export {
-                export.sync()?;
-                report.exported += n;
-            }
-            let purged_before: i64 = tx
-                .query_row(
-                    "SELECT coalesce((SELECT purged FROM audit_anchor ORDER BY rowid DESC LIMIT 1), 0)",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(db_error)?;
-            tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
-                .map_err(db_error)?;
-            tx.execute("DELETE FROM audit_records WHERE seq <= ?1", [last_seq])
-                .map_err(db_error)?;
-            tx.execute_batch("DELETE FROM audit_purging")
-                .map_err(db_error)?;
-            tx.execute(
-                "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    last_seq,
-                    link,
-                    purged_before + n as i64,
-                    before,
-                    Timestamp::now().as_nanos()
-                ],
-            )
-            .map_err(db_error)?;
-            tx.commit().map_err(db_error)?;
-            report.removed += n;
-            report.last_seq = Some(last_seq);
-            progress(report.removed, total);
-        }
-        Ok(report)
+        core::purge(self, purge, progress)
     }
 }
 

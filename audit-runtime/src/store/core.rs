@@ -1,0 +1,174 @@
+//! What every store does the same way, written once over the small traits each
+//! database implements: the verification walk over one read snapshot ([`Snapshot`],
+//! [`verify`]), the purge loop ([`Purger`], [`purge`]), the anchor, the key check
+//! ([`MetaTable`], [`check_key`]) and reading a row's filter columns
+//! ([`ColumnSource`]). The SQL and the driver calls stay in `sqlite/` and `postgres/`.
+
+use std::borrow::Cow;
+
+use super::StoreError;
+use super::columns::Columns;
+use super::link::{ChainKey, KeyState, key_state};
+use super::purge::{Export, Purge, PurgeReport};
+use super::verify::{Anchor, Row, Verification, Walk};
+use crate::time::Timestamp;
+
+/// The columns a verification reads, in [`ColumnSource`]'s order (0-3: seq, hash,
+/// link, record; then the filter columns). `cast` is appended to the record and id
+/// columns (PostgreSQL reads them as `::text`).
+pub(crate) fn row_columns(cast: &str) -> String {
+    format!(
+        "seq, hash, link, record{cast}, id{cast}, time_ns, event, code, category, level, \
+         outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
+         description"
+    )
+}
+
+/// An anchor row as stored: `seq, link, purged, before_ns, at_ns`.
+pub(crate) type AnchorRow = (i64, String, i64, i64, i64);
+
+/// The anchor of a stored anchor row (its link checked).
+pub(crate) fn anchor_of((seq, link, purged, before, at): AnchorRow) -> Result<Anchor, StoreError> {
+    Ok(Anchor {
+        seq,
+        link: link.parse().map_err(|m| StoreError::Corrupt {
+            seq,
+            message: format!("anchor link: {m}"),
+        })?,
+        purged: purged as u64,
+        before: Timestamp::from_nanos(before),
+        at: Timestamp::from_nanos(at),
+    })
+}
+
+/// One consistent read of a store, for [`verify`].
+pub(crate) trait Snapshot {
+    /// The newest anchor row, if a purge ran.
+    fn anchor(&mut self) -> Result<Option<AnchorRow>, StoreError>;
+    /// Every row (selected with [`row_columns`]) in `seq` order, until `each` says stop.
+    fn rows(&mut self, each: &mut dyn FnMut(&Row<'_>) -> bool) -> Result<(), StoreError>;
+    /// Every row's `seq`, `hash` and `link`, in `seq` order.
+    fn links(&mut self, each: &mut dyn FnMut(i64, &str, &str)) -> Result<(), StoreError>;
+}
+
+/// Walks a snapshot: every row against its hash, its columns and the link chain
+/// from the anchor; a second pass classifies a broken link.
+pub(crate) fn verify(
+    snapshot: &mut dyn Snapshot,
+    key: ChainKey,
+) -> Result<Verification, StoreError> {
+    let anchor = snapshot.anchor()?.map(anchor_of).transpose()?;
+    let mut walk = Walk::new(key, anchor);
+    snapshot.rows(&mut |row| walk.feed(row))?;
+    if walk.needs_classification() {
+        snapshot.links(&mut |seq, hash, link| walk.classify(seq, hash, link))?;
+    }
+    Ok(walk.finish())
+}
+
+/// The database side of a purge.
+pub(crate) trait Purger {
+    /// The first row to keep (the first at or after `before_ns`; rows are removed as a
+    /// prefix of the chain) and how many rows lie before it.
+    fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError>;
+    /// In one transaction: the first `chunk` rows before `keep_from`, whose JSON goes
+    /// to `keep` before anything is removed; then their removal and a new anchor
+    /// (the last removed row's `seq` and `link`, the total purged, `before_ns` and
+    /// now). Returns how many rows were removed and the last one's `seq`, or `None`
+    /// when none is left.
+    fn remove_chunk(
+        &mut self,
+        keep_from: i64,
+        chunk: usize,
+        before_ns: i64,
+        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+    ) -> Result<Option<(u64, i64)>, StoreError>;
+}
+
+/// Removes old records chunk by chunk, each chunk's export synced before its
+/// removal commits (a crash in between repeats export lines, never loses rows).
+pub(crate) fn purge(
+    purger: &mut dyn Purger,
+    purge: &Purge,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PurgeReport, StoreError> {
+    let before = purge.before.as_nanos();
+    let (keep_from, total) = purger.prefix(before)?;
+    let mut export = purge.export.as_deref().map(Export::open).transpose()?;
+    let mut report = PurgeReport {
+        removed: 0,
+        exported: 0,
+        last_seq: None,
+    };
+    progress(0, total);
+    loop {
+        let mut exported = 0;
+        let removed = purger.remove_chunk(keep_from, purge.chunk, before, &mut |records| {
+            if let Some(export) = &mut export {
+                for json in records {
+                    export.write(json)?;
+                }
+                export.sync()?;
+                exported = records.len() as u64;
+            }
+            Ok(())
+        })?;
+        let Some((n, last_seq)) = removed else { break };
+        report.exported += exported;
+        report.removed += n;
+        report.last_seq = Some(last_seq);
+        progress(report.removed, total);
+    }
+    Ok(report)
+}
+
+/// The `audit_meta` table: what a store records about its chain.
+pub(crate) trait MetaTable {
+    /// Sets the chain's algorithm and key fingerprint unless they are set, in one
+    /// statement (the first opener wins a race, with both values).
+    fn init(&mut self, chain: &str, key_check: &str) -> Result<(), StoreError>;
+    /// The value of `key`.
+    fn get(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Records the chain's algorithm and key fingerprint on first open; afterwards,
+/// whether `key` may write and verify the chain (another key is refused).
+pub(crate) fn check_key(meta: &mut dyn MetaTable, key: &ChainKey) -> Result<KeyState, StoreError> {
+    meta.init(key.algorithm(), &key.fingerprint())?;
+    let algorithm = meta.get("chain")?.unwrap_or_default();
+    key_state(&algorithm, meta.get("key_check")?.as_deref(), key)
+}
+
+/// A database row selected with [`row_columns`], read by column index.
+pub(crate) trait ColumnSource {
+    /// A text column.
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    /// A nullable text column.
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+
+    /// The filter columns (4-17).
+    fn filter_columns(&self) -> Result<Columns<'static>, StoreError> {
+        let text = |i| self.text(i).map(Cow::Owned);
+        let opt = |i| self.opt_text(i).map(|v| v.map(Cow::Owned));
+        Ok(Columns {
+            id: text(4)?,
+            time_ns: self.int(5)?,
+            event: text(6)?,
+            code: self.int(7)?,
+            category: text(8)?,
+            level: text(9)?,
+            outcome: text(10)?,
+            actor_id: opt(11)?,
+            actor_email: opt(12)?,
+            tenant: opt(13)?,
+            entity_type: opt(14)?,
+            entity_type_code: self.opt_int(15)?,
+            entity_id: opt(16)?,
+            description: text(17)?,
+        })
+    }
+}
