@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 use crate::json;
 use crate::record::{HASH_KEY, Record};
 
+pub use crate::record::hash::{ChainHash, NotAHash};
+
 /// The canonical encoding of a record: its JSON with `hash` null (`prev_hash` in).
 /// Field order is the record's declaration order and metadata keeps catalog order,
 /// so the encoding is the same wherever the record is re-read.
@@ -22,12 +24,8 @@ pub fn canonical_bytes(record: &Record) -> Vec<u8> {
 /// The hash a record must carry, given its `prev_hash`.
 ///
 /// ```
-/// # let mut r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
-/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
-/// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
-/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
-/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
-/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// # let mut r: audit_runtime::Record =
+/// #     serde_json::from_str(include_str!("record/example.json")).unwrap();
 /// let h = audit_runtime::integrity::hash_of(&r);
 /// assert_eq!(h.len(), 64);
 /// r.description = "changed".into();
@@ -46,12 +44,8 @@ const NULL_TAIL: &[u8] = b"\"hash\":null}";
 /// if the text does not end like a record.
 ///
 /// ```
-/// # let mut r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
-/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
-/// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
-/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
-/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
-/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// # let mut r: audit_runtime::Record =
+/// #     serde_json::from_str(include_str!("record/example.json")).unwrap();
 /// r.hash = Some(audit_runtime::integrity::hash_of(&r));
 /// let json = serde_json::to_string(&r).unwrap();
 /// let (stored, computed) = audit_runtime::integrity::hash_of_json(&json).unwrap();
@@ -77,125 +71,12 @@ pub fn hash_of_json(json: &str) -> Option<(Option<&str>, ChainHash)> {
     Some((Some(stored), ChainHash::from_digest(&h.finalize().into())))
 }
 
-/// A SHA-256 of the chain, as the 64 lowercase hex digits records carry in `hash` and
-/// `prev_hash`. Held inline (no allocation per record); reads as a `&str`.
-///
-/// ```
-/// use audit_runtime::integrity::ChainHash;
-/// let h: ChainHash = "ab".repeat(32).parse().unwrap();
-/// assert_eq!(h.len(), 64);
-/// assert!(h.starts_with("abab"));
-/// assert!("not hex".parse::<ChainHash>().is_err());
-/// assert_eq!(serde_json::to_string(&h).unwrap(), format!("\"{h}\""));
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ChainHash([u8; 64]);
-
-impl ChainHash {
-    /// The hex of a digest.
-    pub fn from_digest(digest: &[u8; 32]) -> Self {
-        ChainHash(json::hex32(digest))
-    }
-
-    /// The 64 hex digits.
-    pub fn as_str(&self) -> &str {
-        // SAFETY: only ever built from lowercase hex digits (ASCII).
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
-    }
-}
-
-impl std::ops::Deref for ChainHash {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<str> for ChainHash {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq<str> for ChainHash {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for ChainHash {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl std::fmt::Display for ChainHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Debug for ChainHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.as_str())
-    }
-}
-
-/// Text that is not 64 lowercase hex digits.
-///
-/// ```
-/// use audit_runtime::integrity::{ChainHash, NotAHash};
-/// assert_eq!("ABC".parse::<ChainHash>(), Err(NotAHash("ABC".into())));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotAHash(pub String);
-
-impl std::fmt::Display for NotAHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not a SHA-256 in 64 lowercase hex digits: {:?}", self.0)
-    }
-}
-
-impl std::error::Error for NotAHash {}
-
-impl std::str::FromStr for ChainHash {
-    type Err = NotAHash;
-    fn from_str(s: &str) -> Result<Self, NotAHash> {
-        let bytes: [u8; 64] = s
-            .as_bytes()
-            .try_into()
-            .map_err(|_| NotAHash(s.to_owned()))?;
-        if bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(ChainHash(bytes))
-        } else {
-            Err(NotAHash(s.to_owned()))
-        }
-    }
-}
-
-impl serde::Serialize for ChainHash {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ChainHash {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// Links records into a producer chain as they are produced (the delivery pipeline
 /// keeps one; use your own for records built elsewhere).
 ///
 /// ```
-/// # let r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
-/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
-/// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
-/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
-/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
-/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// # let r: audit_runtime::Record =
+/// #     serde_json::from_str(include_str!("record/example.json")).unwrap();
 /// use audit_runtime::integrity::{Chain, hash_of};
 /// let mut chain = Chain::new();
 /// let (mut a, mut b) = (r.clone(), r);

@@ -15,8 +15,6 @@ mod context;
 pub mod dispatch;
 pub mod entity;
 mod event;
-#[cfg(feature = "nats")]
-pub mod ingest;
 pub mod integrity;
 mod json;
 mod panic;
@@ -48,3 +46,7 @@ pub use record::{Changes, EntityRef, Metadata, MetadataIter, OutcomeKind, Record
 pub use spec::{CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site};
 pub use time::{Timestamp, TimestampError};
 pub use value::{Encode, Value, kind};
+
+/// `audit ingest`: a JetStream stream into a store (beside the NATS sink it pairs with).
+#[cfg(feature = "nats")]
+pub use sinks::nats::ingest;

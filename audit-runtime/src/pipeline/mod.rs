@@ -17,10 +17,11 @@
 //! auditor.shutdown();
 //! ```
 
+mod backpressure;
+mod builder;
+mod chainer;
 mod metrics;
-mod room;
 mod sink_thread;
-mod worker;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -281,7 +282,7 @@ impl AuditorBuilder {
         let spill_left = spill.as_ref().is_some_and(|s| !s.is_empty());
         let shared = Arc::new(Shared {
             tx,
-            room: room::Room::new(self.capacity),
+            backpressure: backpressure::Backpressure::new(self.capacity),
             overflow: self.overflow,
             spill: Mutex::new(spill),
             spill_pending: AtomicBool::new(spill_left),
@@ -300,7 +301,7 @@ impl AuditorBuilder {
             sync_timeout: self.sync_timeout,
             block_timeout: self.block_timeout,
         });
-        let worker = worker::Worker::new(rx, handles, config, Arc::clone(&shared), spec_index())
+        let worker = builder::Worker::new(rx, handles, config, Arc::clone(&shared), spec_index())
             .map_err(BuildError::Thread)?;
         let thread = std::thread::Builder::new()
             .name("audit-worker".into())
@@ -338,7 +339,7 @@ fn spec_index() -> HashMap<&'static str, &'static EventSpec> {
 pub(crate) struct Shared {
     pub tx: Sender<Msg>,
     /// Where callers wait while the queue is full.
-    pub room: room::Room,
+    pub backpressure: backpressure::Backpressure,
     overflow: Overflow,
     pub spill: Mutex<Option<Spool>>,
     pub spill_pending: AtomicBool,
@@ -522,7 +523,7 @@ impl Auditor {
             }
             let _ = self
                 .shared
-                .room
+                .backpressure
                 .send(&self.shared.tx, Msg::Shutdown, Some(deadline));
             let threads = std::mem::take(
                 &mut *self
@@ -611,7 +612,7 @@ impl Dispatch for Auditor {
         if self.shared.closed.load(Ordering::Relaxed)
             || self
                 .shared
-                .room
+                .backpressure
                 .send(&self.shared.tx, Msg::Flush(ack), Some(deadline))
                 .is_err()
         {
@@ -632,7 +633,7 @@ impl Auditor {
         let deadline = s.block_timeout.map(|d| Instant::now() + d);
         if event.spec().durability == Durability::Sync {
             let (ack, done) = bounded(1);
-            s.room
+            s.backpressure
                 .send(&s.tx, Msg::Event(event, Some(ack)), deadline)
                 .map_err(|e| self.refused(e))?;
             s.accepted.fetch_add(1, Ordering::Relaxed);
@@ -644,7 +645,7 @@ impl Auditor {
         }
         let sent = match s.overflow {
             Overflow::Block => s
-                .room
+                .backpressure
                 .send(&s.tx, Msg::Event(event, None), deadline)
                 .map_err(|e| self.refused(e)),
             Overflow::DropNewest | Overflow::Spill => {

@@ -14,12 +14,8 @@ impl Record {
     /// The record as one line of JSON: the same text as `serde_json::to_string`.
     ///
     /// ```
-    /// # let r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
-    /// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
-    /// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
-    /// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
-    /// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {"n": 1},
-    /// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+    /// # let r: audit_runtime::Record =
+    /// #     serde_json::from_str(include_str!("example.json")).unwrap();
     /// assert_eq!(r.to_json(), serde_json::to_string(&r).unwrap());
     /// ```
     pub fn to_json(&self) -> String {

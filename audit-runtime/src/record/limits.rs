@@ -47,12 +47,8 @@ pub const MAX_STRING_BYTES: usize = 64 << 10;
 /// and shrinks it if its JSON would exceed [`MAX_RECORD_BYTES`].
 ///
 /// ```
-/// # let mut r: audit_runtime::Record = serde_json::from_value(serde_json::json!({
-/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "a", "code": 1,
-/// #   "category": "a", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
-/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
-/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
-/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// # let mut r: audit_runtime::Record =
+/// #     serde_json::from_str(include_str!("example.json")).unwrap();
 /// use audit_runtime::limits;
 /// r.metadata.insert("blob", "x".repeat(2 << 20).into());
 /// limits::enforce(&mut r);

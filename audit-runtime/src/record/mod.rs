@@ -8,9 +8,11 @@
 //! ```
 
 mod encode;
+pub(crate) mod hash;
 pub mod limits;
 mod metadata;
 
+pub use crate::entity::Changes;
 pub use crate::time::TimestampError;
 pub use audit_catalog::REDACTED;
 pub(crate) use encode::HASH_KEY;
@@ -19,7 +21,7 @@ pub use metadata::{Iter as MetadataIter, Metadata};
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use uuid::Uuid;
 
 use audit_catalog::Level;
@@ -28,9 +30,9 @@ use std::sync::{Arc, LazyLock};
 
 use crate::context::Context;
 use crate::event::{Event, Outcome};
-use crate::integrity::ChainHash;
 use crate::time::Timestamp;
 use crate::value::Value;
+use hash::ChainHash;
 
 /// `success` or `failure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,17 +54,6 @@ pub struct EntityRef {
     pub type_code: u32,
     /// The entity's id, when known.
     pub id: Option<Json>,
-}
-
-/// The entity before and after, and what changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Changes {
-    /// The whole entity before (null on create).
-    pub previous: Json,
-    /// The whole entity after (null on delete).
-    pub current: Json,
-    /// Changed path → `[old, new]`.
-    pub difference: Map<String, Json>,
 }
 
 /// Where the event was emitted.

@@ -11,7 +11,7 @@ pub(crate) mod isolate;
 mod jsonl;
 mod listener;
 #[cfg(feature = "nats")]
-mod nats;
+pub(crate) mod nats;
 
 use std::fmt;
 use std::sync::Arc;
@@ -116,12 +116,8 @@ impl From<std::io::Error> for SinkError {
 /// (the event name, or the catalog alias of the sink's alias set).
 ///
 /// ```
-/// # let record: audit_runtime::Record = serde_json::from_value(serde_json::json!({
-/// #   "id": "01900000-0000-7000-8000-000000000000", "time": "2026-11-23T09:30:00Z", "event": "app_launch", "code": 1,
-/// #   "category": "app", "level": "info", "outcome": "success", "error": null, "duration_ns": 1,
-/// #   "description": "", "actor": null, "impersonator": null, "tenant": null, "environment": null,
-/// #   "source": null, "request": null, "entity": null, "changes": null, "metadata": {},
-/// #   "site": {"module": "m", "file": "f", "line": 1, "function": "f"}, "prev_hash": null, "hash": null})).unwrap();
+/// # let record: audit_runtime::Record =
+/// #     serde_json::from_str(include_str!("../record/example.json")).unwrap();
 /// use audit_runtime::sinks::Item;
 /// let item = Item::new(record, "launched-app-inv-track");
 /// assert_eq!(item.name(), "launched-app-inv-track");

@@ -1,6 +1,8 @@
 //! The distributed path: each record published to a NATS JetStream stream, the
 //! record id as `Nats-Msg-Id` so the stream drops the duplicates of a retried batch.
 
+pub mod ingest;
+
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};

@@ -1,4 +1,4 @@
-//! Waiting for room in a full queue, with hysteresis.
+//! Back-pressure: callers wait for room in a full queue, with hysteresis.
 //!
 //! A blocking channel send wakes a waiting caller at every slot the worker frees: a
 //! caller that outruns the pipeline then sleeps and wakes once per event (a system
@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 const RECHECK: Duration = Duration::from_millis(50);
 
 /// The callers waiting for room in one queue.
-pub(crate) struct Room {
+pub(crate) struct Backpressure {
     waiting: AtomicUsize,
     lock: Mutex<()>,
     freed: Condvar,
@@ -25,10 +25,10 @@ pub(crate) struct Room {
     low_water: usize,
 }
 
-impl Room {
+impl Backpressure {
     /// For a queue of `capacity` messages.
     pub(crate) fn new(capacity: usize) -> Self {
-        Room {
+        Backpressure {
             waiting: AtomicUsize::new(0),
             lock: Mutex::new(()),
             freed: Condvar::new(),
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_full_queue_makes_senders_wait_and_loses_nothing() {
         let (tx, rx) = crossbeam_channel::bounded::<u32>(8);
-        let room = Arc::new(Room::new(8));
+        let room = Arc::new(Backpressure::new(8));
         let senders: Vec<_> = (0..4)
             .map(|t| {
                 let (tx, room) = (tx.clone(), Arc::clone(&room));
@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn a_gone_receiver_fails_the_waiting_sender() {
         let (tx, rx) = crossbeam_channel::bounded::<u32>(1);
-        let room = Arc::new(Room::new(1));
+        let room = Arc::new(Backpressure::new(1));
         room.send(&tx, 1, None).unwrap();
         let waiter = {
             let room = Arc::clone(&room);

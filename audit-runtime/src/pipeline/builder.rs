@@ -1,55 +1,29 @@
-//! The worker, in two stages on two threads: the builder batches queued events and
-//! turns them into records (description, redaction, metadata, size limits); the
-//! chainer links them into the hash chain (serializing each once) and hands each
-//! batch to every sink thread. `sync` emitters are answered by a third thread, the
-//! acker, so that waiting for a primary sink never holds up delivery to the others.
-//! Batches, flushes and shutdown pass from one stage to the other in queue order.
+//! The worker's first stage, on the `audit-worker` thread: batches queued events
+//! and turns them into records (description, redaction, metadata, size limits),
+//! prepares each record's link (its JSON head and SHA-256 state) and hands batches to
+//! the chainer ([`super::chainer`]), which it starts. It also takes what callers
+//! spilled to the overflow spool.
 //!
-//! Nothing a record holds can stop the worker: building and linking run under a
-//! panic guard (a record whose building panics is delivered as a failure record that
-//! names the panic), and oversized or over-deep records are cut by the rules of
-//! [`crate::limits`].
+//! Nothing a record holds can stop it: building runs under a panic guard (a record
+//! whose building panics is delivered as a failure record that names the panic), and
+//! oversized or over-deep records are cut by the rules of [`crate::limits`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
-use uuid::Uuid;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
-use super::sink_thread::{SinkHandle, SinkMsg, Undelivered};
+use super::chainer::{Ack, Built, Chainer, STAGE_QUEUE, Stage};
+use super::sink_thread::SinkHandle;
 use super::{Config, Msg, Shared};
 use crate::EventSpec;
-use crate::dispatch::DeliveryError;
 use crate::event::Event;
-use crate::integrity::{Chain, Prepared};
+use crate::integrity::Prepared;
 use crate::record::{Record, limits};
-use crate::sinks::{Entry, Item};
+use crate::sinks::Entry;
 use crate::spool::Spool;
-
-type Ack = Sender<Result<(), DeliveryError>>;
-
-/// A record on its way to the chainer: its JSON and hash prepared up to the chain
-/// fields, its emitter's ack (`sync`) and its event's spec when the builder knows it.
-struct Built {
-    /// The record, on the heap where the sinks will share it (its JSON comes when
-    /// it is linked).
-    entry: Arc<Entry>,
-    prepared: Prepared,
-    ack: Option<Ack>,
-    spec: Option<&'static EventSpec>,
-}
-
-/// What the builder hands the chainer.
-enum Stage {
-    Batch(Vec<Built>),
-    Flush(Vec<Sender<()>>),
-    Shutdown,
-}
-
-/// Batches handed from the builder to the chainer before the builder waits.
-const STAGE_QUEUE: usize = 4;
 
 /// The bytes the chain adds after the prepared head: `prev_hash`, `hash`, the end.
 const CHAIN_TAIL: usize = 2 * 66 + 10;
@@ -64,23 +38,6 @@ pub(crate) struct Worker {
     last_len: usize,
 }
 
-/// The second stage.
-struct Chainer {
-    sinks: Vec<SinkHandle>,
-    config: Arc<Config>,
-    specs: HashMap<&'static str, &'static EventSpec>,
-    chain: Chain,
-    names: HashMap<String, Arc<str>>,
-    acker: Sender<AckJob>,
-}
-
-/// `sync` emitters of one batch, and the primary sinks' answers to wait for.
-struct AckJob {
-    acks: Vec<(Uuid, Ack)>,
-    replies: Vec<(String, Receiver<Undelivered>)>,
-    deadline: Instant,
-}
-
 impl Worker {
     pub(crate) fn new(
         rx: Receiver<Msg>,
@@ -89,20 +46,9 @@ impl Worker {
         shared: Arc<Shared>,
         specs: HashMap<&'static str, &'static EventSpec>,
     ) -> std::io::Result<Self> {
-        let (acker, jobs) = unbounded();
-        std::thread::Builder::new()
-            .name("audit-acker".into())
-            .spawn(move || run_acker(jobs))?;
         Ok(Worker {
             rx,
-            chainer: Some(Chainer {
-                sinks,
-                config: Arc::clone(&config),
-                specs,
-                chain: Chain::default(),
-                names: HashMap::new(),
-                acker,
-            }),
+            chainer: Some(Chainer::new(sinks, Arc::clone(&config), specs)?),
             config,
             shared,
             next: None,
@@ -193,7 +139,7 @@ impl Worker {
             let mut next = Some(first);
             let deadline = Instant::now() + self.config.max_wait;
             while let Some(msg) = next.take() {
-                self.shared.room.taken(&self.rx);
+                self.shared.backpressure.taken(&self.rx);
                 match msg {
                     Msg::Event(e, ack) => {
                         let spec = e.spec();
@@ -292,155 +238,6 @@ impl Worker {
                 );
                 return;
             }
-        }
-    }
-}
-
-impl Chainer {
-    fn run(mut self, rx: Receiver<Stage>) {
-        // A disconnected builder (it panicked) ends the chainer like a shutdown.
-        while let Ok(stage) = rx.recv() {
-            match stage {
-                Stage::Batch(batch) => {
-                    let len = batch.len();
-                    if let Err(panic) = crate::panic::catch(|| self.deliver(batch)) {
-                        eprintln!("audit: a batch of {len} records could not be linked: {panic}");
-                    }
-                }
-                Stage::Flush(acks) => {
-                    self.flush_sinks();
-                    for ack in acks {
-                        let _ = ack.send(());
-                    }
-                }
-                Stage::Shutdown => break,
-            }
-        }
-        for s in &self.sinks {
-            let _ = s.tx.send(SinkMsg::Shutdown);
-        }
-    }
-
-    /// Chains, fans out, and hands the `sync` emitters to the acker.
-    fn deliver(&mut self, batch: Vec<Built>) {
-        let mut records = Vec::with_capacity(batch.len());
-        let mut acks = Vec::new();
-        for b in batch {
-            let Built {
-                mut entry,
-                prepared,
-                ack,
-                spec,
-            } = b;
-            if let Some(spec) = spec {
-                self.specs.entry(spec.name).or_insert(spec);
-            }
-            let unshared = Arc::get_mut(&mut entry).expect("an entry is shared only once linked");
-            unshared.json = self.chain.link_prepared(&mut unshared.record, prepared);
-            let name = self.event_name(&entry.record.event);
-            if let Some(ack) = ack {
-                acks.push((entry.record.id, ack));
-            }
-            records.push(Item::from_entry(entry, name));
-        }
-        let mut replies = Vec::new();
-        for sink in &self.sinks {
-            let items: Vec<Item> = records
-                .iter()
-                .filter(|item| sink.options.accepts(item.record()))
-                .map(|item| self.published(sink, item))
-                .collect();
-            if items.is_empty() {
-                continue;
-            }
-            let reply = (!acks.is_empty() && sink.primary).then(|| bounded(1));
-            if sink
-                .tx
-                .send(SinkMsg::Batch(items, reply.as_ref().map(|r| r.0.clone())))
-                .is_err()
-            {
-                continue;
-            }
-            if let Some((_, rx)) = reply {
-                replies.push((sink.name.clone(), rx));
-            }
-        }
-        if !acks.is_empty() {
-            let _ = self.acker.send(AckJob {
-                acks,
-                replies,
-                deadline: Instant::now() + self.config.sync_timeout,
-            });
-        }
-    }
-
-    /// The item `sink` gets: under its alias, else under the event name.
-    fn published(&self, sink: &SinkHandle, item: &Item) -> Item {
-        if !sink.options.has_aliases() {
-            return item.clone();
-        }
-        let record = item.record();
-        let spec = self.specs.get(&*record.event).copied();
-        let name = sink.options.alias_name(spec, record);
-        item.renamed(name.unwrap_or_else(|| Arc::clone(item.shared_name())))
-    }
-
-    /// The shared name of an event (one allocation per event name, not per record).
-    fn event_name(&mut self, event: &str) -> Arc<str> {
-        if let Some(n) = self.names.get(event) {
-            return Arc::clone(n);
-        }
-        let n: Arc<str> = Arc::from(event);
-        self.names.insert(event.to_owned(), Arc::clone(&n));
-        n
-    }
-
-    /// Asks every sink thread to flush, and waits for each at most the shutdown
-    /// timeout: a hung sink delays the others once, not forever.
-    fn flush_sinks(&self) {
-        let deadline = Instant::now() + self.config.shutdown_timeout;
-        let waits: Vec<_> = self
-            .sinks
-            .iter()
-            .filter_map(|s| {
-                let (tx, rx) = bounded(1);
-                s.tx.send_deadline(SinkMsg::Flush(tx), deadline)
-                    .ok()
-                    .map(|_| (s, rx))
-            })
-            .collect();
-        for (sink, w) in waits {
-            if w.recv_deadline(deadline).is_err() {
-                eprintln!(
-                    "audit: sink `{}` did not finish flushing within the shutdown timeout",
-                    sink.name
-                );
-            }
-        }
-    }
-}
-
-/// Answers `sync` emitters: each gets `Ok` once every primary sink that took its
-/// record reported it delivered, else the first reason it was not.
-fn run_acker(jobs: Receiver<AckJob>) {
-    for job in jobs {
-        let answers: Vec<(String, Result<Undelivered, ()>)> = job
-            .replies
-            .into_iter()
-            .map(|(name, rx)| (name, rx.recv_deadline(job.deadline).map_err(|_| ())))
-            .collect();
-        for (id, ack) in job.acks {
-            let failure = answers.iter().find_map(|(name, answer)| match answer {
-                Err(()) => Some(format!("sink `{name}`: no answer within the sync timeout")),
-                Ok(undelivered) => undelivered
-                    .iter()
-                    .find(|(u, _)| *u == id)
-                    .map(|(_, why)| format!("sink `{name}`: {why}")),
-            });
-            let _ = ack.send(match failure {
-                None => Ok(()),
-                Some(why) => Err(DeliveryError::NotCommitted(why)),
-            });
         }
     }
 }
