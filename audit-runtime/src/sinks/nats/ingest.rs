@@ -147,15 +147,17 @@ impl Ingest {
         stop: &AtomicBool,
     ) -> Result<IngestReport, IngestError> {
         let nats = |e: &dyn std::fmt::Display| IngestError::Nats(e.to_string());
+        // Resolved when the first poison message arrives (the default needs a home
+        // directory; a run without poison must not).
         let dead_dir = match &self.dead_letters {
-            Some(d) => d.clone(),
-            None => crate::spool::default_dir()
-                .map_err(IngestError::DeadLetter)?
-                .join(format!(
+            Some(dir) => Ok(dir.clone()),
+            None => crate::spool::default_dir().map(|d| {
+                d.join(format!(
                     "ingest-{}-dead-{}",
                     self.consumer,
                     std::process::id()
-                )),
+                ))
+            }),
         };
         let mut dead: Option<Spool> = None;
         // A worker thread keeps the connection serviced while the store writes.
@@ -298,7 +300,20 @@ impl Ingest {
 
 /// Appends dead letters (opening the spool on first use); says so on standard
 /// error either way.
-fn keep(dead: &mut Option<Spool>, entries: &[SpoolEntry], dir: &std::path::Path) -> bool {
+fn keep(
+    dead: &mut Option<Spool>,
+    entries: &[SpoolEntry],
+    dir: &Result<std::path::PathBuf, std::io::Error>,
+) -> bool {
+    let dir = match dir {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!(
+                "audit ingest: no dead-letter directory ({e}; set Ingest::dead_letters); poison messages left for redelivery"
+            );
+            return false;
+        }
+    };
     let kept = match dead {
         Some(spool) => spool.append(entries),
         None => Spool::open(dir).and_then(|spool| dead.insert(spool).append(entries)),
