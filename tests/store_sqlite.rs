@@ -80,6 +80,11 @@ fn append_only() {
 }
 
 #[test]
+fn tenant_views() {
+    store_suite::tenant_views(&SqliteHarness::new());
+}
+
+#[test]
 fn odd_values() {
     store_suite::odd_values(&SqliteHarness::new());
 }

@@ -185,6 +185,9 @@ pub struct ShowCmd {
     id: String,
     #[command(flatten)]
     store: StoreArgs,
+    /// Only if it is this tenant's record (what a tenant-facing tool passes).
+    #[arg(long)]
+    tenant: Option<String>,
     /// The record as JSON.
     #[arg(long)]
     json: bool,
@@ -215,6 +218,9 @@ pub struct PurgeCmd {
 pub struct TailCmd {
     #[command(flatten)]
     store: StoreArgs,
+    /// Only this tenant's records.
+    #[arg(long)]
+    tenant: Option<String>,
     /// Print this many existing records first.
     #[arg(long, short = 'n', default_value_t = 10)]
     lines: usize,
@@ -309,8 +315,11 @@ pub fn show(cmd: ShowCmd) -> ExitCode {
             .parse()
             .map_err(|_| format!("`{}` is not a record id (a UUID)", cmd.id))?;
         let mut store = cmd.store.open()?;
-        let Some(record) = store.get(id).map_err(store_err)? else {
-            return Err(format!("no record {id} in `{}`", cmd.store.db));
+        let Some(record) = store.get_in(id, cmd.tenant.as_deref()).map_err(store_err)? else {
+            return Err(match &cmd.tenant {
+                Some(t) => format!("no record {id} of tenant `{t}` in `{}`", cmd.store.db),
+                None => format!("no record {id} in `{}`", cmd.store.db),
+            });
         };
         let mut out = std::io::stdout().lock();
         if cmd.json {
@@ -383,8 +392,12 @@ pub fn tail(cmd: TailCmd) -> ExitCode {
     finish((|| {
         let mut store = cmd.store.open()?;
         let mut out = std::io::stdout().lock();
+        let recent_query = match &cmd.tenant {
+            Some(t) => Query::for_tenant(t),
+            None => Query::all(),
+        };
         let last = store
-            .query(&Query::all().limit(cmd.lines.max(1)))
+            .query(&recent_query.limit(cmd.lines.max(1)))
             .map_err(store_err)?;
         let mut recent = last.records;
         recent.reverse();
@@ -398,7 +411,9 @@ pub fn tail(cmd: TailCmd) -> ExitCode {
             .for_
             .map(|d| std::time::Instant::now() + Duration::from(d));
         while deadline.is_none_or(|d| std::time::Instant::now() < d) {
-            let rows = store.follow(after, 1000).map_err(store_err)?;
+            let rows = store
+                .follow_in(after, 1000, cmd.tenant.as_deref())
+                .map_err(store_err)?;
             if let Some(last) = rows.last() {
                 after = last.seq;
                 let records: Vec<_> = rows.into_iter().map(|s| s.record).collect();

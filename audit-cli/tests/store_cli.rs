@@ -292,3 +292,37 @@ fn query_and_verify_a_postgres_store() {
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
     assert!(stdout(&verify).contains("6 rows, chain sha256"));
 }
+
+#[test]
+fn show_and_tail_honour_the_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 6);
+    // Record 3 is globex's: acme cannot read it by id.
+    let id = records[3].id.to_string();
+    let out = audit(&["show", &id, "--db", &db, "--tenant", "acme"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an error, as for any missing record"
+    );
+    assert!(
+        stderr(&out).contains(&format!("no record {id} of tenant `acme`")),
+        "{}",
+        stderr(&out)
+    );
+    let out = audit(&["show", &id, "--db", &db, "--tenant", "globex"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // tail shows acme's records only: the even ones.
+    let out = audit(&[
+        "tail", "--db", &db, "--tenant", "acme", "-n", "10", "--for", "100ms", "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Record>(l).unwrap().description)
+        .collect();
+    assert_eq!(
+        shown,
+        ["record number 0", "record number 2", "record number 4"]
+    );
+}

@@ -139,6 +139,63 @@ pub struct Stored {
     pub record: Record,
 }
 
+/// A store seen by one tenant: every read — [`TenantView::query`], [`TenantView::get`],
+/// [`TenantView::follow`] — returns that tenant's records only, whatever it is asked.
+///
+/// ```
+/// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+/// # #[cfg(feature = "sqlite")] {
+/// use audit_runtime::store::{Query, Sqlite, Store};
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut store = Sqlite::open(dir.path().join("audit.db"))?;
+/// let mut acme = store.tenant("acme");
+/// assert!(acme.query(&Query::all())?.records.is_empty());
+/// assert!(acme.get(uuid::Uuid::nil())?.is_none());
+/// # }
+/// # Ok(()) }
+/// ```
+pub struct TenantView<'a> {
+    store: &'a mut dyn Store,
+    tenant: String,
+}
+
+impl<'a> TenantView<'a> {
+    /// `store` as `tenant` sees it.
+    pub fn new(store: &'a mut dyn Store, tenant: &str) -> Self {
+        TenantView {
+            store,
+            tenant: tenant.to_owned(),
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// One page of `query`, narrowed to this tenant (an unscoped query is scoped; a
+    /// query scoped to another tenant finds nothing).
+    pub fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
+        match query.tenant() {
+            Some(t) if t != self.tenant => Ok(Page {
+                records: Vec::new(),
+                next: None,
+            }),
+            _ => self.store.query(&query.clone().scoped(&self.tenant)),
+        }
+    }
+
+    /// The record with this id, if it is this tenant's.
+    pub fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        self.store.get_in(id, Some(&self.tenant))
+    }
+
+    /// This tenant's records after position `after`.
+    pub fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        self.store.follow_in(after, limit, Some(&self.tenant))
+    }
+}
+
 /// What every store answers. Writing goes through [`crate::sinks::Sink`].
 ///
 /// ```
@@ -158,12 +215,37 @@ pub trait Store {
     /// One page of the records matching `query`.
     fn query(&mut self, query: &Query) -> Result<Page, StoreError>;
 
-    /// The record with this id.
-    fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError>;
+    /// The record with this id, whatever its tenant: an operator's read. A
+    /// tenant-facing caller reads through [`TenantView`] ([`Store::tenant`]).
+    fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        self.get_in(id, None)
+    }
+
+    /// The record with this id if it belongs to `tenant` (`None`: any tenant).
+    fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError>;
 
     /// Records in insertion order after position `after` (0 = from the start), at most
-    /// `limit`: what `audit tail` follows.
-    fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError>;
+    /// `limit`, of every tenant: what `audit tail` follows.
+    fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        self.follow_in(after, limit, None)
+    }
+
+    /// [`Store::follow`], only the records of `tenant` (`None`: every tenant). Rows of
+    /// other tenants are skipped, so the last returned `seq` is where to go on.
+    fn follow_in(
+        &mut self,
+        after: i64,
+        limit: usize,
+        tenant: Option<&str>,
+    ) -> Result<Vec<Stored>, StoreError>;
+
+    /// A view of this store whose every read is limited to `tenant`.
+    fn tenant(&mut self, tenant: &str) -> TenantView<'_>
+    where
+        Self: Sized,
+    {
+        TenantView::new(self, tenant)
+    }
 
     /// The position of the newest row (0 when empty): where a follower starts.
     fn last_seq(&mut self) -> Result<i64, StoreError>;

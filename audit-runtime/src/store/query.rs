@@ -142,6 +142,12 @@ impl Query {
         Query::new(Some(tenant.into()))
     }
 
+    /// This query limited to `tenant` (what a [`super::TenantView`] runs).
+    pub(crate) fn scoped(mut self, tenant: &str) -> Self {
+        self.tenant = Some(tenant.to_owned());
+        self
+    }
+
     /// The tenant this query is scoped to.
     pub fn tenant(&self) -> Option<&str> {
         self.tenant.as_deref()

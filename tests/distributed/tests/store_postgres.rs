@@ -127,6 +127,11 @@ fn append_only() {
 }
 
 #[test]
+fn tenant_views() {
+    store_suite::tenant_views(&PgHarness::new());
+}
+
+#[test]
 fn odd_values() {
     store_suite::odd_values(&PgHarness::new());
 }

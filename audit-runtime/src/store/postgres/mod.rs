@@ -10,7 +10,7 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
 
-use super::columns::Columns;
+use super::columns::{Columns, column_text};
 use super::core::{self, AnchorRow, ColumnSource, MetaTable, Purger, Snapshot, row_columns};
 use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, page_of};
@@ -525,23 +525,32 @@ impl Store for Postgres {
         Ok(page_of(query, out))
     }
 
-    fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError> {
+    fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError> {
+        let tenant = tenant.map(|t| column_text(t, true).into_owned());
         self.client()?
             .query_opt(
-                "SELECT seq, record::text FROM audit_records WHERE id = $1",
-                &[&id],
+                "SELECT seq, record::text FROM audit_records
+                 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)",
+                &[&id, &tenant],
             )
             .map_err(db_error)?
             .map(|r| parse_record(r.get(0), r.get(1)))
             .transpose()
     }
 
-    fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+    fn follow_in(
+        &mut self,
+        after: i64,
+        limit: usize,
+        tenant: Option<&str>,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let tenant = tenant.map(|t| column_text(t, true).into_owned());
         let rows = self
             .client()?
             .query(
-                "SELECT seq, record::text FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&after, &(limit as i64)],
+                "SELECT seq, record::text FROM audit_records
+                 WHERE seq > $1 AND ($3::text IS NULL OR tenant = $3) ORDER BY seq LIMIT $2",
+                &[&after, &(limit as i64), &tenant],
             )
             .map_err(db_error)?;
         rows.iter()

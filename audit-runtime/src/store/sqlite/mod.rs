@@ -8,7 +8,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row as SqlRow, TransactionBehavior, params};
 use uuid::Uuid;
 
-use super::columns::Columns;
+use super::columns::{Columns, column_text};
 use super::core::{self, AnchorRow, ColumnSource, MetaTable, Purger, Snapshot, row_columns};
 use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, page_of};
@@ -507,11 +507,12 @@ impl Store for Sqlite {
         Ok(page_of(query, out))
     }
 
-    fn get(&mut self, id: Uuid) -> Result<Option<Record>, StoreError> {
+    fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError> {
+        let tenant = tenant.map(|t| column_text(t, true).into_owned());
         self.conn
             .query_row(
-                "SELECT seq, record FROM audit_records WHERE id = ?1",
-                [id.hyphenated().to_string()],
+                "SELECT seq, record FROM audit_records WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                params![id.hyphenated().to_string(), tenant],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
             )
             .optional()
@@ -520,15 +521,22 @@ impl Store for Sqlite {
             .transpose()
     }
 
-    fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+    fn follow_in(
+        &mut self,
+        after: i64,
+        limit: usize,
+        tenant: Option<&str>,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let tenant = tenant.map(|t| column_text(t, true).into_owned());
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT seq, record FROM audit_records WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, record FROM audit_records WHERE seq > ?1 AND (?3 IS NULL OR tenant = ?3) \
+                 ORDER BY seq LIMIT ?2",
             )
             .map_err(db_error)?;
         let rows = stmt
-            .query_map(params![after, limit as i64], |r| {
+            .query_map(params![after, limit as i64, tenant], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
             })
             .map_err(db_error)?;
