@@ -2,7 +2,8 @@
 //! of a child process — sinks failing transiently and for good, panicking, hanging
 //! and slow; the process SIGKILLed at random points and restarted; the spool on a
 //! real full filesystem (a small tmpfs); spool bytes corrupted between runs — with
-//! three producer threads. Afterwards every event the ledger says was emitted is
+//! three producer threads (a hang outlasts the stall timeout, so the hung sink's
+//! batches are spooled around it and replayed). Afterwards every event the ledger says was emitted is
 //! accounted for, per sink: delivered, in the spool, dead-lettered with a reason,
 //! reported lost (a full disk) or destroyed by the corruption the test made.
 //!
@@ -188,6 +189,8 @@ fn chaos_child() {
         .batch_size(50)
         .max_wait(Duration::from_millis(2))
         .sync_timeout(Duration::from_secs(10))
+        // Shorter than the 700 ms hang: a hung sink is spooled around.
+        .stall_timeout(Duration::from_millis(300))
         .shutdown_timeout(Duration::from_secs(60))
         .retry(Retry {
             attempts: 2,

@@ -616,3 +616,68 @@ fn a_sync_event_waiting_for_a_hung_primary_does_not_hold_up_other_sinks() {
     release();
     auditor.shutdown();
 }
+
+/// A sink that blocks in `write` until released, then records what it got.
+struct HungThenFine(Arc<(Mutex<bool>, std::sync::Condvar)>, Seen);
+
+impl Sink for HungThenFine {
+    fn name(&self) -> &str {
+        "hung"
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        let mut open = self.0.0.lock().unwrap();
+        while !*open {
+            open = self.0.1.wait(open).unwrap();
+        }
+        drop(open);
+        let names = batch
+            .iter()
+            .map(|i| i.record().metadata["name"].as_str().unwrap().to_owned());
+        self.1.0.lock().unwrap().extend(names);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_hung_sink_is_spooled_around_and_catches_up_in_order() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let (late, other) = (Seen::default(), Seen::default());
+    let auditor = builder(dir.path())
+        .sink(HungThenFine(gate.clone(), late.clone()))
+        .sink(other.listener("other", None))
+        .batch_size(10)
+        .queue_capacity(20)
+        .stall_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    with_dispatch(Arc::new(auditor.clone()), || {
+        for i in 0..3000 {
+            add_widget(&format!("w-{i}"));
+        }
+    });
+    // The other sink gets everything while the first one still hangs.
+    while other.names().len() < 3000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the other sink waited for the hung one ({} delivered)",
+            other.names().len()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(late.names().is_empty());
+    let m = auditor.metrics();
+    assert!(m.sink("hung").unwrap().spooled > 0, "{m:?}");
+    // Released, it catches up: every record once, in order.
+    {
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+    }
+    let report = auditor.shutdown();
+    let expected: Vec<String> = (0..3000).map(|i| format!("w-{i}")).collect();
+    assert_eq!(late.names(), expected);
+    assert_eq!(other.names(), expected);
+    assert!(report.is_clean(), "{report}");
+}

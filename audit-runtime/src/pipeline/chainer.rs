@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded, unbounded};
 use uuid::Uuid;
 
 use super::Config;
-use super::sink_thread::{SinkHandle, SinkMsg, Undelivered};
+use super::sink_thread::{SinkHandle, SinkMsg, Undelivered, divert, lock};
 use crate::EventSpec;
 use crate::dispatch::DeliveryError;
 use crate::integrity::{Chain, Prepared};
@@ -100,7 +100,9 @@ impl Chainer {
             }
         }
         for s in &self.sinks {
-            let _ = s.tx.send(SinkMsg::Shutdown);
+            // A stalled sink may never take it; it is not waited for.
+            let _ =
+                s.tx.send_timeout(SinkMsg::Shutdown, self.config.stall_timeout);
         }
     }
 
@@ -137,11 +139,7 @@ impl Chainer {
                 continue;
             }
             let reply = (!acks.is_empty() && sink.primary).then(|| bounded(1));
-            if sink
-                .tx
-                .send(SinkMsg::Batch(items, reply.as_ref().map(|r| r.0.clone())))
-                .is_err()
-            {
+            if !self.hand_over(sink, items, reply.as_ref().map(|r| r.0.clone())) {
                 continue;
             }
             if let Some((_, rx)) = reply {
@@ -154,6 +152,51 @@ impl Chainer {
                 replies,
                 deadline: Instant::now() + self.config.sync_timeout,
             });
+        }
+    }
+
+    /// Queues a batch for a sink thread; if its queue stays full for the stall
+    /// timeout (the sink hangs), spools this and the sink's next batches to its
+    /// stalled spool instead, so that the other sinks go on. Returns whether the
+    /// batch was queued or spooled (not: the sink thread is gone).
+    fn hand_over(
+        &self,
+        sink: &SinkHandle,
+        items: Vec<Item>,
+        reply: Option<Sender<Undelivered>>,
+    ) -> bool {
+        let answer = |reply: Option<Sender<Undelivered>>, items: &[Item], why: String| {
+            if let Some(reply) = reply {
+                let _ = reply.send(Arc::new(
+                    items.iter().map(|i| (i.record().id, why.clone())).collect(),
+                ));
+            }
+        };
+        {
+            let mut d = lock(&sink.stalled);
+            if d.diverted {
+                let why = divert(sink, &mut d, &items);
+                answer(reply, &items, why);
+                return true;
+            }
+        }
+        match sink
+            .tx
+            .send_timeout(SinkMsg::Batch(items, reply), self.config.stall_timeout)
+        {
+            Ok(()) => true,
+            Err(SendTimeoutError::Timeout(SinkMsg::Batch(items, reply))) => {
+                let mut d = lock(&sink.stalled);
+                d.diverted = true;
+                eprintln!(
+                    "audit: sink `{}` took no batch for {:?}; spooling its records until it catches up",
+                    sink.name, self.config.stall_timeout
+                );
+                let why = divert(sink, &mut d, &items);
+                answer(reply, &items, why);
+                true
+            }
+            Err(_) => false,
         }
     }
 

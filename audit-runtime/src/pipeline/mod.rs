@@ -135,6 +135,7 @@ pub(crate) struct Config {
     pub retry: Retry,
     pub sync_timeout: Duration,
     pub shutdown_timeout: Duration,
+    pub stall_timeout: Duration,
 }
 
 /// Configures and starts a pipeline: see [`Auditor::builder`].
@@ -149,6 +150,7 @@ pub struct AuditorBuilder {
     shutdown_timeout: Duration,
     sync_timeout: Duration,
     block_timeout: Option<Duration>,
+    stall_timeout: Duration,
 }
 
 impl AuditorBuilder {
@@ -218,6 +220,15 @@ impl AuditorBuilder {
         self
     }
 
+    /// How long a sink may take no batch, its queue full, before the pipeline stops
+    /// waiting for it: its records then go to its spool (`<sink>/stalled`) and are
+    /// replayed, in order, once it catches up, while the other sinks go on
+    /// (default 5 s).
+    pub fn stall_timeout(mut self, d: Duration) -> Self {
+        self.stall_timeout = d;
+        self
+    }
+
     /// How long a `sync` emission waits for its commit (default 5 s).
     pub fn sync_timeout(mut self, d: Duration) -> Self {
         self.sync_timeout = d;
@@ -237,6 +248,7 @@ impl AuditorBuilder {
             retry: self.retry,
             sync_timeout: self.sync_timeout,
             shutdown_timeout: self.shutdown_timeout,
+            stall_timeout: self.stall_timeout,
         });
 
         let mut names = Vec::new();
@@ -254,11 +266,14 @@ impl AuditorBuilder {
             }
             names.push(name.clone());
             let spool = Spool::open(spool_dir.join(&name)).map_err(BuildError::Spool)?;
+            let stalled =
+                Spool::open(spool_dir.join(&name).join("stalled")).map_err(BuildError::Spool)?;
             runners.push(sink_thread::SinkRunner::new(
                 name,
                 sink,
                 options,
                 spool,
+                stalled,
                 Arc::clone(&config),
             ));
         }
@@ -481,6 +496,7 @@ impl Auditor {
             shutdown_timeout: Duration::from_secs(10),
             sync_timeout: Duration::from_secs(5),
             block_timeout: None,
+            stall_timeout: Duration::from_secs(5),
         }
     }
 

@@ -9,7 +9,7 @@
 //! records that cause it are dead-lettered, each with its reason.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -43,6 +43,24 @@ pub(crate) struct SinkHandle {
     pub primary: bool,
     pub tx: Sender<SinkMsg>,
     pub counters: Arc<Counters>,
+    /// Where the chainer puts this sink's batches while the sink is stalled.
+    pub stalled: Arc<Mutex<Diversion>>,
+}
+
+/// A sink's second spool (`<spool>/<sink>/stalled`), shared by its thread and the
+/// chainer. When the sink's queue stays full (a hung peer) the chainer sets
+/// `diverted` and appends the sink's new batches here instead of waiting, so the
+/// other sinks go on. Everything here is newer than anything queued or in the main
+/// spool: the sink thread replays the main spool, then this one, and clears the flag
+/// under this lock once it is empty; new batches then take the queue again.
+pub(crate) struct Diversion {
+    pub spool: Spool,
+    pub diverted: bool,
+}
+
+/// Locks a diversion (a panic elsewhere never makes the spool unusable).
+pub(crate) fn lock(d: &Mutex<Diversion>) -> MutexGuard<'_, Diversion> {
+    d.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) struct SinkRunner {
@@ -50,6 +68,7 @@ pub(crate) struct SinkRunner {
     sink: Box<dyn Sink>,
     options: SinkOptions,
     spool: Spool,
+    stalled: Arc<Mutex<Diversion>>,
     dead: Option<Spool>,
     config: Arc<Config>,
     counters: Arc<Counters>,
@@ -63,14 +82,21 @@ impl SinkRunner {
         sink: Box<dyn Sink>,
         options: SinkOptions,
         spool: Spool,
+        stalled: Spool,
         config: Arc<Config>,
     ) -> Self {
-        let degraded = !spool.is_empty();
+        // What an earlier run left in either spool is replayed before anything new.
+        let diverted = !stalled.is_empty();
+        let degraded = !spool.is_empty() || diverted;
         SinkRunner {
             name,
             sink,
             options,
             spool,
+            stalled: Arc::new(Mutex::new(Diversion {
+                spool: stalled,
+                diverted,
+            })),
             dead: None,
             config,
             counters: Arc::default(),
@@ -86,6 +112,7 @@ impl SinkRunner {
             options: self.options.clone(),
             tx,
             counters: Arc::clone(&self.counters),
+            stalled: Arc::clone(&self.stalled),
         };
         let thread = std::thread::Builder::new()
             .name(format!("audit-sink-{}", self.name))
@@ -145,6 +172,12 @@ impl SinkRunner {
                         self.recover();
                     }
                 }
+            }
+            // Diverted batches are newer than everything queued before them: they are
+            // replayed once the queue is empty.
+            if next.is_none() && rx.is_empty() && lock(&self.stalled).diverted {
+                self.degraded = true;
+                self.recover();
             }
         }
     }
@@ -284,7 +317,8 @@ impl SinkRunner {
         }
     }
 
-    /// Replays the spool in order if the sink is healthy; stays degraded otherwise.
+    /// Replays the spool in order if the sink is healthy, then what the chainer
+    /// diverted while the sink was stalled; stays degraded otherwise.
     fn recover(&mut self) {
         let sink = &mut self.sink;
         if !matches!(crate::panic::catch(|| sink.health()), Ok(Ok(()))) {
@@ -302,17 +336,47 @@ impl SinkRunner {
             }
         };
         for seg in segments {
-            if !self.replay_segment(&seg) {
+            if !self.replay_segment(&seg, false) {
                 return;
             }
         }
-        self.degraded = false;
+        // The diverted batches, until none is left; the chainer may add more while
+        // they replay, so the last check and the switch back happen under its lock.
+        loop {
+            let listed = {
+                let mut d = lock(&self.stalled);
+                d.spool.seal();
+                match d.spool.segments() {
+                    Ok(s) if s.is_empty() => {
+                        d.diverted = false;
+                        self.degraded = false;
+                        return;
+                    }
+                    other => other,
+                }
+            };
+            let segments = match listed {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!(
+                        "audit: cannot list the stalled spool of `{}`: {e}",
+                        self.name
+                    );
+                    return;
+                }
+            };
+            for seg in segments {
+                if !self.replay_segment(&seg, true) {
+                    return;
+                }
+            }
+        }
     }
 
     /// Replays one segment, resuming after the frames a previous attempt delivered
     /// (its progress file names the segment's id, so it cannot be applied to another
     /// segment). Returns whether the segment was wholly replayed and removed.
-    fn replay_segment(&mut self, seg: &Path) -> bool {
+    fn replay_segment(&mut self, seg: &Path, stalled: bool) -> bool {
         let segment = match Spool::read_segment(seg) {
             Ok(s) => s,
             Err(e) => {
@@ -320,7 +384,11 @@ impl SinkRunner {
                 return false;
             }
         };
-        let earlier = self.spool.is_earlier(seg);
+        let earlier = if stalled {
+            lock(&self.stalled).spool.is_earlier(seg)
+        } else {
+            self.spool.is_earlier(seg)
+        };
         let mut done = Spool::progress(seg, segment.id);
         if done == 0 {
             for c in &segment.corrupt {
@@ -406,6 +474,23 @@ impl SinkRunner {
         if let Err(e) = self.keep_dead(std::slice::from_ref(&kept)) {
             add(&self.counters.lost, 1);
             eprintln!("audit: an unreadable spooled record could not be kept: {e}");
+        }
+    }
+}
+
+/// Spools a batch the sink could not be given (its queue stayed full): what the
+/// chainer does while the sink is stalled. Returns the records' reason.
+pub(crate) fn divert(handle: &SinkHandle, d: &mut Diversion, items: &[Item]) -> String {
+    let entries: Vec<SpoolEntry> = items.iter().map(entry_of).collect();
+    match d.spool.append(&entries) {
+        Ok(()) => {
+            add(&handle.counters.spooled, items.len());
+            "the sink is stalled; spooled for replay".to_owned()
+        }
+        Err(e) => {
+            add(&handle.counters.lost, items.len());
+            eprintln!("audit: sink `{}`: {e}; these records are lost", handle.name);
+            format!("the sink is stalled, and the spool failed: {e}")
         }
     }
 }
