@@ -153,6 +153,10 @@ fn chaos_child() {
         return;
     };
     let (seed, run) = (env_u64(SEED).unwrap(), env_u64(RUN).unwrap());
+    // The poisonP panics are expected and counted by the pipeline; the default hook's
+    // multi-write backtraces would interleave with the pipeline's one-line reports,
+    // which the parent reads.
+    std::panic::set_hook(Box::new(|_| {}));
     let clean = env_u64(CLEAN_EVENTS);
     let calm_after = clean.map(|_| Instant::now() + Duration::from_millis(600));
     let faulty = |name: &'static str, inner: Box<dyn Sink>, salt: u64| Faulty {
