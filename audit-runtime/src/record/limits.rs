@@ -128,7 +128,7 @@ fn cut(s: &mut String, limit: usize) {
 /// Shrinks `record`, whose JSON is `len` bytes, by the rule of this module.
 pub(crate) fn shrink(record: &mut Record, len: usize) {
     let mut excess = len.saturating_sub(MAX_RECORD_BYTES);
-    // The replaceable parts and the size of their JSON text.
+    // The replaceable parts, with the JSON text each has now.
     enum Part {
         Meta(usize),
         EntityId,
@@ -136,40 +136,38 @@ pub(crate) fn shrink(record: &mut Record, len: usize) {
         Current,
         Difference,
     }
-    let mut parts: Vec<(usize, Part)> = record
+    let mut parts: Vec<(String, Part)> = record
         .metadata
         .iter()
         .enumerate()
-        .map(|(i, (_, v))| (json_len(v), Part::Meta(i)))
+        .map(|(i, (_, v))| (json_text(|out| crate::json::value(out, v)), Part::Meta(i)))
         .collect();
     if let Some(id) = record.entity.as_ref().and_then(|e| e.id.as_ref()) {
-        parts.push((json_len(id), Part::EntityId));
+        parts.push((json_text(|out| crate::json::value(out, id)), Part::EntityId));
     }
     if let Some(c) = &record.changes {
-        parts.push((json_len(&c.previous), Part::Previous));
-        parts.push((json_len(&c.current), Part::Current));
         parts.push((
-            serde_json::to_string(&c.difference).map_or(0, |t| t.len()),
-            Part::Difference,
+            json_text(|out| crate::json::value(out, &c.previous)),
+            Part::Previous,
         ));
+        parts.push((
+            json_text(|out| crate::json::value(out, &c.current)),
+            Part::Current,
+        ));
+        let difference = json_text(|out| {
+            crate::json::object(out, c.difference.iter().map(|(k, v)| (k.as_str(), v)))
+        });
+        parts.push((difference, Part::Difference));
     }
-    parts.sort_by_key(|p| std::cmp::Reverse(p.0));
-    for (size, part) in parts {
-        if excess == 0 || size < 128 {
+    parts.sort_by_key(|(text, _)| std::cmp::Reverse(text.len()));
+    for (text, part) in parts {
+        if excess == 0 || text.len() < 128 {
             break;
         }
-        let text = match &part {
-            Part::Meta(i) => serde_json::to_string(record.metadata.value_at(*i)),
-            Part::EntityId => serde_json::to_string(&record.entity.as_ref().map(|e| &e.id)),
-            Part::Previous => serde_json::to_string(&record.changes.as_ref().map(|c| &c.previous)),
-            Part::Current => serde_json::to_string(&record.changes.as_ref().map(|c| &c.current)),
-            Part::Difference => {
-                serde_json::to_string(&record.changes.as_ref().map(|c| &c.difference))
-            }
-        }
-        .unwrap_or_default();
         let m = marker(&text);
-        let saved = size.saturating_sub(json_len(&Json::Object(m.clone())));
+        let saved = text.len().saturating_sub(
+            json_text(|out| crate::json::object(out, m.iter().map(|(k, v)| (k.as_str(), v)))).len(),
+        );
         match (part, record.changes.as_mut()) {
             (Part::Meta(i), _) => *record.metadata.value_at_mut(i) = Json::Object(m),
             (Part::EntityId, _) => {
@@ -247,10 +245,11 @@ fn cut_strings(record: &mut Record, limit: usize) {
     }
 }
 
-fn json_len(v: &Json) -> usize {
+/// The JSON text `write` produces (with the record's own writer).
+fn json_text(write: impl FnOnce(&mut Vec<u8>)) -> String {
     let mut out = Vec::new();
-    crate::json::value(&mut out, v);
-    out.len()
+    write(&mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -57,11 +57,6 @@ impl Metadata {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
-    /// The value of the `i`-th field.
-    pub(crate) fn value_at(&self, i: usize) -> &Json {
-        &self.0[i].1
-    }
-
     /// The value of the `i`-th field, to replace.
     pub(crate) fn value_at_mut(&mut self, i: usize) -> &mut Json {
         &mut self.0[i].1

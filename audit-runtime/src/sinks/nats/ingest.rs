@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 
 use crate::record::Record;
 use crate::sinks::isolate::{Triage, write_isolating};
-use crate::sinks::{Item, Sink, SinkError};
+use crate::sinks::{Item, Sink};
 use crate::spool::{Spool, SpoolEntry};
 
 /// What went wrong while ingesting.
@@ -29,8 +29,6 @@ use crate::spool::{Spool, SpoolEntry};
 pub enum IngestError {
     /// The stream or its consumer could not be reached or created.
     Nats(String),
-    /// The store refused a batch for good.
-    Store(SinkError),
     /// The dead-letter spool could not be opened.
     DeadLetter(std::io::Error),
 }
@@ -39,7 +37,6 @@ impl std::fmt::Display for IngestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             IngestError::Nats(m) => write!(f, "nats: {m}"),
-            IngestError::Store(e) => write!(f, "store: {e}"),
             IngestError::DeadLetter(e) => write!(f, "dead-letter spool: {e}"),
         }
     }
