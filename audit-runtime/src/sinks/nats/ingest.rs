@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 
 use crate::record::Record;
 use crate::sinks::isolate::{Triage, write_isolating};
-use crate::sinks::{Item, Sink};
+use crate::sinks::{Item, Sink, SinkError};
 use crate::spool::{Spool, SpoolEntry};
 
 /// What went wrong while ingesting.
@@ -238,7 +238,14 @@ impl Ingest {
             let mut written = 0;
             loop {
                 let mut t = Triage::default();
-                write_isolating(&mut |b| store.write(b), pending, &mut t);
+                // A store is code this loop does not own: its panic refuses the
+                // records it was given (narrowed down like any permanent error).
+                let mut write = |b: &[Item]| {
+                    crate::panic::catch(|| store.write(b)).unwrap_or_else(|panic| {
+                        Err(SinkError::permanent(format!("the store panicked: {panic}")))
+                    })
+                };
+                write_isolating(&mut write, pending, &mut t);
                 written += t.delivered;
                 refused.append(&mut t.refused);
                 let Some((rest, _)) = t.down else { break };
