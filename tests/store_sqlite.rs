@@ -174,11 +174,14 @@ fn refuses_a_newer_schema() {
 fn keys_are_checked_on_open() {
     let h = SqliteHarness::new();
     let keyed = h.fresh_path();
-    let mut store = Sqlite::options().hmac_key("right").open(&keyed).unwrap();
+    let mut store = Sqlite::options()
+        .hmac_key("the right key, 32 bytes or longer")
+        .open(&keyed)
+        .unwrap();
     store_suite::populate(&mut store, 3, 1_780_000_000_000_000_000);
     drop(store);
     let err = Sqlite::options()
-        .hmac_key("wrong")
+        .hmac_key("the wrong key, 32 bytes or longer")
         .open(&keyed)
         .unwrap_err();
     assert!(matches!(err, StoreError::WrongKey(_)), "{err}");
@@ -195,8 +198,19 @@ fn keys_are_checked_on_open() {
 
     let plain = h.fresh_path();
     drop(Sqlite::open(&plain).unwrap());
-    let err = Sqlite::options().hmac_key("k").open(&plain).unwrap_err();
+    let err = Sqlite::options()
+        .hmac_key("some key of 32 bytes or more ...")
+        .open(&plain)
+        .unwrap_err();
     assert!(err.to_string().contains("not keyed"), "{err}");
+    // A short key is refused before the file is touched.
+    let fresh = h.fresh_path();
+    let err = Sqlite::options()
+        .hmac_key("hunter2")
+        .open(&fresh)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WeakKey { bytes: 7 }), "{err}");
+    assert!(!fresh.exists());
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! audit purge  --db audit.db --older-than 90d [--export old.jsonl]
 //! audit tail   --db audit.db          follow new records
 //! audit ingest --from nats://127.0.0.1:4222 --stream AUDIT --to postgres://…
+//! audit store roles --db postgres://postgres@… --owner R --writer R --reader R --admin R
 //! ```
 //!
 //! `--db` defaults to `$AUDIT_DB`, then `audit.db`; a keyed store's HMAC key is read
@@ -18,6 +19,7 @@
 //! Without `FILE`, the catalog is found as the macros find it, from the current
 //! directory's crate (`AUDIT_CATALOG`, `[package.metadata.audit] catalog`, `audit.toml`).
 
+mod admin_cmd;
 mod catalog_cmd;
 mod render;
 mod store_cmd;
@@ -51,6 +53,9 @@ enum Command {
     Tail(store_cmd::TailCmd),
     /// Move records from a NATS JetStream stream into a store, exactly once.
     Ingest(store_cmd::IngestCmd),
+    /// Administer a store: least-privileged PostgreSQL roles.
+    #[command(subcommand)]
+    Store(admin_cmd::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +68,6 @@ fn main() -> ExitCode {
         Command::Purge(cmd) => store_cmd::purge(cmd),
         Command::Tail(cmd) => store_cmd::tail(cmd),
         Command::Ingest(cmd) => store_cmd::ingest(cmd),
+        Command::Store(cmd) => admin_cmd::run(cmd),
     }
 }

@@ -17,7 +17,12 @@ use crate::render;
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// The store: a SQLite file, or a PostgreSQL URL (`postgres://user@host/db`).
-    #[arg(long, env = "AUDIT_DB", default_value = "audit.db")]
+    #[arg(
+        long,
+        env = "AUDIT_DB",
+        hide_env_values = true,
+        default_value = "audit.db"
+    )]
     db: String,
     /// Name of the environment variable holding the chain's HMAC key, for keyed stores.
     #[arg(long, default_value = "AUDIT_HMAC_KEY")]
@@ -25,6 +30,11 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The store as messages name it: a URL's password is never printed.
+    fn shown(&self) -> String {
+        audit_runtime::store::redact_password(&self.db)
+    }
+
     /// Opens an existing store (a SQLite file is never created: a mistyped path is
     /// an error), or connects to a PostgreSQL one.
     fn open(&self) -> Result<Box<dyn Store>, String> {
@@ -317,8 +327,8 @@ pub fn show(cmd: ShowCmd) -> ExitCode {
         let mut store = cmd.store.open()?;
         let Some(record) = store.get_in(id, cmd.tenant.as_deref()).map_err(store_err)? else {
             return Err(match &cmd.tenant {
-                Some(t) => format!("no record {id} of tenant `{t}` in `{}`", cmd.store.db),
-                None => format!("no record {id} in `{}`", cmd.store.db),
+                Some(t) => format!("no record {id} of tenant `{t}` in `{}`", cmd.store.shown()),
+                None => format!("no record {id} in `{}`", cmd.store.shown()),
             });
         };
         let mut out = std::io::stdout().lock();

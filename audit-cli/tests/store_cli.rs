@@ -326,3 +326,102 @@ fn show_and_tail_honour_the_tenant() {
         ["record number 0", "record number 2", "record number 4"]
     );
 }
+
+/// `audit store roles` sets up the least-privileged roles; the reader then queries.
+#[test]
+fn store_roles_then_query_as_the_reader() {
+    let base = std::env::var("AUDIT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let tag = format!("audit_cli_roles_{}", std::process::id());
+    let role = |r: &str| format!("{tag}_{r}");
+    let out = audit(&[
+        "store",
+        "roles",
+        "--db",
+        &base,
+        "--schema",
+        &tag,
+        "--owner",
+        &role("owner"),
+        "--writer",
+        &role("writer"),
+        "--reader",
+        &role("reader"),
+        "--admin",
+        &role("admin"),
+    ]);
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable: {e}"));
+    let config: postgres::Config = base.parse().unwrap();
+    let as_role = |r: &str| {
+        let host = match &config.get_hosts()[0] {
+            postgres::config::Host::Tcp(h) => h.clone(),
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        };
+        format!(
+            "postgres://{}@{host}:{}/{}?options=-csearch_path%3D{tag}",
+            role(r),
+            config.get_ports().first().copied().unwrap_or(5432),
+            config.get_dbname().unwrap_or("postgres")
+        )
+    };
+    let written = audit_runtime::store::Postgres::options()
+        .schema(&tag)
+        .connect(&as_role("writer"))
+        .and_then(|mut s| {
+            let items: Vec<Item> = (0..4).map(|i| Item::new(record(i, 1), "x")).collect();
+            s.write(&items)
+                .map_err(|e| audit_runtime::store::StoreError::Database(e.to_string()))
+        });
+    let query = audit(&["query", "--db", &as_role("reader"), "--json"]);
+    let purge = audit(&["purge", "--db", &as_role("reader"), "--older-than", "0d"]);
+    let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {tag} CASCADE"));
+    for r in ["owner", "writer", "reader", "admin"] {
+        let _ = admin.batch_execute(&format!(
+            "DROP OWNED BY {0} CASCADE; DROP ROLE IF EXISTS {0}",
+            role(r)
+        ));
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("created role {}", role("writer"))),
+        "{}",
+        stdout(&out)
+    );
+    written.unwrap();
+    assert!(query.status.success(), "{}", stderr(&query));
+    assert_eq!(stdout(&query).lines().count(), 4);
+    assert!(!purge.status.success());
+    assert!(
+        stderr(&purge).contains("permission denied"),
+        "{}",
+        stderr(&purge)
+    );
+}
+
+/// A password given in `--db` or `$AUDIT_DB` is never printed: not in an error, not
+/// in `--help`.
+#[test]
+fn passwords_never_appear_in_output() {
+    let bad = "postgres://app:hunter2-secret@127.0.0.1:1/none?sslmode=bogus";
+    let out = audit(&["query", "--db", bad]);
+    assert!(!out.status.success());
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+    let help = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["query", "--help"])
+        .env("AUDIT_DB", bad)
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(!stdout(&help).contains("hunter2"), "{}", stdout(&help));
+    let sqlite = audit(&[
+        "store", "roles", "--db", "audit.db", "--owner", "o", "--writer", "w", "--reader", "r",
+        "--admin", "a",
+    ]);
+    assert_eq!(sqlite.status.code(), Some(2));
+    assert!(
+        stderr(&sqlite).contains("SQLite file has no roles"),
+        "{}",
+        stderr(&sqlite)
+    );
+}

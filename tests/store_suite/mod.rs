@@ -705,7 +705,7 @@ pub fn hmac_key<H: Harness>(h: &H) {
         "the forgery is consistent"
     );
 
-    let mut keyed = h.fresh_keyed(b"k3y");
+    let mut keyed = h.fresh_keyed(b"a chain key of thirty-two bytes+");
     let records = populate(&mut keyed, 10, T0);
     assert!(keyed.verify().unwrap().is_intact());
     assert_eq!(keyed.verify().unwrap().algorithm, "hmac-sha256");

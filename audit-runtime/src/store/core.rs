@@ -134,7 +134,10 @@ pub(crate) trait MetaTable {
 /// Records the chain's algorithm and key fingerprint on first open; afterwards,
 /// whether `key` may write and verify the chain (another key is refused).
 pub(crate) fn check_key(meta: &mut dyn MetaTable, key: &ChainKey) -> Result<KeyState, StoreError> {
-    meta.init(key.algorithm(), &key.fingerprint())?;
+    // Read first: a read-only role opens a store whose chain is already recorded.
+    if meta.get("chain")?.is_none() {
+        meta.init(key.algorithm(), &key.fingerprint())?;
+    }
     let algorithm = meta.get("chain")?.unwrap_or_default();
     key_state(&algorithm, meta.get("key_check")?.as_deref(), key)
 }

@@ -83,9 +83,32 @@ impl ChainKey {
         ChainKey(None)
     }
 
-    /// HMAC-SHA-256 links under `key`.
+    /// HMAC-SHA-256 links under `key`. The stores refuse a key shorter than
+    /// [`ChainKey::MIN_BYTES`] when they open (see [`ChainKey::check_strength`]).
     pub fn hmac(key: impl AsRef<[u8]>) -> Self {
         ChainKey(Some(key.as_ref().to_vec()))
+    }
+
+    /// The shortest HMAC key a store accepts: 32 bytes, SHA-256's own size. The
+    /// key's fingerprint is stored with the chain, so anyone who can read the store
+    /// can test guesses of a weak key offline; 32 random bytes cannot be guessed.
+    pub const MIN_BYTES: usize = 32;
+
+    /// Refuses an HMAC key shorter than [`ChainKey::MIN_BYTES`].
+    ///
+    /// ```
+    /// use audit_runtime::store::ChainKey;
+    /// assert!(ChainKey::hmac(b"password1").check_strength().is_err());
+    /// assert!(ChainKey::hmac([7u8; 32]).check_strength().is_ok());
+    /// assert!(ChainKey::none().check_strength().is_ok());
+    /// ```
+    pub fn check_strength(&self) -> Result<(), super::StoreError> {
+        match &self.0 {
+            Some(key) if key.len() < Self::MIN_BYTES => {
+                Err(super::StoreError::WeakKey { bytes: key.len() })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether links are keyed.

@@ -51,7 +51,7 @@ use crate::record::Record;
 
 pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
-pub use postgres::{Postgres, PostgresOptions};
+pub use postgres::{Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
 pub use purge::{Purge, PurgeReport};
 pub use query::{Cursor, Order, Page, Query};
 #[cfg(feature = "sqlite")]
@@ -77,6 +77,11 @@ pub enum StoreError {
     InvalidCursor(String),
     /// The store's chain is keyed and no key, or another key, was given.
     WrongKey(String),
+    /// An HMAC key shorter than [`ChainKey::MIN_BYTES`] (32) was given.
+    WeakKey {
+        /// The key's length.
+        bytes: usize,
+    },
     /// A stored row that cannot be read back as a record.
     Corrupt {
         /// The row's position in the store.
@@ -108,6 +113,13 @@ impl fmt::Display for StoreError {
             ),
             StoreError::InvalidCursor(c) => write!(f, "invalid cursor `{c}`"),
             StoreError::WrongKey(m) => write!(f, "{m}"),
+            StoreError::WeakKey { bytes } => write!(
+                f,
+                "the HMAC key is {bytes} bytes; at least {} random bytes are required (its \
+                 fingerprint is stored with the chain, so a short key can be guessed offline): \
+                 make one with `head -c 32 /dev/urandom | base64`",
+                ChainKey::MIN_BYTES
+            ),
             StoreError::Corrupt { seq, message } => {
                 write!(f, "row {seq} cannot be read as a record: {message}")
             }

@@ -165,6 +165,26 @@ fn truncate_is_refused() {
     store_suite::populate(&mut store, 3, 1_780_000_000_000_000_000);
     let err = h.sql(&store, "TRUNCATE audit_records").unwrap_err();
     assert!(err.contains("append-only"), "{err}");
+    // The setting that once opened the door to a DELETE opens nothing, even for the
+    // owner; nor does marking a transaction by hand without the purge function.
+    let err = h
+        .sql(
+            &store,
+            "BEGIN; SET LOCAL audit.purging = 'on'; DELETE FROM audit_records; COMMIT",
+        )
+        .unwrap_err();
+    assert!(err.contains("append-only"), "{err}");
+    for table in ["audit_anchor", "audit_meta"] {
+        let err = h.sql(&store, &format!("TRUNCATE {table}")).unwrap_err();
+        assert!(err.contains("append-only"), "{err}");
+    }
+    let err = h
+        .sql(
+            &store,
+            "UPDATE audit_meta SET value = 'sha256' WHERE key = 'chain'",
+        )
+        .unwrap_err();
+    assert!(err.contains("append-only"), "{err}");
     assert_eq!(store.count().unwrap(), 3);
 }
 
@@ -178,7 +198,7 @@ fn refuses_a_newer_schema() {
     match Postgres::options().schema(schema).connect(&url()) {
         Err(StoreError::SchemaTooNew {
             found: 9,
-            supported: 2,
+            supported: 3,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -317,4 +337,233 @@ fn the_pipeline_survives_terminated_backends() {
     let v = reader.verify().unwrap();
     assert!(v.is_intact(), "{v:?}");
     assert_eq!((v.producers, v.continued), (1, 0));
+}
+
+/// The test server's parameters, connecting as `role` (trust authentication).
+fn url_as(role: &str) -> String {
+    let config: postgres::Config = url().parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        postgres::config::Host::Unix(p) => p.display().to_string(),
+    };
+    format!(
+        "host={host} port={} dbname={} user={role}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_dbname().unwrap_or("postgres"),
+    )
+}
+
+/// Four roles of one run, dropped (with what they own) at the end.
+struct TestRoles(audit::store::PostgresRoles);
+
+impl TestRoles {
+    fn new() -> Self {
+        let tag = format!("audit_t{}_{}", std::process::id(), fastrand_suffix());
+        TestRoles(audit::store::PostgresRoles {
+            owner: format!("{tag}_owner"),
+            writer: format!("{tag}_writer"),
+            reader: format!("{tag}_reader"),
+            admin: format!("{tag}_admin"),
+        })
+    }
+
+    fn all(&self) -> [&str; 4] {
+        [&self.0.owner, &self.0.writer, &self.0.reader, &self.0.admin].map(|s| s.as_str())
+    }
+}
+
+fn fastrand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}
+
+impl Drop for TestRoles {
+    fn drop(&mut self) {
+        let mut client = admin();
+        for r in self.all() {
+            let _ = client.batch_execute(&format!(
+                "DROP OWNED BY \"{r}\" CASCADE; DROP ROLE IF EXISTS \"{r}\""
+            ));
+        }
+    }
+}
+
+/// A raw session as `role` in `schema`, for trying what the store's API never does.
+fn session(role: &str, schema: &str) -> postgres::Client {
+    let mut c = postgres::Client::connect(&url_as(role), postgres::NoTls).unwrap();
+    c.batch_execute(&format!("SET search_path TO {schema}"))
+        .unwrap();
+    c
+}
+
+/// Runs `sql` as the session's role: the server's message if refused.
+fn attempt(c: &mut postgres::Client, sql: &str) -> Result<(), String> {
+    c.batch_execute(sql).map_err(|e| match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    })
+}
+
+/// The writer appends and reads, the reader reads, the admin purges, and every way
+/// around that — the old `SET audit.purging` trick included — is refused.
+#[test]
+fn least_privilege_roles() {
+    let h = PgHarness::new();
+    let roles = TestRoles::new();
+    let schema = h.fresh_schema();
+    // A store an earlier version made as the application's (here: the superuser) role.
+    let mut legacy = Postgres::options().schema(&schema).connect(&url()).unwrap();
+    store_suite::populate(&mut legacy, 3, 1_780_000_000_000_000_000);
+    drop(legacy);
+
+    let report = Postgres::options()
+        .schema(&schema)
+        .setup_roles(&url(), &roles.0)
+        .unwrap();
+    assert_eq!(report.created.len(), 4, "{report:?}");
+    assert_eq!(report.version, 3);
+    // Idempotent.
+    let again = Postgres::options()
+        .schema(&schema)
+        .setup_roles(&url(), &roles.0)
+        .unwrap();
+    assert!(again.created.is_empty());
+
+    // The writer appends through the store (a sink) and reads.
+    let mut writer = Postgres::options()
+        .schema(&schema)
+        .connect(&url_as(&roles.0.writer))
+        .unwrap();
+    store_suite::populate(&mut writer, 2, 1_780_000_100_000_000_000);
+    assert_eq!(writer.count().unwrap(), 5);
+
+    let mut w = session(&roles.0.writer, &schema);
+    let attacks = [
+        "UPDATE audit_records SET event = 'forged'",
+        "DELETE FROM audit_records",
+        "TRUNCATE audit_records",
+        "BEGIN; SET LOCAL audit.purging = 'on'; DELETE FROM audit_records; COMMIT",
+        "DROP TRIGGER audit_records_append_only ON audit_records",
+        "ALTER TABLE audit_records DISABLE TRIGGER ALL",
+        "ALTER TABLE audit_records DROP COLUMN link",
+        "DROP TABLE audit_records",
+        "UPDATE audit_meta SET value = 'sha256' WHERE key = 'chain'",
+        "DELETE FROM audit_meta",
+        "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (1, 'x', 0, 0, 0)",
+        "INSERT INTO audit_purge_mark VALUES (txid_current())",
+        "SELECT audit_purge_through(1, 9223372036854775807)",
+        "CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
+        "CREATE TABLE audit_shadow (x int)",
+    ];
+    for sql in attacks {
+        let _ = attempt(&mut w, "ROLLBACK");
+        match attempt(&mut w, sql) {
+            Ok(()) => panic!("the writer was allowed: {sql}"),
+            Err(e) => assert!(
+                e.contains("permission denied")
+                    || e.contains("must be owner")
+                    || e.contains("append-only"),
+                "{sql}: {e}"
+            ),
+        }
+    }
+    let _ = attempt(&mut w, "ROLLBACK");
+
+    // The reader reads, and nothing else.
+    let mut reader = Postgres::options()
+        .schema(&schema)
+        .connect(&url_as(&roles.0.reader))
+        .unwrap();
+    assert_eq!(store_suite::collect(&mut reader, &Query::all()).len(), 5);
+    assert!(reader.verify().unwrap().is_intact());
+    let mut r = session(&roles.0.reader, &schema);
+    for sql in [
+        "INSERT INTO audit_records (id, time_ns, event, code, category, level, outcome, description, hash, link, record) \
+         VALUES (gen_random_uuid(), 0, 'e', 1, 'c', 'info', 'success', 'd', 'h', 'l', '{}')",
+        "INSERT INTO audit_meta VALUES ('x', 'y')",
+        "SELECT audit_purge_through(1, 9223372036854775807)",
+    ] {
+        let e = attempt(&mut r, sql).expect_err(sql);
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+    let e = reader
+        .purge(
+            &audit::store::Purge::older_than(audit::Timestamp::from_nanos(i64::MAX)),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("permission denied"), "{e}");
+    assert_eq!(reader.count().unwrap(), 5);
+
+    // The admin purges (through the owner's function, which writes the anchor), and
+    // the chain still verifies.
+    let mut operator = Postgres::options()
+        .schema(&schema)
+        .connect(&url_as(&roles.0.admin))
+        .unwrap();
+    let purged = operator
+        .purge(
+            &audit::store::Purge::older_than(audit::Timestamp::from_nanos(
+                1_780_000_050_000_000_000,
+            )),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(purged.removed, 3);
+    assert_eq!(operator.count().unwrap(), 2);
+    let v = operator.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.anchor.map(|a| a.purged), Some(3));
+    // Not even the admin may delete directly, nor purge rows newer than the cut-off.
+    let mut a = session(&roles.0.admin, &schema);
+    for sql in [
+        "DELETE FROM audit_records",
+        "SELECT audit_purge_through((SELECT max(seq) FROM audit_records), 0)",
+    ] {
+        let e = attempt(&mut a, sql).expect_err(sql);
+        assert!(
+            e.contains("permission denied") || e.contains("not all older"),
+            "{sql}: {e}"
+        );
+    }
+    assert_eq!(operator.count().unwrap(), 2);
+}
+
+/// A working role with the owner's powers is refused, and so is an owner that
+/// doubles as a working role.
+#[test]
+fn roles_refuse_a_powerful_working_role() {
+    let roles = TestRoles::new();
+    let mut same = roles.0.clone();
+    same.writer = same.owner.clone();
+    let e = Postgres::options().setup_roles(&url(), &same).unwrap_err();
+    assert!(e.to_string().contains("is the owner"), "{e}");
+    let mut client = admin();
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE \"{}\" NOLOGIN; CREATE ROLE \"{}\" LOGIN IN ROLE \"{}\"",
+            roles.0.owner, roles.0.writer, roles.0.owner
+        ))
+        .unwrap();
+    let h = PgHarness::new();
+    let e = Postgres::options()
+        .schema(h.fresh_schema())
+        .setup_roles(&url(), &roles.0)
+        .unwrap_err();
+    assert!(e.to_string().contains("member of the owner role"), "{e}");
+}
+
+/// A password in the connection parameters never appears in an error.
+#[test]
+fn connection_errors_do_not_echo_passwords() {
+    for params in [
+        "postgres://app:hunter2-secret@127.0.0.1:5432/test?sslmode=bogus",
+        "host=127.0.0.1 password='hunter2-secret' sslmode=bogus",
+    ] {
+        let e = Postgres::connect(params).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("***"), "{e}");
+    }
 }

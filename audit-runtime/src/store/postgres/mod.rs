@@ -1,7 +1,10 @@
 //! The production store: PostgreSQL, written with binary `COPY`, append-only
 //! enforced by the database.
 
+mod roles;
 mod schema;
+
+pub use roles::{PostgresRoles, RolesReport};
 
 use std::error::Error as _;
 
@@ -19,16 +22,16 @@ use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
-use crate::time::Timestamp;
 
 /// Options of a [`Postgres`] store.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
 /// use audit_runtime::store::Postgres;
+/// # let key = [0x5a_u8; 32];
 /// let store = Postgres::options()
 ///     .schema("audit")
-///     .hmac_key(b"a secret from your vault")
+///     .hmac_key(key) // 32 random bytes or more, from your secret store
 ///     .connect("postgres://postgres@127.0.0.1/test")?;
 /// # let _ = store; Ok(()) }
 /// ```
@@ -72,9 +75,10 @@ impl PostgresOptions {
     /// Connects (`postgres://user@host/db` or `host=… user=… dbname=…`), creating
     /// and migrating the schema if needed.
     pub fn connect(self, params: &str) -> Result<Postgres, StoreError> {
-        let mut config: Config = params
-            .parse()
-            .map_err(|e: postgres::Error| StoreError::Database(format!("`{params}`: {e}")))?;
+        self.key.check_strength()?;
+        let mut config: Config = params.parse().map_err(|e: postgres::Error| {
+            StoreError::Database(format!("`{}`: {e}", redact_password(params)))
+        })?;
         if config.get_application_name().is_none() {
             // Names the store's sessions in pg_stat_activity.
             config.application_name(&format!("audit {}", self.name));
@@ -129,6 +133,79 @@ impl std::fmt::Debug for Postgres {
             .field("connected", &self.client.is_some())
             .finish()
     }
+}
+
+/// `s` as a quoted SQL identifier.
+pub(crate) fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Connection parameters fit to print: the password of a URL
+/// (`postgres://user:secret@host`) or of a key-value string (`password=secret`)
+/// replaced by `***`.
+///
+/// ```
+/// use audit_runtime::store::redact_password;
+/// assert_eq!(
+///     redact_password("postgres://app:s3cret@db/audit"),
+///     "postgres://app:***@db/audit"
+/// );
+/// assert_eq!(redact_password("host=db password='x y' user=app"), "host=db password=*** user=app");
+/// ```
+pub fn redact_password(params: &str) -> String {
+    if let Some(rest) = params
+        .strip_prefix("postgres://")
+        .or_else(|| params.strip_prefix("postgresql://"))
+    {
+        let scheme = &params[..params.len() - rest.len()];
+        // The user-info ends at the last `@` before the path.
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let Some(at) = rest[..authority_end].rfind('@') else {
+            return params.to_string();
+        };
+        let userinfo = &rest[..at];
+        return match userinfo.find(':') {
+            Some(colon) => format!("{scheme}{}:***{}", &userinfo[..colon], &rest[at..]),
+            None => params.to_string(),
+        };
+    }
+    // key=value pairs; a value may be single-quoted with backslash escapes.
+    let mut out = String::with_capacity(params.len());
+    let mut rest = params;
+    while let Some(i) = rest.find("password") {
+        let after = &rest[i + "password".len()..];
+        let trimmed = after.trim_start();
+        let at_word_start = i == 0 || rest[..i].ends_with(char::is_whitespace);
+        let Some(value) = trimmed.strip_prefix('=').filter(|_| at_word_start) else {
+            out.push_str(&rest[..i + "password".len()]);
+            rest = after;
+            continue;
+        };
+        let value = value.trim_start();
+        let len = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut escaped = false;
+            let mut end = quoted.len();
+            for (j, c) in quoted.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '\'' => {
+                        end = j + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            1 + end
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        out.push_str(&rest[..i]);
+        out.push_str("password=***");
+        rest = &value[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A database error as a store error (with the server's message, not just its kind).
@@ -230,11 +307,22 @@ impl Postgres {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             let mut client = self.config.connect(NoTls).map_err(db_error)?;
             if let Some(schema) = &self.schema {
-                let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+                let quoted = quote_ident(schema);
+                // Created only when missing: a least-privileged role may not create one.
+                let exists = client
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                        &[schema],
+                    )
+                    .map_err(db_error)?
+                    .get::<_, bool>(0);
+                if !exists {
+                    client
+                        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
+                        .map_err(db_error)?;
+                }
                 client
-                    .batch_execute(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
-                    ))
+                    .batch_execute(&format!("SET search_path TO {quoted}"))
                     .map_err(db_error)?;
             }
             self.client = Some(client);
@@ -470,11 +558,11 @@ impl Purger for Postgres {
         keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
         let mut tx = self.client()?.transaction().map_err(db_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002); SET LOCAL audit.purging = 'on'")
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
             .map_err(db_error)?;
         let rows = tx
             .query(
-                "SELECT seq, link, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
+                "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
                 &[&keep_from, &(chunk as i64)],
             )
             .map_err(db_error)?;
@@ -482,17 +570,16 @@ impl Purger for Postgres {
             return Ok(None);
         };
         let last_seq: i64 = last.get(0);
-        let link: String = last.get(1);
-        keep(&rows.iter().map(|r| r.get::<_, &str>(2)).collect::<Vec<_>>())?;
-        let n = rows.len() as i64;
-        tx.execute("DELETE FROM audit_records WHERE seq <= $1", &[&last_seq])
-            .map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns)
-             SELECT $1, $2, coalesce((SELECT purged FROM audit_anchor ORDER BY n DESC LIMIT 1), 0) + $3, $4, $5",
-            &[&last_seq, &link, &n, &before_ns, &Timestamp::now().as_nanos()],
-        )
-        .map_err(db_error)?;
+        keep(&rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>())?;
+        // Only this function (run as the schema's owner) may delete rows; it writes
+        // the anchor in the same transaction.
+        let n: i64 = tx
+            .query_one(
+                "SELECT audit_purge_through($1, $2)",
+                &[&last_seq, &before_ns],
+            )
+            .map_err(db_error)?
+            .get(0);
         tx.commit().map_err(db_error)?;
         Ok(Some((n as u64, last_seq)))
     }

@@ -62,14 +62,102 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
     // 2: the indexes of the query model.
     QUERY_INDEXES,
+    // 3: least privilege. A row of `audit_records` may be deleted only inside
+    // `audit_purge_through`, which runs as the schema's owner (SECURITY DEFINER) and
+    // marks its own transaction in `audit_purge_mark`, a table no other role can
+    // write; the setting `audit.purging` that any session could flip opens nothing
+    // any more. `audit_meta` becomes append-only (a keyed chain cannot be relabelled),
+    // and no audit table can be truncated. Both functions resolve names only in
+    // `pg_catalog` and the store's schema.
+    r#"
+    CREATE TABLE audit_purge_mark (txid bigint PRIMARY KEY);
+    CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_records'
+           AND EXISTS (SELECT 1 FROM audit_purge_mark WHERE txid = txid_current()) THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION '% is append-only: %', TG_TABLE_NAME,
+            CASE TG_OP WHEN 'UPDATE' THEN 'rows cannot be updated'
+                       WHEN 'TRUNCATE' THEN 'it cannot be truncated'
+                       ELSE 'rows are removed only by a purge' END;
+    END $$;
+    CREATE TRIGGER audit_anchor_no_truncate BEFORE TRUNCATE ON audit_anchor
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+    CREATE TRIGGER audit_meta_append_only BEFORE UPDATE OR DELETE ON audit_meta
+        FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+    CREATE TRIGGER audit_meta_no_truncate BEFORE TRUNCATE ON audit_meta
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+    CREATE FUNCTION audit_purge_through(last_seq bigint, before_ns bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        removed   bigint;
+        last_link text;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(7317002);
+        IF EXISTS (SELECT 1 FROM audit_records WHERE seq <= last_seq AND time_ns >= before_ns) THEN
+            RAISE EXCEPTION 'audit_purge_through: the rows up to seq % are not all older than the cut-off', last_seq;
+        END IF;
+        SELECT link INTO last_link FROM audit_records WHERE seq = last_seq;
+        IF last_link IS NULL THEN
+            RAISE EXCEPTION 'audit_purge_through: no row has seq %', last_seq;
+        END IF;
+        INSERT INTO audit_purge_mark VALUES (txid_current()) ON CONFLICT DO NOTHING;
+        DELETE FROM audit_records WHERE seq <= last_seq;
+        GET DIAGNOSTICS removed = ROW_COUNT;
+        DELETE FROM audit_purge_mark WHERE txid = txid_current();
+        INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns)
+        SELECT last_seq, last_link,
+               coalesce((SELECT purged FROM audit_anchor ORDER BY n DESC LIMIT 1), 0) + removed,
+               before_ns,
+               (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000;
+        RETURN removed;
+    END $$;
+    REVOKE ALL ON FUNCTION audit_purge_through(bigint, bigint) FROM PUBLIC;
+    DO $do$ BEGIN
+        EXECUTE format('ALTER FUNCTION audit_refuse_change() SET search_path = pg_catalog, %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION audit_purge_through(bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
+    END $do$;
+    "#,
 ];
 
 /// The newest schema version this build knows.
 pub(super) const VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// The schema's version, read without writing anything (a writer or reader role
+/// may not create tables): 0 when the store has no tables yet.
+fn version(client: &mut Client) -> Result<u32, StoreError> {
+    let row = client
+        .query_one("SELECT to_regclass('audit_migrations') IS NOT NULL", &[])
+        .map_err(db_error)?;
+    if !row.get::<_, bool>(0) {
+        return Ok(0);
+    }
+    let found: i32 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM audit_migrations",
+            &[],
+        )
+        .map_err(db_error)?
+        .get(0);
+    Ok(found as u32)
+}
+
 /// Applies the missing migrations up to `target` in one transaction, serialized
-/// across processes by an advisory lock.
+/// across processes by an advisory lock. A schema already at `target` is only read,
+/// so the least-privileged roles of [`super::roles`] can connect.
 pub(super) fn migrate(client: &mut Client, target: u32) -> Result<u32, StoreError> {
+    let current = version(client)?;
+    if current > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: VERSION,
+        });
+    }
+    if current >= target {
+        return Ok(current);
+    }
     let mut tx = client.transaction().map_err(db_error)?;
     tx.batch_execute(
         "SELECT pg_advisory_xact_lock(7317001);

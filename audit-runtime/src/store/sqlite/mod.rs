@@ -36,8 +36,9 @@ pub enum Synchronous {
 /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
 /// use audit_runtime::store::{Sqlite, Synchronous};
 /// let dir = tempfile::tempdir().unwrap();
+/// # let key = [0x5a_u8; 32];
 /// let store = Sqlite::options()
-///     .hmac_key(b"a secret from your vault")
+///     .hmac_key(key) // 32 random bytes or more, from your secret store
 ///     .synchronous(Synchronous::Full)
 ///     .cache_mib(256)
 ///     .open(dir.path().join("audit.db"))?;
@@ -175,6 +176,7 @@ impl Sqlite {
     }
 
     fn open_with(path: &Path, options: SqliteOptions) -> Result<Sqlite, StoreError> {
+        options.key.check_strength()?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
