@@ -100,6 +100,11 @@ fn tampering() {
 }
 
 #[test]
+fn checkpoints() {
+    store_suite::checkpoints(&SqliteHarness::new());
+}
+
+#[test]
 fn hmac_key() {
     store_suite::hmac_key(&SqliteHarness::new());
 }

@@ -6,7 +6,10 @@
 //! audit catalog docs  [FILE] [-o OUT] Markdown reference of the events
 //! audit query  --db audit.db [--since 2d] [--event E] [--actor A] [--tenant T] [--entity type:id] [--json]
 //! audit show   ID --db audit.db       one record, its difference as before/after
-//! audit verify --db audit.db          walk the hash chain; exit 1 if broken
+//! audit verify --db audit.db [--checkpoint CP --public-key K.pub]
+//!                                     walk the hash chain (and check checkpoints); exit 1 if broken
+//! audit keygen --out K                checkpoint signing key pair (K, K.pub)
+//! audit checkpoint --db audit.db --key K [-o CP]   sign the store's head
 //! audit purge  --db audit.db --older-than 90d [--export old.jsonl]
 //! audit tail   --db audit.db          follow new records
 //! audit ingest --from nats://127.0.0.1:4222 --stream AUDIT --to postgres://…
@@ -47,6 +50,10 @@ enum Command {
     Show(store_cmd::ShowCmd),
     /// Walk the store's hash chain and name the first record that breaks it (exit 1).
     Verify(store_cmd::VerifyCmd),
+    /// Sign the store's head with a checkpoint key: a witness to keep outside the database.
+    Checkpoint(store_cmd::CheckpointCmd),
+    /// Make a checkpoint signing key pair (Ed25519).
+    Keygen(store_cmd::KeygenCmd),
     /// Remove old records, optionally exporting them to JSON Lines first.
     Purge(store_cmd::PurgeCmd),
     /// Print the newest records, then follow new ones.
@@ -66,6 +73,8 @@ fn main() -> ExitCode {
         Command::Show(cmd) => store_cmd::show(cmd),
         Command::Verify(cmd) => store_cmd::verify(cmd),
         Command::Purge(cmd) => store_cmd::purge(cmd),
+        Command::Checkpoint(cmd) => store_cmd::checkpoint(cmd),
+        Command::Keygen(cmd) => store_cmd::keygen(cmd),
         Command::Tail(cmd) => store_cmd::tail(cmd),
         Command::Ingest(cmd) => store_cmd::ingest(cmd),
         Command::Store(cmd) => admin_cmd::run(cmd),

@@ -1,13 +1,15 @@
 //! `audit query | show | verify | purge | tail`: reading a store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use std::sync::atomic::AtomicBool;
 
 use audit_runtime::ingest::Ingest;
-use audit_runtime::store::{Order, Postgres, Purge, Query, Sqlite, Store, StoreError};
+use audit_runtime::store::{
+    Checkpoint, CheckpointKey, Order, Postgres, PublicKey, Purge, Query, Sqlite, Store, StoreError,
+};
 use audit_runtime::{Level, OutcomeKind, Timestamp};
 use clap::{Args, ValueEnum};
 
@@ -208,6 +210,36 @@ pub struct ShowCmd {
 pub struct VerifyCmd {
     #[command(flatten)]
     store: StoreArgs,
+    /// Signed checkpoints (`audit checkpoint`) the store must still hold (repeat for
+    /// several): removal of the newest rows, a rewritten history and another store are
+    /// each named (exit 1).
+    #[arg(long = "checkpoint", requires = "public_key")]
+    checkpoints: Vec<PathBuf>,
+    /// The trusted public key of the checkpoints (`audit keygen` writes it).
+    #[arg(long)]
+    public_key: Option<PathBuf>,
+}
+
+/// `audit checkpoint`.
+#[derive(Args, Debug)]
+pub struct CheckpointCmd {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The secret signing key (`audit keygen`); keep it away from the database.
+    #[arg(long)]
+    key: PathBuf,
+    /// Write the checkpoint here (default: standard output).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+/// `audit keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenCmd {
+    /// The secret key file to create (never overwritten; mode 0600); the public key
+    /// goes beside it with `.pub` appended.
+    #[arg(long, short)]
+    out: PathBuf,
 }
 
 /// `audit purge`.
@@ -344,8 +376,12 @@ pub fn show(cmd: ShowCmd) -> ExitCode {
 
 pub fn verify(cmd: VerifyCmd) -> ExitCode {
     finish((|| {
+        let checkpoints = match &cmd.public_key {
+            Some(key) => read_checkpoints(&cmd.checkpoints, key)?,
+            None => Vec::new(),
+        };
         let mut store = cmd.store.open()?;
-        let v = store.verify().map_err(store_err)?;
+        let (v, findings) = store.check_checkpoints(&checkpoints).map_err(store_err)?;
         println!("{} rows, chain {}", v.rows, v.algorithm);
         if let Some(a) = &v.anchor {
             println!(
@@ -357,16 +393,94 @@ pub fn verify(cmd: VerifyCmd) -> ExitCode {
             "producer chains: {} started here, {} records continue a chain from outside the store",
             v.producers, v.continued
         );
+        let mut broken = false;
+        for ((path, cp), finding) in cmd.checkpoints.iter().zip(&checkpoints).zip(&findings) {
+            broken |= !finding.holds();
+            let verdict = if finding.holds() { "" } else { "BROKEN: " };
+            println!(
+                "checkpoint {} (row {}, {}): {verdict}{finding}",
+                path.display(),
+                cp.seq,
+                cp.time
+            );
+        }
         match &v.first_break {
-            None => {
+            None if !broken => {
                 println!("intact");
                 Ok(ExitCode::SUCCESS)
             }
+            None => Ok(ExitCode::from(1)),
             Some(b) => {
                 println!("BROKEN: {b}");
                 Ok(ExitCode::from(1))
             }
         }
+    })())
+}
+
+/// Reads and opens each checkpoint file with the trusted public key.
+fn read_checkpoints(paths: &[PathBuf], key: &Path) -> Result<Vec<Checkpoint>, String> {
+    let key = PublicKey::read(key).map_err(|e| format!("`{}`: {e}", key.display()))?;
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("`{}`: {e}", p.display()))?;
+            Checkpoint::open(&text, &key).map_err(|e| format!("`{}`: {e}", p.display()))
+        })
+        .collect()
+}
+
+pub fn checkpoint(cmd: CheckpointCmd) -> ExitCode {
+    finish((|| {
+        let key =
+            CheckpointKey::read(&cmd.key).map_err(|e| format!("`{}`: {e}", cmd.key.display()))?;
+        let mut store = cmd.store.open()?;
+        let (checkpoint, _) = store.checkpoint().map_err(store_err)?;
+        let text = checkpoint.sign(&key);
+        match &cmd.out {
+            Some(path) => {
+                std::fs::write(path, &text).map_err(|e| format!("`{}`: {e}", path.display()))?;
+                eprintln!(
+                    "checkpoint of store {} at row {} ({} rows) written to {}",
+                    checkpoint.store,
+                    checkpoint.seq,
+                    checkpoint.rows,
+                    path.display()
+                );
+            }
+            None => print!("{text}"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+pub fn keygen(cmd: KeygenCmd) -> ExitCode {
+    finish((|| {
+        let key = CheckpointKey::generate().map_err(|e| e.to_string())?;
+        let public = cmd.out.with_file_name(format!(
+            "{}.pub",
+            cmd.out
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        if public.exists() {
+            return Err(format!(
+                "`{}` exists; it is never overwritten",
+                public.display()
+            ));
+        }
+        key.write(&cmd.out)
+            .map_err(|e| format!("`{}`: {e}", cmd.out.display()))?;
+        std::fs::write(&public, key.public().to_text())
+            .map_err(|e| format!("`{}`: {e}", public.display()))?;
+        println!(
+            "key {} written: secret {} (keep it away from the database), public {}",
+            key.public().id(),
+            cmd.out.display(),
+            public.display()
+        );
+        Ok(ExitCode::SUCCESS)
     })())
 }
 

@@ -425,3 +425,97 @@ fn passwords_never_appear_in_output() {
         stderr(&sqlite)
     );
 }
+
+/// `audit keygen`, `audit checkpoint`, then `audit verify --checkpoint`: the check
+/// holds, then names the removal of the newest rows (which `verify` alone passes).
+#[test]
+fn checkpoint_then_verify_detects_a_removed_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = store(dir.path(), 8);
+    let key = dir.path().join("witness.key");
+    let out = audit(&["keygen", "--out", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let public = dir.path().join("witness.key.pub");
+    assert!(public.exists());
+    let again = audit(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2), "never overwritten");
+
+    let cp = dir.path().join("cp-1.txt");
+    let out = audit(&[
+        "checkpoint",
+        "--db",
+        &db,
+        "--key",
+        key.to_str().unwrap(),
+        "-o",
+        cp.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&cp).unwrap();
+    assert!(text.starts_with("audit-checkpoint/v1\n"), "{text}");
+    assert!(
+        text.contains("\nseq 8\n") && text.contains("\nrows 8\n"),
+        "{text}"
+    );
+
+    let verify = |db: &str| {
+        audit(&[
+            "verify",
+            "--db",
+            db,
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--public-key",
+            public.to_str().unwrap(),
+        ])
+    };
+    let out = verify(&db);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("(row 8,"), "{}", stdout(&out));
+
+    // The newest rows removed by someone holding the file.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_records_no_delete; DELETE FROM audit_records WHERE seq > 5;",
+    )
+    .unwrap();
+    let plain = audit(&["verify", "--db", &db]);
+    assert_eq!(
+        plain.status.code(),
+        Some(0),
+        "verify alone passes: {}",
+        stdout(&plain)
+    );
+    let out = verify(&db);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("BROKEN: the newest rows were removed: the checkpoint saw row 8, the store now ends at row 5"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A checkpoint altered by hand, or checked with another key, is refused.
+    let forged = dir.path().join("cp-forged.txt");
+    std::fs::write(&forged, text.replace("seq 8", "seq 5")).unwrap();
+    let out = audit(&[
+        "verify",
+        "--db",
+        &db,
+        "--checkpoint",
+        forged.to_str().unwrap(),
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("signature does not match"),
+        "{}",
+        stderr(&out)
+    );
+}

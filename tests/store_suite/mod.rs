@@ -797,3 +797,94 @@ pub fn purge_and_export<H: Harness>(h: &H, export: &std::path::Path) {
     .unwrap();
     assert!(!store.verify().unwrap().is_intact());
 }
+
+/// A signed checkpoint, taken then checked later: it holds while the store only
+/// grows or is purged; removal of the newest rows, a consistently rewritten history
+/// (which `verify` alone cannot see on a plain chain) and another store are each
+/// detected and named.
+pub fn checkpoints<H: Harness>(h: &H) {
+    use audit::store::{Checkpoint, CheckpointKey, Finding};
+    let key = CheckpointKey::generate().unwrap();
+    let public = key.public();
+    let take = |store: &mut H::S| {
+        let (cp, v) = store.checkpoint().unwrap();
+        assert!(v.is_intact());
+        // Through its signed text, as the CLI and a publisher keep it.
+        Checkpoint::open(&cp.sign(&key), &public).unwrap()
+    };
+
+    let mut empty = h.fresh();
+    let at_empty = take(&mut empty);
+    assert_eq!((at_empty.seq, at_empty.rows), (0, 0));
+
+    let mut store = h.fresh();
+    let records = populate(&mut store, 10, T0);
+    let at_10 = take(&mut store);
+    assert_eq!((at_10.seq, at_10.rows, at_10.purged), (10, 10, 0));
+    let more: Vec<Record> = (10..15)
+        .map(|i| record(i, Timestamp::from_nanos(T0 + i as i64 * 1_000_000)))
+        .collect();
+    write(&mut store, &mut Chain::new(), more);
+    let at_15 = take(&mut store);
+    let (v, findings) = store
+        .check_checkpoints(&[at_10.clone(), at_15.clone()])
+        .unwrap();
+    assert!(v.is_intact());
+    assert_eq!(findings, [Finding::Holds, Finding::Holds]);
+
+    // The empty store's checkpoint names another store.
+    let (_, f) = store.check_checkpoints(&[at_empty]).unwrap();
+    assert!(matches!(&f[0], Finding::OtherStore { .. }), "{}", f[0]);
+
+    // A purge keeps every checkpoint holding: it is a recorded removal.
+    store
+        .purge(
+            &Purge::older_than(Timestamp::from_nanos(T0 + 5 * 1_000_000)),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    let (v, f) = store
+        .check_checkpoints(&[at_10.clone(), at_15.clone()])
+        .unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert!(f.iter().all(Finding::holds), "{f:?}");
+
+    // The newest rows removed by someone with the database: the chain that is left
+    // is intact, so only the checkpoint sees it.
+    h.sql(&store, h.drop_triggers()).unwrap();
+    h.sql(&store, "DELETE FROM audit_records WHERE seq > 12")
+        .unwrap();
+    let (v, f) = store.check_checkpoints(&[at_10.clone(), at_15]).unwrap();
+    assert!(v.is_intact(), "verify alone does not see it: {v:?}");
+    assert_eq!(f[0], Finding::Holds);
+    assert_eq!(
+        f[1],
+        Finding::Truncated {
+            checkpoint_seq: 15,
+            last_seq: 12
+        },
+        "{}",
+        f[1]
+    );
+
+    // A history rewritten consistently (every hash and link recomputed): `verify`
+    // passes on a plain chain, the checkpoint does not.
+    let (mut forged, records_2) = tamper_target(h, 10);
+    // Taken before the forgery (the triggers are gone, nothing changed yet).
+    let at_forged = take(&mut forged);
+    forge_from(h, &mut forged, &records_2, 4);
+    let (v, f) = forged.check_checkpoints(&[at_forged]).unwrap();
+    assert!(v.is_intact(), "the forgery is consistent: {v:?}");
+    assert!(
+        matches!(f[0], Finding::Rewritten { seq: 10, .. }),
+        "{}",
+        f[0]
+    );
+    assert!(f[0].to_string().contains("rewritten at row 10"), "{}", f[0]);
+
+    // The same records in another store: named as another store.
+    let mut twin = h.fresh();
+    write(&mut twin, &mut Chain::new(), records.clone());
+    let (_, f) = twin.check_checkpoints(&[at_10]).unwrap();
+    assert!(matches!(f[0], Finding::OtherStore { .. }), "{}", f[0]);
+}

@@ -7,10 +7,11 @@
 use std::borrow::Cow;
 
 use super::StoreError;
+use super::checkpoint::Witness;
 use super::columns::Columns;
 use super::link::{ChainKey, KeyState, key_state};
 use super::purge::{Export, Purge, PurgeReport};
-use super::verify::{Anchor, Row, Verification, Walk};
+use super::verify::{Anchor, Row, Walk};
 use crate::time::Timestamp;
 
 /// The columns a verification reads, in [`ColumnSource`]'s order (0-3: seq, hash,
@@ -41,8 +42,10 @@ pub(crate) fn anchor_of((seq, link, purged, before, at): AnchorRow) -> Result<An
     })
 }
 
-/// One consistent read of a store, for [`verify`].
+/// One consistent read of a store, for [`witness`].
 pub(crate) trait Snapshot {
+    /// The store's identity (`audit_meta.store_id`), if it has one.
+    fn store_id(&mut self) -> Result<Option<String>, StoreError>;
     /// The newest anchor row, if a purge ran.
     fn anchor(&mut self) -> Result<Option<AnchorRow>, StoreError>;
     /// Every row (selected with [`row_columns`]) in `seq` order, until `each` says stop.
@@ -52,18 +55,28 @@ pub(crate) trait Snapshot {
 }
 
 /// Walks a snapshot: every row against its hash, its columns and the link chain
-/// from the anchor; a second pass classifies a broken link.
-pub(crate) fn verify(
+/// from the anchor; a second pass classifies a broken link. Notes the head and the
+/// rows at `seqs` for checkpoints.
+pub(crate) fn witness(
     snapshot: &mut dyn Snapshot,
     key: ChainKey,
-) -> Result<Verification, StoreError> {
+    seqs: &[i64],
+) -> Result<Witness, StoreError> {
+    let store = snapshot.store_id()?;
     let anchor = snapshot.anchor()?.map(anchor_of).transpose()?;
-    let mut walk = Walk::new(key, anchor);
+    let mut walk = Walk::new(key, anchor).witness(seqs);
     snapshot.rows(&mut |row| walk.feed(row))?;
     if walk.needs_classification() {
         snapshot.links(&mut |seq, hash, link| walk.classify(seq, hash, link))?;
     }
-    Ok(walk.finish())
+    let head = walk.head();
+    let at = walk.witnessed().to_vec();
+    Ok(Witness {
+        store,
+        head,
+        at,
+        verification: walk.finish(),
+    })
 }
 
 /// The database side of a purge.
@@ -127,6 +140,8 @@ pub(crate) trait MetaTable {
     /// Sets the chain's algorithm and key fingerprint unless they are set, in one
     /// statement (the first opener wins a race, with both values).
     fn init(&mut self, chain: &str, key_check: &str) -> Result<(), StoreError>;
+    /// Sets `key` to `value` unless it is set.
+    fn put(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
     /// The value of `key`.
     fn get(&mut self, key: &str) -> Result<Option<String>, StoreError>;
 }
@@ -137,6 +152,11 @@ pub(crate) fn check_key(meta: &mut dyn MetaTable, key: &ChainKey) -> Result<KeyS
     // Read first: a read-only role opens a store whose chain is already recorded.
     if meta.get("chain")?.is_none() {
         meta.init(key.algorithm(), &key.fingerprint())?;
+    }
+    if meta.get("store_id")?.is_none() {
+        // A store made before checkpoints gets its identity from the first opener
+        // that may write; a read-only role leaves it to the next writer.
+        let _ = meta.put("store_id", &uuid::Uuid::now_v7().to_string());
     }
     let algorithm = meta.get("chain")?.unwrap_or_default();
     key_state(&algorithm, meta.get("key_check")?.as_deref(), key)

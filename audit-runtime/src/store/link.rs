@@ -44,11 +44,9 @@ impl std::str::FromStr for Link {
         if bytes.len() != 64 {
             return Err(format!("a link has 64 hex digits, `{s}` has {}", s.len()));
         }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks(2).enumerate() {
-            let hex = std::str::from_utf8(pair).map_err(|e| e.to_string())?;
-            out[i] = u8::from_str_radix(hex, 16).map_err(|_| format!("`{s}` is not hex"))?;
-        }
+        let out: [u8; 32] = crate::json::unhex(s)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("`{s}` is not hex"))?;
         Ok(Link(out))
     }
 }

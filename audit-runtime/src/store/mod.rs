@@ -31,6 +31,7 @@
 // Without a database feature only the shared model remains; its SQL helpers idle.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
+pub mod checkpoint;
 mod columns;
 mod core;
 mod link;
@@ -49,6 +50,7 @@ use uuid::Uuid;
 
 use crate::record::Record;
 
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey, Finding, PublicKey, Witness};
 pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
 pub use postgres::{Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
@@ -82,6 +84,8 @@ pub enum StoreError {
         /// The key's length.
         bytes: usize,
     },
+    /// A checkpoint or checkpoint key that cannot be used (see [`CheckpointError`]).
+    Checkpoint(String),
     /// A stored row that cannot be read back as a record.
     Corrupt {
         /// The row's position in the store.
@@ -113,6 +117,7 @@ impl fmt::Display for StoreError {
             ),
             StoreError::InvalidCursor(c) => write!(f, "invalid cursor `{c}`"),
             StoreError::WrongKey(m) => write!(f, "{m}"),
+            StoreError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
             StoreError::WeakKey { bytes } => write!(
                 f,
                 "the HMAC key is {bytes} bytes; at least {} random bytes are required (its \
@@ -263,7 +268,38 @@ pub trait Store {
     fn last_seq(&mut self) -> Result<i64, StoreError>;
 
     /// Walks the whole store and reports the first row that breaks the chain.
-    fn verify(&mut self) -> Result<Verification, StoreError>;
+    fn verify(&mut self) -> Result<Verification, StoreError> {
+        Ok(self.witness(&[])?.verification)
+    }
+
+    /// The verification walk of [`Store::verify`], noting the store's identity, its
+    /// head and the rows at `seqs`: what checkpoints are taken and checked from.
+    fn witness(&mut self, seqs: &[i64]) -> Result<Witness, StoreError>;
+
+    /// Verifies the store and records its head as a [`Checkpoint`] (sign it with
+    /// [`Checkpoint::sign`] and keep it outside the database). Refused when the
+    /// chain is broken: a checkpoint of a tampered store would vouch for it.
+    fn checkpoint(&mut self) -> Result<(Checkpoint, Verification), StoreError> {
+        let witness = self.witness(&[])?;
+        if let Some(b) = &witness.verification.first_break {
+            return Err(StoreError::Checkpoint(format!(
+                "the chain is broken ({b}); no checkpoint is taken of a tampered store"
+            )));
+        }
+        Ok((witness.checkpoint()?, witness.verification))
+    }
+
+    /// Verifies the store and checks that it still holds what each checkpoint
+    /// covered: one [`Finding`] per checkpoint, in order.
+    fn check_checkpoints(
+        &mut self,
+        checkpoints: &[Checkpoint],
+    ) -> Result<(Verification, Vec<Finding>), StoreError> {
+        let seqs: Vec<i64> = checkpoints.iter().map(|c| c.seq).collect();
+        let witness = self.witness(&seqs)?;
+        let findings = checkpoints.iter().map(|c| witness.check(c)).collect();
+        Ok((witness.verification, findings))
+    }
 
     /// Removes old records (exporting them first if asked), keeping the chain
     /// verifiable. `progress` is called with (removed so far, total to remove).

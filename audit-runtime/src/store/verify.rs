@@ -167,6 +167,19 @@ pub(crate) struct Walk {
     report: Verification,
     /// The row at which the links disagree, awaiting classification.
     pending: Option<Pending>,
+    /// Rows whose link (and count of rows up to them) a checkpoint asks for.
+    witnesses: Vec<Witnessed>,
+}
+
+/// What the walk saw of one row a checkpoint names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Witnessed {
+    /// The row's `seq`.
+    pub seq: i64,
+    /// Its link, if the walk met the row.
+    pub link: Option<Link>,
+    /// Rows walked with a `seq` at or before it.
+    pub rows_upto: u64,
 }
 
 /// A link mismatch, classified by a second pass over the rows.
@@ -200,7 +213,32 @@ impl Walk {
             hashes: HashSet::new(),
             prevs: Vec::new(),
             pending: None,
+            witnesses: Vec::new(),
         }
+    }
+
+    /// Asks the walk to note the link of the row at each of `seqs`.
+    pub fn witness(mut self, seqs: &[i64]) -> Walk {
+        self.witnesses = seqs
+            .iter()
+            .map(|&seq| Witnessed {
+                seq,
+                link: None,
+                rows_upto: 0,
+            })
+            .collect();
+        self
+    }
+
+    /// The newest row walked intact (the anchor, or genesis, before any): the head a
+    /// checkpoint records.
+    pub fn head(&self) -> (i64, Link) {
+        (self.prev_seq.unwrap_or(0), self.prev)
+    }
+
+    /// What the walk saw of the rows [`Walk::witness`] asked for.
+    pub fn witnessed(&self) -> &[Witnessed] {
+        &self.witnesses
     }
 
     /// Checks one row; `false` once the chain is broken (stop feeding).
@@ -240,6 +278,14 @@ impl Walk {
         }
         self.prev = link;
         self.prev_seq = Some(row.seq);
+        for w in &mut self.witnesses {
+            if row.seq <= w.seq {
+                w.rows_upto += 1;
+            }
+            if row.seq == w.seq {
+                w.link = Some(link);
+            }
+        }
         true
     }
 

@@ -147,6 +147,11 @@ fn tampering() {
 }
 
 #[test]
+fn checkpoints() {
+    store_suite::checkpoints(&PgHarness::new());
+}
+
+#[test]
 fn hmac_key() {
     store_suite::hmac_key(&PgHarness::new());
 }

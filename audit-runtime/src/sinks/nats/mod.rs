@@ -1,7 +1,10 @@
 //! The distributed path: each record published to a NATS JetStream stream, the
 //! record id as `Nats-Msg-Id` so the stream drops the duplicates of a retried batch.
 
+mod checkpoints;
 pub mod ingest;
+
+pub use checkpoints::CheckpointBucket;
 
 use std::time::Duration;
 

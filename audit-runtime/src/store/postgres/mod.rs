@@ -19,7 +19,7 @@ use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, page_of};
 use super::stored::{hashed_json, parse_record};
 use super::verify::Row;
-use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
+use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 
@@ -436,6 +436,16 @@ impl MetaTable for Meta<'_> {
             .map_err(db_error)
     }
 
+    fn put(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT INTO audit_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &value],
+            )
+            .map(drop)
+            .map_err(db_error)
+    }
+
     fn get(&mut self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .0
@@ -470,7 +480,7 @@ impl ColumnSource for postgres::Row {
     }
 }
 
-/// One REPEATABLE READ transaction: what [`core::verify`] walks, through portals
+/// One REPEATABLE READ transaction: what [`core::witness`] walks, through portals
 /// (no whole table in memory).
 struct Tx<'a>(Transaction<'a>);
 
@@ -497,6 +507,14 @@ impl Tx<'_> {
 }
 
 impl Snapshot for Tx<'_> {
+    fn store_id(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .query_opt("SELECT value FROM audit_meta WHERE key = 'store_id'", &[])
+            .map_err(db_error)?
+            .map(|r| r.get(0)))
+    }
+
     fn anchor(&mut self) -> Result<Option<AnchorRow>, StoreError> {
         read_anchor(&mut self.0)
     }
@@ -659,7 +677,7 @@ impl Store for Postgres {
             .get(0))
     }
 
-    fn verify(&mut self) -> Result<Verification, StoreError> {
+    fn witness(&mut self, seqs: &[i64]) -> Result<Witness, StoreError> {
         self.key_state.require()?;
         let key = self.key.clone();
         // One snapshot for the whole walk.
@@ -671,9 +689,9 @@ impl Store for Postgres {
             .start()
             .map_err(db_error)?;
         let mut tx = Tx(tx);
-        let verification = core::verify(&mut tx, key)?;
+        let witness = core::witness(&mut tx, key, seqs)?;
         tx.0.commit().map_err(db_error)?;
-        Ok(verification)
+        Ok(witness)
     }
 
     fn purge(

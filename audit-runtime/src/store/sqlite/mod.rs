@@ -14,7 +14,7 @@ use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, page_of};
 use super::stored::{hashed_json, parse_record};
 use super::verify::Row;
-use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Verification};
+use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
@@ -330,6 +330,16 @@ impl MetaTable for Meta<'_> {
             .map_err(db_error)
     }
 
+    fn put(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT OR IGNORE INTO audit_meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map(drop)
+            .map_err(db_error)
+    }
+
     fn get(&mut self, key: &str) -> Result<Option<String>, StoreError> {
         self.0
             .query_row("SELECT value FROM audit_meta WHERE key = ?1", [key], |r| {
@@ -365,10 +375,21 @@ impl ColumnSource for SqlRow<'_> {
     }
 }
 
-/// One read transaction: what [`core::verify`] walks.
+/// One read transaction: what [`core::witness`] walks.
 struct Tx<'a>(rusqlite::Transaction<'a>);
 
 impl Snapshot for Tx<'_> {
+    fn store_id(&mut self) -> Result<Option<String>, StoreError> {
+        self.0
+            .query_row(
+                "SELECT value FROM audit_meta WHERE key = 'store_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
     fn anchor(&mut self) -> Result<Option<AnchorRow>, StoreError> {
         read_anchor(&self.0)
     }
@@ -561,13 +582,13 @@ impl Store for Sqlite {
             .map_err(db_error)
     }
 
-    fn verify(&mut self) -> Result<Verification, StoreError> {
+    fn witness(&mut self, seqs: &[i64]) -> Result<Witness, StoreError> {
         self.require_key()?;
         // Read inside one transaction: one consistent snapshot.
         let mut tx = Tx(self.conn.transaction().map_err(db_error)?);
-        let verification = core::verify(&mut tx, self.key.clone())?;
+        let witness = core::witness(&mut tx, self.key.clone(), seqs)?;
         tx.0.finish().map_err(db_error)?;
-        Ok(verification)
+        Ok(witness)
     }
 
     fn purge(
