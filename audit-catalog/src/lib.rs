@@ -44,6 +44,7 @@ mod locate;
 mod lock;
 mod model;
 mod parse;
+pub mod redact;
 mod source;
 mod suggest;
 mod template;

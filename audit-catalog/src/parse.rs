@@ -447,7 +447,11 @@ impl Walker<'_> {
             .map(|f| self.fields(f, name, &redact))
             .unwrap_or_default();
         for r in &own_redact {
-            if !fields.iter().any(|f| &f.name == r.get_ref()) {
+            // A pattern may match no field (it also applies to nested JSON keys and
+            // entity changes); a plain name must be a field's.
+            if !crate::redact::is_pattern(r.get_ref())
+                && !fields.iter().any(|f| &f.name == r.get_ref())
+            {
                 let names = fields.iter().map(|f| f.name.as_str());
                 self.r.error(
                     ErrorKind::UnknownRedactKey,
@@ -588,7 +592,7 @@ impl Walker<'_> {
                     .unwrap_or(FieldType::Scalar(crate::field_type::Scalar::Json));
                 let name = k.get_ref().to_string();
                 Some(Field {
-                    redact: redact.contains(&name),
+                    redact: crate::redact::is_redacted(redact, &name),
                     name,
                     ty,
                     doc,

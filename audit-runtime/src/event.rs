@@ -34,8 +34,8 @@ impl Outcome {
 /// outcome, the metadata values in catalog field order, and the context.
 ///
 /// Turning it into a [`Record`](crate::Record) (rendering, redaction, JSON) is the
-/// delivery worker's job, never the caller's.
-#[derive(Debug)]
+/// delivery worker's job, never the caller's. Its `Debug` shows the record it
+/// becomes, redacted: never a muted value.
 pub struct Event {
     pub(crate) id: Uuid,
     pub(crate) time: Timestamp,
@@ -45,6 +45,14 @@ pub struct Event {
     pub(crate) metadata: Fields,
     pub(crate) context: Option<Arc<Context>>,
     pub(crate) entity: Option<Box<EntityPart>>,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Event")
+            .field(&crate::record::Record::from_event(self))
+            .finish()
+    }
 }
 
 /// A UUIDv7 for `time`: its millisecond prefix is the record's own time, its random

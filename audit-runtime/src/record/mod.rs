@@ -11,6 +11,7 @@ mod encode;
 pub(crate) mod hash;
 pub mod limits;
 mod metadata;
+mod redact;
 
 pub use crate::entity::Changes;
 pub use crate::time::TimestampError;
@@ -121,23 +122,6 @@ fn empty_context() -> Arc<Context> {
     Arc::clone(&EMPTY)
 }
 
-/// Replaces the value of every key named in `keys`, at any depth.
-fn redact_json(v: &mut Json, keys: &[&str]) {
-    match v {
-        Json::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                if keys.contains(&k.as_str()) {
-                    *val = Json::String(REDACTED.into());
-                } else {
-                    redact_json(val, keys);
-                }
-            }
-        }
-        Json::Array(items) => items.iter_mut().for_each(|i| redact_json(i, keys)),
-        _ => {}
-    }
-}
-
 impl Record {
     /// Builds the record of an event: renders the description and applies the
     /// catalog's redaction. The hash fields are left to the delivery pipeline.
@@ -155,21 +139,28 @@ impl Record {
     fn build(event: &Event, values: impl IntoIterator<Item = Value>) -> Record {
         let spec = event.spec();
         let mut metadata = Metadata::with_capacity(spec.fields.len());
+        let mut secrets = redact::Secrets::default();
         for (field, value) in spec.fields.iter().zip(values) {
-            let json = if field.redact || spec.redact.contains(&field.name) {
+            // `field.redact` holds the catalog's verdict (its names, patterns and the
+            // built-in list), decided at compile time.
+            let json = if field.redact {
+                secrets.value(&value);
                 Json::String(REDACTED.into())
             } else {
                 let mut j = value.into_json();
                 if j.is_object() || j.is_array() {
-                    if !spec.redact.is_empty() {
-                        redact_json(&mut j, spec.redact);
-                    }
+                    redact::json(&mut j, spec.redact, &mut secrets);
                     limits::cap_depth(&mut j);
                 }
                 j
             };
             metadata.push(field.name, json);
         }
+        let changes = event.entity.as_ref().map(|p| {
+            let mut changes = p.changes.clone();
+            redact::changes(&mut changes, spec.redact, &mut secrets);
+            changes
+        });
         let description = spec
             .description_template()
             .map(|t| {
@@ -183,10 +174,19 @@ impl Record {
                 })
             })
             .unwrap_or_default();
-        let (outcome, error) = match &event.outcome {
+        let (outcome, mut error) = match &event.outcome {
             Outcome::Success => (OutcomeKind::Success, None),
             Outcome::Failure(e) => (OutcomeKind::Failure, Some(e.clone())),
         };
+        // A muted value quoted by the handler's error (or a panic message), or by a
+        // description, goes too.
+        let mut description = description;
+        if !secrets.is_empty() {
+            if let Some(e) = &mut error {
+                secrets.scrub(e);
+            }
+            secrets.scrub(&mut description);
+        }
         let mut record = Record {
             id: event.id,
             time: event.time,
@@ -204,7 +204,7 @@ impl Record {
                 type_code: e.code,
                 id: event.entity.as_ref().map(|p| p.id.clone()),
             }),
-            changes: event.entity.as_ref().map(|p| p.changes.clone()),
+            changes,
             metadata,
             site: SiteInfo {
                 module: Cow::Borrowed(event.site.module),

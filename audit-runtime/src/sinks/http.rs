@@ -266,8 +266,8 @@ impl Http {
                 HttpFormat::Ndjson => Answer::Accepted,
                 HttpFormat::ElasticBulk { .. } => bulk_answer(items, &text),
             },
-            408 | 429 | 500..=599 => Answer::Retry(format!("http: {status} {}", snippet(&text))),
-            _ => Answer::Refused(format!("http: {status} {}", snippet(&text))),
+            408 | 429 | 500..=599 => Answer::Retry(format!("http: {status} {}", reply_size(&text))),
+            _ => Answer::Refused(format!("http: {status} {}", reply_size(&text))),
         }
     }
 
@@ -286,13 +286,17 @@ impl Http {
     }
 }
 
-/// The first characters of a response body, for error messages.
-fn snippet(text: &str) -> String {
-    let t: String = text.trim().chars().take(200).collect();
-    if t.is_empty() {
+/// How a reply is named in error messages: by its size only. A collector's reply may
+/// quote the records it was sent, and error messages go to logs, metrics and
+/// dead-letter files.
+fn reply_size(text: &str) -> String {
+    if text.trim().is_empty() {
         String::new()
     } else {
-        format!("({t})")
+        format!(
+            "({} bytes of reply, not shown: it may quote records)",
+            text.len()
+        )
     }
 }
 
@@ -316,7 +320,11 @@ fn bulk_answer(items: &[Item], text: &str) -> Answer {
             429 | 500..=599 => return Answer::Retry(format!("http: _bulk item status {status}")),
             _ => {
                 if first.is_empty() {
-                    first = op.map(|o| o["error"].to_string()).unwrap_or_default();
+                    // The error's type only: its `reason` quotes the document.
+                    first = op
+                        .and_then(|o| o["error"]["type"].as_str())
+                        .unwrap_or("unknown error")
+                        .to_string();
                 }
                 refused.push(item.record().id);
             }

@@ -72,7 +72,9 @@ fn checkpoints_in_a_kv_bucket_witness_a_postgres_store() {
                  DELETE FROM audit_records WHERE seq > 17;"
             ))
             .unwrap();
-        let (v, findings) = store.check_checkpoints(std::slice::from_ref(&newest)).unwrap();
+        let (v, findings) = store
+            .check_checkpoints(std::slice::from_ref(&newest))
+            .unwrap();
         assert!(v.is_intact(), "verify alone passes");
         assert_eq!(
             findings[0],

@@ -1,7 +1,7 @@
 //! A second crate with `#[audited]` sites and its own catalog (`audit.toml` here), so
 //! that the workspace tests the registry across crates and catalogs.
 
-use audit::audited;
+use audit::{AuditEntity, audited};
 
 /// A sign-in attempt.
 pub struct SignIn {
@@ -60,3 +60,61 @@ pub fn close(id: i64) {}
     )
 )]
 pub fn sign_in_at(s: &SignIn, risk: f64, at: std::time::SystemTime, roles: &[String]) {}
+
+/// A sign-in whose error quotes the password, as careless handlers do (the record's
+/// error has it scrubbed).
+#[audited(
+    event = "account_sign_in",
+    meta(login = &s.login, ip = &s.ip, attempts = 1u32, password = &s.password, risk = 0.0,
+         mfa = false, at = std::time::SystemTime::UNIX_EPOCH, extra = &s.extra,
+         roles = Vec::<String>::new(), scores = None::<Vec<i64>>)
+)]
+pub fn sign_in_quoting(s: &SignIn) -> Result<(), String> {
+    Err(format!("wrong password {} for {}", s.password, s.login))
+}
+
+/// A sign-in whose handler panics with a message quoting a secret nested in `extra`.
+#[audited(
+    event = "account_sign_in",
+    meta(login = &s.login, ip = &s.ip, attempts = 1u32, password = &s.password, risk = 0.0,
+         mfa = false, at = std::time::SystemTime::UNIX_EPOCH, extra = &s.extra,
+         roles = Vec::<String>::new(), scores = None::<Vec<i64>>)
+)]
+pub fn sign_in_panicking(s: &SignIn, quoted: &str) {
+    panic!("token {quoted} rejected");
+}
+
+/// An account, audited field by field: its token is muted by the built-in list, its
+/// card number by the event's `card_*` pattern, neither by an attribute here.
+#[derive(Clone, AuditEntity)]
+#[audit(entity = "account")]
+pub struct Account {
+    /// Id.
+    #[audit(id)]
+    pub id: i64,
+    /// Plan name.
+    pub plan: String,
+    /// API token.
+    pub api_token: String,
+    /// Card on file.
+    pub card_number: String,
+    /// Free-form settings, where secrets hide too.
+    pub settings: serde_json::Value,
+}
+
+/// Changes an account; fails quoting the card when the plan is `declined`.
+#[audited(event = "account_update", entity = account, meta(account_id = account.id))]
+pub fn update_account(
+    account: &mut Account,
+    plan: &str,
+    token: &str,
+    card: &str,
+) -> Result<(), String> {
+    account.plan = plan.to_string();
+    account.api_token = token.to_string();
+    account.card_number = card.to_string();
+    if plan == "declined" {
+        return Err(format!("card {card} was declined"));
+    }
+    Ok(())
+}
