@@ -131,5 +131,56 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The entity of an update event: an id and the 20 fields, nested (paths `inner.f02`).
+#[derive(Clone, AuditEntity)]
+#[audit(entity = "user")]
+struct Account {
+    #[audit(id)]
+    id: u64,
+    inner: Wide,
+}
+
+#[audit::audited(event = "user_update", entity = account, meta(user_email = "x@example.com"))]
+fn update(account: &mut Account) {
+    account.inner.f02 = "Acme Inc".into();
+}
+
+/// Building the record of an update event on the pipeline's builder thread: the
+/// snapshots and difference of a 20-field entity, redaction of every key included.
+fn record_with_changes(c: &mut Criterion) {
+    use audit::dispatch::{Event, Outcome, Value};
+    let site = audit::registry::sites()
+        .into_iter()
+        .find(|s| s.function == "update")
+        .expect("the bench's site");
+    let before = Account {
+        id: 7,
+        inner: wide(),
+    };
+    let mut after = before.clone();
+    update(&mut after);
+    after.inner.f06 = 13.0;
+    after.inner.f11.push("b".into());
+    let event = || {
+        Event::new(
+            site,
+            Outcome::Success,
+            0,
+            vec![Value::Str("x@example.com".into())],
+            None,
+        )
+        .with_entity(Some(Box::new(after.audit_updated_from(&before))))
+    };
+    let record = audit::Record::from_event_owned(event());
+    assert_eq!(record.changes.as_ref().unwrap().difference.len(), 3);
+    c.bench_function("record of an update event (20-field entity)", |b| {
+        b.iter_batched(
+            event,
+            audit::Record::from_event_owned,
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench, record_with_changes);
 criterion_main!(benches);
