@@ -403,7 +403,7 @@ fn store_roles_then_query_as_the_reader() {
 /// in `--help`.
 #[test]
 fn passwords_never_appear_in_output() {
-    let bad = "postgres://app:hunter2-secret@127.0.0.1:1/none?sslmode=bogus";
+    let bad = "postgres://app:hunter2-secret@127.0.0.1:1/none?connect_timeout=bogus";
     let out = audit(&["query", "--db", bad]);
     assert!(!out.status.success());
     assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));

@@ -140,11 +140,7 @@ pub(crate) fn json(v: &mut Json, patterns: &'static [&'static str], secrets: &mu
 
 /// Redacts an entity's changes: the snapshots like any JSON, and each difference
 /// whose path (`a.b.2`) passes through a redacted key.
-pub(crate) fn changes(
-    c: &mut Changes,
-    patterns: &'static [&'static str],
-    secrets: &mut Secrets,
-) {
+pub(crate) fn changes(c: &mut Changes, patterns: &'static [&'static str], secrets: &mut Secrets) {
     Matcher::with(patterns, |m| {
         m.json(&mut c.previous, secrets);
         m.json(&mut c.current, secrets);

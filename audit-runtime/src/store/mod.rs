@@ -53,7 +53,7 @@ use crate::record::Record;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey, Finding, PublicKey, Witness};
 pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
-pub use postgres::{Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
+pub use postgres::{PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
 pub use purge::{Purge, PurgeReport};
 pub use query::{Cursor, Order, Page, Query};
 #[cfg(feature = "sqlite")]

@@ -564,11 +564,122 @@ fn roles_refuse_a_powerful_working_role() {
 #[test]
 fn connection_errors_do_not_echo_passwords() {
     for params in [
-        "postgres://app:hunter2-secret@127.0.0.1:5432/test?sslmode=bogus",
-        "host=127.0.0.1 password='hunter2-secret' sslmode=bogus",
+        "postgres://app:hunter2-secret@127.0.0.1:5432/test?connect_timeout=bogus",
+        "host=127.0.0.1 password='hunter2-secret' connect_timeout=bogus",
     ] {
         let e = Postgres::connect(params).unwrap_err().to_string();
         assert!(!e.contains("hunter2"), "{e}");
         assert!(e.contains("***"), "{e}");
     }
+}
+
+/// Whether the session of the store named `name` is encrypted (`pg_stat_ssl`).
+fn session_encrypted(name: &str) -> bool {
+    admin()
+        .query_one(
+            "SELECT coalesce(bool_and(s.ssl), false) FROM pg_stat_ssl s
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+            &[&format!("audit {name}")],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// The server's certificate, trusted as its own root (the machine's PostgreSQL uses
+/// a self-signed certificate for `localhost`): `AUDIT_TEST_PG_CA`, or Debian's.
+fn server_cert() -> String {
+    std::env::var("AUDIT_TEST_PG_CA")
+        .unwrap_or_else(|_| "/etc/ssl/certs/ssl-cert-snakeoil.pem".into())
+}
+
+/// TLS against the real server: `require` and `prefer` encrypt, `disable` does not,
+/// `verify-full` connects only when the certificate chains to the given root and
+/// names the host — a certificate the test makes is refused, and so is a host name
+/// the certificate does not carry.
+#[test]
+fn tls_modes_against_the_server() {
+    let h = PgHarness::new();
+    let schema = h.fresh_schema();
+    let config: postgres::Config = url().parse().unwrap();
+    let (port, db) = (
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_dbname().unwrap_or("test").to_string(),
+    );
+    let open = |name: &str, params: String| {
+        Postgres::options()
+            .schema(&schema)
+            .name(name)
+            .connect(&params)
+            .map(|mut s| {
+                s.count().unwrap();
+                s
+            })
+    };
+    let tag = std::process::id();
+    let base = format!("postgres://postgres@127.0.0.1:{port}/{db}");
+    for (mode, encrypted) in [("require", true), ("prefer", true), ("disable", false)] {
+        let name = format!("tls-{mode}-{tag}");
+        let store = open(&name, format!("{base}?sslmode={mode}")).unwrap();
+        assert_eq!(session_encrypted(&name), encrypted, "sslmode={mode}");
+        drop(store);
+    }
+
+    let ca = server_cert();
+    let name = format!("tls-verify-{tag}");
+    let store = open(
+        &name,
+        format!("postgres://postgres@localhost:{port}/{db}?sslmode=verify-full&sslrootcert={ca}"),
+    )
+    .unwrap();
+    assert!(session_encrypted(&name));
+    drop(store);
+
+    // The right certificate, the wrong name.
+    let e = open(
+        "tls-wrong-name",
+        format!("{base}?sslmode=verify-full&sslrootcert={ca}"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    // A root the server's certificate does not chain to.
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let e = Postgres::options()
+        .schema(&schema)
+        .tls(audit::store::PgTls::VerifyFull { root_cert: cert })
+        .connect(&format!("postgres://postgres@localhost:{port}/{db}"))
+        .unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    // A missing root file is named.
+    let e = open(
+        "tls-no-ca",
+        format!("{base}?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }

@@ -3,8 +3,10 @@
 
 mod roles;
 mod schema;
+mod tls;
 
 pub use roles::{PostgresRoles, RolesReport};
+pub use tls::PgTls;
 
 use std::error::Error as _;
 
@@ -40,6 +42,7 @@ pub struct PostgresOptions {
     key: ChainKey,
     schema: Option<String>,
     name: String,
+    tls: Option<PgTls>,
 }
 
 impl Default for PostgresOptions {
@@ -48,6 +51,7 @@ impl Default for PostgresOptions {
             key: ChainKey::none(),
             schema: None,
             name: "postgres".into(),
+            tls: None,
         }
     }
 }
@@ -72,19 +76,36 @@ impl PostgresOptions {
         self
     }
 
+    /// How the connection is protected, in place of the parameters' `sslmode` /
+    /// `sslrootcert` (and `PGSSLMODE` / `PGSSLROOTCERT`); see [`PgTls`].
+    pub fn tls(mut self, tls: PgTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The driver's configuration and the TLS setting of `params`.
+    fn config(&self, params: &str) -> Result<(Config, PgTls), StoreError> {
+        let (from_params, rest) = PgTls::from_params(params)?;
+        let tls = self.tls.clone().unwrap_or(from_params);
+        let mut config: Config = rest.parse().map_err(|e: postgres::Error| {
+            StoreError::Database(format!("`{}`: {e}", redact_password(params)))
+        })?;
+        config.ssl_mode(tls.ssl_mode());
+        Ok((config, tls))
+    }
+
     /// Connects (`postgres://user@host/db` or `host=… user=… dbname=…`), creating
     /// and migrating the schema if needed.
     pub fn connect(self, params: &str) -> Result<Postgres, StoreError> {
         self.key.check_strength()?;
-        let mut config: Config = params.parse().map_err(|e: postgres::Error| {
-            StoreError::Database(format!("`{}`: {e}", redact_password(params)))
-        })?;
+        let (mut config, tls) = self.config(params)?;
         if config.get_application_name().is_none() {
             // Names the store's sessions in pg_stat_activity.
             config.application_name(&format!("audit {}", self.name));
         }
         let mut store = Postgres {
             config,
+            tls,
             client: None,
             key: self.key,
             key_state: KeyState::Usable,
@@ -118,6 +139,7 @@ impl PostgresOptions {
 /// ```
 pub struct Postgres {
     config: Config,
+    tls: PgTls,
     client: Option<Client>,
     key: ChainKey,
     key_state: KeyState,
@@ -130,9 +152,19 @@ impl std::fmt::Debug for Postgres {
         f.debug_struct("Postgres")
             .field("schema", &self.schema)
             .field("key", &self.key)
+            .field("tls", &self.tls)
             .field("connected", &self.client.is_some())
             .finish()
     }
+}
+
+/// A connection, encrypted as `tls` says.
+fn connect(config: &Config, tls: &PgTls) -> Result<Client, StoreError> {
+    match tls {
+        PgTls::Disable => config.connect(NoTls),
+        _ => config.connect(tls.connector()?),
+    }
+    .map_err(db_error)
 }
 
 /// `s` as a quoted SQL identifier.
@@ -305,7 +337,7 @@ impl Postgres {
     /// The connection, re-established if it was lost.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            let mut client = self.config.connect(NoTls).map_err(db_error)?;
+            let mut client = connect(&self.config, &self.tls)?;
             if let Some(schema) = &self.schema {
                 let quoted = quote_ident(schema);
                 // Created only when missing: a least-privileged role may not create one.

@@ -109,10 +109,8 @@ impl PostgresOptions {
         roles: &PostgresRoles,
     ) -> Result<RolesReport, StoreError> {
         roles.check()?;
-        let config: postgres::Config = params.parse().map_err(|e: postgres::Error| {
-            StoreError::Database(format!("`{}`: {e}", super::redact_password(params)))
-        })?;
-        let mut client = config.connect(postgres::NoTls).map_err(db_error)?;
+        let (config, tls) = self.config(params)?;
+        let mut client = super::connect(&config, &tls)?;
         let mut report = RolesReport::default();
         for (name, login) in [
             (&roles.owner, false),
