@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use std::sync::atomic::AtomicBool;
 
 use audit_runtime::ingest::Ingest;
+use audit_runtime::sinks::NatsConnection;
 use audit_runtime::store::{
     Checkpoint, CheckpointKey, Order, Postgres, PublicKey, Purge, Query, Sqlite, Store, StoreError,
 };
@@ -309,6 +310,15 @@ pub struct IngestCmd {
     /// Name of the environment variable holding the chain's HMAC key.
     #[arg(long, default_value = "AUDIT_HMAC_KEY")]
     key_env: String,
+    /// Trust this certificate authority (PEM) for the NATS server, and require TLS.
+    #[arg(long)]
+    nats_ca: Option<std::path::PathBuf>,
+    /// Authenticate to NATS with this `.creds` file (user JWT and nkey seed).
+    #[arg(long)]
+    nats_creds: Option<std::path::PathBuf>,
+    /// Authenticate to NATS with the nkey seed in this file.
+    #[arg(long)]
+    nats_nkey: Option<std::path::PathBuf>,
 }
 
 fn finish(result: Result<ExitCode, String>) -> ExitCode {
@@ -577,6 +587,17 @@ pub fn ingest(cmd: IngestCmd) -> ExitCode {
         if let Some(dir) = &cmd.dead_letters {
             ingest = ingest.dead_letters(dir);
         }
+        let mut connection = NatsConnection::default();
+        if let Some(ca) = &cmd.nats_ca {
+            connection = connection.tls_root(ca);
+        }
+        if let Some(creds) = &cmd.nats_creds {
+            connection = connection.credentials_file(creds);
+        }
+        if let Some(seed) = &cmd.nats_nkey {
+            connection = connection.nkey_file(seed);
+        }
+        ingest = ingest.connection(connection);
         let stop = AtomicBool::new(false);
         let report = if cmd.to.starts_with("postgres://") || cmd.to.starts_with("postgresql://") {
             let mut options = Postgres::options();

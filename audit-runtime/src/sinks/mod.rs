@@ -25,7 +25,7 @@ pub use http::{Http, HttpFormat, HttpHealth, HttpOptions};
 pub use jsonl::JsonLines;
 pub use listener::{Listen, Listener};
 #[cfg(feature = "nats")]
-pub use nats::{CheckpointBucket, Nats, NatsOptions, Retention};
+pub use nats::{CheckpointBucket, Nats, NatsConnection, NatsOptions, Retention};
 
 /// Why a sink could not take a batch, and whether trying again can help.
 ///

@@ -1,8 +1,6 @@
 //! Signed checkpoints kept in a JetStream key-value bucket: a witness outside the
 //! database, replicated by NATS, with a history per store.
 
-use std::time::Duration;
-
 use async_nats::jetstream::{self, kv};
 
 use futures_util::StreamExt;
@@ -43,17 +41,23 @@ impl std::fmt::Debug for CheckpointBucket {
 impl CheckpointBucket {
     /// Connects, creating the bucket if it is missing.
     pub fn connect(url: &str, bucket: &str, history: i64) -> Result<Self, SinkError> {
+        Self::connect_with(&super::NatsConnection::default(), url, bucket, history)
+    }
+
+    /// [`CheckpointBucket::connect`] with TLS and credentials.
+    pub fn connect_with(
+        connection: &super::NatsConnection,
+        url: &str,
+        bucket: &str,
+        history: i64,
+    ) -> Result<Self, SinkError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| SinkError::permanent(format!("nats: no runtime: {e}")))?;
         let kv = rt.block_on(async {
-            let client = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(5))
-                .connect(url)
-                .await
-                .map_err(|e| SinkError::retryable(format!("nats: cannot connect to {url}: {e}")))?;
+            let client = connection.connect(url).await?;
             let js = jetstream::new(client);
             // The bucket's stream, made by hand with the key-value conventions
             // (`KV_<bucket>`, subjects `$KV.<bucket>.>`, one subject per key keeping

@@ -87,6 +87,7 @@ pub struct Ingest {
     fetch_wait: Duration,
     idle_exit: Option<Duration>,
     dead_letters: Option<PathBuf>,
+    connection: super::NatsConnection,
 }
 
 impl Ingest {
@@ -100,7 +101,14 @@ impl Ingest {
             fetch_wait: Duration::from_millis(500),
             idle_exit: None,
             dead_letters: None,
+            connection: super::NatsConnection::default(),
         }
+    }
+
+    /// TLS and credentials of the NATS connection (see [`super::NatsConnection`]).
+    pub fn connection(mut self, connection: super::NatsConnection) -> Self {
+        self.connection = connection;
+        self
     }
 
     /// Where poison messages are kept (default: `ingest-<consumer>-dead-<pid>` in
@@ -164,7 +172,11 @@ impl Ingest {
             .build()
             .map_err(|e| nats(&e))?;
         let (client, consumer) = rt.block_on(async {
-            let client = async_nats::connect(url).await.map_err(|e| nats(&e))?;
+            let client = self
+                .connection
+                .connect(url)
+                .await
+                .map_err(|e| IngestError::Nats(e.to_string()))?;
             let js = jetstream::new(client.clone());
             let stream = js.get_stream(&self.stream).await.map_err(|e| nats(&e))?;
             let consumer: jetstream::consumer::PullConsumer = stream

@@ -2,9 +2,11 @@
 //! record id as `Nats-Msg-Id` so the stream drops the duplicates of a retried batch.
 
 mod checkpoints;
+mod connection;
 pub mod ingest;
 
 pub use checkpoints::CheckpointBucket;
+pub use connection::NatsConnection;
 
 use std::time::Duration;
 
@@ -54,6 +56,7 @@ pub struct NatsOptions {
     duplicate_window: Duration,
     ack_timeout: Duration,
     name: String,
+    connection: NatsConnection,
 }
 
 impl Default for NatsOptions {
@@ -68,6 +71,7 @@ impl Default for NatsOptions {
             duplicate_window: Duration::from_secs(120),
             ack_timeout: Duration::from_secs(5),
             name: "nats".into(),
+            connection: NatsConnection::default(),
         }
     }
 }
@@ -123,6 +127,12 @@ impl NatsOptions {
         self
     }
 
+    /// TLS and credentials (see [`NatsConnection`]).
+    pub fn connection(mut self, connection: NatsConnection) -> Self {
+        self.connection = connection;
+        self
+    }
+
     /// The sink's name in metrics and spool paths (default `nats`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -138,11 +148,7 @@ impl NatsOptions {
             .build()
             .map_err(|e| SinkError::permanent(format!("nats: no runtime: {e}")))?;
         let js = rt.block_on(async {
-            let client = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(5))
-                .connect(url)
-                .await
-                .map_err(|e| SinkError::retryable(format!("nats: cannot connect to {url}: {e}")))?;
+            let client = self.connection.connect(url).await?;
             let js = jetstream::new(client);
             if self.create {
                 js.get_or_create_stream(stream::Config {
