@@ -58,7 +58,7 @@ impl HttpHealth {
 ///     .build("http://127.0.0.1:9200/_bulk");
 /// # drop(es);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     headers: Vec<(String, String)>,
     format: HttpFormat,
@@ -66,6 +66,27 @@ pub struct HttpOptions {
     timeout: Duration,
     ping: Option<(String, Duration)>,
     name: String,
+    roots: Option<ureq::tls::RootCerts>,
+}
+
+/// Header values are not shown: they often carry credentials.
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, _)| (k.as_str(), crate::REDACTED))
+            .collect();
+        f.debug_struct("HttpOptions")
+            .field("headers", &headers)
+            .field("format", &self.format)
+            .field("max_batch", &self.max_batch)
+            .field("timeout", &self.timeout)
+            .field("ping", &self.ping)
+            .field("name", &self.name)
+            .field("custom_roots", &self.roots.is_some())
+            .finish()
+    }
 }
 
 impl Default for HttpOptions {
@@ -77,6 +98,7 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(10),
             ping: None,
             name: "http".into(),
+            roots: None,
         }
     }
 }
@@ -121,13 +143,39 @@ impl HttpOptions {
         self
     }
 
+    /// Trusts only the certificate authorities in this PEM file for `https://`
+    /// collectors (by default: the Mozilla roots built in). Read now: a missing or
+    /// empty file is an error here, not at the first batch.
+    pub fn tls_root(mut self, pem_file: impl AsRef<std::path::Path>) -> Result<Self, SinkError> {
+        let path = pem_file.as_ref();
+        let fail = |m: String| SinkError::permanent(format!("http: {}: {m}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| fail(e.to_string()))? {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err(fail("no certificate in the file".into()));
+        }
+        self.roots = Some(ureq::tls::RootCerts::new_with_certs(&certs));
+        Ok(self)
+    }
+
     /// The sink, POSTing to `url`.
     pub fn build(self, url: impl Into<String>) -> Http {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(self.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+            .http_status_as_error(false);
+        if let Some(roots) = &self.roots {
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(roots.clone())
+                    .build(),
+            );
+        }
+        let agent: ureq::Agent = config.build().into();
         let health = Arc::new(HttpHealth::default());
         let stop = Arc::new(AtomicBool::new(false));
         let pinger = self.ping.clone().map(|(url, interval)| {
