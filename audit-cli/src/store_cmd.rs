@@ -30,6 +30,26 @@ pub struct StoreArgs {
     /// Name of the environment variable holding the chain's HMAC key, for keyed stores.
     #[arg(long, default_value = "AUDIT_HMAC_KEY")]
     key_env: String,
+    /// A file holding the chain's HMAC key (its bytes, a trailing newline removed),
+    /// in place of the environment variable. Never the key itself on the command line.
+    #[arg(long, conflicts_with = "key_env")]
+    key_file: Option<PathBuf>,
+}
+
+/// The HMAC key from `--key-file`, else from the variable `--key-env` names.
+fn hmac_key(file: Option<&Path>, env: &str) -> Result<Option<Vec<u8>>, String> {
+    match file {
+        Some(path) => {
+            let mut key = std::fs::read(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
+            while key.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                key.pop();
+            }
+            Ok(Some(key))
+        }
+        None => Ok(std::env::var_os(env)
+            .filter(|k| !k.is_empty())
+            .map(|k| k.into_encoded_bytes())),
+    }
 }
 
 impl StoreArgs {
@@ -41,7 +61,7 @@ impl StoreArgs {
     /// Opens an existing store (a SQLite file is never created: a mistyped path is
     /// an error), or connects to a PostgreSQL one.
     fn open(&self) -> Result<Box<dyn Store>, String> {
-        let key = std::env::var(&self.key_env).ok().filter(|k| !k.is_empty());
+        let key = hmac_key(self.key_file.as_deref(), &self.key_env)?;
         if self.db.starts_with("postgres://") || self.db.starts_with("postgresql://") {
             let mut options = Postgres::options();
             if let Some(key) = key {
@@ -310,6 +330,9 @@ pub struct IngestCmd {
     /// Name of the environment variable holding the chain's HMAC key.
     #[arg(long, default_value = "AUDIT_HMAC_KEY")]
     key_env: String,
+    /// A file holding the chain's HMAC key, in place of the environment variable.
+    #[arg(long, conflicts_with = "key_env")]
+    key_file: Option<PathBuf>,
     /// Trust this certificate authority (PEM) for the NATS server, and require TLS.
     #[arg(long)]
     nats_ca: Option<std::path::PathBuf>,
@@ -576,7 +599,7 @@ fn print_records(
 
 pub fn ingest(cmd: IngestCmd) -> ExitCode {
     finish((|| {
-        let key = std::env::var(&cmd.key_env).ok().filter(|k| !k.is_empty());
+        let key = hmac_key(cmd.key_file.as_deref(), &cmd.key_env)?;
         let mut ingest = Ingest::new(&cmd.stream)
             .consumer(&cmd.consumer)
             .batch(cmd.batch)

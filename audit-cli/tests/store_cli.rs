@@ -519,3 +519,48 @@ fn checkpoint_then_verify_detects_a_removed_tail() {
         stderr(&out)
     );
 }
+
+/// A keyed store verified with its key read from a file (never a flag); a short key
+/// is refused.
+#[test]
+fn verify_with_the_key_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyed.db");
+    let key = "0123456789abcdef0123456789abcdef";
+    let mut store = Sqlite::options().hmac_key(key).open(&db).unwrap();
+    let items: Vec<Item> = (0..3).map(|i| Item::new(record(i, 1), "x")).collect();
+    store.write(&items).unwrap();
+    drop(store);
+    let key_file = dir.path().join("hmac.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let db = db.to_str().unwrap();
+    let out = audit(&[
+        "verify",
+        "--db",
+        db,
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("chain hmac-sha256"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(&key_file, "short\n").unwrap();
+    let out = audit(&[
+        "verify",
+        "--db",
+        db,
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("at least 32"), "{}", stderr(&out));
+}
