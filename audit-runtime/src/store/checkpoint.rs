@@ -29,6 +29,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[cfg(feature = "sqlite")] {
 //! use audit_runtime::store::{CheckpointKey, Checkpoint, Sqlite, Store};
 //! let dir = tempfile::tempdir()?;
 //! let mut store = Sqlite::open(dir.path().join("audit.db"))?;
@@ -40,6 +41,7 @@
 //! let opened = Checkpoint::open(&text, &key.public())?;
 //! let (_, findings) = store.check_checkpoints(&[opened])?;
 //! assert!(findings.iter().all(|f| f.holds()));
+//! # }
 //! # Ok(()) }
 //! ```
 
@@ -513,6 +515,7 @@ impl fmt::Display for Finding {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[cfg(feature = "sqlite")] {
 /// use std::time::Duration;
 /// use audit_runtime::store::{checkpoint, CheckpointKey, Sqlite};
 /// let dir = tempfile::tempdir()?;
@@ -527,6 +530,7 @@ impl fmt::Display for Finding {
 /// publisher.stop(); // takes a last checkpoint first
 /// // One at the start, one at the stop.
 /// assert_eq!(std::fs::read_dir(dir.path().join("witness"))?.count(), 2);
+/// # }
 /// # Ok(()) }
 /// ```
 pub struct Publisher {

@@ -15,6 +15,7 @@ use crate::store::Checkpoint;
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[cfg(feature = "postgres")] {
 /// use std::time::Duration;
 /// use audit_runtime::sinks::CheckpointBucket;
 /// use audit_runtime::store::{checkpoint::Publisher, CheckpointKey, Postgres};
@@ -25,7 +26,8 @@ use crate::store::Checkpoint;
 ///     Duration::from_secs(3600),
 ///     bucket.publish(),
 /// );
-/// # publisher.stop(); Ok(()) }
+/// # publisher.stop(); }
+/// # Ok(()) }
 /// ```
 pub struct CheckpointBucket {
     rt: std::sync::Arc<tokio::runtime::Runtime>,
