@@ -4,7 +4,6 @@
 //! JSON and every filter column), NATS JetStream messages, HTTP request bodies, and
 //! the Console sink's output.
 
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
