@@ -79,13 +79,26 @@ pub trait AuditEntity: AuditDiff {
     }
 }
 
-/// The entity part of an event: its id and its changes.
-#[derive(Debug, Clone, PartialEq)]
+/// The entity part of an event: its id and its changes. Its `Debug` mutes the keys
+/// of the built-in redaction list (the event's own catalog entries apply when its
+/// record is built; `Debug` of the event shows that record).
+#[derive(Clone, PartialEq)]
 pub struct EntityPart {
     /// The entity's id.
     pub id: Json,
     /// Before / after / difference.
     pub changes: Changes,
+}
+
+impl std::fmt::Debug for EntityPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut changes = self.changes.clone();
+        crate::record::redact_builtin(&mut changes);
+        f.debug_struct("EntityPart")
+            .field("id", &self.id)
+            .field("changes", &changes)
+            .finish()
+    }
 }
 
 /// A creation (previous null) or a deletion (current null) of an entity whose

@@ -167,6 +167,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn entity_debug_mutes_the_built_in_keys() {
+        let part = crate::entity::EntityPart {
+            id: json!(1),
+            changes: Changes {
+                previous: json!({"api_token": "tok-123456", "plan": "free"}),
+                current: json!({"api_token": "tok-654321", "plan": "pro"}),
+                difference: serde_json::from_value(json!({
+                    "api_token": ["tok-123456", "tok-654321"], "plan": ["free", "pro"]
+                }))
+                .unwrap(),
+            },
+        };
+        let shown = format!("{part:?}");
+        assert!(!shown.contains("tok-"), "{shown}");
+        assert!(shown.contains("pro"), "{shown}");
+    }
+
+    #[test]
     fn keys_at_any_depth_and_in_differences() {
         let mut secrets = Secrets::default();
         let mut v =
