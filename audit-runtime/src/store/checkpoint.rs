@@ -509,9 +509,9 @@ impl fmt::Display for Finding {
 /// Takes, signs and publishes a checkpoint of a store at a fixed interval, on a
 /// thread of its own, so that the witness lives outside the database: in a
 /// directory ([`to_directory`]), or wherever `publish` sends the signed text (an
-/// HTTP endpoint, a NATS subject or KV bucket, an object store). A failed round is
-/// reported on standard error and tried again at the next interval; a broken chain
-/// is never checkpointed.
+/// HTTP endpoint, a NATS subject or KV bucket, an object store). A failed round (an
+/// error, or a panic in `open` or `publish`) is reported on standard error and tried
+/// again at the next interval; a broken chain is never checkpointed.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -557,10 +557,15 @@ impl Publisher {
             .name("audit-checkpoint".into())
             .spawn(move || {
                 let mut round = || {
-                    let published = open()
-                        .and_then(|mut store| store.checkpoint())
-                        .map_err(|e| e.to_string())
-                        .and_then(|(cp, _)| publish(&cp, &cp.sign(&key)));
+                    // `open` and `publish` are the user's code: a panic in either costs
+                    // this round, not the publisher.
+                    let published = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        open()
+                            .and_then(|mut store| store.checkpoint())
+                            .map_err(|e| e.to_string())
+                            .and_then(|(cp, _)| publish(&cp, &cp.sign(&key)))
+                    }))
+                    .unwrap_or_else(|p| Err(format!("panicked: {}", crate::panic::message(&*p))));
                     if let Err(e) = published {
                         eprintln!("audit: checkpoint not published: {e}");
                     }
@@ -655,6 +660,36 @@ mod tests {
             Checkpoint::open("audit-checkpoint/v1\n", &key.public()),
             Err(CheckpointError::Malformed(_))
         ));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn a_panicking_publish_costs_one_round_not_the_publisher() {
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        drop(crate::store::Sqlite::open(&db).unwrap());
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let (seen, mut calls) = (published.clone(), 0);
+        let publisher = Publisher::spawn(
+            move || crate::store::Sqlite::open(&db),
+            CheckpointKey::generate().unwrap(),
+            Duration::from_secs(3600),
+            move |cp: &Checkpoint, _: &str| {
+                calls += 1;
+                if calls == 1 {
+                    panic!("the witness service is down");
+                }
+                seen.lock().unwrap().push(cp.seq);
+                Ok(())
+            },
+        );
+        publisher.stop();
+        assert_eq!(
+            *published.lock().unwrap(),
+            [0],
+            "the round at stop still published"
+        );
     }
 
     #[test]
