@@ -644,33 +644,13 @@ fn tls_modes_against_the_server() {
 
     // A root the server's certificate does not chain to.
     let dir = tempfile::tempdir().unwrap();
-    let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl makes a certificate");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    // An authority of the test's own (the server's certificate is not signed by it).
+    let (made_root, _, _) = audit_distributed_tests::make_certs(dir.path());
     let e = Postgres::options()
         .schema(&schema)
-        .tls(audit::store::PgTls::VerifyFull { root_cert: cert })
+        .tls(audit::store::PgTls::VerifyFull {
+            root_cert: made_root,
+        })
         .connect(&format!("postgres://postgres@localhost:{port}/{db}"))
         .unwrap_err();
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
