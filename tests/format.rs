@@ -7,6 +7,8 @@
 //! The fixtures are written once (`UPDATE_EXPECT=1 cargo test --test format` writes
 //! the missing ones) and checked forever: never regenerate one that exists.
 
+mod store_suite;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -250,7 +252,10 @@ fn the_documented_verifier_agrees_with_verify() {
     let db = store_copy(dir.path());
     let (ok, out) = python_verify(&db);
     assert!(ok, "{out}");
-    assert_eq!(out.trim(), "intact: 20 rows, 1 producers, 1 continued");
+    assert_eq!(
+        out.trim(),
+        "intact: 20 rows, 1 producers, 1 continued, 0 erased"
+    );
 
     // One changed description, written past the triggers as an attacker would.
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -270,6 +275,43 @@ fn the_documented_verifier_agrees_with_verify() {
     );
     let v = Sqlite::open(&db).unwrap().verify().unwrap();
     assert_eq!(v.first_break.unwrap().seq(), 13);
+}
+
+/// Rows erased by a tenant purge verify from their hash alone, in the documented
+/// verifier too; a changed hash on an erased row breaks the chain there.
+#[test]
+fn the_documented_verifier_checks_erased_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("erased.db");
+    let mut store = Sqlite::open(&db).unwrap();
+    store_suite::populate(&mut store, 30, 1_780_000_000_000_000_000);
+    let report = store
+        .purge(&Purge::everything().tenant("acme"), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(report.erased, 10);
+    drop(store);
+    let (ok, out) = python_verify(&db);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "intact: 30 rows, 0 producers, 0 continued, 10 erased"
+    );
+    let v = Sqlite::open(&db).unwrap().verify().unwrap();
+    assert_eq!((v.rows, v.producers, v.continued, v.erased), (30, 0, 0, 10));
+
+    // Row 4 (acme's second record) is erased; forge its hash.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_records_no_update;
+         UPDATE audit_records SET hash = replace(hash, substr(hash, 1, 1), 'f') WHERE seq = 4;",
+    )
+    .unwrap();
+    drop(conn);
+    let (ok, out) = python_verify(&db);
+    assert!(!ok);
+    assert_eq!(out.trim(), "row 4: the link chain breaks here");
+    let v = Sqlite::open(&db).unwrap().verify().unwrap();
+    assert_eq!(v.first_break.unwrap().seq(), 4);
 }
 
 #[test]

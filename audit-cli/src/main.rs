@@ -11,6 +11,7 @@
 //! audit keygen --out K                checkpoint signing key pair (K, K.pub)
 //! audit checkpoint --db audit.db --key K [-o CP]   sign the store's head
 //! audit purge  --db audit.db --older-than 90d [--export old.jsonl]
+//! audit purge  --db audit.db --tenant acme [--older-than 90d] [--export acme.jsonl]
 //! audit tail   --db audit.db          follow new records
 //! audit ingest --from nats://127.0.0.1:4222 --stream AUDIT --to postgres://…
 //! audit store roles --db postgres://postgres@… --owner R --writer R --reader R --admin R

@@ -268,10 +268,16 @@ pub struct KeygenCmd {
 pub struct PurgeCmd {
     #[command(flatten)]
     store: StoreArgs,
-    /// Remove records older than this (`90d`) or before this RFC 3339 time.
+    /// Remove records older than this (`90d`) or before this RFC 3339 time (with
+    /// `--tenant`: erase only that tenant's records older than this).
+    #[arg(long, required_unless_present = "tenant")]
+    older_than: Option<String>,
+    /// Erase this tenant's records (all of them, or those older than
+    /// `--older-than`) wherever they are: each row keeps its place in the chain and
+    /// loses its content, so the store still verifies.
     #[arg(long)]
-    older_than: String,
-    /// Append the removed records to this JSON Lines file first.
+    tenant: Option<String>,
+    /// Append the removed (or erased) records to this JSON Lines file first.
     #[arg(long)]
     export: Option<PathBuf>,
 }
@@ -426,6 +432,12 @@ pub fn verify(cmd: VerifyCmd) -> ExitCode {
             "producer chains: {} started here, {} records continue a chain from outside the store",
             v.producers, v.continued
         );
+        if v.erased > 0 {
+            println!(
+                "erased: {} records (tenant purges; their links are checked, their content is gone)",
+                v.erased
+            );
+        }
         let mut broken = false;
         for ((path, cp), finding) in cmd.checkpoints.iter().zip(&checkpoints).zip(&findings) {
             broken |= !finding.holds();
@@ -520,8 +532,13 @@ pub fn keygen(cmd: KeygenCmd) -> ExitCode {
 pub fn purge(cmd: PurgeCmd) -> ExitCode {
     finish((|| {
         let mut store = cmd.store.open()?;
-        let before = parse_time(&cmd.older_than)?;
-        let mut request = Purge::older_than(before);
+        let mut request = match &cmd.older_than {
+            Some(t) => Purge::older_than(parse_time(t)?),
+            None => Purge::everything(),
+        };
+        if let Some(t) = &cmd.tenant {
+            request = request.tenant(t);
+        }
         if let Some(e) = &cmd.export {
             request = request.export(e);
         }
@@ -537,7 +554,14 @@ pub fn purge(cmd: PurgeCmd) -> ExitCode {
             })
             .map_err(store_err)?;
         bar.finish_and_clear();
-        println!("removed {} records older than {before}", report.removed);
+        let age = match &cmd.older_than {
+            Some(t) => format!(" older than {}", parse_time(t)?),
+            None => String::new(),
+        };
+        match &cmd.tenant {
+            Some(t) => println!("erased {} records of tenant `{t}`{age}", report.erased),
+            None => println!("removed {} records{age}", report.removed),
+        }
         if let Some(e) = &cmd.export {
             println!("exported {} records to {}", report.exported, e.display());
         }

@@ -191,6 +191,50 @@ fn verify_exits_1_naming_the_tampered_record() {
     );
 }
 
+/// `purge --tenant` erases one tenant's records (exported first); `show`, `query`
+/// and `tail` no longer find them, and `verify` still passes and counts them.
+#[test]
+fn purge_tenant_erases_its_records_and_the_store_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 10);
+    let export = dir.path().join("acme.jsonl");
+    let out = audit(&[
+        "purge",
+        "--db",
+        &db,
+        "--tenant",
+        "acme",
+        "--export",
+        export.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("erased 5 records of tenant `acme`\nexported 5 records"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 5);
+    let out = audit(&["show", "--db", &db, &records[0].id.to_string()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no record"), "{}", stderr(&out));
+    let out = audit(&["query", "--db", &db, "--json", "--limit", "100"]);
+    assert_eq!(stdout(&out).lines().count(), 5);
+    assert!(!stdout(&out).contains("acme"));
+    let out = audit(&["tail", "--db", &db, "--json", "--for", "10ms"]);
+    assert!(!stdout(&out).contains("acme"), "{}", stdout(&out));
+    let out = audit(&["verify", "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("erased: 5 records"),
+        "{}",
+        stdout(&out)
+    );
+    // Without a tenant, the age is required.
+    let out = audit(&["purge", "--db", &db]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
+}
+
 #[test]
 fn purge_exports_then_removes_old_records() {
     let dir = tempfile::tempdir().unwrap();

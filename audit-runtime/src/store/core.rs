@@ -15,15 +15,23 @@ use super::verify::{Anchor, Row, Walk};
 use crate::time::Timestamp;
 
 /// The columns a verification reads, in [`ColumnSource`]'s order (0-3: seq, hash,
-/// link, record; then the filter columns). `cast` is appended to the record and id
-/// columns (PostgreSQL reads them as `::text`).
+/// link, record; then the filter columns; 18: whether the row is erased). `cast` is
+/// appended to the record and id columns (PostgreSQL reads them as `::text`).
 pub(crate) fn row_columns(cast: &str) -> String {
     format!(
         "seq, hash, link, record{cast}, id{cast}, time_ns, event, code, category, level, \
          outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
-         description"
+         description, erased_ns IS NOT NULL"
     )
 }
+
+/// The record of an erased row.
+pub(crate) const ERASED_RECORD: &str = "null";
+
+/// What a tenant purge sets in an erased row (`erased_columns!`): `seq`, `id`,
+/// `time_ns`, `event`, `code`, `category`, `level`, `outcome`, `hash` and `link`
+/// stay, so the chain still verifies.
+pub(crate) const ERASED_COLUMNS: &str = erased_columns!();
 
 /// An anchor row as stored: `seq, link, purged, before_ns, at_ns`.
 pub(crate) type AnchorRow = (i64, String, i64, i64, i64);
@@ -96,41 +104,74 @@ pub(crate) trait Purger {
         before_ns: i64,
         keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
     ) -> Result<Option<(u64, i64)>, StoreError>;
+
+    /// How many rows of `tenant` (as stored in the column) older than `before_ns`
+    /// are not erased yet.
+    fn erasable(&mut self, tenant: &str, before_ns: i64) -> Result<u64, StoreError>;
+
+    /// In one transaction: the first `chunk` such rows, whose JSON goes to `keep`
+    /// first; then their erasure ([`ERASED_COLUMNS`], `erased_ns` set). Returns how
+    /// many rows were erased and the last one's `seq`, or `None` when none is left.
+    fn erase_chunk(
+        &mut self,
+        tenant: &str,
+        before_ns: i64,
+        chunk: usize,
+        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+    ) -> Result<Option<(u64, i64)>, StoreError>;
 }
 
-/// Removes old records chunk by chunk, each chunk's export synced before its
-/// removal commits (a crash in between repeats export lines, never loses rows).
+/// Removes old records (or erases a tenant's) chunk by chunk, each chunk's export
+/// synced before its removal commits (a crash in between repeats export lines,
+/// never loses rows).
 pub(crate) fn purge(
     purger: &mut dyn Purger,
     purge: &Purge,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<PurgeReport, StoreError> {
     let before = purge.before.as_nanos();
-    let (keep_from, total) = purger.prefix(before)?;
+    // The tenant as the column holds it (long names are truncated the same way).
+    let tenant = purge
+        .tenant
+        .as_deref()
+        .map(|t| super::columns::column_text(t, true).into_owned());
+    let (keep_from, total) = match &tenant {
+        Some(t) => (0, purger.erasable(t, before)?),
+        None => purger.prefix(before)?,
+    };
     let mut export = purge.export.as_deref().map(Export::open).transpose()?;
     let mut report = PurgeReport {
         removed: 0,
+        erased: 0,
         exported: 0,
         last_seq: None,
     };
     progress(0, total);
     loop {
         let mut exported = 0;
-        let removed = purger.remove_chunk(keep_from, purge.chunk, before, &mut |records| {
+        let mut keep = |records: &[&str]| {
             if let Some(export) = &mut export {
-                for json in records {
+                // Rows erased earlier have nothing left to export.
+                for json in records.iter().filter(|j| **j != ERASED_RECORD) {
                     export.write(json)?;
+                    exported += 1;
                 }
                 export.sync()?;
-                exported = records.len() as u64;
             }
             Ok(())
-        })?;
-        let Some((n, last_seq)) = removed else { break };
+        };
+        let done = match &tenant {
+            Some(t) => purger.erase_chunk(t, before, purge.chunk, &mut keep)?,
+            None => purger.remove_chunk(keep_from, purge.chunk, before, &mut keep)?,
+        };
+        let Some((n, last_seq)) = done else { break };
         report.exported += exported;
-        report.removed += n;
+        match tenant {
+            Some(_) => report.erased += n,
+            None => report.removed += n,
+        }
         report.last_seq = Some(last_seq);
-        progress(report.removed, total);
+        progress(report.removed + report.erased, total);
     }
     Ok(report)
 }
@@ -172,6 +213,8 @@ pub(crate) trait ColumnSource {
     fn int(&self, i: usize) -> Result<i64, StoreError>;
     /// A nullable integer column.
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// A boolean column (SQLite: an integer).
+    fn flag(&self, i: usize) -> Result<bool, StoreError>;
 
     /// The filter columns (4-17).
     fn filter_columns(&self) -> Result<Columns<'static>, StoreError> {

@@ -31,6 +31,16 @@
 // Without a database feature only the shared model remains; its SQL helpers idle.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
+/// The SQL assignments (both dialects) that erase a row in a tenant purge: the
+/// record becomes JSON `null`, the columns that could name a person, the tenant or
+/// an object are emptied. A macro so that the schema's migrations can `concat!` it.
+macro_rules! erased_columns {
+    () => {
+        "record = 'null', actor_id = NULL, actor_email = NULL, tenant = NULL, \
+         entity_type = NULL, entity_type_code = NULL, entity_id = NULL, description = ''"
+    };
+}
+
 pub mod checkpoint;
 mod columns;
 mod core;
@@ -301,8 +311,9 @@ pub trait Store {
         Ok((witness.verification, findings))
     }
 
-    /// Removes old records (exporting them first if asked), keeping the chain
-    /// verifiable. `progress` is called with (removed so far, total to remove).
+    /// Removes old records, or erases one tenant's ([`Purge::tenant`]), exporting
+    /// them first if asked and keeping the chain verifiable. `progress` is called
+    /// with (done so far, total).
     fn purge(
         &mut self,
         purge: &Purge,

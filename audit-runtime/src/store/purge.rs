@@ -1,4 +1,10 @@
 //! Retention: what to purge, and the report of a purge.
+//!
+//! Two kinds: a time purge removes the oldest rows (a prefix of the chain, recorded
+//! by the anchor); a tenant purge ([`Purge::tenant`]) *erases* one tenant's rows
+//! wherever they sit in the chain: each keeps its position, hash and link (so the
+//! chain and every checkpoint still verify) and loses its record and every column
+//! that could name a person or the tenant.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -13,6 +19,9 @@ use crate::time::Timestamp;
 /// cut-off, so the remaining rows stay one unbroken chain (a late row older than the
 /// cut-off that follows a newer one waits for the next purge).
 ///
+/// With [`Purge::tenant`], every record of that tenant older than the cut-off is
+/// erased instead, wherever it is (see the module documentation).
+///
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use audit_runtime::{Timestamp, store::Purge};
@@ -25,6 +34,7 @@ pub struct Purge {
     pub(crate) before: Timestamp,
     pub(crate) export: Option<PathBuf>,
     pub(crate) chunk: usize,
+    pub(crate) tenant: Option<String>,
 }
 
 impl Purge {
@@ -34,7 +44,34 @@ impl Purge {
             before,
             export: None,
             chunk: 10_000,
+            tenant: None,
         }
+    }
+
+    /// Every record, whatever its age: with [`Purge::tenant`], all of a tenant's.
+    pub fn everything() -> Self {
+        Purge::older_than(Timestamp::from_nanos(i64::MAX))
+    }
+
+    /// Erases only `tenant`'s records (older than the cut-off) instead of removing
+    /// the oldest rows: each erased row keeps its `seq`, time, event name, code,
+    /// level, outcome, hash and link, and loses its record, actor, tenant, entity and
+    /// description. The chain still verifies (`Verification::erased` counts such
+    /// rows) and reads no longer return them. Export first to keep a copy elsewhere.
+    ///
+    /// ```
+    /// use audit_runtime::store::Purge;
+    /// let leaving = Purge::everything().tenant("acme").export("acme-archive.jsonl");
+    /// assert_eq!(leaving.tenant_name(), Some("acme"));
+    /// ```
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The tenant whose records are erased, if this is a tenant purge.
+    pub fn tenant_name(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// Appends the purged records to this JSON Lines file (one record per line,
@@ -60,11 +97,14 @@ impl Purge {
 /// What a purge did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurgeReport {
-    /// Rows removed.
+    /// Rows removed (a time purge).
     pub removed: u64,
+    /// Rows erased (a tenant purge).
+    pub erased: u64,
     /// Rows written to the export file.
     pub exported: u64,
-    /// Position of the last removed row (the new anchor), if any was removed.
+    /// Position of the last removed row (the new anchor) or, for a tenant purge, of
+    /// the last erased row, if any.
     pub last_seq: Option<i64>,
 }
 

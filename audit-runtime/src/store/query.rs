@@ -375,11 +375,9 @@ impl Query {
             let s = b.param(Param::Int(c.seq));
             b.conds.push(format!("(time_ns, seq) {cmp} ({t}, {s})"));
         }
-        let where_clause = if b.conds.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", b.conds.join(" AND "))
-        };
+        // Rows erased by a tenant purge hold no record: no read returns them.
+        b.conds.push("erased_ns IS NULL".into());
+        let where_clause = format!("WHERE {}", b.conds.join(" AND "));
         Sql {
             where_clause,
             order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
@@ -442,7 +440,7 @@ mod tests {
         let sql = q.to_sql(Placeholder::Dollar, "ILIKE");
         assert_eq!(
             sql.where_clause,
-            "WHERE event IN ($1, $2) AND (time_ns, seq) > ($3, $4)"
+            "WHERE event IN ($1, $2) AND (time_ns, seq) > ($3, $4) AND erased_ns IS NULL"
         );
         assert_eq!(sql.order_limit, "ORDER BY time_ns ASC, seq ASC LIMIT 51");
     }

@@ -88,6 +88,13 @@ impl Harness for PgHarness {
     fn drop_triggers(&self) -> &'static str {
         "DROP TRIGGER audit_records_append_only ON audit_records;"
     }
+    fn holds_text(&self, store: &Postgres, needle: &str) -> bool {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {}.audit_records r WHERE strpos(r::text, $1) > 0)",
+            store.schema().unwrap()
+        );
+        admin().query_one(&sql, &[&needle]).unwrap().get(0)
+    }
     fn typed(&self, literal: &str, ty: &str) -> String {
         format!("{literal}::{ty}")
     }
@@ -157,6 +164,12 @@ fn hmac_key() {
 }
 
 #[test]
+fn tenant_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    store_suite::tenant_purge(&PgHarness::new(), &dir.path().join("acme.jsonl"));
+}
+
+#[test]
 fn purge_and_export() {
     let h = PgHarness::new();
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +216,7 @@ fn refuses_a_newer_schema() {
     match Postgres::options().schema(schema).connect(&url()) {
         Err(StoreError::SchemaTooNew {
             found: 9,
-            supported: 3,
+            supported: 4,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -428,7 +441,7 @@ fn least_privilege_roles() {
         .setup_roles(&url(), &roles.0)
         .unwrap();
     assert_eq!(report.created.len(), 4, "{report:?}");
-    assert_eq!(report.version, 3);
+    assert_eq!(report.version, 4);
     // Idempotent.
     let again = Postgres::options()
         .schema(&schema)
@@ -459,6 +472,11 @@ fn least_privilege_roles() {
         "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (1, 'x', 0, 0, 0)",
         "INSERT INTO audit_purge_mark VALUES (txid_current())",
         "SELECT audit_purge_through(1, 9223372036854775807)",
+        "SELECT audit_erase_tenant('acme', 9223372036854775807, 9223372036854775807)",
+        "BEGIN; INSERT INTO audit_purge_mark VALUES (txid_current()); \
+         UPDATE audit_records SET record = 'null', actor_id = NULL, actor_email = NULL, \
+         tenant = NULL, entity_type = NULL, entity_type_code = NULL, entity_id = NULL, \
+         description = '', erased_ns = 1; COMMIT",
         "CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
         "CREATE TABLE audit_shadow (x int)",
     ];
@@ -489,6 +507,7 @@ fn least_privilege_roles() {
          VALUES (gen_random_uuid(), 0, 'e', 1, 'c', 'info', 'success', 'd', 'h', 'l', '{}')",
         "INSERT INTO audit_meta VALUES ('x', 'y')",
         "SELECT audit_purge_through(1, 9223372036854775807)",
+        "SELECT audit_erase_tenant('acme', 9223372036854775807, 9223372036854775807)",
     ] {
         let e = attempt(&mut r, sql).expect_err(sql);
         assert!(e.contains("permission denied"), "{sql}: {e}");
@@ -521,10 +540,23 @@ fn least_privilege_roles() {
     let v = operator.verify().unwrap();
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.anchor.map(|a| a.purged), Some(3));
-    // Not even the admin may delete directly, nor purge rows newer than the cut-off.
+    // The admin erases a tenant (through the owner's function, into the erased
+    // shape only), and the chain still verifies.
+    let erased = operator
+        .purge(
+            &audit::store::Purge::everything().tenant("acme"),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(erased.erased, 1);
+    let v = operator.verify().unwrap();
+    assert!(v.is_intact() && v.erased == 1, "{v:?}");
+    // Not even the admin may delete or update directly, nor purge rows newer than
+    // the cut-off.
     let mut a = session(&roles.0.admin, &schema);
     for sql in [
         "DELETE FROM audit_records",
+        "UPDATE audit_records SET description = ''",
         "SELECT audit_purge_through((SELECT max(seq) FROM audit_records), 0)",
     ] {
         let e = attempt(&mut a, sql).expect_err(sql);

@@ -510,6 +510,9 @@ impl ColumnSource for postgres::Row {
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
         self.try_get(i).map_err(db_error)
     }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.try_get(i).map_err(db_error)
+    }
 }
 
 /// One REPEATABLE READ transaction: what [`core::witness`] walks, through portals
@@ -563,6 +566,7 @@ impl Snapshot for Tx<'_> {
                 link: r.get(2),
                 json: r.get(3),
                 columns: r.filter_columns()?,
+                erased: r.flag(18)?,
             }))
         })
     }
@@ -633,6 +637,54 @@ impl Purger for Postgres {
         tx.commit().map_err(db_error)?;
         Ok(Some((n as u64, last_seq)))
     }
+
+    fn erasable(&mut self, tenant: &str, before_ns: i64) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .client()?
+            .query_one(
+                "SELECT count(*) FROM audit_records
+                 WHERE tenant = $1 AND time_ns < $2 AND erased_ns IS NULL",
+                &[&tenant, &before_ns],
+            )
+            .map_err(db_error)?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    fn erase_chunk(
+        &mut self,
+        tenant: &str,
+        before_ns: i64,
+        chunk: usize,
+        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+    ) -> Result<Option<(u64, i64)>, StoreError> {
+        let mut tx = self.client()?.transaction().map_err(db_error)?;
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
+            .map_err(db_error)?;
+        let rows = tx
+            .query(
+                "SELECT seq, record::text FROM audit_records
+                 WHERE tenant = $1 AND time_ns < $2 AND erased_ns IS NULL ORDER BY seq LIMIT $3",
+                &[&tenant, &before_ns, &(chunk as i64)],
+            )
+            .map_err(db_error)?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        let last_seq: i64 = last.get(0);
+        keep(&rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>())?;
+        // Only this function (run as the schema's owner) may update rows, and only
+        // into the erased shape.
+        let n: i64 = tx
+            .query_one(
+                "SELECT audit_erase_tenant($1, $2, $3)",
+                &[&tenant, &before_ns, &last_seq],
+            )
+            .map_err(db_error)?
+            .get(0);
+        tx.commit().map_err(db_error)?;
+        Ok(Some((n as u64, last_seq)))
+    }
 }
 
 impl Store for Postgres {
@@ -667,7 +719,7 @@ impl Store for Postgres {
         self.client()?
             .query_opt(
                 "SELECT seq, record::text FROM audit_records
-                 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)",
+                 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND erased_ns IS NULL",
                 &[&id, &tenant],
             )
             .map_err(db_error)?
@@ -686,7 +738,8 @@ impl Store for Postgres {
             .client()?
             .query(
                 "SELECT seq, record::text FROM audit_records
-                 WHERE seq > $1 AND ($3::text IS NULL OR tenant = $3) ORDER BY seq LIMIT $2",
+                 WHERE seq > $1 AND ($3::text IS NULL OR tenant = $3) AND erased_ns IS NULL
+                 ORDER BY seq LIMIT $2",
                 &[&after, &(limit as i64), &tenant],
             )
             .map_err(db_error)?;

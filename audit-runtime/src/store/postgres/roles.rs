@@ -6,7 +6,7 @@
 //! | owner | own the tables and functions (used only to migrate: `audit store roles` again) |
 //! | writer | append records, read them, record the chain's key fingerprint once |
 //! | reader | read |
-//! | admin | read, and purge through `audit_purge_through` (which writes its anchor) |
+//! | admin | read, purge through `audit_purge_through` (which writes its anchor) and erase a tenant through `audit_erase_tenant` |
 //!
 //! No role but the owner may update, delete, truncate, alter or drop anything, and
 //! the owner's own rows are guarded by the same triggers. A superuser can still do
@@ -70,6 +70,7 @@ const TABLES: &[&str] = &[
 const FUNCTIONS: &[&str] = &[
     "audit_refuse_change()",
     "audit_purge_through(bigint, bigint)",
+    "audit_erase_tenant(text, bigint, bigint)",
 ];
 
 impl PostgresRoles {
@@ -235,6 +236,7 @@ fn grant(client: &mut Client, schema: &str, roles: &PostgresRoles) -> Result<(),
              REVOKE ALL ON {tables} FROM PUBLIC, {w}, {r}, {a};
              REVOKE ALL ON SEQUENCE {sequence} FROM PUBLIC, {w}, {r}, {a};
              REVOKE ALL ON FUNCTION audit_purge_through(bigint, bigint) FROM PUBLIC, {w}, {r};
+             REVOKE ALL ON FUNCTION audit_erase_tenant(text, bigint, bigint) FROM PUBLIC, {w}, {r};
              REVOKE CREATE ON SCHEMA {schema} FROM {w}, {r}, {a};
              GRANT USAGE ON SCHEMA {schema} TO {w}, {r}, {a};
              GRANT SELECT, INSERT ON audit_records, audit_meta TO {w};
@@ -242,6 +244,7 @@ fn grant(client: &mut Client, schema: &str, roles: &PostgresRoles) -> Result<(),
              GRANT USAGE ON SEQUENCE {sequence} TO {w};
              GRANT SELECT ON audit_records, audit_anchor, audit_meta, audit_migrations TO {r}, {a};
              GRANT EXECUTE ON FUNCTION audit_purge_through(bigint, bigint) TO {a};
+             GRANT EXECUTE ON FUNCTION audit_erase_tenant(text, bigint, bigint) TO {a};
              COMMIT;"
         ))
         .map_err(db_error)

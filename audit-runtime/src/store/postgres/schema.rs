@@ -120,6 +120,64 @@ pub(super) const MIGRATIONS: &[&str] = &[
         EXECUTE format('ALTER FUNCTION audit_purge_through(bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
     END $do$;
     "#,
+    // 4: tenant purges erase rows in place, only through `audit_erase_tenant` (run as
+    // the owner, marked like a purge), and only into the erased shape: the record
+    // becomes JSON `null`, the personal columns empty; position, hash, link and the
+    // catalog columns stay, so the chain still verifies.
+    concat!(
+        r#"
+    ALTER TABLE audit_records ADD COLUMN erased_ns bigint;
+    CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    BEGIN
+        IF TG_TABLE_NAME = 'audit_records'
+           AND EXISTS (SELECT 1 FROM audit_purge_mark WHERE txid = txid_current()) THEN
+            IF TG_OP = 'DELETE' THEN
+                RETURN OLD;
+            END IF;
+            IF TG_OP = 'UPDATE' THEN
+                IF OLD.erased_ns IS NULL AND NEW.erased_ns IS NOT NULL
+                   AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.time_ns = OLD.time_ns
+                   AND NEW.event = OLD.event AND NEW.code = OLD.code
+                   AND NEW.category = OLD.category AND NEW.level = OLD.level
+                   AND NEW.outcome = OLD.outcome AND NEW.hash = OLD.hash
+                   AND NEW.link = OLD.link AND NEW.record::text = 'null'
+                   AND NEW.actor_id IS NULL AND NEW.actor_email IS NULL AND NEW.tenant IS NULL
+                   AND NEW.entity_type IS NULL AND NEW.entity_type_code IS NULL
+                   AND NEW.entity_id IS NULL AND NEW.description = '' THEN
+                    RETURN NEW;
+                END IF;
+            END IF;
+        END IF;
+        RAISE EXCEPTION '% is append-only: %', TG_TABLE_NAME,
+            CASE TG_OP WHEN 'UPDATE' THEN 'rows cannot be updated (a tenant purge only erases them)'
+                       WHEN 'TRUNCATE' THEN 'it cannot be truncated'
+                       ELSE 'rows are removed only by a purge' END;
+    END $$;
+    CREATE FUNCTION audit_erase_tenant(p_tenant text, before_ns bigint, last_seq bigint)
+    RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        erased bigint;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(7317002);
+        INSERT INTO audit_purge_mark VALUES (txid_current()) ON CONFLICT DO NOTHING;
+        UPDATE audit_records SET "#,
+        erased_columns!(),
+        r#",
+            erased_ns = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000
+        WHERE tenant = p_tenant AND time_ns < before_ns AND erased_ns IS NULL
+          AND seq <= last_seq;
+        GET DIAGNOSTICS erased = ROW_COUNT;
+        DELETE FROM audit_purge_mark WHERE txid = txid_current();
+        RETURN erased;
+    END $$;
+    REVOKE ALL ON FUNCTION audit_erase_tenant(text, bigint, bigint) FROM PUBLIC;
+    DO $do$ BEGIN
+        EXECUTE format('ALTER FUNCTION audit_refuse_change() SET search_path = pg_catalog, %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION audit_erase_tenant(text, bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
+    END $do$;
+    "#
+    ),
 ];
 
 /// The newest schema version this build knows.

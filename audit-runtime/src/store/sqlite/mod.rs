@@ -9,7 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Row as SqlRow, TransactionBehavior
 use uuid::Uuid;
 
 use super::columns::{Columns, column_text};
-use super::core::{self, AnchorRow, ColumnSource, MetaTable, Purger, Snapshot, row_columns};
+use super::core::{
+    self, AnchorRow, ColumnSource, ERASED_COLUMNS, MetaTable, Purger, Snapshot, row_columns,
+};
 use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, page_of};
 use super::stored::{hashed_json, parse_record};
@@ -193,6 +195,10 @@ impl Sqlite {
             .map_err(db_error)?;
         conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
             .map_err(db_error)?;
+        // Space freed inside pages written anyway is zeroed, so that a tenant
+        // purge leaves no copy of erased records in page slack.
+        conn.pragma_update(None, "secure_delete", "FAST")
+            .map_err(db_error)?;
         schema::migrate(&mut conn, options.schema_version)?;
         let key_state = core::check_key(&mut Meta(&conn), &options.key)?;
         Ok(Sqlite {
@@ -373,6 +379,9 @@ impl ColumnSource for SqlRow<'_> {
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
         self.get(i).map_err(db_error)
     }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.get(i).map_err(db_error)
+    }
 }
 
 /// One read transaction: what [`core::witness`] walks.
@@ -406,6 +415,7 @@ impl Snapshot for Tx<'_> {
                 link: &link,
                 json: &json,
                 columns: r.filter_columns()?,
+                erased: r.flag(18)?,
             };
             if !each(&row) {
                 break;
@@ -503,6 +513,67 @@ impl Purger for Sqlite {
         tx.commit().map_err(db_error)?;
         Ok(Some((n as u64, last_seq)))
     }
+
+    fn erasable(&mut self, tenant: &str, before_ns: i64) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM audit_records \
+                 WHERE tenant = ?1 AND time_ns < ?2 AND erased_ns IS NULL",
+                params![tenant, before_ns],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(db_error)
+    }
+
+    fn erase_chunk(
+        &mut self,
+        tenant: &str,
+        before_ns: i64,
+        chunk: usize,
+        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+    ) -> Result<Option<(u64, i64)>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let rows: Vec<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT seq, record FROM audit_records \
+                 WHERE tenant = ?1 AND time_ns < ?2 AND erased_ns IS NULL ORDER BY seq LIMIT ?3",
+            )
+            .map_err(db_error)?
+            .query_map(params![tenant, before_ns, chunk as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_error)?;
+        let Some(&(last_seq, _)) = rows.last() else {
+            return Ok(None);
+        };
+        keep(
+            &rows
+                .iter()
+                .map(|(_, json)| json.as_str())
+                .collect::<Vec<_>>(),
+        )?;
+        tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
+            .map_err(db_error)?;
+        let n = tx
+            .execute(
+                &format!(
+                    "UPDATE audit_records SET {ERASED_COLUMNS}, erased_ns = ?1 \
+                     WHERE tenant = ?2 AND time_ns < ?3 AND erased_ns IS NULL AND seq <= ?4"
+                ),
+                params![Timestamp::now().as_nanos(), tenant, before_ns, last_seq],
+            )
+            .map_err(db_error)?;
+        tx.execute_batch("DELETE FROM audit_purging")
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(Some((n as u64, last_seq)))
+    }
 }
 
 impl Store for Sqlite {
@@ -534,7 +605,8 @@ impl Store for Sqlite {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
         self.conn
             .query_row(
-                "SELECT seq, record FROM audit_records WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                "SELECT seq, record FROM audit_records \
+                 WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2) AND erased_ns IS NULL",
                 params![id.hyphenated().to_string(), tenant],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
             )
@@ -555,7 +627,7 @@ impl Store for Sqlite {
             .conn
             .prepare_cached(
                 "SELECT seq, record FROM audit_records WHERE seq > ?1 AND (?3 IS NULL OR tenant = ?3) \
-                 ORDER BY seq LIMIT ?2",
+                 AND erased_ns IS NULL ORDER BY seq LIMIT ?2",
             )
             .map_err(db_error)?;
         let rows = stmt
@@ -597,7 +669,37 @@ impl Store for Sqlite {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<PurgeReport, StoreError> {
         self.require_key()?;
-        core::purge(self, purge, progress)
+        if purge.tenant.is_none() {
+            return core::purge(self, purge, progress);
+        }
+        // An erasure must not leave the erased bytes on free pages or in the WAL:
+        // freed cells and pages are zeroed (every write zeroes the space it frees
+        // inside the pages it writes anyway: `secure_delete = FAST`, set on open),
+        // and the WAL is emptied once the erasure is in the database file.
+        self.conn
+            .pragma_update(None, "secure_delete", "ON")
+            .map_err(db_error)?;
+        let report = core::purge(self, purge, progress);
+        let checkpoint = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(db_error);
+        self.conn
+            .pragma_update(None, "secure_delete", "FAST")
+            .map_err(db_error)?;
+        let report = report?;
+        if checkpoint? != 0 {
+            return Err(StoreError::Database(format!(
+                "the erasure of {} records is committed, but a reader kept the write-ahead \
+                 log from being emptied; the erased bytes stay in `{}-wal` until the next \
+                 checkpoint (run the purge again when no reader is open)",
+                report.erased,
+                self.path.display()
+            )));
+        }
+        Ok(report)
     }
 }
 

@@ -56,6 +56,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
     // 2: the indexes of the query model.
     QUERY_INDEXES,
+    // 3: tenant purges erase rows in place. A row may be updated only inside a
+    // purge's transaction, only once, and only into the erased shape: the record
+    // becomes JSON `null`, the personal columns empty, and the position, hash, link
+    // and catalog columns stay as written.
+    r#"
+    ALTER TABLE audit_records ADD COLUMN erased_ns INTEGER;
+    DROP TRIGGER IF EXISTS audit_records_no_update;
+    CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records
+    WHEN NOT EXISTS (SELECT 1 FROM audit_purging)
+      OR OLD.erased_ns IS NOT NULL OR NEW.erased_ns IS NULL
+      OR NEW.seq IS NOT OLD.seq OR NEW.id IS NOT OLD.id OR NEW.time_ns IS NOT OLD.time_ns
+      OR NEW.event IS NOT OLD.event OR NEW.code IS NOT OLD.code
+      OR NEW.category IS NOT OLD.category OR NEW.level IS NOT OLD.level
+      OR NEW.outcome IS NOT OLD.outcome OR NEW.hash IS NOT OLD.hash
+      OR NEW.link IS NOT OLD.link OR NEW.record IS NOT 'null'
+      OR NEW.actor_id IS NOT NULL OR NEW.actor_email IS NOT NULL OR NEW.tenant IS NOT NULL
+      OR NEW.entity_type IS NOT NULL OR NEW.entity_type_code IS NOT NULL
+      OR NEW.entity_id IS NOT NULL OR NEW.description IS NOT ''
+    BEGIN SELECT RAISE(ABORT, 'audit_records is append-only: rows cannot be updated (a tenant purge only erases them)'); END;
+    "#,
 ];
 
 /// The newest schema version this build knows.
