@@ -107,6 +107,30 @@ fn err_is_a_failure_with_the_error_text() {
     assert_eq!(r.outcome, OutcomeKind::Failure);
     assert_eq!(r.error.as_deref(), Some("app error: locked"));
     assert_eq!(r.context.actor, None, "no scope, no actor");
+    // Never the success sentence: without a catalog `failure`, the default.
+    assert_eq!(r.description, "app_destroy failed: app error: locked");
+}
+
+#[audited(event = "dashboard_create", meta(name = name))]
+fn create_dashboard(name: &str, allowed: bool) -> Result<(), AppError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError("forbidden"))
+    }
+}
+
+#[test]
+fn a_failure_renders_the_catalog_failure_text() {
+    let rs = capture(|| {
+        create_dashboard("Sales", true).unwrap();
+        let _ = create_dashboard("Sales", false);
+    });
+    assert_eq!(rs[0].description, "Dashboard 'Sales' created");
+    assert_eq!(
+        rs[1].description,
+        "Could not create dashboard 'Sales': app error: forbidden"
+    );
 }
 
 #[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid), on = "failure")]

@@ -447,6 +447,30 @@ fn a_sync_event_fails_the_call_when_its_primary_sink_cannot_commit() {
     );
 }
 
+/// A sync event does not wait for the batch timer: with a timer of an hour and a
+/// wait limit of 30 s, each call commits (it would time out if it waited).
+#[test]
+fn a_sync_event_is_sent_at_once_not_at_the_batch_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let stored = Collected::default();
+    let auditor = builder(dir.path())
+        .max_wait(Duration::from_secs(3600))
+        .sync_timeout(Duration::from_secs(30))
+        .sink_with(
+            TestSink::new("primary", &stored),
+            SinkOptions::new().primary(),
+        )
+        .build()
+        .unwrap();
+    with_dispatch(Arc::new(auditor.clone()), || {
+        for i in 0..3 {
+            delete_dashboard(&format!("sync {i}")).expect("committed without the timer");
+        }
+    });
+    assert_eq!(stored.names(), ["sync 0", "sync 1", "sync 2"]);
+    assert!(auditor.shutdown().is_clean());
+}
+
 #[test]
 fn records_are_chained() {
     let dir = tempfile::tempdir().unwrap();

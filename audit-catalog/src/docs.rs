@@ -111,6 +111,9 @@ fn event_section(out: &mut String, e: &Event) {
     if let Some(d) = &e.description {
         let _ = writeln!(out, "Description: `{}`\n", d.as_str());
     }
+    if let Some(f) = &e.failure {
+        let _ = writeln!(out, "On failure: `{}`\n", f.as_str());
+    }
     let mut facts = vec![
         format!("code {}", e.code),
         format!("level {}", e.level.as_str()),

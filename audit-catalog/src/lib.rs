@@ -59,7 +59,7 @@ pub use docs::render_markdown;
 pub use field_type::{FieldType, FieldTypeError, Scalar};
 pub use locate::{CATALOG_ENV, CATALOG_FILE_NAME, LocateError, env_override, locate};
 pub use lock::{LOCK_FILE_NAME, Lock, LockEntry, lock_path};
-pub use model::{Alias, Catalog, Defaults, Durability, Entity, Event, Field, Level};
+pub use model::{Alias, Catalog, Defaults, Durability, Entity, Event, FAILURE_ERROR, Field, Level};
 pub use parse::is_snake_case;
 pub use source::{Position, Source};
 pub use suggest::{format_suggestions, suggest};

@@ -154,6 +154,9 @@ pub struct Event {
     pub entity: Option<String>,
     /// The description template (`%{field}` placeholders).
     pub description: Option<Template>,
+    /// The failure text template (`failure = "..."`): `%{field}` placeholders and
+    /// `%{error}`, the failure's error text. See [`Event::failure_text`].
+    pub failure: Option<Template>,
     /// Its metadata fields, in catalog order.
     pub fields: Vec<Field>,
     /// Per-sink renames.
@@ -173,10 +176,48 @@ pub struct Event {
     pub code_span: Range<usize>,
 }
 
+/// The placeholder of a failure text that stands for the failure's error text.
+pub const FAILURE_ERROR: &str = "error";
+
 impl Event {
     /// The field called `name`.
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The template of the description a failed attempt gets: the catalog's
+    /// `failure`, else "`<event name> failed: %{error}`" — never the success sentence
+    /// (titles are often written as successes: "Dashboard created").
+    ///
+    /// ```
+    /// use audit_catalog::Catalog;
+    /// let cat = Catalog::parse("audit.toml", r#"
+    /// [catalog]
+    /// name = "projects"
+    /// [events.project_create]
+    /// code = 1
+    /// description = "Project '%{name}' created"
+    /// failure = "Could not create project '%{name}': %{error}"
+    /// fields = { name = "string" }
+    /// [events.project_delete]
+    /// code = 2
+    /// title = "Project deleted"
+    /// fields = { name = "string" }
+    /// "#).unwrap();
+    /// assert_eq!(
+    ///     cat.event("project_create").unwrap().failure_text(),
+    ///     "Could not create project '%{name}': %{error}"
+    /// );
+    /// assert_eq!(
+    ///     cat.event("project_delete").unwrap().failure_text(),
+    ///     "project_delete failed: %{error}"
+    /// );
+    /// ```
+    pub fn failure_text(&self) -> String {
+        match &self.failure {
+            Some(t) => t.as_str().to_owned(),
+            None => format!("{} failed: %{{{FAILURE_ERROR}}}", self.name),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::field_type::FieldType;
+use crate::model::FAILURE_ERROR;
 use crate::model::{Alias, Catalog, Defaults, Durability, Entity, Event, Field, Level};
 use crate::source::Source;
 use crate::suggest::did_you_mean;
@@ -24,6 +25,7 @@ pub(crate) const EVENT_KEYS: &[&str] = &[
     "level",
     "entity",
     "description",
+    "failure",
     "fields",
     "aliases",
     "changes",
@@ -470,7 +472,18 @@ impl Walker<'_> {
                 d,
                 Syntax::Percent,
                 &fields,
+                &[],
                 &format!("the description of `{name}`"),
+            )
+        });
+        // The failure sentence may also quote the failure's error text.
+        let failure = t.get("failure").and_then(|d| {
+            self.template(
+                d,
+                Syntax::Percent,
+                &fields,
+                &[FAILURE_ERROR],
+                &format!("the failure text of `{name}`"),
             )
         });
         let aliases = t
@@ -503,6 +516,7 @@ impl Walker<'_> {
             level,
             entity,
             description,
+            failure,
             fields,
             aliases,
             changes,
@@ -629,11 +643,13 @@ impl Walker<'_> {
         }
     }
 
+    /// A template whose placeholders name `fields` (or one of `also`).
     fn template(
         &mut self,
         v: &Value<'_>,
         syntax: Syntax,
         fields: &[Field],
+        also: &[&str],
         what: &str,
     ) -> Option<Template> {
         let text = self.string(v, what)?;
@@ -665,26 +681,43 @@ impl Walker<'_> {
         for piece in template.pieces() {
             if let crate::template::Piece::Field { name, at } = piece
                 && !fields.iter().any(|f| &f.name == name)
+                && !also.contains(&name.as_str())
             {
-                let help = did_you_mean(name, fields.iter().map(|f| f.name.as_str()))
-                    .unwrap_or_else(|| {
-                        if fields.is_empty() {
-                            "the event declares no fields; add one to `fields`".to_owned()
+                let known = fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .chain(also.iter().copied());
+                let help = did_you_mean(name, known).unwrap_or_else(|| {
+                    if fields.is_empty() && also.is_empty() {
+                        "the event declares no fields; add one to `fields`".to_owned()
+                    } else {
+                        format!(
+                            "its fields are: {}",
+                            fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                });
+                self.r.error(
+                    ErrorKind::UnknownPlaceholder,
+                    locate(at.clone()),
+                    format!(
+                        "{what} uses `{name}`, which is not a field of the event{}",
+                        if also.is_empty() {
+                            String::new()
                         } else {
                             format!(
-                                "its fields are: {}",
-                                fields
-                                    .iter()
-                                    .map(|f| f.name.as_str())
+                                " (nor {})",
+                                also.iter()
+                                    .map(|a| format!("`{a}`"))
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             )
                         }
-                    });
-                self.r.error(
-                    ErrorKind::UnknownPlaceholder,
-                    locate(at.clone()),
-                    format!("{what} uses `{name}`, which is not a field of the event"),
+                    ),
                     Some(help),
                 );
             }
@@ -700,7 +733,7 @@ impl Walker<'_> {
             .filter_map(|(k, v)| {
                 let named = self.name(k, "alias set");
                 let what = format!("alias `{}` of `{event}`", k.get_ref());
-                let template = self.template(v, Syntax::Brace, fields, &what)?;
+                let template = self.template(v, Syntax::Brace, fields, &[], &what)?;
                 named.then(|| Alias {
                     sink: k.get_ref().to_string(),
                     template,

@@ -154,6 +154,25 @@ fn placeholders_must_name_fields() {
         "alias `intercom` of `app_add` uses `app_id`, which is not a field of the event"
     );
 
+    // A failure text may quote `%{error}` besides the fields; anything else is named.
+    let failure = one(
+        "[events.app_add]\ncode = 1\nfields = { name = \"string\" }\nfailure = \"%{name}: %{eror}\"\n",
+    );
+    assert_eq!(failure.0, ErrorKind::UnknownPlaceholder);
+    assert_eq!(
+        failure.2,
+        "the failure text of `app_add` uses `eror`, which is not a field of the event (nor `error`)"
+    );
+    let fine = Catalog::parse(
+        "audit.toml",
+        &format!("{HEAD}[events.app_add]\ncode = 1\nfields = {{ name = \"string\" }}\nfailure = \"%{{name}}: %{{error}}\"\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        fine.event("app_add").unwrap().failure_text(),
+        "%{name}: %{error}"
+    );
+
     let unclosed = one("[events.a_b]\ncode = 1\ndescription = \"%{x\"\n");
     assert_eq!(unclosed.0, ErrorKind::InvalidValue);
     assert_eq!(

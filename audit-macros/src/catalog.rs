@@ -85,8 +85,33 @@ fn locate_cached(dir: &Path, package: &str, env: Option<String>) -> Result<PathB
     Ok(path)
 }
 
-/// Locates and loads the catalog; errors are complete messages for `compile_error!`.
-pub fn load() -> Result<Loaded, String> {
+/// Why no catalog is loaded.
+pub enum LoadError {
+    /// A complete message for `compile_error!`, at the first site that meets it.
+    Report(String),
+    /// The same message was reported at an earlier site of this crate: the site
+    /// stays silent (and untouched), so a bad catalog is one error, not one per site.
+    Reported,
+}
+
+/// Messages of catalog errors already reported in this compilation (one rustc
+/// process per crate, as for [`first_use`]).
+static REPORTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Locates and loads the catalog; a failure is reported at the first site only.
+pub fn load() -> Result<Loaded, LoadError> {
+    load_once().map_err(|msg| {
+        let mut reported = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
+        if reported.contains(&msg) {
+            LoadError::Reported
+        } else {
+            reported.push(msg.clone());
+            LoadError::Report(msg)
+        }
+    })
+}
+
+fn load_once() -> Result<Loaded, String> {
     let dir = manifest_dir()?;
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
     let env = std::env::var(audit_catalog::CATALOG_ENV).ok();

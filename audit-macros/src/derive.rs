@@ -378,10 +378,11 @@ fn entity_impl(
     };
     let loaded = match crate::catalog::load() {
         Ok(l) => l,
-        Err(msg) => {
+        Err(crate::catalog::LoadError::Report(msg)) => {
             errors.error(lit.span(), msg);
             return None;
         }
+        Err(crate::catalog::LoadError::Reported) => return None,
     };
     let name = lit.value();
     let Some(e) = loaded.catalog.entity(&name) else {

@@ -244,6 +244,7 @@ impl<'a> Gen<'a> {
             let d = d.as_str();
             quote!(#d)
         }));
+        let failure = event.failure_text();
         let field_specs = event.fields.iter().map(|f| {
             let (n, t, r) = (&f.name, f.ty.to_string(), f.redact);
             quote!(#k::__private::FieldSpec { name: #n, ty: #t, redact: #r })
@@ -263,6 +264,7 @@ impl<'a> Gen<'a> {
                 level: #k::__private::Level::#level,
                 entity: #entity,
                 description: #description,
+                failure: #failure,
                 fields: &[#(#field_specs),*],
                 aliases: &[#(#aliases),*],
                 redact: &[#(#redact),*],
@@ -479,10 +481,13 @@ impl<'a> Gen<'a> {
                 ReturnType::Type(_, ty) => Some((**ty).clone()),
             }
         };
-        let block = match async_trait_body(item) {
-            Some(inner) => inner.block.clone(),
-            None => (*item.block).clone(),
+        // The body's statements, not its block: `{ #block }` would make a
+        // single-expression body an `unused_braces` warning in the user's code.
+        let stmts = match async_trait_body(item) {
+            Some(inner) => inner.block.stmts.clone(),
+            None => item.block.stmts.clone(),
         };
+        let block = quote!(#(#stmts)*);
         let fake_return = match &declared {
             Some(ty) if !contains_impl_trait(ty) => quote! {
                 #[allow(unreachable_code, clippy::diverging_sub_expression)]

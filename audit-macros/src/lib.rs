@@ -63,9 +63,15 @@ fn audited2(
     }
     let loaded = match catalog::load() {
         Ok(l) => l,
-        Err(msg) => {
+        Err(catalog::LoadError::Report(msg)) => {
             errors.error(proc_macro2::Span::call_site(), msg);
             return fail(errors.into_result().unwrap_err(), item);
+        }
+        Err(catalog::LoadError::Reported) => {
+            return match errors.into_result() {
+                Ok(()) => item,
+                Err(e) => fail(e, item),
+            };
         }
     };
     let checked = check::check(&args, &loaded, &mut errors);

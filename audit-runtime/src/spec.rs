@@ -62,6 +62,9 @@ pub struct EventSpec {
     pub entity: Option<EntitySpec>,
     /// Description template (`%{field}`).
     pub description: Option<&'static str>,
+    /// The description template of a failed attempt (`%{field}`, and `%{error}`
+    /// for the error text): the catalog's `failure`, or its default.
+    pub failure: &'static str,
     /// Metadata fields, in catalog order; an event's values come in this order.
     pub fields: &'static [FieldSpec],
     /// Per-sink renames: (alias set, `{field}` template).
@@ -83,6 +86,7 @@ pub struct EventSpec {
 #[derive(Debug)]
 pub struct SpecCache {
     description: OnceLock<Option<Template>>,
+    failure: OnceLock<Option<Template>>,
     aliases: OnceLock<Vec<Option<Template>>>,
 }
 
@@ -91,6 +95,7 @@ impl SpecCache {
     pub const fn new() -> Self {
         SpecCache {
             description: OnceLock::new(),
+            failure: OnceLock::new(),
             aliases: OnceLock::new(),
         }
     }
@@ -111,6 +116,14 @@ impl EventSpec {
                 self.description
                     .and_then(|d| Template::parse(d, Syntax::Percent).ok())
             })
+            .as_ref()
+    }
+
+    /// The parsed failure template.
+    pub fn failure_template(&self) -> Option<&Template> {
+        self.__template
+            .failure
+            .get_or_init(|| Template::parse(self.failure, Syntax::Percent).ok())
             .as_ref()
     }
 

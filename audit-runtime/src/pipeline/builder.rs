@@ -136,12 +136,16 @@ impl Worker {
             };
             let mut flushes = Vec::new();
             let mut shutdown = false;
+            // A sync event's caller waits for its commit: its batch goes at once with
+            // what is already queued, not at the batch timer.
+            let mut waited_for = false;
             let mut next = Some(first);
             let deadline = Instant::now() + self.config.max_wait;
             while let Some(msg) = next.take() {
                 self.shared.backpressure.taken(&self.rx);
                 match msg {
                     Msg::Event(e, ack) => {
+                        waited_for |= ack.is_some();
                         let spec = e.spec();
                         let record = self.record_of(e);
                         let built = self.built(record, ack, Some(spec));
@@ -156,10 +160,10 @@ impl Worker {
                     // between batches too.
                     self.drain_spill();
                 }
-                if flushes.is_empty() && !shutdown {
+                if flushes.is_empty() && !shutdown && !waited_for {
                     next = self.rx.recv_deadline(deadline).ok();
                 } else {
-                    // Flush and shutdown take everything already queued.
+                    // Flush, shutdown and sync events take everything already queued.
                     next = self.rx.try_recv().ok();
                 }
             }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use audit_catalog::Level;
+use audit_catalog::{FAILURE_ERROR, Level};
 
 use std::sync::{Arc, LazyLock};
 
@@ -167,12 +167,25 @@ impl Record {
             redact::changes(&mut changes, spec.redact, &mut secrets);
             changes
         });
-        let description = spec
-            .description_template()
+        let (outcome, mut error) = match &event.outcome {
+            Outcome::Success => (OutcomeKind::Success, None),
+            Outcome::Failure(e) => (OutcomeKind::Failure, Some(e.clone())),
+        };
+        // A failure gets its own sentence (never the success one), which may quote
+        // the error text.
+        let template = match outcome {
+            OutcomeKind::Success => spec.description_template(),
+            OutcomeKind::Failure => spec.failure_template(),
+        };
+        let description = template
             .map(|t| {
                 t.render_with(|name, out| match metadata.get(name) {
                     Some(Json::String(s)) => out.push_str(s),
-                    Some(Json::Null) | None => {}
+                    Some(Json::Null) => {}
+                    None if name == FAILURE_ERROR => {
+                        out.push_str(error.as_deref().unwrap_or_default())
+                    }
+                    None => {}
                     Some(other) => {
                         use std::fmt::Write;
                         let _ = write!(out, "{other}");
@@ -180,10 +193,6 @@ impl Record {
                 })
             })
             .unwrap_or_default();
-        let (outcome, mut error) = match &event.outcome {
-            Outcome::Success => (OutcomeKind::Success, None),
-            Outcome::Failure(e) => (OutcomeKind::Failure, Some(e.clone())),
-        };
         // A muted value quoted by the handler's error (or a panic message), or by a
         // description, goes too.
         let mut description = description;
