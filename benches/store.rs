@@ -169,5 +169,36 @@ fn main() {
         "\nend to end, #[audited] -> Auditor -> Sqlite ({e2e} events): {:.0} k events/s",
         rate / 1000.0
     );
+
+    // One `durability = "sync"` call at a time: the caller waits for the commit.
+    println!("\n| sync call into SQLite (200 calls, one at a time) | median | p99 |");
+    println!("| --- | ---: | ---: |");
+    for (name, sync) in [
+        ("synchronous = NORMAL", Synchronous::Normal),
+        ("synchronous = FULL (fsync per commit)", Synchronous::Full),
+    ] {
+        let path = dir.join(format!("sync-{name}.db"));
+        let auditor = Auditor::builder()
+            .sink(Sqlite::options().synchronous(sync).open(&path).unwrap())
+            .spool_dir(dir.join("spool-sync"))
+            .build()
+            .unwrap();
+        let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
+        let mut times = Vec::with_capacity(200);
+        audit::dispatch::with_dispatch(d, || {
+            for _ in 0..200 {
+                let start = Instant::now();
+                app::launch_sync(black_box(&app)).expect("committed");
+                times.push(start.elapsed());
+            }
+        });
+        assert!(auditor.shutdown().is_clean());
+        times.sort();
+        println!(
+            "| {name} | {:.2} ms | {:.2} ms |",
+            times[100].as_secs_f64() * 1000.0,
+            times[197].as_secs_f64() * 1000.0
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,3 +27,11 @@ impl App {
 
 #[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid))]
 pub fn launch(app: &App) {}
+
+/// The same event with `durability = "sync"`: the call returns once the primary
+/// sinks committed it.
+#[allow(dead_code)]
+#[audited(event = "app_launch", meta(id = app.id, uid = &app.uid, name = &app.name, app_nid = &app.nid), durability = "sync")]
+pub fn launch_sync(app: &App) -> Result<(), audit::DeliveryError> {
+    Ok(())
+}
