@@ -117,7 +117,10 @@ pub use audit_runtime::{
 };
 
 pub use audit_catalog as catalog;
-pub use audit_runtime::{integrity, limits, registry, sinks, spool, store, testing};
+/// Record ids (and `Store::get`'s argument): re-exported so that callers need not
+/// depend on `uuid` themselves.
+pub use audit_runtime::Uuid;
+pub use audit_runtime::{integrity, interop, limits, registry, sinks, spool, store, testing};
 
 /// Configuring and watching the delivery pipeline: see [`Auditor::builder`].
 pub mod pipeline {

@@ -362,3 +362,13 @@ fn second_crate_with_its_own_catalog_redacts_and_types_every_field() {
     );
     assert_eq!(rs[2].metadata["reason"], serde_json::Value::Null);
 }
+
+#[audited(event = "widget_create", meta(name = id))]
+fn create_widget_by_id(id: audit::Uuid) {}
+
+#[test]
+fn a_uuid_fits_a_string_field() {
+    let id = audit::Uuid::now_v7();
+    let r = one(capture(|| create_widget_by_id(id)));
+    assert_eq!(r.metadata["name"], id.hyphenated().to_string());
+}

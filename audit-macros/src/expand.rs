@@ -109,6 +109,15 @@ fn future_output(output: &ReturnType) -> Option<Type> {
     f.0
 }
 
+/// The catalog type as an identifier part: `int`, `optional_string`, `list_of_int`.
+fn type_word(ty: &FieldType) -> String {
+    match ty {
+        FieldType::Scalar(s) => s.name().to_owned(),
+        FieldType::Optional(t) => format!("optional_{}", type_word(t)),
+        FieldType::List(t) => format!("list_of_{}", type_word(t)),
+    }
+}
+
 fn escape_braces(s: &str) -> String {
     s.replace('{', "{{").replace('}', "}}")
 }
@@ -368,10 +377,12 @@ impl<'a> Gen<'a> {
             self.loaded.shown,
             self.loaded.catalog.position(field.span.start)
         ));
-        let fit = format_ident!("__AuditFit_{}", field.name);
+        let fits = escape_braces(&crate::fits::note(&field.ty));
+        // rustc names the trait in a `help:` line: it reads as what is missing.
+        let fit = format_ident!("audit_field_{}_takes_{}", field.name, type_word(&field.ty));
         quote_spanned! {expr.span()=>
             {
-                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note, note = #fits)]
                 #[allow(non_camel_case_types)]
                 trait #fit {
                     fn __audit_encode(self) -> #k::__private::Value;

@@ -10,6 +10,7 @@ mod catalog;
 mod check;
 mod derive;
 mod expand;
+mod fits;
 
 use proc_macro::TokenStream;
 use quote::ToTokens;

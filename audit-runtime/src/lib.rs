@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod entity;
 mod event;
 pub mod integrity;
+pub mod interop;
 mod json;
 mod panic;
 pub mod pipeline;
@@ -45,6 +46,8 @@ pub use record::limits;
 pub use record::{Changes, EntityRef, Metadata, MetadataIter, OutcomeKind, Record, SiteInfo};
 pub use spec::{CatalogRef, EmbeddedCatalog, EntitySpec, EventSpec, FieldSpec, Site};
 pub use time::{Timestamp, TimestampError};
+/// Record ids are UUIDv7s.
+pub use uuid::Uuid;
 pub use value::{Encode, Value, kind};
 
 /// `audit ingest`: a JetStream stream into a store (beside the NATS sink it pairs with).

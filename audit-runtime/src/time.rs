@@ -47,6 +47,45 @@ impl Timestamp {
         }
     }
 
+    /// From nanoseconds since the epoch held in an `i128` (what `time` and `jiff`
+    /// give), saturated to the range of [`Timestamp`].
+    pub fn from_nanos_i128(ns: i128) -> Self {
+        Timestamp(ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+    }
+
+    /// `self + d`, or `None` past the range (year 2262).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use audit_runtime::Timestamp;
+    /// let t = Timestamp::from_nanos(0);
+    /// assert_eq!(t + Duration::from_secs(90), Timestamp::from_nanos(90_000_000_000));
+    /// assert_eq!(t - Duration::from_secs(1), Timestamp::from_nanos(-1_000_000_000));
+    /// assert_eq!((t + Duration::from_secs(5)).duration_since(t), Some(Duration::from_secs(5)));
+    /// assert_eq!(t.duration_since(t + Duration::from_secs(5)), None);
+    /// assert_eq!(Timestamp::from_nanos(i64::MAX).checked_add(Duration::from_nanos(1)), None);
+    /// ```
+    pub fn checked_add(self, d: Duration) -> Option<Self> {
+        i64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|n| self.0.checked_add(n))
+            .map(Timestamp)
+    }
+
+    /// `self - d`, or `None` before the range (year 1677).
+    pub fn checked_sub(self, d: Duration) -> Option<Self> {
+        i64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|n| self.0.checked_sub(n))
+            .map(Timestamp)
+    }
+
+    /// How long after `earlier` this is (`None` if it is before `earlier`).
+    pub fn duration_since(self, earlier: Timestamp) -> Option<Duration> {
+        let d = i128::from(self.0) - i128::from(earlier.0);
+        (d >= 0).then(|| Duration::from_nanos(d as u64))
+    }
+
     /// The RFC 3339 text, `"` excluded: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, always 30
     /// bytes (every `i64` of nanoseconds has a four-digit year).
     pub(crate) fn rfc3339(self) -> [u8; 30] {
@@ -95,6 +134,43 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Panics past the range of [`Timestamp`] (as `SystemTime + Duration` does past its
+/// own); [`Timestamp::checked_add`] does not.
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        self.checked_add(d)
+            .expect("timestamp out of range (1677-2262)")
+    }
+}
+
+/// Panics before the range of [`Timestamp`]; [`Timestamp::checked_sub`] does not.
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        self.checked_sub(d)
+            .expect("timestamp out of range (1677-2262)")
+    }
+}
+
+impl std::ops::AddAssign<Duration> for Timestamp {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl std::ops::SubAssign<Duration> for Timestamp {
+    fn sub_assign(&mut self, d: Duration) {
+        *self = *self - d;
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(t: Timestamp) -> SystemTime {
+        t.to_system_time()
+    }
 }
 
 impl From<SystemTime> for Timestamp {

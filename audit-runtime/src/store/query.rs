@@ -189,6 +189,17 @@ impl Query {
         self
     }
 
+    /// About entities of this type of any id: `entity(kind, None)` without the
+    /// turbofish `None::<&str>` would need.
+    ///
+    /// ```
+    /// use audit_runtime::store::Query;
+    /// assert_eq!(Query::all().entity_type("project"), Query::all().entity("project", None::<&str>));
+    /// ```
+    pub fn entity_type(self, kind: impl Into<String>) -> Self {
+        self.entity(kind, None::<String>)
+    }
+
     /// About entities of this type (and this id, if given; numeric ids as digits).
     pub fn entity(mut self, kind: impl Into<String>, id: Option<impl Into<String>>) -> Self {
         self.entity = Some((kind.into(), id.map(Into::into)));
