@@ -325,3 +325,26 @@ fn enums_diff_fields_within_a_variant_and_whole_across_variants() {
     Status::Draft.audit_diff(&Status::Closed("lost".into()), "", &mut top);
     assert_eq!(top["$"], json!(["Draft", {"Closed": {"0": "lost"}}]));
 }
+
+#[audited(event = "user_update", entity = user, meta(user_email = &user.email))]
+fn update_then_panic(user: &mut User) {
+    user.address.city = "Paris".into();
+    panic!("disk on fire");
+}
+
+/// A panicking update still names the entity it was about (the id is taken at
+/// entry); no half-made changes are recorded.
+#[test]
+fn a_panicking_update_still_names_its_entity() {
+    let records = capture(|| {
+        let mut user = ann();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            update_then_panic(&mut user)
+        }));
+        assert!(caught.is_err());
+    });
+    let r = &records[0];
+    assert_eq!(r.outcome, audit::OutcomeKind::Failure);
+    assert_eq!(r.entity.as_ref().unwrap().id, Some(serde_json::json!(7)));
+    assert!(r.changes.is_none(), "{:?}", r.changes);
+}

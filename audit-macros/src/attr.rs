@@ -61,6 +61,8 @@ pub struct Args {
     pub actor: Option<Expr>,
     pub tenant: Option<Expr>,
     pub entity: Option<(Span, Expr)>,
+    /// `entity_id = expr`: the id of the event's catalog entity, without a snapshot.
+    pub entity_id: Option<(Span, Expr)>,
     pub krate: Option<Path>,
     /// `durability = "sync" | "async"`: overrides the catalog for this site.
     pub durability: Option<audit_catalog::Durability>,
@@ -79,6 +81,7 @@ const KEYS: &[&str] = &[
     "actor",
     "tenant",
     "entity",
+    "entity_id",
     "durability",
     "op",
     "emit_unchanged",
@@ -96,6 +99,7 @@ impl Parse for Args {
             actor: None,
             tenant: None,
             entity: None,
+            entity_id: None,
             krate: None,
             durability: None,
             op: None,
@@ -217,6 +221,10 @@ impl Args {
             "entity" => {
                 let e = input.parse()?;
                 self.entity.get_or_insert((span, e));
+            }
+            "entity_id" => {
+                let e = input.parse()?;
+                self.entity_id.get_or_insert((span, e));
             }
             "durability" => {
                 let d = choice(

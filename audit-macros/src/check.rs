@@ -90,7 +90,9 @@ fn find_event<'a>(lit: &syn::LitStr, loaded: &'a Loaded, errors: &mut Errors) ->
     Some(event)
 }
 
-/// `entity = ...` where the event records changes, and only there; `op` with it.
+/// `entity = ...` where the event records changes (a diff) or names a catalog entity
+/// (a reference: its id only); `entity_id = ...` for a reference by id; `op` only
+/// with changes.
 fn check_entity(
     event: &Event,
     lit: &syn::LitStr,
@@ -99,34 +101,50 @@ fn check_entity(
     errors: &mut Errors,
 ) {
     let (cat, name) = (&*loaded.catalog, &event.name);
+    let declared = at(cat, loaded, event.span.start);
     if event.changes && args.entity.is_none() {
         errors.error(
-            lit.span(),
+            args.entity_id.as_ref().map_or(lit.span(), |(s, _)| *s),
             format!(
-                "audit event `{name}` records the changes of its `{}` entity (`changes = true` at {}): \
-                 add `entity = <the entity>` to #[audited]",
+                "audit event `{name}` records the changes of its `{}` entity (`changes = true` at \
+                 {declared}): add `entity = <the entity>` to #[audited]",
                 event.entity.as_deref().unwrap_or("?"),
-                at(cat, loaded, event.span.start)
             ),
         );
     }
-    if let Some((span, _)) = &args.entity
-        && !event.changes
+    let reference = args.entity.as_ref().or(args.entity_id.as_ref());
+    if let Some((span, _)) = reference
+        && event.entity.is_none()
     {
         errors.error(
             *span,
             format!(
-                "audit event `{name}` does not record changes: remove `entity = ...`, or set \
-                 `changes = true` on it in the catalog ({})",
-                at(cat, loaded, event.span.start)
+                "audit event `{name}` names no entity: add `entity = \"<type>\"` to it in the \
+                 catalog ({declared})"
             ),
         );
     }
-    if let (Some((span, _)), None) = (&args.op, &args.entity) {
+    if let (Some(_), Some((span, _))) = (&args.entity, &args.entity_id) {
         errors.error(
             *span,
-            "`op = ...` applies to an entity: add `entity = <the entity>`",
+            "give `entity = <the entity>` or `entity_id = <its id>`, not both",
         );
+    }
+    if let Some((span, _)) = &args.op {
+        if args.entity.is_none() {
+            errors.error(
+                *span,
+                "`op = ...` applies to an entity: add `entity = <the entity>`",
+            );
+        } else if !event.changes {
+            errors.error(
+                *span,
+                format!(
+                    "`op = ...` applies to events that record changes; `{name}` only names its \
+                     entity (set `changes = true` on it in the catalog, {declared})"
+                ),
+            );
+        }
     }
 }
 

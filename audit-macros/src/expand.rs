@@ -179,6 +179,9 @@ struct Entity {
     unchanged_skip: Option<TokenStream>,
     /// `move` for the body, unless it must only borrow the entity it updates.
     capture: TokenStream,
+    /// Hands the entity's id to the guard at entry, so that a panic or a
+    /// cancellation still names the entity.
+    refer: TokenStream,
 }
 
 impl<'a> Gen<'a> {
@@ -422,10 +425,32 @@ impl<'a> Gen<'a> {
             exit: quote!(let __audit_entity = ::core::option::Option::None;),
             unchanged_skip: None,
             capture: quote!(move),
+            refer: quote!(),
         };
+        if let Some((_, id)) = &self.args.entity_id {
+            e.refer = quote! {
+                __audit_pending.refer(#k::__private::entity::to_json(&(#id)));
+            };
+            return e;
+        }
         let Some((_, expr)) = &self.args.entity else {
             return e;
         };
+        let refer_entity = quote! {
+            __audit_pending.refer({
+                #[allow(unused_imports)]
+                use #k::AuditEntity as _;
+                (#expr).audit_id()
+            });
+        };
+        if !self.checked.event.changes {
+            // A reference: the entity's type and id, no snapshot.
+            e.refer = refer_entity;
+            return e;
+        }
+        if op != Op::Create {
+            e.refer = refer_entity;
+        }
         match op {
             Op::Update => {
                 e.entry = quote! {
@@ -565,6 +590,7 @@ impl<'a> Gen<'a> {
             entry: entity_entry,
             exit: entity_exit,
             unchanged_skip,
+            refer,
             ..
         } = entity;
         let finish = self.finish();
@@ -584,6 +610,7 @@ impl<'a> Gen<'a> {
                     #actor,
                     #tenant,
                 );
+                #refer
                 let __audit_ret = match #run {
                     ::core::result::Result::Ok(ret) => ret,
                     ::core::result::Result::Err(panic) => __audit_pending.panicked(panic),

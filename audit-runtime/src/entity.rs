@@ -90,6 +90,28 @@ pub struct EntityPart {
     pub changes: Changes,
 }
 
+impl EntityPart {
+    /// The entity named by its id only: no snapshot, no difference (events that do
+    /// not record changes, and the id a guard holds until the call ends).
+    pub fn reference(id: Json) -> EntityPart {
+        EntityPart {
+            id,
+            changes: Changes {
+                previous: Json::Null,
+                current: Json::Null,
+                difference: Map::new(),
+            },
+        }
+    }
+
+    /// Whether this names the entity only ([`EntityPart::reference`]).
+    pub fn is_reference(&self) -> bool {
+        self.changes.previous.is_null()
+            && self.changes.current.is_null()
+            && self.changes.difference.is_empty()
+    }
+}
+
 impl std::fmt::Debug for EntityPart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut changes = self.changes.clone();

@@ -150,6 +150,8 @@ struct Parts {
     fields: Fields,
     actor: Option<Actor>,
     tenant: Option<String>,
+    /// The entity's id, known at entry (see [`Pending::refer`]).
+    entity: Option<Box<crate::entity::EntityPart>>,
 }
 
 impl Pending {
@@ -173,8 +175,16 @@ impl Pending {
                 fields,
                 actor,
                 tenant,
+                entity: None,
             }),
         }
+    }
+
+    /// The id of the event's entity, known at entry: the record names it whatever
+    /// way the call ends (an entity part given at `finish` takes its place).
+    #[inline]
+    pub fn refer(&mut self, id: Json) {
+        self.parts.entity = Some(Box::new(crate::entity::EntityPart::reference(id)));
     }
 
     /// The call's metadata values (the ones computed from the return value are
@@ -252,8 +262,10 @@ fn emit(
         fields: metadata,
         actor,
         tenant,
+        entity: referred,
         ..
     } = parts;
+    let entity = entity.or(referred);
     let wanted = match on {
         On::Always => true,
         On::Success => outcome.is_success(),

@@ -162,11 +162,16 @@ impl Record {
             };
             metadata.push(field.name, json);
         }
-        let changes = event.entity.as_ref().map(|p| {
-            let mut changes = p.changes.clone();
-            redact::changes(&mut changes, spec.redact, &mut secrets);
-            changes
-        });
+        // Only events that record changes carry them; others name their entity.
+        let changes = event
+            .entity
+            .as_ref()
+            .filter(|p| spec.changes && !p.is_reference())
+            .map(|p| {
+                let mut changes = p.changes.clone();
+                redact::changes(&mut changes, spec.redact, &mut secrets);
+                changes
+            });
         let (outcome, mut error) = match &event.outcome {
             Outcome::Success => (OutcomeKind::Success, None),
             Outcome::Failure(e) => (OutcomeKind::Failure, Some(e.clone())),
