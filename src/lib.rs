@@ -120,6 +120,8 @@ pub use audit_catalog as catalog;
 /// Record ids (and `Store::get`'s argument): re-exported so that callers need not
 /// depend on `uuid` themselves.
 pub use audit_runtime::Uuid;
+#[cfg(feature = "axum")]
+pub use audit_runtime::web;
 pub use audit_runtime::{integrity, interop, limits, registry, sinks, spool, store, testing};
 
 /// Configuring and watching the delivery pipeline: see [`Auditor::builder`].

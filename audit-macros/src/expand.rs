@@ -118,6 +118,24 @@ fn type_word(ty: &FieldType) -> String {
     }
 }
 
+/// Whether the return type is `impl IntoResponse` (any path ending so).
+fn returns_into_response(output: &ReturnType) -> bool {
+    let ReturnType::Type(_, ty) = output else {
+        return false;
+    };
+    let Type::ImplTrait(t) = &**ty else {
+        return false;
+    };
+    t.bounds.iter().any(|b| match b {
+        syn::TypeParamBound::Trait(t) => t
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "IntoResponse"),
+        _ => false,
+    })
+}
+
 fn escape_braces(s: &str) -> String {
     s.replace('{', "{{").replace('}', "}}")
 }
@@ -125,7 +143,8 @@ fn escape_braces(s: &str) -> String {
 /// Generates a checked site: the function with its body wrapped so that the event is
 /// emitted whichever way the call ends.
 pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded) -> TokenStream {
-    let g = Gen::new(args, checked, loaded);
+    let mut g = Gen::new(args, checked, loaded);
+    g.returns_into_response = returns_into_response(&item.sig.output);
     let function = item.sig.ident.to_string();
     let registry = g.registry(&function);
     let meta = g.metadata();
@@ -156,6 +175,8 @@ pub fn expand(mut item: ItemFn, args: &Args, checked: &Checked, loaded: &Loaded)
 struct Gen<'a> {
     /// The path of the facade crate (`::audit`, or `crate = ...`).
     k: TokenStream,
+    /// The function is declared `-> impl IntoResponse` (axum).
+    returns_into_response: bool,
     args: &'a Args,
     checked: &'a Checked<'a>,
     loaded: &'a Loaded,
@@ -193,6 +214,7 @@ impl<'a> Gen<'a> {
             .unwrap_or_else(|| quote!(::audit));
         Gen {
             k,
+            returns_into_response: false,
             args,
             checked,
             loaded,
@@ -594,6 +616,14 @@ impl<'a> Gen<'a> {
             ..
         } = entity;
         let finish = self.finish();
+        // `-> impl IntoResponse`: the value becomes a response here, so that its
+        // status can be read; the function still returns an `impl IntoResponse`.
+        let into_response = self.returns_into_response.then(|| {
+            quote! {
+                let __audit_ret =
+                    #k::__private::IntoHttpResponse::__audit_into_response(__audit_ret);
+            }
+        });
         quote_spanned! {Span::call_site()=>
             {
                 #registry
@@ -615,11 +645,23 @@ impl<'a> Gen<'a> {
                     ::core::result::Result::Ok(ret) => ret,
                     ::core::result::Result::Err(panic) => __audit_pending.panicked(panic),
                 };
+                #into_response
                 {
                     #[allow(unused_imports)]
-                    use #k::__private::{PlainRet as _, ResultRet as _};
+                    use #k::__private::{PlainRet as _, ResultRet as _, PlainStatus as _, StatusRet as _};
                     let __audit_ret_ref = #k::__private::Ret(&__audit_ret);
-                    let __audit_outcome = (&__audit_ret_ref).__audit_outcome();
+                    // A response status (of the value, else of its `Ok` or `Err`);
+                    // 4xx or 5xx makes a failure.
+                    let __audit_status = (&__audit_ret_ref).__audit_status()
+                        .or_else(|| (&__audit_ret_ref).__audit_ok()
+                            .and_then(|v| (&#k::__private::Ret(v)).__audit_status()))
+                        .or_else(|| (&__audit_ret_ref).__audit_err()
+                            .and_then(|v| (&#k::__private::Ret(v)).__audit_status()));
+                    __audit_pending.status(__audit_status);
+                    let __audit_outcome = #k::__private::with_status(
+                        (&__audit_ret_ref).__audit_outcome(),
+                        __audit_status,
+                    );
                     #ok_binding
                     #(#at_exit)*
                     #entity_exit

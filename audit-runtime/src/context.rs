@@ -102,6 +102,16 @@ pub struct Request {
     /// Client user agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// HTTP method (`POST`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The route template that matched (`/projects/{id}/members`), not the path:
+    /// records of one endpoint group together, and ids in paths stay out of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The response status the handler returned, when it returned one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 impl Request {
@@ -122,6 +132,18 @@ impl Request {
     /// With the client's user agent.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = Some(ua.into());
+        self
+    }
+
+    /// With the HTTP method.
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// With the route template that matched.
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into());
         self
     }
 }

@@ -32,6 +32,8 @@ pub mod store;
 pub mod testing;
 mod time;
 mod value;
+#[cfg(feature = "axum")]
+pub mod web;
 
 pub use audit_catalog::{Durability, Level, REDACTED};
 pub use context::{Actor, ActorKind, AuditScopeExt, Context, Request, Scoped, current, scope};

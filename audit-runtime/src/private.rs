@@ -56,6 +56,8 @@ pub trait ResultRet<T, E> {
         E: ErrorText;
     /// The `Ok` value, which `ret` names in `meta(...)`.
     fn __audit_ok(&self) -> Option<&T>;
+    /// The `Err` value.
+    fn __audit_err(&self) -> Option<&E>;
 }
 
 impl<T, E> ResultRet<T, E> for Ret<'_, Result<T, E>> {
@@ -73,6 +75,10 @@ impl<T, E> ResultRet<T, E> for Ret<'_, Result<T, E>> {
     fn __audit_ok(&self) -> Option<&T> {
         self.0.as_ref().ok()
     }
+    #[inline]
+    fn __audit_err(&self) -> Option<&E> {
+        self.0.as_ref().err()
+    }
 }
 
 /// Picked for every other return type: always a success.
@@ -81,6 +87,8 @@ pub trait PlainRet<T: ?Sized> {
     fn __audit_outcome(&self) -> Outcome;
     /// The value, which `ret` names in `meta(...)`.
     fn __audit_ok(&self) -> Option<&T>;
+    /// No error.
+    fn __audit_err(&self) -> Option<&()>;
 }
 
 impl<T: ?Sized> PlainRet<T> for &Ret<'_, T> {
@@ -91,6 +99,124 @@ impl<T: ?Sized> PlainRet<T> for &Ret<'_, T> {
     #[inline]
     fn __audit_ok(&self) -> Option<&T> {
         Some(self.0)
+    }
+    #[inline]
+    fn __audit_err(&self) -> Option<&()> {
+        None
+    }
+}
+
+/// A return value that carries an HTTP response status (feature `axum`:
+/// `StatusCode`, `Response`, `(StatusCode, ..)`, `Json`; a `Result`'s `Ok` or
+/// `Err` value is looked at when the `Result` itself has none). Implement it for
+/// your handlers' error type (`audit::web::HttpStatus`) so that a failure records
+/// the status it answers with.
+pub trait HttpStatus {
+    /// The status code.
+    fn http_status(&self) -> u16;
+}
+
+/// Picked for returns with an HTTP status: the status.
+pub trait StatusRet {
+    /// The response status.
+    fn __audit_status(&self) -> Option<u16>;
+}
+
+impl<T: HttpStatus + ?Sized> StatusRet for Ret<'_, T> {
+    #[inline]
+    fn __audit_status(&self) -> Option<u16> {
+        Some(self.0.http_status())
+    }
+}
+
+/// Picked for every other return type: no status.
+pub trait PlainStatus {
+    /// No status.
+    fn __audit_status(&self) -> Option<u16>;
+}
+
+impl<T: ?Sized> PlainStatus for &Ret<'_, T> {
+    #[inline]
+    fn __audit_status(&self) -> Option<u16> {
+        None
+    }
+}
+
+/// A success whose response status is 4xx or 5xx is a failure, named by its status.
+#[inline]
+pub fn with_status(outcome: Outcome, status: Option<u16>) -> Outcome {
+    match (outcome, status) {
+        (Outcome::Success, Some(s)) if s >= 400 => Outcome::Failure(status_text(s)),
+        (outcome, _) => outcome,
+    }
+}
+
+/// `HTTP 403 Forbidden`.
+#[cold]
+fn status_text(status: u16) -> String {
+    #[cfg(feature = "axum")]
+    if let Some(reason) = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        return format!("HTTP {status} {reason}");
+    }
+    format!("HTTP {status}")
+}
+
+/// Turns the value of a function declared `-> impl IntoResponse` into a response,
+/// so that its status can be read (the function still returns `impl IntoResponse`).
+#[diagnostic::on_unimplemented(
+    message = "`#[audited]` on a function returning `impl IntoResponse` needs the `axum` feature of `audit`",
+    label = "enable `features = [\"axum\"]` on the `audit` dependency"
+)]
+pub trait IntoHttpResponse {
+    /// The response.
+    type Response;
+    /// Converts.
+    fn __audit_into_response(self) -> Self::Response;
+}
+
+#[cfg(feature = "axum")]
+mod http_status {
+    use super::{HttpStatus, IntoHttpResponse};
+
+    impl HttpStatus for http::StatusCode {
+        fn http_status(&self) -> u16 {
+            self.as_u16()
+        }
+    }
+
+    impl<B> HttpStatus for http::Response<B> {
+        fn http_status(&self) -> u16 {
+            self.status().as_u16()
+        }
+    }
+
+    impl<T> HttpStatus for (http::StatusCode, T) {
+        fn http_status(&self) -> u16 {
+            self.0.as_u16()
+        }
+    }
+
+    impl<A, T> HttpStatus for (http::StatusCode, A, T) {
+        fn http_status(&self) -> u16 {
+            self.0.as_u16()
+        }
+    }
+
+    /// A JSON body alone is answered `200 OK`.
+    impl<T> HttpStatus for axum::Json<T> {
+        fn http_status(&self) -> u16 {
+            200
+        }
+    }
+
+    impl<T: axum::response::IntoResponse> IntoHttpResponse for T {
+        type Response = axum::response::Response;
+        fn __audit_into_response(self) -> axum::response::Response {
+            self.into_response()
+        }
     }
 }
 
@@ -152,6 +278,8 @@ struct Parts {
     tenant: Option<String>,
     /// The entity's id, known at entry (see [`Pending::refer`]).
     entity: Option<Box<crate::entity::EntityPart>>,
+    /// The response status the handler returned, if any.
+    status: Option<u16>,
 }
 
 impl Pending {
@@ -176,8 +304,15 @@ impl Pending {
                 actor,
                 tenant,
                 entity: None,
+                status: None,
             }),
         }
+    }
+
+    /// The response status the handler returned (recorded as `request.status`).
+    #[inline]
+    pub fn status(&mut self, status: Option<u16>) {
+        self.parts.status = status;
     }
 
     /// The id of the event's entity, known at entry: the record names it whatever
@@ -263,6 +398,7 @@ fn emit(
         actor,
         tenant,
         entity: referred,
+        status,
         ..
     } = parts;
     let entity = entity.or(referred);
@@ -275,13 +411,16 @@ fn emit(
     if !wanted {
         return Ok(());
     }
-    let context = if actor.is_some() || tenant.is_some() {
+    let context = if actor.is_some() || tenant.is_some() || status.is_some() {
         let mut c = context.as_deref().cloned().unwrap_or_default();
         if actor.is_some() {
             c.actor = actor;
         }
         if tenant.is_some() {
             c.tenant = tenant;
+        }
+        if status.is_some() {
+            c.request.get_or_insert_with(Default::default).status = status;
         }
         Some(Arc::new(c))
     } else {

@@ -127,6 +127,8 @@ fn write_request(out: &mut Vec<u8>, r: &Request) {
         (&b"\"id\":"[..], &r.id),
         (&b"\"ip\":"[..], &r.ip),
         (&b"\"user_agent\":"[..], &r.user_agent),
+        (&b"\"method\":"[..], &r.method),
+        (&b"\"route\":"[..], &r.route),
     ] {
         if let Some(v) = value {
             if !first {
@@ -136,6 +138,13 @@ fn write_request(out: &mut Vec<u8>, r: &Request) {
             out.extend_from_slice(key);
             json::string(out, v);
         }
+    }
+    if let Some(status) = r.status {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"status\":");
+        json::int(out, status);
     }
     out.push(b'}');
 }
@@ -251,6 +260,9 @@ mod tests {
                 id: opt(rng, text),
                 ip: opt(rng, text),
                 user_agent: opt(rng, text),
+                method: opt(rng, text),
+                route: opt(rng, text),
+                status: opt(rng, |rng| rng.u16(..)),
             }),
         };
         Record {

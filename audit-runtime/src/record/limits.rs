@@ -239,7 +239,13 @@ fn cut_strings(record: &mut Record, limit: usize) {
         s.iter_mut().for_each(cut);
     }
     if let Some(r) = context.request.as_mut() {
-        for s in [&mut r.id, &mut r.ip, &mut r.user_agent] {
+        for s in [
+            &mut r.id,
+            &mut r.ip,
+            &mut r.user_agent,
+            &mut r.method,
+            &mut r.route,
+        ] {
             s.iter_mut().for_each(cut);
         }
     }
