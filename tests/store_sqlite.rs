@@ -118,6 +118,11 @@ fn hmac_key() {
 }
 
 #[test]
+fn field_filters() {
+    store_suite::field_filters(&SqliteHarness::new());
+}
+
+#[test]
 fn tenant_purge() {
     let h = SqliteHarness::new();
     let export = h.dir.path().join("acme.jsonl");
@@ -285,4 +290,36 @@ fn a_corrupt_row_is_a_typed_error() {
     }
     let v = store.verify().unwrap();
     assert_eq!(v.first_break.unwrap().seq(), 2);
+}
+
+/// A field index is made on open and a field filter is served by it.
+#[test]
+fn field_filters_use_their_index() {
+    let h = SqliteHarness::new();
+    let path = h.fresh_path();
+    let mut store = Sqlite::options().index_field("n").open(&path).unwrap();
+    store_suite::populate(&mut store, 50, 1_780_000_000_000_000_000);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let made: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'audit_field_n'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(made, 1);
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT time_ns, seq, record FROM audit_records \
+             WHERE json_extract(record, '$.metadata.n') = ?1 AND erased_ns IS NULL \
+             ORDER BY time_ns DESC, seq DESC LIMIT 51",
+        )
+        .unwrap()
+        .query_map([7], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(plan.iter().any(|p| p.contains("audit_field_n")), "{plan:?}");
+    let page = store.query(&Query::all().field("n", 7)).unwrap();
+    assert_eq!(page.records.len(), 1);
 }

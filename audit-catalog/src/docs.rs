@@ -145,6 +145,12 @@ fn event_section(out: &mut String, e: &Event) {
             }
             notes.push_str("redacted");
         }
+        if f.indexed {
+            if !notes.is_empty() {
+                notes.push_str("; ");
+            }
+            notes.push_str("indexed (a query filter)");
+        }
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} |",

@@ -81,6 +81,23 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    /// Whether a query can filter on it (`indexed = true`): a string, int, uint or
+    /// bool, or an optional one.
+    ///
+    /// ```
+    /// use audit_catalog::FieldType;
+    /// assert!("uint?".parse::<FieldType>().unwrap().is_indexable());
+    /// assert!(!"[string]".parse::<FieldType>().unwrap().is_indexable());
+    /// ```
+    pub fn is_indexable(&self) -> bool {
+        use Scalar::*;
+        match self {
+            FieldType::Scalar(s) => matches!(s, String | Int | Uint | Bool),
+            FieldType::Optional(t) => t.is_indexable(),
+            FieldType::List(_) => false,
+        }
+    }
+
     /// Whether a value must be given (everything but `T?`).
     pub fn is_required(&self) -> bool {
         !matches!(self, FieldType::Optional(_))

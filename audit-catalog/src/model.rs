@@ -124,6 +124,8 @@ pub struct Field {
     pub example: Option<serde_json::Value>,
     /// Whether its value is muted (by `redact`, per event or in `[defaults]`).
     pub redact: bool,
+    /// `indexed = true`: stores index its value, and `Query::field` filters on it.
+    pub indexed: bool,
     /// Where the field's key is in the catalog.
     pub span: Range<usize>,
 }

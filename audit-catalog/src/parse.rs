@@ -33,7 +33,7 @@ pub(crate) const EVENT_KEYS: &[&str] = &[
     "redact",
     "retired",
 ];
-pub(crate) const FIELD_KEYS: &[&str] = &["type", "doc", "example"];
+pub(crate) const FIELD_KEYS: &[&str] = &["type", "doc", "example", "indexed"];
 
 /// Largest code accepted: codes are stored in 32-bit signed integer columns.
 pub(crate) const MAX_CODE: i64 = i32::MAX as i64;
@@ -571,8 +571,8 @@ impl Walker<'_> {
         t.iter()
             .filter_map(|(k, v)| {
                 let named = self.name(k, "field name");
-                let (ty_v, doc, example) = match v.get_ref() {
-                    DeValue::String(_) => (v, None, None),
+                let (ty_v, doc, example, indexed) = match v.get_ref() {
+                    DeValue::String(_) => (v, None, None, None),
                     DeValue::Table(ft) => {
                         let ctx = format!("field `{}` of `{event}`", k.get_ref());
                         self.unknown_keys(ft, FIELD_KEYS, &ctx);
@@ -587,7 +587,10 @@ impl Walker<'_> {
                         };
                         let doc = ft.get("doc").and_then(|d| self.string(d, "`doc`"));
                         let example = ft.get("example").map(|e| to_json(e.get_ref()));
-                        (ty, doc, example)
+                        let indexed = ft
+                            .get("indexed")
+                            .and_then(|i| self.boolean(i, "`indexed`").filter(|b| *b).map(|_| i));
+                        (ty, doc, example, indexed)
                     }
                     _ => {
                         self.wrong_type(
@@ -605,8 +608,23 @@ impl Walker<'_> {
                     .field_type(ty_v)
                     .unwrap_or(FieldType::Scalar(crate::field_type::Scalar::Json));
                 let name = k.get_ref().to_string();
+                // A query filter compares one plain value.
+                if let Some(i) = indexed
+                    && !ty.is_indexable()
+                {
+                    self.r.error(
+                        ErrorKind::InvalidValue,
+                        i.span(),
+                        format!(
+                            "field `{name}` of `{event}` is `{ty}`: only string, int, uint and \
+                             bool fields (or optional ones) can be `indexed`"
+                        ),
+                        None,
+                    );
+                }
                 Some(Field {
                     redact: crate::redact::is_redacted(redact, &name),
+                    indexed: indexed.is_some(),
                     name,
                     ty,
                     doc,

@@ -173,6 +173,23 @@ fn placeholders_must_name_fields() {
         "%{name}: %{error}"
     );
 
+    // Only plain values can be query filters.
+    let indexed = one(
+        "[events.app_add]\ncode = 1\nfields = { tags = { type = \"[string]\", indexed = true } }\n",
+    );
+    assert_eq!(indexed.0, ErrorKind::InvalidValue);
+    assert_eq!(
+        indexed.2,
+        "field `tags` of `app_add` is `[string]`: only string, int, uint and bool fields (or optional ones) can be `indexed`"
+    );
+    let ok = Catalog::parse(
+        "audit.toml",
+        &format!("{HEAD}[events.app_add]\ncode = 1\nfields = {{ app_id = {{ type = \"uint?\", indexed = true }}, n = \"int\" }}\n"),
+    )
+    .unwrap();
+    let e = ok.event("app_add").unwrap();
+    assert!(e.field("app_id").unwrap().indexed && !e.field("n").unwrap().indexed);
+
     let unclosed = one("[events.a_b]\ncode = 1\ndescription = \"%{x\"\n");
     assert_eq!(unclosed.0, ErrorKind::InvalidValue);
     assert_eq!(

@@ -136,6 +136,10 @@ pub struct QueryArgs {
     /// Text in the description.
     #[arg(long)]
     text: Option<String>,
+    /// A metadata field's value, `name=value` (repeat for several; fields marked
+    /// `indexed = true` in the catalog are served by an index).
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
 }
 
 /// A time argument: `2d` (ago) or an RFC 3339 time.
@@ -174,8 +178,14 @@ impl QueryArgs {
         if let Some(e) = &self.entity {
             q = match e.split_once(':') {
                 Some((kind, id)) => q.entity(kind, Some(id)),
-                None => q.entity(e, None::<String>),
+                None => q.entity_type(e),
             };
+        }
+        for f in &self.fields {
+            let Some((name, value)) = f.split_once('=') else {
+                return Err(format!("`--field {f}`: write it as name=value"));
+            };
+            q = q.field(name, value);
         }
         if let Some(o) = self.outcome {
             q = q.outcome(match o {

@@ -235,6 +235,26 @@ fn purge_tenant_erases_its_records_and_the_store_still_verifies() {
     assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
 }
 
+/// `--field name=value` filters on a metadata value.
+#[test]
+fn query_filters_on_a_metadata_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 10);
+    let out = audit(&["query", "--db", &db, "--json", "--field", "app_nid=nid-3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Vec<Record> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        got.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [records[3].id]
+    );
+    let out = audit(&["query", "--db", &db, "--field", "app_nid"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("name=value"), "{}", stderr(&out));
+}
+
 #[test]
 fn purge_exports_then_removes_old_records() {
     let dir = tempfile::tempdir().unwrap();

@@ -280,8 +280,8 @@ impl<'a> Gen<'a> {
         }));
         let failure = event.failure_text();
         let field_specs = event.fields.iter().map(|f| {
-            let (n, t, r) = (&f.name, f.ty.to_string(), f.redact);
-            quote!(#k::__private::FieldSpec { name: #n, ty: #t, redact: #r })
+            let (n, t, r, i) = (&f.name, f.ty.to_string(), f.redact, f.indexed);
+            quote!(#k::__private::FieldSpec { name: #n, ty: #t, redact: #r, indexed: #i })
         });
         let aliases = event.aliases.iter().map(|a| {
             let (s, t) = (&a.sink, a.template.as_str());

@@ -99,6 +99,22 @@ impl fmt::Display for Coverage {
     }
 }
 
+/// The metadata fields marked `indexed = true` in the catalogs of the events this
+/// binary emits: the SQLite store indexes them when it opens (see `Query::field`).
+///
+/// ```
+/// // A binary without `#[audited]` sites has none.
+/// assert!(audit_runtime::registry::indexed_fields().is_empty());
+/// ```
+pub fn indexed_fields() -> BTreeSet<&'static str> {
+    sites()
+        .iter()
+        .flat_map(|s| s.spec.fields.iter())
+        .filter(|f| f.indexed && !f.redact)
+        .map(|f| f.name)
+        .collect()
+}
+
 /// Which declared events have sites and which have none, per embedded catalog.
 pub fn coverage() -> Coverage {
     let all = sites();

@@ -45,6 +45,8 @@ pub struct FieldSpec {
     pub ty: &'static str,
     /// Whether its value is replaced by the redaction marker.
     pub redact: bool,
+    /// Whether stores index it (`indexed = true`): see `Query::field`.
+    pub indexed: bool,
 }
 
 /// One catalog event, as compiled into the binary by `#[audited]`.

@@ -1033,3 +1033,32 @@ pub fn tenant_purge<H: Harness>(h: &H, export: &std::path::Path) {
     );
     assert!(store.verify().unwrap().is_intact());
 }
+
+/// `Query::field` filters on a metadata value: integers, text spelling an integer,
+/// text; with a tenant scope and pagination; a hostile name matches nothing.
+pub fn field_filters<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    let written = populate(&mut store, 40, T0);
+    let mut by = |q: Query| ids(&collect(&mut store, &q));
+    assert_eq!(by(Query::all().field("n", 7)), ids(&written[7..8]));
+    assert_eq!(by(Query::all().field("n", "7")), ids(&written[7..8]));
+    assert!(by(Query::all().field("n", 999)).is_empty());
+    assert_eq!(
+        by(Query::all().field("n", 3).field("n", 3)),
+        ids(&written[3..4])
+    );
+    assert_eq!(
+        by(Query::for_tenant("acme").field("n", 3)),
+        ids(&written[3..4])
+    );
+    assert!(by(Query::for_tenant("globex").field("n", 3)).is_empty());
+    let all = by(Query::all()
+        .field("secret", "[REDACTED]")
+        .order(Order::OldestFirst)
+        .limit(7));
+    assert_eq!(all, ids(&written));
+    for hostile in ["n') OR 1=1 --", "N", "", "n.x", "$.metadata"] {
+        assert!(by(Query::all().field(hostile, 7)).is_empty(), "{hostile}");
+    }
+    assert!(store.verify().unwrap().is_intact());
+}

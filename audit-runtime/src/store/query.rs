@@ -102,6 +102,7 @@ pub struct Query {
     pub(crate) outcome: Option<OutcomeKind>,
     pub(crate) levels: Vec<Level>,
     pub(crate) text: Option<String>,
+    pub(crate) fields: Vec<(String, FieldValue)>,
     pub(crate) order: Order,
     pub(crate) limit: usize,
     pub(crate) after: Option<Cursor>,
@@ -126,6 +127,7 @@ impl Query {
             outcome: None,
             levels: Vec::new(),
             text: None,
+            fields: Vec::new(),
             order: Order::NewestFirst,
             limit: DEFAULT_LIMIT,
             after: None,
@@ -206,6 +208,22 @@ impl Query {
         self
     }
 
+    /// Whose metadata field `name` equals `value` (the field should be declared
+    /// `indexed = true` in the catalog, so that stores keep an index on it; without
+    /// one the filter is still right, only slower). A name that is not a catalog
+    /// field name (`snake_case`) matches nothing. A text value that reads as an
+    /// integer also matches that integer (the CLI's `--field id=7`).
+    ///
+    /// ```
+    /// use audit_runtime::store::Query;
+    /// let q = Query::for_tenant("acme").field("project_id", 7).field("role", "editor");
+    /// # let _ = q;
+    /// ```
+    pub fn field(mut self, name: impl Into<String>, value: impl Into<FieldValue>) -> Self {
+        self.fields.push((name.into(), value.into()));
+        self
+    }
+
     /// With this outcome.
     pub fn outcome(mut self, outcome: OutcomeKind) -> Self {
         self.outcome = Some(outcome);
@@ -260,6 +278,82 @@ pub(crate) enum Placeholder {
     /// `$1`, `$2` (PostgreSQL).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Dollar,
+}
+
+/// A metadata value [`Query::field`] compares with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A string (also matching the integer it spells, if any).
+    Text(String),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl From<&str> for FieldValue {
+    fn from(s: &str) -> Self {
+        FieldValue::Text(s.to_owned())
+    }
+}
+
+impl From<String> for FieldValue {
+    fn from(s: String) -> Self {
+        FieldValue::Text(s)
+    }
+}
+
+impl From<bool> for FieldValue {
+    fn from(b: bool) -> Self {
+        FieldValue::Bool(b)
+    }
+}
+
+macro_rules! field_value_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for FieldValue {
+            fn from(n: $t) -> Self {
+                FieldValue::Int(i64::from(n))
+            }
+        }
+    )*};
+}
+field_value_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<u64> for FieldValue {
+    /// Values past `i64::MAX` are compared as text.
+    fn from(n: u64) -> Self {
+        i64::try_from(n).map_or_else(|_| FieldValue::Text(n.to_string()), FieldValue::Int)
+    }
+}
+
+/// Whether `name` may be spliced into SQL as a JSON key (catalog field names are
+/// `snake_case`).
+pub(crate) fn is_field_name(name: &str) -> bool {
+    name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The SQL expression of metadata field `name` (a checked [`is_field_name`]), the
+/// same text in queries and in the field's index so that the planner matches them.
+pub(crate) fn field_expr(style: Placeholder, name: &str) -> String {
+    match style {
+        Placeholder::Question => format!("json_extract(record, '$.metadata.{name}')"),
+        Placeholder::Dollar => format!("(record->'metadata'->>'{name}')"),
+    }
+}
+
+/// `CREATE INDEX` for metadata field `name`: its value then time, only over the
+/// records that have it.
+pub(crate) fn field_index_sql(style: Placeholder, name: &str) -> String {
+    let expr = field_expr(style, name);
+    format!(
+        "CREATE INDEX IF NOT EXISTS audit_field_{name} ON audit_records ({expr}, time_ns) \
+         WHERE {expr} IS NOT NULL"
+    )
 }
 
 /// A query as SQL over the store table's columns: `WHERE …` and `ORDER BY … LIMIT n`
@@ -376,6 +470,30 @@ impl Query {
         if let Some(t) = &self.text {
             let p = b.param(Param::Text(like_pattern(&column_text(t, false))));
             b.conds.push(format!("description {like} {p} ESCAPE '\\'"));
+        }
+        for (name, value) in &self.fields {
+            if !is_field_name(name) {
+                b.conds.push("1 = 0".into());
+                continue;
+            }
+            let expr = field_expr(style, name);
+            // SQLite's json_extract gives numbers as integers and booleans as 1 / 0;
+            // PostgreSQL's ->> gives text.
+            let values = match (style, value) {
+                (Placeholder::Dollar, FieldValue::Text(t)) => vec![Param::Text(t.clone())],
+                (Placeholder::Dollar, FieldValue::Int(n)) => vec![Param::Text(n.to_string())],
+                (Placeholder::Dollar, FieldValue::Bool(v)) => vec![Param::Text(v.to_string())],
+                (Placeholder::Question, FieldValue::Text(t)) => {
+                    let mut v = vec![Param::Text(t.clone())];
+                    if let Ok(n) = t.parse::<i64>() {
+                        v.push(Param::Int(n));
+                    }
+                    v
+                }
+                (Placeholder::Question, FieldValue::Int(n)) => vec![Param::Int(*n)],
+                (Placeholder::Question, FieldValue::Bool(v)) => vec![Param::Int(i64::from(*v))],
+            };
+            b.any_of(&expr, values);
         }
         let (cmp, dir) = match self.order {
             Order::NewestFirst => ("<", "DESC"),

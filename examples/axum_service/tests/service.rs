@@ -215,6 +215,26 @@ fn each_record_carries_its_request_status_and_outcome() {
         3,
         "member added, deleted, delete refused"
     );
+    // The catalog marks `project_id` indexed: the store indexed it on open.
+    assert!(audit::registry::indexed_fields().contains("project_id"));
+    let by_field = store
+        .query(
+            &Query::for_tenant("acme")
+                .field("project_id", pid)
+                .limit(100),
+        )
+        .unwrap();
+    assert_eq!(by_field.records.len(), 3);
+    let wal = service().db.with_extension("db-wal");
+    let made = [&service().db, &wal]
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .any(|bytes| {
+            bytes
+                .windows(b"audit_field_project_id".len())
+                .any(|w| w == b"audit_field_project_id")
+        });
+    assert!(made, "the index is in the schema");
 }
 
 #[test]

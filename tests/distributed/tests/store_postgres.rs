@@ -164,6 +164,11 @@ fn hmac_key() {
 }
 
 #[test]
+fn field_filters() {
+    store_suite::field_filters(&PgHarness::new());
+}
+
+#[test]
 fn tenant_purge() {
     let dir = tempfile::tempdir().unwrap();
     store_suite::tenant_purge(&PgHarness::new(), &dir.path().join("acme.jsonl"));
@@ -694,4 +699,51 @@ fn tls_modes_against_the_server() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+}
+
+/// A field index is made on connect and a field filter can be served by it.
+#[test]
+fn field_filters_use_their_index() {
+    let h = PgHarness::new();
+    let schema = h.fresh_schema();
+    let mut store = Postgres::options()
+        .schema(&schema)
+        .index_field("n")
+        .connect(&url())
+        .unwrap();
+    store_suite::populate(&mut store, 50, 1_780_000_000_000_000_000);
+    let mut client = admin();
+    let made: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'audit_field_n'",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(made, 1);
+    client
+        .batch_execute(&format!(
+            "SET search_path TO {schema}; SET enable_seqscan = off"
+        ))
+        .unwrap();
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN SELECT time_ns, seq, record::text FROM audit_records \
+             WHERE (record->'metadata'->>'n') = '7' AND erased_ns IS NULL \
+             ORDER BY time_ns DESC, seq DESC LIMIT 51",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plan.iter().any(|p| p.contains("audit_field_n")), "{plan:?}");
+    assert_eq!(
+        store
+            .query(&Query::all().field("n", 7))
+            .unwrap()
+            .records
+            .len(),
+        1
+    );
 }

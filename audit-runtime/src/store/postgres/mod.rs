@@ -43,6 +43,7 @@ pub struct PostgresOptions {
     schema: Option<String>,
     name: String,
     tls: Option<PgTls>,
+    index_fields: Vec<String>,
 }
 
 impl Default for PostgresOptions {
@@ -52,6 +53,7 @@ impl Default for PostgresOptions {
             schema: None,
             name: "postgres".into(),
             tls: None,
+            index_fields: Vec::new(),
         }
     }
 }
@@ -73,6 +75,15 @@ impl PostgresOptions {
     /// The sink's name in metrics and spool paths (default `postgres`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Keeps an index on metadata field `name` for [`Query::field`] (besides the
+    /// fields marked `indexed = true` in the catalogs of this binary's events). A
+    /// missing index is created on connect, which needs a role that may create
+    /// indexes (the owner); roles that only read or append connect once it exists.
+    pub fn index_field(mut self, name: impl Into<String>) -> Self {
+        self.index_fields.push(name.into());
         self
     }
 
@@ -114,6 +125,7 @@ impl PostgresOptions {
         };
         let client = store.client()?;
         schema::migrate(client, schema::VERSION)?;
+        create_field_indexes(store.client()?, &self.index_fields)?;
         let key = store.key.clone();
         store.key_state = core::check_key(&mut Meta(store.client()?), &key)?;
         Ok(store)
@@ -495,6 +507,39 @@ fn read_anchor(client: &mut impl postgres::GenericClient) -> Result<Option<Ancho
         )
         .map_err(db_error)?
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
+}
+
+/// The indexes of [`Query::field`] that are missing (see
+/// [`PostgresOptions::index_field`]).
+fn create_field_indexes(client: &mut Client, asked: &[String]) -> Result<(), StoreError> {
+    let registry = crate::registry::indexed_fields();
+    let names = asked
+        .iter()
+        .map(String::as_str)
+        .chain(registry)
+        .filter(|n| super::query::is_field_name(n));
+    for name in names {
+        let index = format!("audit_field_{name}");
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass(quote_ident(current_schema()) || '.' || $1) IS NOT NULL",
+                &[&index],
+            )
+            .map_err(db_error)?
+            .get(0);
+        if !exists {
+            client
+                .batch_execute(&super::query::field_index_sql(Placeholder::Dollar, name))
+                .map_err(|e| {
+                    StoreError::Database(format!(
+                        "the index of field `{name}` is missing and this role cannot create it \
+                         (connect once as the schema's owner): {}",
+                        db_error(e)
+                    ))
+                })?;
+        }
+    }
+    Ok(())
 }
 
 impl ColumnSource for postgres::Row {

@@ -53,6 +53,7 @@ pub struct SqliteOptions {
     cache_mib: u32,
     name: String,
     schema_version: u32,
+    index_fields: Vec<String>,
 }
 
 impl Default for SqliteOptions {
@@ -63,6 +64,7 @@ impl Default for SqliteOptions {
             cache_mib: 64,
             name: "sqlite".into(),
             schema_version: schema::VERSION,
+            index_fields: Vec::new(),
         }
     }
 }
@@ -93,6 +95,15 @@ impl SqliteOptions {
     /// The sink's name in metrics and spool paths (default `sqlite`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Keeps an index on metadata field `name` for [`Query::field`] (besides the
+    /// fields marked `indexed = true` in the catalogs of this binary's events,
+    /// which are indexed anyway). An index is built once, when the store first
+    /// opens with it.
+    pub fn index_field(mut self, name: impl Into<String>) -> Self {
+        self.index_fields.push(name.into());
         self
     }
 
@@ -200,6 +211,7 @@ impl Sqlite {
         conn.pragma_update(None, "secure_delete", "FAST")
             .map_err(db_error)?;
         schema::migrate(&mut conn, options.schema_version)?;
+        create_field_indexes(&conn, &options.index_fields)?;
         let key_state = core::check_key(&mut Meta(&conn), &options.key)?;
         Ok(Sqlite {
             conn,
@@ -279,6 +291,32 @@ impl Sqlite {
         }
         tx.commit().map_err(sink_error)
     }
+}
+
+/// The indexes of [`Query::field`]: the fields asked for and those the catalogs of
+/// this binary's events mark `indexed = true` (missing ones only: no write when all
+/// exist, so a reader opens a store it cannot write).
+fn create_field_indexes(conn: &Connection, asked: &[String]) -> Result<(), StoreError> {
+    let registry = crate::registry::indexed_fields();
+    let names = asked
+        .iter()
+        .map(String::as_str)
+        .chain(registry)
+        .filter(|n| super::query::is_field_name(n));
+    for name in names {
+        let exists: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+                [format!("audit_field_{name}")],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        if !exists {
+            conn.execute_batch(&super::query::field_index_sql(Placeholder::Question, name))
+                .map_err(db_error)?;
+        }
+    }
+    Ok(())
 }
 
 /// The last purge's anchor row.
