@@ -45,6 +45,8 @@ pub struct Event {
     pub(crate) metadata: Fields,
     pub(crate) context: Option<Arc<Context>>,
     pub(crate) entity: Option<Box<EntityPart>>,
+    /// The OpenTelemetry trace current when it was made (feature `opentelemetry`).
+    pub(crate) trace: Option<Box<crate::record::Trace>>,
 }
 
 impl std::fmt::Debug for Event {
@@ -70,6 +72,7 @@ fn uuid_v7(time: Timestamp) -> Uuid {
 impl Event {
     /// Builds an event stamped now with a fresh UUIDv7. `metadata` holds one value per
     /// field of the site's event, in catalog order.
+    #[inline]
     pub fn new(
         site: &'static Site,
         outcome: Outcome,
@@ -89,6 +92,7 @@ impl Event {
             metadata,
             context,
             entity: None,
+            trace: crate::record::current_trace(),
         }
     }
 

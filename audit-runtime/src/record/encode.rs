@@ -75,7 +75,15 @@ impl Record {
         json::int(out, self.site.line);
         out.extend_from_slice(b",\"function\":");
         json::string(out, &self.site.function);
-        out.extend_from_slice(b"},\"prev_hash\":");
+        out.push(b'}');
+        if let Some(t) = &self.trace {
+            out.extend_from_slice(b",\"trace\":{\"trace_id\":\"");
+            out.extend_from_slice(t.trace_hex().as_bytes());
+            out.extend_from_slice(b"\",\"span_id\":\"");
+            out.extend_from_slice(t.span_hex().as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+        out.extend_from_slice(b",\"prev_hash\":");
     }
 }
 
@@ -181,7 +189,7 @@ mod tests {
 
     use super::*;
     use crate::integrity::ChainHash;
-    use crate::record::SiteInfo;
+    use crate::record::{SiteInfo, Trace};
     use crate::time::Timestamp;
 
     /// Strings that exercise every escape and multi-byte UTF-8.
@@ -302,6 +310,10 @@ mod tests {
                 line: rng.u32(..),
                 function: Cow::Owned(text(rng)),
             },
+            trace: opt(rng, |rng| Trace {
+                trace_id: rng.u128(..).to_be_bytes(),
+                span_id: rng.u64(..).to_be_bytes(),
+            }),
             prev_hash: opt(rng, hash),
             hash: opt(rng, hash),
         }

@@ -12,6 +12,7 @@ pub(crate) mod hash;
 pub mod limits;
 mod metadata;
 mod redact;
+mod trace;
 
 /// Mutes the keys of the built-in redaction list in `changes` (for `Debug` output,
 /// which has no event's catalog entries at hand).
@@ -24,6 +25,8 @@ pub use crate::time::TimestampError;
 pub use audit_catalog::REDACTED;
 pub(crate) use encode::HASH_KEY;
 pub use metadata::{Iter as MetadataIter, Metadata};
+pub use trace::Trace;
+pub(crate) use trace::current as current_trace;
 
 use std::borrow::Cow;
 
@@ -116,6 +119,10 @@ pub struct Record {
     pub metadata: Metadata,
     /// Emission site.
     pub site: SiteInfo,
+    /// The OpenTelemetry trace the call ended in (feature `opentelemetry`); absent
+    /// from the JSON when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
     /// Hash of the previous record of the chain.
     pub prev_hash: Option<ChainHash>,
     /// This record's hash.
@@ -232,6 +239,7 @@ impl Record {
                 line: event.site.line,
                 function: Cow::Borrowed(event.site.function),
             },
+            trace: event.trace.as_deref().copied(),
             prev_hash: None,
             hash: None,
         };
@@ -278,6 +286,7 @@ impl Record {
                 line: site.line,
                 function: Cow::Borrowed(site.function),
             },
+            trace: None,
             prev_hash: None,
             hash: None,
         }
