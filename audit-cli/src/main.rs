@@ -27,6 +27,7 @@ mod admin_cmd;
 mod catalog_cmd;
 mod render;
 mod store_cmd;
+mod verify_lines;
 
 use std::process::ExitCode;
 

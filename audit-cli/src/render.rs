@@ -39,7 +39,7 @@ pub fn rows(out: &mut impl Write, records: &[Record]) -> io::Result<()> {
             short_time(r),
             clip(&r.event, 22),
             clip(&actor(r), 26),
-            clip(&entity(r), 18),
+            entity(r, 18),
             outcome(r.outcome),
             clip(&r.description, 80)
         )?;
@@ -69,15 +69,32 @@ fn actor(r: &Record) -> String {
     }
 }
 
-fn entity(r: &Record) -> String {
-    match &r.entity {
-        Some(e) => match &e.id {
-            Some(Json::String(id)) => format!("{}:{id}", e.kind),
-            Some(id) => format!("{}:{id}", e.kind),
-            None => e.kind.to_string(),
-        },
-        None => "-".into(),
+/// `type:id` in `width` characters. A long id keeps its end: UUIDv7s share their
+/// leading (time) digits, and their random tail tells them apart.
+fn entity(r: &Record, width: usize) -> String {
+    let Some(e) = &r.entity else {
+        return "-".into();
+    };
+    let id = match &e.id {
+        Some(Json::String(id)) => id.clone(),
+        Some(id) => id.to_string(),
+        None => return clip(&e.kind, width),
+    };
+    let full = format!("{}:{id}", e.kind);
+    if full.chars().count() <= width {
+        return full;
     }
+    let kind = clip(&e.kind, width / 2);
+    let room = width.saturating_sub(kind.chars().count() + 2);
+    let tail: String = id
+        .chars()
+        .rev()
+        .take(room)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{kind}:…{tail}")
 }
 
 fn outcome(o: OutcomeKind) -> &'static str {
@@ -172,7 +189,7 @@ pub fn record(out: &mut impl Write, r: &Record, colour: bool) -> io::Result<()> 
         field(out, "request", &parts.join(", "))?;
     }
     if r.entity.is_some() {
-        field(out, "entity", &entity(r))?;
+        field(out, "entity", &entity(r, usize::MAX))?;
     }
     if !r.metadata.is_empty() {
         writeln!(out, "{}", p.dim("metadata"))?;

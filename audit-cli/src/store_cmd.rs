@@ -100,6 +100,16 @@ pub enum LevelArg {
     Error,
 }
 
+impl LevelArg {
+    fn level(self) -> Level {
+        match self {
+            LevelArg::Info => Level::Info,
+            LevelArg::Warn => Level::Warn,
+            LevelArg::Error => Level::Error,
+        }
+    }
+}
+
 /// The filters of `audit query` (and `audit tail`).
 #[derive(Args, Debug, Clone)]
 pub struct QueryArgs {
@@ -167,11 +177,7 @@ impl QueryArgs {
             .events(self.events.iter().cloned())
             .categories(self.categories.iter().cloned())
             .codes(self.codes.iter().copied())
-            .levels(self.levels.iter().map(|l| match l {
-                LevelArg::Info => Level::Info,
-                LevelArg::Warn => Level::Warn,
-                LevelArg::Error => Level::Error,
-            }));
+            .levels(self.levels.iter().map(|l| l.level()));
         if let Some(a) = &self.actor {
             q = q.actor(a);
         }
@@ -300,6 +306,12 @@ pub struct TailCmd {
     /// Only this tenant's records.
     #[arg(long)]
     tenant: Option<String>,
+    /// Only these events (repeat for several).
+    #[arg(long = "event")]
+    events: Vec<String>,
+    /// Only these levels (repeat for several).
+    #[arg(long = "level", value_enum)]
+    levels: Vec<LevelArg>,
     /// Print this many existing records first.
     #[arg(long, short = 'n', default_value_t = 10)]
     lines: usize,
@@ -393,19 +405,83 @@ pub fn query(cmd: QueryCmd) -> ExitCode {
         }
         .map_err(|e| e.to_string())?;
         if let Some(next) = page.next {
-            eprintln!("more: --cursor {next}");
+            eprintln!("more: {}", next_page_command(&next.to_string()));
         }
         Ok(ExitCode::SUCCESS)
     })())
 }
 
+/// The one record whose id starts with `prefix` (at least 8 hex digits: record ids
+/// are UUIDv7s, whose first 12 digits are their millisecond, so the prefix names a
+/// time window to look in).
+fn by_prefix(
+    store: &mut dyn Store,
+    prefix: &str,
+    tenant: Option<&str>,
+) -> Result<uuid::Uuid, String> {
+    let digits: String = prefix.chars().filter(|c| *c != '-').collect();
+    if digits.len() < 8 || digits.len() > 32 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "`{prefix}` is not a record id or a prefix of one (8 hex digits or more)"
+        ));
+    }
+    let digits = digits.to_ascii_lowercase();
+    let ms = |pad: char| {
+        let mut t: String = digits.chars().take(12).collect();
+        while t.len() < 12 {
+            t.push(pad);
+        }
+        i64::from_str_radix(&t, 16).unwrap_or(0)
+    };
+    let (from, to) = (ms('0'), ms('f') + 1);
+    let scope = || match tenant {
+        Some(t) => Query::for_tenant(t),
+        None => Query::all(),
+    };
+    let window = scope()
+        .since(Timestamp::from_nanos(from.saturating_mul(1_000_000)))
+        .until(Timestamp::from_nanos(to.saturating_mul(1_000_000)));
+    let mut found = matching(store, window, &digits)?;
+    if found.is_empty() {
+        // A record whose id was not made from its own time (imported, or written by
+        // hand): look through every record.
+        found = matching(store, scope(), &digits)?;
+    }
+    match found.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(format!("no record id starts with `{prefix}`")),
+        _ => Err(format!(
+            "more than one record id starts with `{prefix}`: give more digits"
+        )),
+    }
+}
+
+/// The ids (two at most) of the records of `q` that start with `digits`.
+fn matching(store: &mut dyn Store, q: Query, digits: &str) -> Result<Vec<uuid::Uuid>, String> {
+    let mut q = q.limit(1000);
+    let mut found = Vec::new();
+    loop {
+        let page = store.query(&q).map_err(store_err)?;
+        found.extend(
+            page.records
+                .iter()
+                .map(|r| r.id)
+                .filter(|id| id.simple().to_string().starts_with(digits)),
+        );
+        match page.next {
+            Some(c) if found.len() < 2 => q = q.after(c),
+            _ => return Ok(found),
+        }
+    }
+}
+
 pub fn show(cmd: ShowCmd) -> ExitCode {
     finish((|| {
-        let id: uuid::Uuid = cmd
-            .id
-            .parse()
-            .map_err(|_| format!("`{}` is not a record id (a UUID)", cmd.id))?;
         let mut store = cmd.store.open()?;
+        let id = match cmd.id.parse::<uuid::Uuid>() {
+            Ok(id) => id,
+            Err(_) => by_prefix(&mut *store, &cmd.id, cmd.tenant.as_deref())?,
+        };
         let Some(record) = store.get_in(id, cmd.tenant.as_deref()).map_err(store_err)? else {
             return Err(match &cmd.tenant {
                 Some(t) => format!("no record {id} of tenant `{t}` in `{}`", cmd.store.shown()),
@@ -425,6 +501,9 @@ pub fn show(cmd: ShowCmd) -> ExitCode {
 
 pub fn verify(cmd: VerifyCmd) -> ExitCode {
     finish((|| {
+        if crate::verify_lines::is_json_lines(Path::new(&cmd.store.db)) {
+            return crate::verify_lines::verify_file(Path::new(&cmd.store.db));
+        }
         let checkpoints = match &cmd.public_key {
             Some(key) => read_checkpoints(&cmd.checkpoints, key)?,
             None => Vec::new(),
@@ -579,13 +658,59 @@ pub fn purge(cmd: PurgeCmd) -> ExitCode {
     })())
 }
 
+/// This very command line with `--cursor <next>` in place of any cursor it had,
+/// quoted for a POSIX shell.
+fn next_page_command(next: &str) -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--cursor" {
+            args.drain(i..(i + 2).min(args.len()));
+        } else if args[i].starts_with("--cursor=") {
+            args.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    if let Some(first) = args.first_mut() {
+        // The program as the user would type it.
+        if let Some(name) = std::path::Path::new(first.as_str()).file_name() {
+            *first = name.to_string_lossy().into_owned();
+        }
+    }
+    args.push("--cursor".into());
+    args.push(next.to_owned());
+    args.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 pub fn tail(cmd: TailCmd) -> ExitCode {
     finish((|| {
         let mut store = cmd.store.open()?;
         let mut out = std::io::stdout().lock();
+        let levels: Vec<Level> = cmd.levels.iter().map(|l| l.level()).collect();
         let recent_query = match &cmd.tenant {
             Some(t) => Query::for_tenant(t),
             None => Query::all(),
+        }
+        .events(cmd.events.iter().cloned())
+        .levels(levels.iter().copied());
+        let wanted = |r: &audit_runtime::Record| {
+            (cmd.events.is_empty() || cmd.events.iter().any(|e| *e == r.event))
+                && (levels.is_empty() || levels.contains(&r.level))
         };
         let last = store
             .query(&recent_query.limit(cmd.lines.max(1)))
@@ -607,7 +732,11 @@ pub fn tail(cmd: TailCmd) -> ExitCode {
                 .map_err(store_err)?;
             if let Some(last) = rows.last() {
                 after = last.seq;
-                let records: Vec<_> = rows.into_iter().map(|s| s.record).collect();
+                let records: Vec<_> = rows
+                    .into_iter()
+                    .map(|s| s.record)
+                    .filter(|r| wanted(r))
+                    .collect();
                 print_records(&mut out, &records, cmd.json)?;
             } else {
                 std::thread::sleep(cmd.interval.into());

@@ -88,11 +88,15 @@ fn query_prints_a_table_or_json_lines_and_pages_with_a_cursor() {
     assert!(lines[0].starts_with("TIME (UTC)") && lines[0].contains("DESCRIPTION"));
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[1].contains("u-1@example.com") && lines[1].contains("record number 8"));
-    let cursor = stderr(&out)
-        .trim()
-        .strip_prefix("more: --cursor ")
-        .unwrap()
-        .to_string();
+    // The whole next command, ready to paste.
+    let hint = stderr(&out);
+    let command = hint.trim().strip_prefix("more: ").unwrap();
+    assert!(
+        command.starts_with("audit query --db ")
+            && command.contains(" --tenant acme --limit 3 --cursor "),
+        "{command}"
+    );
+    let cursor = command.rsplit(' ').next().unwrap().to_string();
 
     let out = audit(&[
         "query", "--db", &db, "--tenant", "acme", "--limit", "3", "--cursor", &cursor, "--json",
@@ -233,6 +237,134 @@ fn purge_tenant_erases_its_records_and_the_store_still_verifies() {
     let out = audit(&["purge", "--db", &db]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
+}
+
+/// The rough edges of issue 17: UUID entity ids keep their distinguishing tail in
+/// the table, `show` takes a unique prefix, `tail` filters by event and level,
+/// `verify` checks a JSON Lines file.
+#[test]
+fn cli_rough_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let mut store = Sqlite::open(&path).unwrap();
+    let mut chain = Chain::new();
+    let mut lines = Vec::new();
+    let items: Vec<Item> = (0..4)
+        .map(|i| {
+            let mut r = record(i, 1);
+            r.entity.as_mut().unwrap().id = Some(json!(uuid::Uuid::now_v7().to_string()));
+            let json = chain.link(&mut r);
+            lines.push(json.clone());
+            Item::with_json(r, json, Arc::from("x"))
+        })
+        .collect();
+    let ids: Vec<String> = items
+        .iter()
+        .map(|i| {
+            i.record()
+                .entity
+                .as_ref()
+                .unwrap()
+                .id
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let record_ids: Vec<String> = items.iter().map(|i| i.record().id.to_string()).collect();
+    store.write(&items).unwrap();
+    drop(store);
+    let db = path.to_str().unwrap();
+
+    let out = audit(&["query", "--db", db]);
+    let text = stdout(&out);
+    for id in &ids {
+        let tail = &id[id.len() - 8..];
+        assert!(
+            text.contains(tail),
+            "the id's tail {tail} is shown:\n{text}"
+        );
+    }
+
+    // A unique prefix (the first 13 characters of a UUIDv7 are its millisecond and
+    // one more digit; the fourth record's full random part makes it unique).
+    let full = &record_ids[3];
+    let out = audit(&["show", "--db", db, "--json", &full[..23]]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(full.as_str()));
+    let out = audit(&["show", "--db", db, "abc"]);
+    assert!(
+        stderr(&out).contains("8 hex digits or more"),
+        "{}",
+        stderr(&out)
+    );
+    let out = audit(&["show", "--db", db, "00000000"]);
+    assert!(
+        stderr(&out).contains("no record id starts with"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = audit(&[
+        "tail",
+        "--db",
+        db,
+        "--json",
+        "--event",
+        "user_update",
+        "--for",
+        "10ms",
+    ]);
+    let shown: Vec<Record> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].event, "user_update");
+
+    let file = dir.path().join("audit.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = audit(&["verify", "--db", file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("4 records (JSON Lines)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 started here, 0 records continue"),
+        "{}",
+        stdout(&out)
+    );
+    let tampered = lines
+        .join("\n")
+        .replacen("record number 2", "record number 9", 1);
+    std::fs::write(&file, tampered).unwrap();
+    let out = audit(&["verify", "--db", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("BROKEN: line 3: the record was changed"),
+        "{}",
+        stdout(&out)
+    );
+    // A line removed: the next record continues a chain the file does not hold.
+    let mut missing = lines.clone();
+    missing.remove(1);
+    std::fs::write(&file, missing.join("\n")).unwrap();
+    let out = audit(&["verify", "--db", file.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("1 records continue"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// `--field name=value` filters on a metadata value.
