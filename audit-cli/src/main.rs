@@ -14,6 +14,7 @@
 //! audit purge  --db audit.db --tenant acme [--older-than 90d] [--export acme.jsonl]
 //! audit tail   --db audit.db          follow new records
 //! audit ingest --from nats://127.0.0.1:4222 --stream AUDIT --to postgres://…
+//! audit serve  --db audit.db [--addr 127.0.0.1:8080] [--token-file TOKENS]
 //! audit store roles --db postgres://postgres@… --owner R --writer R --reader R --admin R
 //! ```
 //!
@@ -26,6 +27,7 @@
 mod admin_cmd;
 mod catalog_cmd;
 mod render;
+mod serve_cmd;
 mod store_cmd;
 mod verify_lines;
 
@@ -62,6 +64,8 @@ enum Command {
     Tail(store_cmd::TailCmd),
     /// Move records from a NATS JetStream stream into a store, exactly once.
     Ingest(store_cmd::IngestCmd),
+    /// Serve the store's records over HTTP, read-only (a JSON API; tokens per tenant).
+    Serve(serve_cmd::ServeCmd),
     /// Administer a store: least-privileged PostgreSQL roles.
     #[command(subcommand)]
     Store(admin_cmd::StoreCommand),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Keygen(cmd) => store_cmd::keygen(cmd),
         Command::Tail(cmd) => store_cmd::tail(cmd),
         Command::Ingest(cmd) => store_cmd::ingest(cmd),
+        Command::Serve(cmd) => serve_cmd::serve(cmd),
         Command::Store(cmd) => admin_cmd::run(cmd),
     }
 }

@@ -61,6 +61,11 @@ impl StoreArgs {
     /// Opens an existing store (a SQLite file is never created: a mistyped path is
     /// an error), or connects to a PostgreSQL one.
     fn open(&self) -> Result<Box<dyn Store>, String> {
+        self.open_send().map(|s| s as Box<dyn Store>)
+    }
+
+    /// [`StoreArgs::open`], for a store used from other threads (`audit serve`).
+    pub fn open_send(&self) -> Result<Box<dyn Store + Send>, String> {
         let key = hmac_key(self.key_file.as_deref(), &self.key_env)?;
         if self.db.starts_with("postgres://") || self.db.starts_with("postgresql://") {
             let mut options = Postgres::options();
@@ -69,7 +74,7 @@ impl StoreArgs {
             }
             return options
                 .connect(&self.db)
-                .map(|s| Box::new(s) as Box<dyn Store>)
+                .map(|s| Box::new(s) as Box<dyn Store + Send>)
                 .map_err(|e| e.to_string());
         }
         let path = PathBuf::from(&self.db);
@@ -82,7 +87,7 @@ impl StoreArgs {
         }
         options
             .open(&path)
-            .map(|s| Box::new(s) as Box<dyn Store>)
+            .map(|s| Box::new(s) as Box<dyn Store + Send>)
             .map_err(|e| format!("`{}`: {e}", path.display()))
     }
 }
@@ -372,7 +377,7 @@ pub struct IngestCmd {
     nats_nkey: Option<std::path::PathBuf>,
 }
 
-fn finish(result: Result<ExitCode, String>) -> ExitCode {
+pub(crate) fn finish(result: Result<ExitCode, String>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -367,6 +367,66 @@ fn cli_rough_edges() {
     );
 }
 
+/// `audit serve` answers the API on loopback, refuses to serve everyone as an admin
+/// on another address, and stops cleanly on Ctrl-C.
+#[test]
+fn serve_answers_the_api_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 6);
+    let out = audit(&["serve", "--db", &db, "--addr", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["serve", "--db", &db, "--addr", &addr])
+        .env_remove("AUDIT_DB")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .into();
+    let url = format!("http://{addr}/api/records?tenant=acme&order=oldest");
+    let body = (0..100)
+        .find_map(|_| {
+            let r = agent.get(&url).call().ok();
+            if r.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r
+        })
+        .expect("the server answers")
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let got: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = records
+        .iter()
+        .filter(|r| r.context.tenant.as_deref() == Some("acme"))
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(got, want);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "stopped cleanly on Ctrl-C: {status:?}");
+}
+
 /// `--field name=value` filters on a metadata value.
 #[test]
 fn query_filters_on_a_metadata_field() {

@@ -1,0 +1,85 @@
+//! The audit trail over HTTP, read-only: an axum [`Router`] over a store, which
+//! `audit serve` runs and an application can mount behind its own authentication
+//! (at `/admin/audit`, say), handing each customer organisation a view of its own.
+//!
+//! | endpoint | answers |
+//! |---|---|
+//! | `GET /api/records?<filters>` | `{"records": [...], "next": "<cursor>" \| null}`, newest first |
+//! | `GET /api/records/{id}` | one record (404 if it is not the caller's to see) |
+//! | `GET /api/verify` | the verification report (admins only) |
+//!
+//! Filters, each optional: `since`, `until` (RFC 3339, or an age such as `2d`,
+//! `90m`), `event` (repeatable), `category` (repeatable), `code` (repeatable),
+//! `actor` (id or email), `entity` (`type` or `type:id`), `tenant`, `outcome`
+//! (`success` / `failure`), `level` (repeatable), `q` (text in the description),
+//! `field` (`name=value`, repeatable), `order` (`newest` / `oldest`), `limit`,
+//! `cursor`. Errors are `{"error": "..."}` with 400 (a bad filter or cursor), 401 (no
+//! or unknown token), 403 (not the caller's to see) or 404.
+//!
+//! Who sees what ([`Access`]): with tokens, an admin token sees every tenant and a
+//! tenant token only its tenant, on every endpoint; without tokens every caller is
+//! an admin (`audit serve` then binds loopback only).
+//!
+//! ```no_run
+//! use audit_viewer::{Access, Viewer};
+//! let viewer = Viewer::new(|| Ok(Box::new(audit_runtime::store::Sqlite::open("audit.db")?) as _), Access::open());
+//! let app: axum::Router = axum::Router::new().nest("/admin/audit", viewer.router());
+//! # let _ = app;
+//! ```
+
+mod access;
+mod api;
+mod error;
+mod params;
+mod pool;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use access::{Access, AccessError, Scope};
+pub use error::ApiError;
+pub use pool::StoreFactory;
+
+/// The API over one store.
+#[derive(Clone)]
+pub struct Viewer {
+    state: Arc<State>,
+}
+
+pub(crate) struct State {
+    pub(crate) stores: Arc<pool::Pool>,
+    pub(crate) access: Access,
+}
+
+impl Viewer {
+    /// The API over the stores `open` makes (one per request in flight, kept for
+    /// reuse), answering as `access` allows.
+    pub fn new(
+        open: impl Fn() -> Result<
+            Box<dyn audit_runtime::store::Store + Send>,
+            audit_runtime::store::StoreError,
+        > + Send
+        + Sync
+        + 'static,
+        access: Access,
+    ) -> Self {
+        Viewer {
+            state: Arc::new(State {
+                stores: Arc::new(pool::Pool::new(Box::new(open))),
+                access,
+            }),
+        }
+    }
+
+    /// The routes (`/api/...`), to serve or to nest in an application's router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/api/records", get(api::records))
+            .route("/api/records/{id}", get(api::record))
+            .route("/api/verify", get(api::verify))
+            .fallback(api::not_found)
+            .with_state(Arc::clone(&self.state))
+    }
+}
