@@ -118,5 +118,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         "next: cargo run -p audit-cli -- query --db {} --tenant acme",
         db.display()
     );
+    println!(
+        "      cargo run -p audit-cli -- serve --db {}   # then http://127.0.0.1:8080/api/records",
+        db.display()
+    );
     Ok(())
 }
