@@ -31,6 +31,7 @@ pub(crate) const ERASED_RECORD: &str = "null";
 /// What a tenant purge sets in an erased row (`erased_columns!`): `seq`, `id`,
 /// `time_ns`, `event`, `code`, `category`, `level`, `outcome`, `hash` and `link`
 /// stay, so the chain still verifies.
+#[cfg(feature = "sqlite")]
 pub(crate) const ERASED_COLUMNS: &str = erased_columns!();
 
 /// An anchor row as stored: `seq, link, purged, before_ns, at_ns`.

@@ -29,7 +29,10 @@
 //! ```
 
 // Without a database feature only the shared model remains; its SQL helpers idle.
-#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(dead_code, unused_macros)
+)]
 
 /// The SQL assignments (both dialects) that erase a row in a tenant purge: the
 /// record becomes JSON `null`, the columns that could name a person, the tenant or
