@@ -7,6 +7,7 @@
 //! | `GET /api/records?<filters>` | `{"records": [...], "next": "<cursor>" \| null}`, newest first |
 //! | `GET /api/records/{id}` | one record (404 if it is not the caller's to see) |
 //! | `GET /api/verify` | the verification report (admins only) |
+//! | `GET /api/export?<filters>&format=jsonl\|csv` | every matching record, streamed (constant memory) |
 //!
 //! Filters, each optional: `since`, `until` (RFC 3339, or an age such as `2d`,
 //! `90m`), `event` (repeatable), `category` (repeatable), `code` (repeatable),
@@ -30,6 +31,7 @@
 mod access;
 mod api;
 mod error;
+mod export;
 mod params;
 mod pool;
 
@@ -79,6 +81,7 @@ impl Viewer {
             .route("/api/records", get(api::records))
             .route("/api/records/{id}", get(api::record))
             .route("/api/verify", get(api::verify))
+            .route("/api/export", get(export::export))
             .fallback(api::not_found)
             .with_state(Arc::clone(&self.state))
     }
