@@ -288,10 +288,10 @@ fn cli_rough_edges() {
         );
     }
 
-    // A unique prefix (the first 13 characters of a UUIDv7 are its millisecond and
-    // one more digit; the fourth record's full random part makes it unique).
+    // A unique prefix: all but the last two digits (ids made in the same
+    // millisecond share their time and, with uuid's counter, more).
     let full = &record_ids[3];
-    let out = audit(&["show", "--db", db, "--json", &full[..23]]);
+    let out = audit(&["show", "--db", db, "--json", &full[..34]]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(full.as_str()));
     let out = audit(&["show", "--db", db, "abc"]);
