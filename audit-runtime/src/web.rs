@@ -240,7 +240,23 @@ fn request_id(parts: &Parts, header: &HeaderName) -> String {
 
 impl Config {
     fn context_of(&self, parts: &Parts, id: &str) -> Context {
-        let identity = self.identity.as_ref().map(|f| f(parts)).unwrap_or_default();
+        // The resolver is the application's code: a panic in it costs this request
+        // its identity, not the request (the attempt is still recorded).
+        let identity =
+            self.identity
+                .as_ref()
+                .map(|f| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(parts)))
+                        .unwrap_or_else(|payload| {
+                            eprintln!(
+                                "audit: the identity resolver panicked ({}); the request is \
+                             recorded without an actor or tenant",
+                                crate::panic::message(&*payload)
+                            );
+                            Identity::default()
+                        })
+                })
+                .unwrap_or_default();
         let mut request = Request::new(id).method(parts.method.as_str());
         request.ip = self.client_ip(parts).map(|ip| ip.to_string());
         request.user_agent = parts
@@ -461,6 +477,14 @@ mod tests {
             Some("10.0.0.2"),
             "nothing believable"
         );
+    }
+
+    #[test]
+    fn a_panicking_identity_resolver_costs_the_identity_not_the_request() {
+        let layer = AuditLayer::new().identity(|_| panic!("token store down"));
+        let ctx = layer.config.context_of(&parts(&[], "192.0.2.1:9"), "id-1");
+        assert_eq!(ctx.actor, None);
+        assert_eq!(ctx.request.unwrap().id.as_deref(), Some("id-1"));
     }
 
     #[test]
