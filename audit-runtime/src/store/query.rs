@@ -346,6 +346,16 @@ pub(crate) fn field_expr(style: Placeholder, name: &str) -> String {
     }
 }
 
+/// The metadata fields a store keeps indexes on: those asked for and those the
+/// catalogs of this binary's events mark `indexed = true`, each a valid name.
+pub(crate) fn indexed_field_names(asked: &[String]) -> impl Iterator<Item = &str> {
+    asked
+        .iter()
+        .map(String::as_str)
+        .chain(crate::registry::indexed_fields())
+        .filter(|n| is_field_name(n))
+}
+
 /// `CREATE INDEX` for metadata field `name`: its value then time, only over the
 /// records that have it.
 pub(crate) fn field_index_sql(style: Placeholder, name: &str) -> String {

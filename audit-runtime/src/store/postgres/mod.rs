@@ -512,13 +512,7 @@ fn read_anchor(client: &mut impl postgres::GenericClient) -> Result<Option<Ancho
 /// The indexes of [`Query::field`] that are missing (see
 /// [`PostgresOptions::index_field`]).
 fn create_field_indexes(client: &mut Client, asked: &[String]) -> Result<(), StoreError> {
-    let registry = crate::registry::indexed_fields();
-    let names = asked
-        .iter()
-        .map(String::as_str)
-        .chain(registry)
-        .filter(|n| super::query::is_field_name(n));
-    for name in names {
+    for name in super::query::indexed_field_names(asked) {
         let index = format!("audit_field_{name}");
         let exists: bool = client
             .query_one(
@@ -627,6 +621,22 @@ impl Snapshot for Tx<'_> {
     }
 }
 
+/// The rows of `select` (`seq, record::text`) handed to `keep` before the caller
+/// removes or erases them; the last one's `seq`, or `None` when there is none.
+fn kept_chunk(
+    tx: &mut Transaction<'_>,
+    select: &str,
+    params: &[&(dyn ToSql + Sync)],
+    keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+) -> Result<Option<i64>, StoreError> {
+    let rows = tx.query(select, params).map_err(db_error)?;
+    let Some(last) = rows.last() else {
+        return Ok(None);
+    };
+    keep(&rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>())?;
+    Ok(Some(last.get(0)))
+}
+
 impl Purger for Postgres {
     fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError> {
         let client = self.client()?;
@@ -659,17 +669,15 @@ impl Purger for Postgres {
         let mut tx = self.client()?.transaction().map_err(db_error)?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
             .map_err(db_error)?;
-        let rows = tx
-            .query(
-                "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
-                &[&keep_from, &(chunk as i64)],
-            )
-            .map_err(db_error)?;
-        let Some(last) = rows.last() else {
+        let Some(last_seq) = kept_chunk(
+            &mut tx,
+            "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
+            &[&keep_from, &(chunk as i64)],
+            keep,
+        )?
+        else {
             return Ok(None);
         };
-        let last_seq: i64 = last.get(0);
-        keep(&rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>())?;
         // Only this function (run as the schema's owner) may delete rows; it writes
         // the anchor in the same transaction.
         let n: i64 = tx
@@ -706,18 +714,16 @@ impl Purger for Postgres {
         let mut tx = self.client()?.transaction().map_err(db_error)?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
             .map_err(db_error)?;
-        let rows = tx
-            .query(
-                "SELECT seq, record::text FROM audit_records
-                 WHERE tenant = $1 AND time_ns < $2 AND erased_ns IS NULL ORDER BY seq LIMIT $3",
-                &[&tenant, &before_ns, &(chunk as i64)],
-            )
-            .map_err(db_error)?;
-        let Some(last) = rows.last() else {
+        let Some(last_seq) = kept_chunk(
+            &mut tx,
+            "SELECT seq, record::text FROM audit_records
+             WHERE tenant = $1 AND time_ns < $2 AND erased_ns IS NULL ORDER BY seq LIMIT $3",
+            &[&tenant, &before_ns, &(chunk as i64)],
+            keep,
+        )?
+        else {
             return Ok(None);
         };
-        let last_seq: i64 = last.get(0);
-        keep(&rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>())?;
         // Only this function (run as the schema's owner) may update rows, and only
         // into the erased shape.
         let n: i64 = tx

@@ -297,13 +297,7 @@ impl Sqlite {
 /// this binary's events mark `indexed = true` (missing ones only: no write when all
 /// exist, so a reader opens a store it cannot write).
 fn create_field_indexes(conn: &Connection, asked: &[String]) -> Result<(), StoreError> {
-    let registry = crate::registry::indexed_fields();
-    let names = asked
-        .iter()
-        .map(String::as_str)
-        .chain(registry)
-        .filter(|n| super::query::is_field_name(n));
-    for name in names {
+    for name in super::query::indexed_field_names(asked) {
         let exists: bool = conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
