@@ -47,6 +47,23 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// Serves `viewer` on a loopback port of its own.
+fn listen(viewer: Viewer) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, viewer.router()).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
 fn serve(access: Access) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
@@ -64,20 +81,8 @@ fn serve(access: Access) -> Server {
     store.write(&items).unwrap();
     drop(store);
     let viewer = Viewer::new(move || Ok(Box::new(Sqlite::open(&path)?) as _), access);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, viewer.router()).await.unwrap();
-        });
-    });
     Server {
-        addr: rx.recv().unwrap(),
+        addr: listen(viewer),
         records,
         _dir: dir,
     }
@@ -85,19 +90,9 @@ fn serve(access: Access) -> Server {
 
 /// `GET path` with an optional token: (status, JSON body).
 fn get(s: &Server, path: &str, token: Option<&str>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut req = agent.get(&format!("http://{}{path}", s.addr));
-    if let Some(t) = token {
-        req = req.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.call().unwrap();
-    let body = resp.body_mut().read_to_string().unwrap();
+    let (status, _, body) = get_text(s, path, token);
     (
-        resp.status().as_u16(),
+        status,
         serde_json::from_str(&body).unwrap_or(Value::String(body)),
     )
 }
@@ -302,4 +297,33 @@ fn export_streams_every_matching_record() {
     let (status, _, err) = get_text(&s, "/api/export?format=xml", Some(ADMIN));
     assert_eq!(status, 400);
     assert!(err.contains("jsonl"));
+}
+
+/// The application's store factory panicking costs that request a 500, not the
+/// server: the next request is answered.
+#[test]
+fn a_panicking_store_factory_answers_500_and_the_server_goes_on() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    drop(Sqlite::open(&path).unwrap());
+    let viewer = Viewer::new(
+        move || {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("the secret store is down");
+            }
+            Ok(Box::new(Sqlite::open(&path)?) as _)
+        },
+        Access::open(),
+    );
+    let s = Server {
+        addr: listen(viewer),
+        records: Vec::new(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(get(&s, "/api/records", None).0, 500);
+    let (status, page) = get(&s, "/api/records", None);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
