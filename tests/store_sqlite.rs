@@ -123,6 +123,11 @@ fn field_filters() {
 }
 
 #[test]
+fn following_and_events_seen() {
+    store_suite::following_and_events_seen(&SqliteHarness::new());
+}
+
+#[test]
 fn tenant_purge() {
     let h = SqliteHarness::new();
     let export = h.dir.path().join("acme.jsonl");

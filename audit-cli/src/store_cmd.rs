@@ -9,7 +9,8 @@ use std::sync::atomic::AtomicBool;
 use audit_runtime::ingest::Ingest;
 use audit_runtime::sinks::NatsConnection;
 use audit_runtime::store::{
-    Checkpoint, CheckpointKey, Order, Postgres, PublicKey, Purge, Query, Sqlite, Store, StoreError,
+    Checkpoint, CheckpointKey, Follower, Order, Postgres, PublicKey, Purge, Query, Sqlite, Store,
+    StoreError,
 };
 use audit_runtime::{Level, OutcomeKind, Timestamp};
 use clap::{Args, ValueEnum};
@@ -707,18 +708,14 @@ pub fn tail(cmd: TailCmd) -> ExitCode {
         let mut store = cmd.store.open()?;
         let mut out = std::io::stdout().lock();
         let levels: Vec<Level> = cmd.levels.iter().map(|l| l.level()).collect();
-        let recent_query = match &cmd.tenant {
+        let query = match &cmd.tenant {
             Some(t) => Query::for_tenant(t),
             None => Query::all(),
         }
         .events(cmd.events.iter().cloned())
-        .levels(levels.iter().copied());
-        let wanted = |r: &audit_runtime::Record| {
-            (cmd.events.is_empty() || cmd.events.iter().any(|e| *e == r.event))
-                && (levels.is_empty() || levels.contains(&r.level))
-        };
+        .levels(levels);
         let last = store
-            .query(&recent_query.limit(cmd.lines.max(1)))
+            .query(&query.clone().limit(cmd.lines.max(1)))
             .map_err(store_err)?;
         let mut recent = last.records;
         recent.reverse();
@@ -727,24 +724,17 @@ pub fn tail(cmd: TailCmd) -> ExitCode {
         }
         // Follow by position in the store, not by time: rows from other producers
         // may carry earlier times than rows already shown.
-        let mut after = store.last_seq().map_err(store_err)?;
+        let mut follower = Follower::from_now(&mut *store, query.limit(1000)).map_err(store_err)?;
         let deadline = cmd
             .for_
             .map(|d| std::time::Instant::now() + Duration::from(d));
         while deadline.is_none_or(|d| std::time::Instant::now() < d) {
-            let rows = store
-                .follow_in(after, 1000, cmd.tenant.as_deref())
-                .map_err(store_err)?;
-            if let Some(last) = rows.last() {
-                after = last.seq;
-                let records: Vec<_> = rows
-                    .into_iter()
-                    .map(|s| s.record)
-                    .filter(|r| wanted(r))
-                    .collect();
-                print_records(&mut out, &records, cmd.json)?;
-            } else {
+            let rows = follower.next(&mut *store).map_err(store_err)?;
+            if rows.is_empty() {
                 std::thread::sleep(cmd.interval.into());
+            } else {
+                let records: Vec<_> = rows.into_iter().map(|s| s.record).collect();
+                print_records(&mut out, &records, cmd.json)?;
             }
         }
         Ok(ExitCode::SUCCESS)

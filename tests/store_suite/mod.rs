@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use audit::integrity::Chain;
 use audit::sinks::{Item, Sink};
-use audit::store::{Break, Cursor, Order, Purge, Query, Store};
+use audit::store::{Break, Cursor, Follower, Order, Purge, Query, Store};
 use audit::{Level, OutcomeKind, Record, Timestamp};
 use serde_json::json;
 
@@ -1061,4 +1061,83 @@ pub fn field_filters<H: Harness>(h: &H) {
         assert!(by(Query::all().field(hostile, 7)).is_empty(), "{hostile}");
     }
     assert!(store.verify().unwrap().is_intact());
+}
+
+/// A follower of a filtered query sees exactly the matching rows, in insertion
+/// order, however small its batches; from now on, only what is written next. The
+/// events a store holds are listed per tenant, with their newest record's time.
+pub fn following_and_events_seen<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    assert!(store.events_seen(None).unwrap().is_empty());
+    let written = populate(&mut store, 60, T0);
+    let query = Query::for_tenant("acme")
+        .events(["user_login", "app_add"])
+        .levels([Level::Info, Level::Warn]);
+    let matches = |r: &Record| {
+        r.context.tenant.as_deref() == Some("acme")
+            && ["user_login", "app_add"].contains(&&*r.event)
+            && r.level != Level::Error
+    };
+    let expected: Vec<uuid::Uuid> = written
+        .iter()
+        .filter(|r| matches(r))
+        .map(|r| r.id)
+        .collect();
+    assert!(expected.len() > 3, "the filter keeps a few rows");
+    for batch in [1, 2, 1000] {
+        let mut follower = Follower::new(query.clone().limit(batch), 0);
+        let mut seen = Vec::new();
+        loop {
+            let rows = follower.next(&mut store).unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            assert!(rows.len() <= batch);
+            assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+            seen.extend(rows.into_iter().map(|s| s.record.id));
+        }
+        assert_eq!(seen, expected, "batches of {batch}");
+        assert_eq!(follower.position(), store.last_seq().unwrap());
+    }
+    // From now on: rows that do not match are stepped over, new matches come once.
+    let mut follower = Follower::from_now(&mut store, query.clone()).unwrap();
+    assert!(follower.next(&mut store).unwrap().is_empty());
+    let more: Vec<Record> = (60..120)
+        .map(|i| record(i, Timestamp::from_nanos(T0 + i as i64 * 1_000_000)))
+        .collect();
+    write(&mut store, &mut Chain::new(), more.clone());
+    let new: Vec<uuid::Uuid> = follower
+        .next(&mut store)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.record.id)
+        .collect();
+    let expected: Vec<uuid::Uuid> = more.iter().filter(|r| matches(r)).map(|r| r.id).collect();
+    assert_eq!(new, expected);
+    assert!(follower.next(&mut store).unwrap().is_empty());
+
+    // Events seen, overall and per tenant (nothing of another tenant's shows).
+    let all: Vec<Record> = written.into_iter().chain(more).collect();
+    for tenant in [None, Some("acme"), Some("globex"), Some("initech")] {
+        let seen = store.events_seen(tenant).unwrap();
+        let mut expected: Vec<(String, u32, String, Timestamp)> = EVENTS
+            .iter()
+            .filter_map(|(event, code, category)| {
+                let last = all
+                    .iter()
+                    .filter(|r| r.event == *event)
+                    .filter(|r| tenant.is_none() || r.context.tenant.as_deref() == tenant)
+                    .map(|r| r.time)
+                    .max()?;
+                Some((event.to_string(), *code, category.to_string(), last))
+            })
+            .collect();
+        expected.sort();
+        let got: Vec<(String, u32, String, Timestamp)> = seen
+            .iter()
+            .map(|e| (e.event.clone(), e.code, e.category.clone(), e.last))
+            .collect();
+        assert_eq!(got, expected, "tenant {tenant:?}");
+    }
+    assert!(store.events_seen(Some("initech")).unwrap().is_empty());
 }

@@ -47,6 +47,8 @@ macro_rules! erased_columns {
 pub mod checkpoint;
 mod columns;
 mod core;
+mod events;
+mod follow;
 mod link;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -64,6 +66,8 @@ use uuid::Uuid;
 use crate::record::Record;
 
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey, Finding, PublicKey, Witness};
+pub use events::SeenEvent;
+pub use follow::Follower;
 pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
@@ -255,19 +259,35 @@ pub trait Store {
     fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError>;
 
     /// Records in insertion order after position `after` (0 = from the start), at most
-    /// `limit`, of every tenant: what `audit tail` follows.
+    /// `limit`, of every tenant.
     fn follow(&mut self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
         self.follow_in(after, limit, None)
     }
 
-    /// [`Store::follow`], only the records of `tenant` (`None`: every tenant). Rows of
-    /// other tenants are skipped, so the last returned `seq` is where to go on.
+    /// [`Store::follow`], only the records of `tenant` (`None`: every tenant).
     fn follow_in(
         &mut self,
         after: i64,
         limit: usize,
         tenant: Option<&str>,
-    ) -> Result<Vec<Stored>, StoreError>;
+    ) -> Result<Vec<Stored>, StoreError> {
+        let query = match tenant {
+            Some(t) => Query::for_tenant(t),
+            None => Query::all(),
+        };
+        self.follow_matching(after, &query.limit(limit))
+    }
+
+    /// The records after position `after`, in insertion order, that match `query`'s
+    /// filters (its tenant included), at most `query`'s limit; its order and cursor
+    /// do not apply. Rows that do not match are skipped, so where to go on is not
+    /// always the last returned `seq`: [`Follower`] keeps that right.
+    fn follow_matching(&mut self, after: i64, query: &Query) -> Result<Vec<Stored>, StoreError>;
+
+    /// The events this store holds records of (of `tenant` only, if given): each
+    /// with its code, category and level and its newest record's time, by name.
+    /// Cheap on big stores: one index probe per distinct event.
+    fn events_seen(&mut self, tenant: Option<&str>) -> Result<Vec<SeenEvent>, StoreError>;
 
     /// A view of this store whose every read is limited to `tenant`.
     fn tenant(&mut self, tenant: &str) -> TenantView<'_>

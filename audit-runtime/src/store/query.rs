@@ -421,8 +421,41 @@ fn like_pattern(text: &str) -> String {
 }
 
 impl Query {
-    /// The SQL of this query. `like` is the database's case-insensitive LIKE.
+    /// The SQL of this query's page. `like` is the database's case-insensitive LIKE.
     pub(crate) fn to_sql(&self, style: Placeholder, like: &str) -> Sql {
+        let mut b = self.filters(style, like);
+        let (cmp, dir) = match self.order {
+            Order::NewestFirst => ("<", "DESC"),
+            Order::OldestFirst => (">", "ASC"),
+        };
+        if let Some(c) = self.after {
+            let t = b.param(Param::Int(c.time_ns));
+            let s = b.param(Param::Int(c.seq));
+            b.conds.push(format!("(time_ns, seq) {cmp} ({t}, {s})"));
+        }
+        Sql {
+            where_clause: format!("WHERE {}", b.conds.join(" AND ")),
+            order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
+            params: b.params,
+        }
+    }
+
+    /// The SQL of [`super::Store::follow_matching`]: this query's filters over the
+    /// rows after position `after`, in insertion order, `limit` of them at most
+    /// (order and cursor do not apply).
+    pub(crate) fn to_follow_sql(&self, style: Placeholder, like: &str, after: i64) -> Sql {
+        let mut b = self.filters(style, like);
+        let p = b.param(Param::Int(after));
+        b.conds.push(format!("seq > {p}"));
+        Sql {
+            where_clause: format!("WHERE {}", b.conds.join(" AND ")),
+            order_limit: format!("ORDER BY seq LIMIT {}", self.limit),
+            params: b.params,
+        }
+    }
+
+    /// The conditions of every filter, erased rows excluded.
+    fn filters(&self, style: Placeholder, like: &str) -> Builder {
         let mut b = Builder {
             style,
             conds: Vec::new(),
@@ -505,23 +538,9 @@ impl Query {
             };
             b.any_of(&expr, values);
         }
-        let (cmp, dir) = match self.order {
-            Order::NewestFirst => ("<", "DESC"),
-            Order::OldestFirst => (">", "ASC"),
-        };
-        if let Some(c) = self.after {
-            let t = b.param(Param::Int(c.time_ns));
-            let s = b.param(Param::Int(c.seq));
-            b.conds.push(format!("(time_ns, seq) {cmp} ({t}, {s})"));
-        }
         // Rows erased by a tenant purge hold no record: no read returns them.
         b.conds.push("erased_ns IS NULL".into());
-        let where_clause = format!("WHERE {}", b.conds.join(" AND "));
-        Sql {
-            where_clause,
-            order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
-            params: b.params,
-        }
+        b
     }
 }
 
@@ -579,7 +598,7 @@ mod tests {
         let sql = q.to_sql(Placeholder::Dollar, "ILIKE");
         assert_eq!(
             sql.where_clause,
-            "WHERE event IN ($1, $2) AND (time_ns, seq) > ($3, $4) AND erased_ns IS NULL"
+            "WHERE event IN ($1, $2) AND erased_ns IS NULL AND (time_ns, seq) > ($3, $4)"
         );
         assert_eq!(sql.order_limit, "ORDER BY time_ns ASC, seq ASC LIMIT 51");
     }

@@ -139,6 +139,11 @@ fn tenant_views() {
 }
 
 #[test]
+fn following_and_events_seen() {
+    store_suite::following_and_events_seen(&PgHarness::new());
+}
+
+#[test]
 fn odd_values() {
     store_suite::odd_values(&PgHarness::new());
 }

@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use super::columns::{Columns, column_text};
 use super::core::{self, AnchorRow, ColumnSource, MetaTable, Purger, Snapshot, row_columns};
+use super::events::{self, SeenEvent};
 use super::link::{ChainKey, KeyState, Link};
-use super::query::{Param, Placeholder, page_of};
+use super::query::{Param, Placeholder, Sql, page_of};
 use super::stored::{hashed_json, parse_record};
 use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
@@ -738,9 +739,9 @@ impl Purger for Postgres {
     }
 }
 
-impl Store for Postgres {
-    fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
-        let sql = query.to_sql(Placeholder::Dollar, "ILIKE");
+impl Postgres {
+    /// The rows of a query's SQL: `(time_ns, seq, record)`.
+    fn select(&mut self, sql: Sql) -> Result<Vec<(i64, i64, Record)>, StoreError> {
         let text = format!(
             "SELECT time_ns, seq, record::text FROM audit_records {} {}",
             sql.where_clause, sql.order_limit
@@ -762,7 +763,14 @@ impl Store for Postgres {
             let seq: i64 = r.get(1);
             out.push((r.get(0), seq, parse_record(seq, r.get(2))?));
         }
-        Ok(page_of(query, out))
+        Ok(out)
+    }
+}
+
+impl Store for Postgres {
+    fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
+        let rows = self.select(query.to_sql(Placeholder::Dollar, "ILIKE"))?;
+        Ok(page_of(query, rows))
     }
 
     fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError> {
@@ -778,31 +786,37 @@ impl Store for Postgres {
             .transpose()
     }
 
-    fn follow_in(
-        &mut self,
-        after: i64,
-        limit: usize,
-        tenant: Option<&str>,
-    ) -> Result<Vec<Stored>, StoreError> {
+    fn follow_matching(&mut self, after: i64, query: &Query) -> Result<Vec<Stored>, StoreError> {
+        let sql = query.to_follow_sql(Placeholder::Dollar, "ILIKE", after);
+        Ok(self
+            .select(sql)?
+            .into_iter()
+            .map(|(_, seq, record)| Stored { seq, record })
+            .collect())
+    }
+
+    fn events_seen(&mut self, tenant: Option<&str>) -> Result<Vec<SeenEvent>, StoreError> {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
-        let rows = self
-            .client()?
-            .query(
-                "SELECT seq, record::text FROM audit_records
-                 WHERE seq > $1 AND ($3::text IS NULL OR tenant = $3) AND erased_ns IS NULL
-                 ORDER BY seq LIMIT $2",
-                &[&after, &(limit as i64), &tenant],
-            )
+        let newest = events::newest_of_event(Placeholder::Dollar, tenant.is_some());
+        let client = self.client()?;
+        let names: Vec<String> = client
+            .query(events::DISTINCT_EVENTS, &[])
+            .map_err(db_error)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = Vec::with_capacity(names.len());
+        for event in names {
+            let row = match &tenant {
+                Some(t) => client.query_opt(&newest, &[&event, t]),
+                None => client.query_opt(&newest, &[&event]),
+            }
             .map_err(db_error)?;
-        rows.iter()
-            .map(|r| {
-                let seq: i64 = r.get(0);
-                Ok(Stored {
-                    seq,
-                    record: parse_record(seq, r.get(1))?,
-                })
-            })
-            .collect()
+            if let Some(r) = row {
+                out.push(events::seen(event, r.get(0), r.get(1), r.get(2), r.get(3))?);
+            }
+        }
+        Ok(out)
     }
 
     fn last_seq(&mut self) -> Result<i64, StoreError> {

@@ -12,8 +12,9 @@ use super::columns::{Columns, column_text};
 use super::core::{
     self, AnchorRow, ColumnSource, ERASED_COLUMNS, MetaTable, Purger, Snapshot, row_columns,
 };
+use super::events::{self, SeenEvent};
 use super::link::{ChainKey, KeyState, Link};
-use super::query::{Param, Placeholder, page_of};
+use super::query::{Param, Placeholder, Sql, page_of};
 use super::stored::{hashed_json, parse_record};
 use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
@@ -608,9 +609,9 @@ impl Purger for Sqlite {
     }
 }
 
-impl Store for Sqlite {
-    fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
-        let sql = query.to_sql(Placeholder::Question, "LIKE");
+impl Sqlite {
+    /// The rows of a query's SQL: `(time_ns, seq, record)`.
+    fn select(&mut self, sql: Sql) -> Result<Vec<(i64, i64, Record)>, StoreError> {
         let text = format!(
             "SELECT time_ns, seq, record FROM audit_records {} {}",
             sql.where_clause, sql.order_limit
@@ -630,7 +631,14 @@ impl Store for Sqlite {
             let (time_ns, seq, json) = row.map_err(db_error)?;
             out.push((time_ns, seq, parse_record(seq, &json)?));
         }
-        Ok(page_of(query, out))
+        Ok(out)
+    }
+}
+
+impl Store for Sqlite {
+    fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
+        let rows = self.select(query.to_sql(Placeholder::Question, "LIKE"))?;
+        Ok(page_of(query, rows))
     }
 
     fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError> {
@@ -648,32 +656,53 @@ impl Store for Sqlite {
             .transpose()
     }
 
-    fn follow_in(
-        &mut self,
-        after: i64,
-        limit: usize,
-        tenant: Option<&str>,
-    ) -> Result<Vec<Stored>, StoreError> {
+    fn follow_matching(&mut self, after: i64, query: &Query) -> Result<Vec<Stored>, StoreError> {
+        let sql = query.to_follow_sql(Placeholder::Question, "LIKE", after);
+        Ok(self
+            .select(sql)?
+            .into_iter()
+            .map(|(_, seq, record)| Stored { seq, record })
+            .collect())
+    }
+
+    fn events_seen(&mut self, tenant: Option<&str>) -> Result<Vec<SeenEvent>, StoreError> {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
+        let names: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(events::DISTINCT_EVENTS)
+                .map_err(db_error)?;
+            stmt.query_map([], |r| r.get(0))
+                .map_err(db_error)?
+                .collect::<Result<_, _>>()
+                .map_err(db_error)?
+        };
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT seq, record FROM audit_records WHERE seq > ?1 AND (?3 IS NULL OR tenant = ?3) \
-                 AND erased_ns IS NULL ORDER BY seq LIMIT ?2",
-            )
+            .prepare_cached(&events::newest_of_event(
+                Placeholder::Question,
+                tenant.is_some(),
+            ))
             .map_err(db_error)?;
-        let rows = stmt
-            .query_map(params![after, limit as i64, tenant], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
+        let mut out = Vec::with_capacity(names.len());
+        for event in names {
+            let newest = |r: &SqlRow<'_>| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            };
+            let row = match &tenant {
+                Some(t) => stmt.query_row(params![event, t], newest),
+                None => stmt.query_row(params![event], newest),
+            }
+            .optional()
             .map_err(db_error)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, json) = row.map_err(db_error)?;
-            out.push(Stored {
-                seq,
-                record: parse_record(seq, &json)?,
-            });
+            if let Some((code, category, level, time_ns)) = row {
+                out.push(events::seen(event, code, category, &level, time_ns)?);
+            }
         }
         Ok(out)
     }
