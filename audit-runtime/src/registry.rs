@@ -115,6 +115,23 @@ pub fn indexed_fields() -> BTreeSet<&'static str> {
         .collect()
 }
 
+/// The catalogs this binary's `#[audited]` sites were checked against, parsed from
+/// their embedded text (one per catalog file, whatever the number of crates using it).
+///
+/// ```
+/// // A binary without `#[audited]` sites embeds none.
+/// assert!(audit_runtime::registry::catalogs().is_empty());
+/// ```
+pub fn catalogs() -> Vec<Catalog> {
+    let texts: BTreeMap<&'static str, &'static str> = inventory::iter::<EmbeddedCatalog>()
+        .map(|c| (c.path, c.text))
+        .collect();
+    texts
+        .into_iter()
+        .filter_map(|(path, text)| Catalog::parse(path, text).ok())
+        .collect()
+}
+
 /// Which declared events have sites and which have none, per embedded catalog.
 pub fn coverage() -> Coverage {
     let all = sites();

@@ -31,11 +31,11 @@ pub(crate) async fn export(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let scope = v.access.check(&headers)?;
-    // `format` is the export's own parameter; the rest are the query's filters.
+    // `format` and `cursor` are the export's own parameters; `limit` sets the size
+    // of each page of the walk, not a cap on the export.
+    let (own, filters) = params::split(raw.as_deref(), &["format", "cursor"]);
     let mut format = Format::JsonLines;
-    let mut page_size = Some(PAGE);
-    let mut filters = form_urlencoded::Serializer::new(String::new());
-    for (k, val) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+    for (k, val) in own {
         match (&*k, &*val) {
             ("format", "jsonl") => format = Format::JsonLines,
             ("format", "csv") => format = Format::Csv,
@@ -44,18 +44,11 @@ pub(crate) async fn export(
                     "`format={other}`: `jsonl` or `csv`"
                 )));
             }
-            ("cursor", _) => {}
-            ("limit", _) => {
-                // The size of each page of the walk, not a cap on the export.
-                page_size = None;
-                filters.append_pair(&k, &val);
-            }
-            _ => {
-                filters.append_pair(&k, &val);
-            }
+            _ => {} // a cursor: an export starts at the beginning
         }
     }
-    let mut query = params::query(Some(&filters.finish()), &scope)?;
+    let page_size = (!filters.split('&').any(|p| p.starts_with("limit="))).then_some(PAGE);
+    let mut query = params::query(Some(&filters), &scope)?;
     if let Some(n) = page_size {
         query = query.limit(n);
     }

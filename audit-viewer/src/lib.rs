@@ -8,6 +8,8 @@
 //! | `GET /api/records/{id}` | one record (404 if it is not the caller's to see) |
 //! | `GET /api/verify` | the verification report (admins only) |
 //! | `GET /api/export?<filters>&format=jsonl\|csv` | every matching record, streamed (constant memory) |
+//! | `GET /api/catalog` | `{"events": [...]}`: declared and recorded events, for filter pickers |
+//! | `GET /api/tail?<filters>` | new records as Server-Sent Events (`id:` is the position to resume from) |
 //!
 //! Filters, each optional: `since`, `until` (RFC 3339, or an age such as `2d`,
 //! `90m`), `event` (repeatable), `category` (repeatable), `code` (repeatable),
@@ -30,13 +32,17 @@
 
 mod access;
 mod api;
+mod catalog;
 mod error;
 mod export;
 mod params;
 mod pool;
+mod tail;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use audit_catalog::Catalog;
 use axum::Router;
 use axum::routing::get;
 
@@ -53,6 +59,8 @@ pub struct Viewer {
 pub(crate) struct State {
     pub(crate) stores: Arc<pool::Pool>,
     pub(crate) access: Access,
+    pub(crate) catalogs: Vec<Catalog>,
+    pub(crate) tail_interval: Duration,
 }
 
 impl Viewer {
@@ -71,8 +79,28 @@ impl Viewer {
             state: Arc::new(State {
                 stores: Arc::new(pool::Pool::new(Box::new(open))),
                 access,
+                catalogs: Vec::new(),
+                tail_interval: Duration::from_millis(500),
             }),
         }
+    }
+
+    /// Declares these catalogs' events to `GET /api/catalog` (with their codes,
+    /// fields and templates), beside the events the store holds records of. An
+    /// application hands over its own: [`audit_runtime::registry::catalogs`].
+    pub fn catalogs(mut self, catalogs: Vec<Catalog>) -> Self {
+        self.state_mut().catalogs = catalogs;
+        self
+    }
+
+    /// How often `GET /api/tail` looks for new records (500 ms by default).
+    pub fn tail_interval(mut self, every: Duration) -> Self {
+        self.state_mut().tail_interval = every;
+        self
+    }
+
+    fn state_mut(&mut self) -> &mut State {
+        Arc::get_mut(&mut self.state).expect("a Viewer is configured before it is cloned")
     }
 
     /// The routes (`/api/...`), to serve or to nest in an application's router.
@@ -82,6 +110,8 @@ impl Viewer {
             .route("/api/records/{id}", get(api::record))
             .route("/api/verify", get(api::verify))
             .route("/api/export", get(export::export))
+            .route("/api/catalog", get(catalog::catalog))
+            .route("/api/tail", get(tail::tail))
             .fallback(api::not_found)
             .with_state(Arc::clone(&self.state))
     }

@@ -21,6 +21,21 @@ fn time(name: &str, v: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
+/// Splits a URL's parameters into an endpoint's `own` ones and the rest (the
+/// query's filters, encoded again for [`query`]).
+pub(crate) fn split(raw: Option<&str>, own: &[&str]) -> (Vec<(String, String)>, String) {
+    let mut mine = Vec::new();
+    let mut filters = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if own.contains(&&*k) {
+            mine.push((k.into_owned(), v.into_owned()));
+        } else {
+            filters.append_pair(&k, &v);
+        }
+    }
+    (mine, filters.finish())
+}
+
 /// The query of a URL's parameters, as `scope` may see it. A tenant scope cannot
 /// be widened: asking for another tenant is refused.
 pub(crate) fn query(raw: Option<&str>, scope: &Scope) -> Result<Query, ApiError> {
