@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         db.display()
     );
     println!(
-        "      cargo run -p audit-cli -- serve --db {}   # then http://127.0.0.1:8080/api/records",
+        "      cargo run -p audit-cli -- serve --db {} --catalog examples/catalogs/mnoe.toml   # then open http://127.0.0.1:8080/",
         db.display()
     );
     Ok(())

@@ -21,6 +21,10 @@ pub struct ServeCmd {
     /// Without it every caller is an admin, so the server listens on loopback only.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// An event catalog (audit.toml) whose events, codes, fields and templates the
+    /// viewer offers beside those the store holds records of. Repeatable.
+    #[arg(long = "catalog", value_name = "FILE")]
+    catalogs: Vec<PathBuf>,
 }
 
 pub fn serve(cmd: ServeCmd) -> ExitCode {
@@ -36,6 +40,11 @@ pub fn serve(cmd: ServeCmd) -> ExitCode {
                 ));
             }
         };
+        let catalogs = cmd
+            .catalogs
+            .iter()
+            .map(|p| audit_catalog::Catalog::load(p).map_err(|e| format!("{}: {e}", p.display())))
+            .collect::<Result<Vec<_>, _>>()?;
         // Fail now on a store that does not open, not at the first request.
         drop(cmd.store.open_send()?);
         let store = cmd.store.clone();
@@ -46,7 +55,8 @@ pub fn serve(cmd: ServeCmd) -> ExitCode {
                     .map_err(audit_runtime::store::StoreError::Database)
             },
             access.clone(),
-        );
+        )
+        .catalogs(catalogs);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -57,7 +67,7 @@ pub fn serve(cmd: ServeCmd) -> ExitCode {
                 .map_err(|e| format!("{}: {e}", cmd.addr))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             eprintln!(
-                "audit serve: http://{addr}/api/records ({})",
+                "audit serve: http://{addr}/ ({})",
                 if access.needs_tokens() {
                     "bearer tokens required"
                 } else {

@@ -14,6 +14,15 @@ use crate::params;
 
 type Answer = Result<Json<Value>, ApiError>;
 
+/// `GET /api/session`: the caller's scope, for the page to show what applies.
+pub(crate) async fn session(State(v): State<Arc<Viewer>>, headers: HeaderMap) -> Answer {
+    let tokens = v.access.needs_tokens();
+    Ok(Json(match v.access.check(&headers)? {
+        Scope::Admin => json!({"scope": "admin", "tenant": null, "tokens": tokens}),
+        Scope::Tenant(t) => json!({"scope": "tenant", "tenant": t, "tokens": tokens}),
+    }))
+}
+
 /// `GET /api/records?<filters>`.
 pub(crate) async fn records(
     State(v): State<Arc<Viewer>>,

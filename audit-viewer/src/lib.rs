@@ -4,6 +4,8 @@
 //!
 //! | endpoint | answers |
 //! |---|---|
+//! | `GET /` | the viewer's page (filters in its URL, pages, details, verify badge, export, live mode) |
+//! | `GET /api/session` | who the caller is: `{"scope": "admin" \| "tenant", "tenant": ..., "tokens": bool}` |
 //! | `GET /api/records?<filters>` | `{"records": [...], "next": "<cursor>" \| null}`, newest first |
 //! | `GET /api/records/{id}` | one record (404 if it is not the caller's to see) |
 //! | `GET /api/verify` | the verification report (admins only) |
@@ -35,6 +37,7 @@ mod api;
 mod catalog;
 mod error;
 mod export;
+mod page;
 mod params;
 mod pool;
 mod tail;
@@ -106,6 +109,10 @@ impl Viewer {
     /// The routes (`/api/...`), to serve or to nest in an application's router.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/", get(page::index))
+            .route("/assets/viewer.js", get(page::script))
+            .route("/assets/viewer.css", get(page::style))
+            .route("/api/session", get(api::session))
             .route("/api/records", get(api::records))
             .route("/api/records/{id}", get(api::record))
             .route("/api/verify", get(api::verify))

@@ -66,7 +66,8 @@ fn pg_url() -> String {
 /// Where a test's store lives: a temporary directory, or a PostgreSQL schema of
 /// its own, dropped at the end.
 enum Place {
-    File(tempfile::TempDir),
+    // Held for its Drop: the directory goes with the test.
+    File(#[allow(dead_code)] tempfile::TempDir),
     Schema(String),
 }
 
