@@ -56,16 +56,37 @@ pub fn record(i: usize, rng: &mut fastrand::Rng) -> Record {
     .expect("a valid record")
 }
 
-/// `n` records, chained and serialized as the pipeline hands them to sinks.
+/// Records 0, 1, 2…, chained and serialized as the pipeline hands them to sinks,
+/// made as they are taken (a big store is written without holding every record).
+pub struct Items {
+    rng: fastrand::Rng,
+    chain: Chain,
+    next: usize,
+}
+
+impl Items {
+    pub fn new() -> Self {
+        Items {
+            rng: fastrand::Rng::with_seed(7),
+            chain: Chain::new(),
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for Items {
+    type Item = Item;
+    fn next(&mut self) -> Option<Item> {
+        let mut r = record(self.next, &mut self.rng);
+        self.next += 1;
+        let json = self.chain.link(&mut r);
+        let name = Arc::from(&*r.event);
+        Some(Item::with_json(r, json, name))
+    }
+}
+
+/// `n` records of [`Items`].
+#[allow(dead_code)]
 pub fn items(n: usize) -> Vec<Item> {
-    let mut rng = fastrand::Rng::with_seed(7);
-    let mut chain = Chain::new();
-    (0..n)
-        .map(|i| {
-            let mut r = record(i, &mut rng);
-            let json = chain.link(&mut r);
-            let name = Arc::from(&*r.event);
-            Item::with_json(r, json, name)
-        })
-        .collect()
+    Items::new().take(n).collect()
 }
