@@ -123,6 +123,11 @@ fn field_filters() {
 }
 
 #[test]
+fn actor_by_id_or_email() {
+    store_suite::actor_by_id_or_email(&SqliteHarness::new());
+}
+
+#[test]
 fn following_and_events_seen() {
     store_suite::following_and_events_seen(&SqliteHarness::new());
 }

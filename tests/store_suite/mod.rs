@@ -1141,3 +1141,51 @@ pub fn following_and_events_seen<H: Harness>(h: &H) {
     }
     assert!(store.events_seen(Some("initech")).unwrap().is_empty());
 }
+
+/// `actor(v)` matches the actor's id or its email, each row once, in order and
+/// page after page — also when one actor's id is another's email.
+pub fn actor_by_id_or_email<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    let actors: [(&str, Option<&str>); 5] = [
+        ("x@y.test", None),               // the id matches
+        ("u-9", Some("x@y.test")),        // the email matches
+        ("x@y.test", Some("x@y.test")),   // both match: once
+        ("u-8", Some("other@y.test")),    // neither
+        ("X@Y.TEST", Some("u-7@y.test")), // another case: not the same actor
+    ];
+    let records: Vec<Record> = (0..40)
+        .map(|i| {
+            let mut r = record(i, Timestamp::from_nanos(T0 + (i as i64 / 2) * 1_000_000));
+            let (id, email) = actors[i % actors.len()];
+            let context = std::sync::Arc::make_mut(&mut r.context);
+            let actor = context.actor.as_mut().unwrap();
+            actor.id = id.into();
+            actor.email = email.map(Into::into);
+            r
+        })
+        .collect();
+    write(&mut store, &mut Chain::new(), records.clone());
+    for order in [Order::NewestFirst, Order::OldestFirst] {
+        for limit in [1, 3, 100] {
+            let got = collect(
+                &mut store,
+                &Query::all().actor("x@y.test").order(order).limit(limit),
+            );
+            let mut want: Vec<&Record> = records
+                .iter()
+                .filter(|r| {
+                    let a = r.context.actor.as_ref().unwrap();
+                    a.id == "x@y.test" || a.email.as_deref() == Some("x@y.test")
+                })
+                .collect();
+            if order == Order::NewestFirst {
+                want.reverse();
+            }
+            assert_eq!(
+                ids(&got),
+                want.iter().map(|r| r.id).collect::<Vec<_>>(),
+                "{order:?}, pages of {limit}"
+            );
+        }
+    }
+}

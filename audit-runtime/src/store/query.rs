@@ -366,13 +366,44 @@ pub(crate) fn field_index_sql(style: Placeholder, name: &str) -> String {
     )
 }
 
-/// A query as SQL over the store table's columns: `WHERE …` and `ORDER BY … LIMIT n`
-/// (one more row than the page, to know whether another page follows).
+/// A query as SQL over the store table's columns: one or more `WHERE …` arms (a row
+/// matches one arm at most), each ordered and limited, and the order and limit of
+/// their union. A page reads one more row than it shows, to know whether another
+/// page follows.
 #[derive(Debug)]
 pub(crate) struct Sql {
-    pub where_clause: String,
-    pub order_limit: String,
+    arms: Vec<String>,
+    order_limit: String,
     pub params: Vec<Param>,
+}
+
+impl Sql {
+    /// The statement selecting `columns` of the matching rows; `columns` must
+    /// name `time_ns` and `seq` (the order).
+    pub(crate) fn statement(&self, columns: &str) -> String {
+        match self.arms.as_slice() {
+            [one] => format!(
+                "SELECT {columns} FROM audit_records {one} {}",
+                self.order_limit
+            ),
+            // Each arm walks its own index in order and stops at the limit; the
+            // union of a few pages is ordered again. An `OR` of the two would read
+            // every matching row to sort them.
+            arms => {
+                let selects: Vec<String> = arms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| {
+                        format!(
+                            "SELECT * FROM (SELECT {columns} FROM audit_records {w} {}) AS arm{i}",
+                            self.order_limit
+                        )
+                    })
+                    .collect();
+                format!("{} {}", selects.join(" UNION ALL "), self.order_limit)
+            }
+        }
+    }
 }
 
 struct Builder {
@@ -388,6 +419,15 @@ impl Builder {
             Placeholder::Question => format!("?{}", self.params.len()),
             Placeholder::Dollar => format!("${}", self.params.len()),
         }
+    }
+
+    /// `WHERE` with every condition, and `extra` if not empty.
+    fn where_with(&self, extra: &str) -> String {
+        let mut conds: Vec<&str> = self.conds.iter().map(String::as_str).collect();
+        if !extra.is_empty() {
+            conds.push(extra);
+        }
+        format!("WHERE {}", conds.join(" AND "))
     }
 
     fn any_of(&mut self, column: &str, values: Vec<Param>) {
@@ -433,8 +473,23 @@ impl Query {
             let s = b.param(Param::Int(c.seq));
             b.conds.push(format!("(time_ns, seq) {cmp} ({t}, {s})"));
         }
+        let arms = match &self.actor {
+            // The actor is an id or an email: one arm per column, each served by
+            // its `(column, time_ns)` index in order; the email arm leaves out the
+            // rows the id arm has.
+            Some(actor) => {
+                let p = b.param(Param::Text(column_text(actor, true).into_owned()));
+                vec![
+                    b.where_with(&format!("actor_id = {p}")),
+                    b.where_with(&format!(
+                        "actor_email = {p} AND (actor_id IS NULL OR actor_id <> {p})"
+                    )),
+                ]
+            }
+            None => vec![b.where_with("")],
+        };
         Sql {
-            where_clause: format!("WHERE {}", b.conds.join(" AND ")),
+            arms,
             order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
             params: b.params,
         }
@@ -445,16 +500,21 @@ impl Query {
     /// (order and cursor do not apply).
     pub(crate) fn to_follow_sql(&self, style: Placeholder, like: &str, after: i64) -> Sql {
         let mut b = self.filters(style, like);
+        if let Some(actor) = &self.actor {
+            let p = b.param(Param::Text(column_text(actor, true).into_owned()));
+            b.conds
+                .push(format!("(actor_id = {p} OR actor_email = {p})"));
+        }
         let p = b.param(Param::Int(after));
         b.conds.push(format!("seq > {p}"));
         Sql {
-            where_clause: format!("WHERE {}", b.conds.join(" AND ")),
+            arms: vec![b.where_with("")],
             order_limit: format!("ORDER BY seq LIMIT {}", self.limit),
             params: b.params,
         }
     }
 
-    /// The conditions of every filter, erased rows excluded.
+    /// The conditions of every filter but the actor's, erased rows excluded.
     fn filters(&self, style: Placeholder, like: &str) -> Builder {
         let mut b = Builder {
             style,
@@ -492,12 +552,6 @@ impl Query {
                 .map(|l| Param::Text(l.as_str().into()))
                 .collect(),
         );
-        if let Some(actor) = &self.actor {
-            let id = b.param(indexed(actor));
-            let email = b.param(indexed(actor));
-            b.conds
-                .push(format!("(actor_id = {id} OR actor_email = {email})"));
-        }
         if let Some((kind, id)) = &self.entity {
             let p = b.param(indexed(kind));
             b.conds.push(format!("entity_type = {p}"));
@@ -584,9 +638,16 @@ mod tests {
     fn tenant_scope_comes_first_and_stays() {
         let q = Query::for_tenant("acme").actor("x' OR 1=1 --");
         let sql = q.to_sql(Placeholder::Question, "LIKE");
-        assert!(sql.where_clause.starts_with("WHERE tenant = ?1 AND"));
+        let text = sql.statement("time_ns, seq");
         assert_eq!(sql.params[0], Param::Text("acme".into()));
-        assert!(!sql.where_clause.contains("OR 1=1"));
+        assert_eq!(
+            sql.params.len(),
+            2,
+            "the actor is one parameter, used thrice"
+        );
+        assert!(!text.contains("OR 1=1"));
+        // Both arms keep the tenant scope.
+        assert_eq!(text.matches("WHERE tenant = ?1 AND").count(), 2, "{text}");
     }
 
     #[test]
@@ -597,9 +658,28 @@ mod tests {
             .after(Cursor { time_ns: 5, seq: 9 });
         let sql = q.to_sql(Placeholder::Dollar, "ILIKE");
         assert_eq!(
-            sql.where_clause,
-            "WHERE event IN ($1, $2) AND erased_ns IS NULL AND (time_ns, seq) > ($3, $4)"
+            sql.statement("seq, time_ns"),
+            "SELECT seq, time_ns FROM audit_records \
+             WHERE event IN ($1, $2) AND erased_ns IS NULL AND (time_ns, seq) > ($3, $4) \
+             ORDER BY time_ns ASC, seq ASC LIMIT 51"
         );
-        assert_eq!(sql.order_limit, "ORDER BY time_ns ASC, seq ASC LIMIT 51");
+    }
+
+    #[test]
+    fn an_actor_is_a_union_of_two_ordered_arms() {
+        let sql = Query::all()
+            .actor("jane")
+            .limit(10)
+            .to_sql(Placeholder::Dollar, "ILIKE");
+        assert_eq!(
+            sql.statement("time_ns, seq"),
+            "SELECT * FROM (SELECT time_ns, seq FROM audit_records \
+             WHERE erased_ns IS NULL AND actor_id = $1 \
+             ORDER BY time_ns DESC, seq DESC LIMIT 11) AS arm0 UNION ALL \
+             SELECT * FROM (SELECT time_ns, seq FROM audit_records \
+             WHERE erased_ns IS NULL AND actor_email = $1 AND (actor_id IS NULL OR actor_id <> $1) \
+             ORDER BY time_ns DESC, seq DESC LIMIT 11) AS arm1 \
+             ORDER BY time_ns DESC, seq DESC LIMIT 11"
+        );
     }
 }

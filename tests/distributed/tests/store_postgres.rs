@@ -139,6 +139,11 @@ fn tenant_views() {
 }
 
 #[test]
+fn actor_by_id_or_email() {
+    store_suite::actor_by_id_or_email(&PgHarness::new());
+}
+
+#[test]
 fn following_and_events_seen() {
     store_suite::following_and_events_seen(&PgHarness::new());
 }

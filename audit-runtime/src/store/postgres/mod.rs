@@ -742,10 +742,7 @@ impl Purger for Postgres {
 impl Postgres {
     /// The rows of a query's SQL: `(time_ns, seq, record)`.
     fn select(&mut self, sql: Sql) -> Result<Vec<(i64, i64, Record)>, StoreError> {
-        let text = format!(
-            "SELECT time_ns, seq, record::text FROM audit_records {} {}",
-            sql.where_clause, sql.order_limit
-        );
+        let text = sql.statement("time_ns, seq, record::text");
         let params: Vec<Box<dyn ToSql + Sync>> = sql
             .params
             .into_iter()

@@ -612,10 +612,7 @@ impl Purger for Sqlite {
 impl Sqlite {
     /// The rows of a query's SQL: `(time_ns, seq, record)`.
     fn select(&mut self, sql: Sql) -> Result<Vec<(i64, i64, Record)>, StoreError> {
-        let text = format!(
-            "SELECT time_ns, seq, record FROM audit_records {} {}",
-            sql.where_clause, sql.order_limit
-        );
+        let text = sql.statement("time_ns, seq, record");
         let mut stmt = self.conn.prepare_cached(&text).map_err(db_error)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(to_sql_values(sql.params)), |r| {
