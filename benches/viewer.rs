@@ -5,6 +5,8 @@
 //! ```sh
 //! cargo bench --bench viewer            # ROWS=1000000 RUNS=41; the store is kept in
 //!                                       # target/tmp/viewer-bench and reused (REUSE=0: rebuild)
+//! POSTGRES=postgres://postgres@127.0.0.1:5432/test cargo bench --bench viewer
+//!                                       # the same on PostgreSQL (schema audit_viewer_bench, kept)
 //! ```
 //!
 //! Rows are the store bench's realistic records (`support/records.rs`: ~950 bytes of
@@ -20,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use audit::sinks::{Item, Sink};
-use audit::store::Sqlite;
+use audit::store::{Postgres, Sqlite, Store, StoreError};
 use audit_viewer::{Access, Viewer};
 
 #[path = "support/records.rs"]
@@ -30,20 +32,61 @@ use records::{Items, env};
 const ADMIN: &str = "admin-token-0123456789";
 const TENANT: &str = "tenant-token-0123456789";
 
-/// A store of `rows` records at `path`, written in batches of 10 000 (kept between
-/// runs unless REUSE=0).
-fn store(path: &Path, rows: usize) {
+/// Opens the store under test: SQLite at a path, or PostgreSQL.
+#[derive(Clone)]
+enum Target {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Target {
+    fn open(&self) -> Result<Box<dyn Store + Send>, StoreError> {
+        Ok(match self {
+            Target::Sqlite(path) => Box::new(Sqlite::open(path)?),
+            Target::Postgres(url) => Box::new(Postgres::options().schema(SCHEMA).connect(url)?),
+        })
+    }
+
+    fn writer(&self) -> Box<dyn Sink> {
+        match self {
+            Target::Sqlite(path) => Box::new(Sqlite::open(path).unwrap()),
+            Target::Postgres(url) => {
+                Box::new(Postgres::options().schema(SCHEMA).connect(url).unwrap())
+            }
+        }
+    }
+
+    /// Empties the store (a fresh file, a dropped schema).
+    fn clear(&self) {
+        match self {
+            Target::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Target::Postgres(url) => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+const SCHEMA: &str = "audit_viewer_bench";
+
+/// A store of `rows` records, written in batches of 10 000 (kept between runs
+/// unless REUSE=0).
+fn fill(target: &Target, rows: usize) {
     if env("REUSE", 1) == 1
-        && let Ok(s) = Sqlite::open(path)
-        && s.count().unwrap_or(0) == rows as u64
+        && let Ok(mut s) = target.open()
+        && s.last_seq().unwrap_or(0) == rows as i64
     {
-        eprintln!("reusing {} ({rows} rows)", path.display());
+        eprintln!("reusing the store ({rows} rows)");
         return;
     }
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    let mut store = Sqlite::open(path).unwrap();
+    target.clear();
+    let mut store = target.writer();
     let mut items = Items::new();
     let start = Instant::now();
     let mut written = 0;
@@ -57,10 +100,10 @@ fn store(path: &Path, rows: usize) {
     }
 }
 
-fn serve(path: &Path) -> SocketAddr {
-    let path = path.to_path_buf();
+fn serve(target: &Target) -> SocketAddr {
+    let target = target.clone();
     let access = Access::parse(&format!("{ADMIN} admin\n{TENANT} tenant:tenant-3\n")).unwrap();
-    let viewer = Viewer::new(move || Ok(Box::new(Sqlite::open(&path)?) as _), access);
+    let viewer = Viewer::new(move || target.open(), access);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -119,11 +162,20 @@ fn rss() -> u64 {
 fn main() {
     let rows = env("ROWS", 1_000_000);
     let runs = env("RUNS", 41);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("audit-{rows}.db"));
-    store(&path, rows);
-    let addr = serve(&path);
+    let target = match std::env::var("POSTGRES") {
+        Ok(url) => Target::Postgres(url),
+        Err(_) => {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-bench");
+            std::fs::create_dir_all(&dir).unwrap();
+            Target::Sqlite(dir.join(format!("audit-{rows}.db")))
+        }
+    };
+    fill(&target, rows);
+    let addr = serve(&target);
+    let store_name = match &target {
+        Target::Sqlite(_) => "SQLite",
+        Target::Postgres(_) => "PostgreSQL",
+    };
     let agent = agent();
 
     // A cursor 20 pages deep, for the keyset page.
@@ -196,7 +248,7 @@ fn main() {
     let newest: serde_json::Value = serde_json::from_str(&newest).unwrap();
     let some_id = newest["records"][7]["id"].as_str().unwrap().to_owned();
     println!(
-        "\nviewer API over a SQLite store of {rows} rows ({runs} requests each, loopback HTTP)\n"
+        "\nviewer API over a {store_name} store of {rows} rows ({runs} requests each, loopback HTTP)\n"
     );
     println!("| request | median | p90 | records |");
     println!("|---|---|---|---|");

@@ -156,6 +156,12 @@ pub mod context {
 #[cfg(feature = "nats")]
 pub use audit_runtime::ingest;
 
+/// The viewer and its read-only JSON API, an axum `Router` over a store, to mount
+/// behind the application's own authentication (feature `viewer`): see
+/// [`viewer::Viewer`].
+#[cfg(feature = "viewer")]
+pub use audit_viewer as viewer;
+
 #[doc(hidden)]
 pub mod __private {
     pub use audit_runtime::private::*;

@@ -327,7 +327,8 @@ async fn the_viewer_in_a_real_browser() {
     loaded(&c).await;
     let rows = c.find_all(Locator::Css("#results tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 1);
-    rows[0].click().await.unwrap();
+    // By keyboard: the row takes the focus and Enter opens it.
+    rows[0].send_keys("\u{e007}").await.unwrap();
     until(
         &c,
         "the detail panel",

@@ -356,12 +356,17 @@ pub(crate) fn indexed_field_names(asked: &[String]) -> impl Iterator<Item = &str
         .filter(|n| is_field_name(n))
 }
 
-/// `CREATE INDEX` for metadata field `name`: its value then time, only over the
-/// records that have it.
+/// `CREATE INDEX` for metadata field `name`: its value then the page order (time,
+/// then `seq`: explicit on PostgreSQL, the rowid on SQLite), only over the records
+/// that have it.
 pub(crate) fn field_index_sql(style: Placeholder, name: &str) -> String {
     let expr = field_expr(style, name);
+    let order = match style {
+        Placeholder::Question => "time_ns",
+        Placeholder::Dollar => "time_ns, seq",
+    };
     format!(
-        "CREATE INDEX IF NOT EXISTS audit_field_{name} ON audit_records ({expr}, time_ns) \
+        "CREATE INDEX IF NOT EXISTS audit_field_{name} ON audit_records ({expr}, {order}) \
          WHERE {expr} IS NOT NULL"
     )
 }

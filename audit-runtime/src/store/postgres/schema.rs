@@ -178,6 +178,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     END $do$;
     "#
     ),
+    // 5: each query index ends with `seq`, the pages' tiebreak, so that a page in
+    // `(time_ns, seq)` order is read from the index in order and stops at its limit
+    // (without it, a filter matching many rows sorted all of them: 0.3 s for an
+    // event over 1 M rows). SQLite's indexes end with the rowid, which is `seq`.
+    r#"
+    DROP INDEX audit_records_time, audit_records_actor, audit_records_email,
+        audit_records_tenant, audit_records_entity, audit_records_event;
+    CREATE INDEX audit_records_time   ON audit_records (time_ns, seq);
+    CREATE INDEX audit_records_actor  ON audit_records (actor_id, time_ns, seq) WHERE actor_id IS NOT NULL;
+    CREATE INDEX audit_records_email  ON audit_records (actor_email, time_ns, seq) WHERE actor_email IS NOT NULL;
+    CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns, seq) WHERE tenant IS NOT NULL;
+    CREATE INDEX audit_records_entity ON audit_records (entity_type, entity_id, time_ns, seq) WHERE entity_type IS NOT NULL;
+    CREATE INDEX audit_records_event  ON audit_records (event, time_ns, seq);
+    "#,
 ];
 
 /// The newest schema version this build knows.
