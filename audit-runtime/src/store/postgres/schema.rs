@@ -191,6 +191,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns, seq) WHERE tenant IS NOT NULL;
     CREATE INDEX audit_records_entity ON audit_records (entity_type, entity_id, time_ns, seq) WHERE entity_type IS NOT NULL;
     CREATE INDEX audit_records_event  ON audit_records (event, time_ns, seq);
+    ANALYZE audit_records;
     "#,
 ];
 
