@@ -122,7 +122,9 @@ pub use audit_catalog as catalog;
 pub use audit_runtime::Uuid;
 #[cfg(feature = "axum")]
 pub use audit_runtime::web;
-pub use audit_runtime::{integrity, interop, limits, registry, sinks, spool, store, testing};
+pub use audit_runtime::{
+    integrity, interop, limits, outbox, registry, sinks, spool, store, testing,
+};
 
 /// Configuring and watching the delivery pipeline: see [`Auditor::builder`].
 pub mod pipeline {

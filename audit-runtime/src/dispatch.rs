@@ -108,6 +108,11 @@ pub fn global() -> Option<&'static dyn Dispatch> {
     GLOBAL.get().map(|b| &**b)
 }
 
+/// Counts events that reached no sink (an outbox scope's unwritten records).
+pub(crate) fn count_undelivered(n: u64) {
+    UNDELIVERED.fetch_add(n, Ordering::Relaxed);
+}
+
 /// How many events were emitted with no dispatcher to take them.
 pub fn undelivered() -> u64 {
     UNDELIVERED.load(Ordering::Relaxed)
@@ -141,6 +146,24 @@ pub trait WithDispatchExt: Future + Sized {
 }
 
 impl<F: Future> WithDispatchExt for F {}
+
+/// This thread's local dispatcher, if one is set (what an outbox scope hands its
+/// failures back to).
+pub(crate) fn local() -> Option<Arc<dyn Dispatch>> {
+    scoped::get(&LOCAL)
+}
+
+/// Hands an event to `local` if given, else the global dispatcher.
+pub(crate) fn emit_to(
+    local: Option<&Arc<dyn Dispatch>>,
+    event: Event,
+) -> Result<(), DeliveryError> {
+    match (local, GLOBAL.get()) {
+        (Some(l), _) => l.dispatch(event),
+        (None, Some(g)) => g.dispatch(event),
+        (None, None) => Err(lost(&event)),
+    }
+}
 
 /// Hands an event to the local dispatcher, else the global one.
 pub fn emit(event: Event) -> Result<(), DeliveryError> {

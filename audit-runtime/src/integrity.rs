@@ -119,6 +119,29 @@ impl Chain {
         Chain::default()
     }
 
+    /// A chain that goes on after the record hashed `last` (`None`: a new chain):
+    /// what a process resuming its chain after a restart uses.
+    ///
+    /// ```
+    /// # let r: audit_runtime::Record = serde_json::from_str(include_str!("record/example.json")).unwrap();
+    /// use audit_runtime::integrity::Chain;
+    /// let mut first = Chain::new();
+    /// let mut a = r.clone();
+    /// first.link(&mut a);
+    /// let mut resumed = Chain::resume(a.hash);
+    /// let mut b = r;
+    /// resumed.link(&mut b);
+    /// assert_eq!(b.prev_hash, a.hash);
+    /// ```
+    pub fn resume(last: Option<ChainHash>) -> Self {
+        Chain { prev: last }
+    }
+
+    /// The hash of the last record linked (where a resumed chain goes on).
+    pub fn last(&self) -> Option<ChainHash> {
+        self.prev
+    }
+
     /// Sets `prev_hash` and `hash`, and returns the record's JSON (hash included),
     /// serialized once: `hash` is the record's last key, so the canonical encoding
     /// (`..."hash":null}`) becomes the final one by writing the hash in place of null.

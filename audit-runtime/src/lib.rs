@@ -18,6 +18,7 @@ mod event;
 pub mod integrity;
 pub mod interop;
 mod json;
+pub mod outbox;
 mod panic;
 pub mod pipeline;
 #[doc(hidden)]
