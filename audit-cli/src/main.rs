@@ -26,6 +26,7 @@
 
 mod admin_cmd;
 mod catalog_cmd;
+mod relay_cmd;
 mod render;
 mod serve_cmd;
 mod store_cmd;
@@ -64,6 +65,8 @@ enum Command {
     Tail(store_cmd::TailCmd),
     /// Move records from a NATS JetStream stream into a store, exactly once.
     Ingest(store_cmd::IngestCmd),
+    /// Move committed rows of an application's transactional outbox into a store, exactly once.
+    Relay(relay_cmd::RelayCmd),
     /// Serve the store's records over HTTP, read-only (a JSON API; tokens per tenant).
     Serve(serve_cmd::ServeCmd),
     /// Administer a store: least-privileged PostgreSQL roles.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Query(cmd) => store_cmd::query(*cmd),
+        Command::Relay(cmd) => relay_cmd::relay(cmd),
         Command::Show(cmd) => store_cmd::show(cmd),
         Command::Verify(cmd) => store_cmd::verify(cmd),
         Command::Purge(cmd) => store_cmd::purge(cmd),

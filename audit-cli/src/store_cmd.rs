@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use audit_runtime::ingest::Ingest;
 use audit_runtime::sinks::NatsConnection;
+use audit_runtime::sinks::Sink;
 use audit_runtime::store::{
     Checkpoint, CheckpointKey, Follower, Order, Postgres, PublicKey, Purge, Query, Sqlite, Store,
     StoreError,
@@ -755,9 +756,31 @@ fn print_records(
     .map_err(|e| e.to_string())
 }
 
+/// A store to write into (`audit ingest --to`, `audit relay --to`): a SQLite file
+/// (created if missing) or a PostgreSQL URL, keyed if a key is given.
+pub fn open_target(
+    to: &str,
+    key_file: Option<&Path>,
+    key_env: &str,
+) -> Result<Box<dyn Sink>, String> {
+    let key = hmac_key(key_file, key_env)?;
+    if to.starts_with("postgres://") || to.starts_with("postgresql://") {
+        let mut options = Postgres::options();
+        if let Some(key) = key {
+            options = options.hmac_key(key);
+        }
+        Ok(Box::new(options.connect(to).map_err(store_err)?))
+    } else {
+        let mut options = Sqlite::options();
+        if let Some(key) = key {
+            options = options.hmac_key(key);
+        }
+        Ok(Box::new(options.open(to).map_err(store_err)?))
+    }
+}
+
 pub fn ingest(cmd: IngestCmd) -> ExitCode {
     finish((|| {
-        let key = hmac_key(cmd.key_file.as_deref(), &cmd.key_env)?;
         let mut ingest = Ingest::new(&cmd.stream)
             .consumer(&cmd.consumer)
             .batch(cmd.batch)
@@ -780,22 +803,10 @@ pub fn ingest(cmd: IngestCmd) -> ExitCode {
         }
         ingest = ingest.connection(connection);
         let stop = AtomicBool::new(false);
-        let report = if cmd.to.starts_with("postgres://") || cmd.to.starts_with("postgresql://") {
-            let mut options = Postgres::options();
-            if let Some(key) = key {
-                options = options.hmac_key(key);
-            }
-            let mut store = options.connect(&cmd.to).map_err(store_err)?;
-            ingest.run(&cmd.from, &mut store, &stop)
-        } else {
-            let mut options = Sqlite::options();
-            if let Some(key) = key {
-                options = options.hmac_key(key);
-            }
-            let mut store = options.open(&cmd.to).map_err(store_err)?;
-            ingest.run(&cmd.from, &mut store, &stop)
-        }
-        .map_err(|e| e.to_string())?;
+        let mut store = open_target(&cmd.to, cmd.key_file.as_deref(), &cmd.key_env)?;
+        let report = ingest
+            .run(&cmd.from, &mut *store, &stop)
+            .map_err(|e| e.to_string())?;
         println!(
             "ingested {} records in {} batches ({} not records and {} refused by the store kept as dead letters, {} store retries)",
             report.written, report.batches, report.rejected, report.dead_lettered, report.retries

@@ -86,9 +86,14 @@ pub struct Relay<S: OutboxSource> {
 impl<S: OutboxSource> Relay<S> {
     /// A relay from `source` into `target`, named `relay`, 500 rows a batch.
     pub fn new(source: S, target: impl Sink) -> Self {
+        Self::with_target(source, Box::new(target))
+    }
+
+    /// [`Relay::new`] with a target chosen at run time.
+    pub fn with_target(source: S, target: Box<dyn Sink>) -> Self {
         Relay {
             source,
-            target: Box::new(target),
+            target,
             name: "relay".into(),
             batch: 500,
         }
