@@ -3,6 +3,7 @@
 //! no other relay holds (a transaction-level advisory lock per producer, rows
 //! `FOR UPDATE SKIP LOCKED`), so every producer's rows arrive in write order.
 
+use postgres::types::Type;
 use postgres::{Client, NoTls};
 
 use super::{
@@ -36,18 +37,23 @@ impl Transaction for postgres::Transaction<'_> {
         if rows.is_empty() {
             return Ok(());
         }
-        let stmt = self
-            .prepare(
-                "INSERT INTO audit_outbox (id, producer, record, created_ns)
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[])",
-            )
-            .map_err(error)?;
         let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
         let producers: Vec<&str> = rows.iter().map(|r| r.producer.as_str()).collect();
         let records: Vec<&str> = rows.iter().map(|r| r.json.as_str()).collect();
         let created: Vec<i64> = rows.iter().map(|r| r.created_ns).collect();
-        self.execute(&stmt, &[&ids, &producers, &records, &created])
-            .map_err(error)?;
+        // Typed parameters: one round trip (no separate prepare) inside the
+        // application's transaction.
+        self.execute_typed(
+            "INSERT INTO audit_outbox (id, producer, record, created_ns)
+             SELECT * FROM unnest($1, $2, $3, $4)",
+            &[
+                (&ids, Type::UUID_ARRAY),
+                (&producers, Type::TEXT_ARRAY),
+                (&records, Type::TEXT_ARRAY),
+                (&created, Type::INT8_ARRAY),
+            ],
+        )
+        .map_err(error)?;
         Ok(())
     }
 }
