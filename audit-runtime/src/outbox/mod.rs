@@ -173,7 +173,7 @@ impl Scope {
     /// The kept records as outbox rows (built now, on the caller's thread: the
     /// description rendered and the catalog's redaction applied, as the pipeline
     /// would), added to those a failed write left.
-    fn rows(&self) -> std::sync::MutexGuard<'_, Vec<NewRow>> {
+    pub(crate) fn rows(&self) -> std::sync::MutexGuard<'_, Vec<NewRow>> {
         let events = std::mem::take(&mut *lock(&self.kept.events));
         let mut rows = lock(&self.rows);
         rows.extend(

@@ -32,28 +32,70 @@ pub fn install(client: &mut Client) -> Result<(), OutboxError> {
         .map_err(error)
 }
 
+/// The insert of a batch of rows: one statement, typed parameters (one round trip).
+const INSERT: &str = "INSERT INTO audit_outbox (id, producer, record, created_ns)
+     SELECT * FROM unnest($1, $2, $3, $4)";
+
+/// The columns of `rows`, as [`INSERT`]'s parameters.
+struct Columns<'a> {
+    ids: Vec<uuid::Uuid>,
+    producers: Vec<&'a str>,
+    records: Vec<&'a str>,
+    created: Vec<i64>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &'a [NewRow]) -> Self {
+        Columns {
+            ids: rows.iter().map(|r| r.id).collect(),
+            producers: rows.iter().map(|r| r.producer.as_str()).collect(),
+            records: rows.iter().map(|r| r.json.as_str()).collect(),
+            created: rows.iter().map(|r| r.created_ns).collect(),
+        }
+    }
+
+    fn params(&self) -> [(&(dyn postgres::types::ToSql + Sync), Type); 4] {
+        [
+            (&self.ids, Type::UUID_ARRAY),
+            (&self.producers, Type::TEXT_ARRAY),
+            (&self.records, Type::TEXT_ARRAY),
+            (&self.created, Type::INT8_ARRAY),
+        ]
+    }
+}
+
+impl super::Scope {
+    /// [`super::Scope::write`] into a `tokio_postgres` transaction, for async code.
+    pub async fn write_async(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> Result<usize, OutboxError> {
+        let rows = std::mem::take(&mut *self.rows());
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let columns = Columns::of(&rows);
+        let done = tx.execute_typed(INSERT, &columns.params()).await;
+        drop(columns);
+        match done {
+            Ok(_) => Ok(rows.len()),
+            Err(e) => {
+                // Kept for another transaction, as `write` keeps them.
+                self.rows().splice(0..0, rows);
+                Err(error(e))
+            }
+        }
+    }
+}
+
 impl Transaction for postgres::Transaction<'_> {
     fn insert_rows(&mut self, rows: &[NewRow]) -> Result<(), OutboxError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
-        let producers: Vec<&str> = rows.iter().map(|r| r.producer.as_str()).collect();
-        let records: Vec<&str> = rows.iter().map(|r| r.json.as_str()).collect();
-        let created: Vec<i64> = rows.iter().map(|r| r.created_ns).collect();
-        // Typed parameters: one round trip (no separate prepare) inside the
-        // application's transaction.
-        self.execute_typed(
-            "INSERT INTO audit_outbox (id, producer, record, created_ns)
-             SELECT * FROM unnest($1, $2, $3, $4)",
-            &[
-                (&ids, Type::UUID_ARRAY),
-                (&producers, Type::TEXT_ARRAY),
-                (&records, Type::TEXT_ARRAY),
-                (&created, Type::INT8_ARRAY),
-            ],
-        )
-        .map_err(error)?;
+        let columns = Columns::of(rows);
+        self.execute_typed(INSERT, &columns.params())
+            .map_err(error)?;
         Ok(())
     }
 }

@@ -115,6 +115,58 @@ fn records_commit_and_roll_back_with_a_postgres_transaction() {
     assert_eq!(app.count("audit_outbox"), 2);
 }
 
+#[audited(event = "widget_create", meta(name = name))]
+async fn add_widget_async(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &str,
+) -> Result<(), AppError> {
+    tokio::task::yield_now().await; // across an await, maybe on another thread
+    tx.execute("INSERT INTO widgets (name) VALUES ($1)", &[&name])
+        .await
+        .map_err(|e| AppError(e.to_string()))?;
+    Ok(())
+}
+
+/// Async code with tokio-postgres: the future's events are kept whichever thread
+/// polls it, and written with one await into the same transaction.
+#[test]
+fn an_async_handler_writes_its_records_in_a_tokio_postgres_transaction() {
+    let app = AppSchema::new("async");
+    audit::outbox::postgres::install(&mut app.client()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("SET search_path TO {}", app.0))
+            .await
+            .unwrap();
+        for commit in [false, true] {
+            let tx = client.transaction().await.unwrap();
+            let scope = Scope::new();
+            for i in 0..3 {
+                scope
+                    .run_async(add_widget_async(&tx, &format!("async {i}")))
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(scope.write_async(&tx).await.unwrap(), 3);
+            if commit {
+                tx.commit().await.unwrap();
+            } else {
+                tx.rollback().await.unwrap();
+            }
+        }
+    });
+    assert_eq!((app.count("widgets"), app.count("audit_outbox")), (3, 3));
+}
+
 #[test]
 fn parallel_relays_deliver_each_producer_in_commit_order_exactly_once() {
     const PRODUCERS: usize = 3;
