@@ -26,6 +26,7 @@
 
 mod admin_cmd;
 mod catalog_cmd;
+mod history_cmd;
 mod relay_cmd;
 mod render;
 mod serve_cmd;
@@ -53,6 +54,8 @@ enum Command {
     Query(Box<store_cmd::QueryCmd>),
     /// Print one record in full, its difference as a coloured before/after.
     Show(store_cmd::ShowCmd),
+    /// Every record of one entity, oldest first, and its state at a time (--as-of).
+    History(history_cmd::HistoryCmd),
     /// Walk the store's hash chain and name the first record that breaks it (exit 1).
     Verify(store_cmd::VerifyCmd),
     /// Sign the store's head with a checkpoint key: a witness to keep outside the database.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Query(cmd) => store_cmd::query(*cmd),
         Command::Relay(cmd) => relay_cmd::relay(cmd),
+        Command::History(cmd) => history_cmd::history(cmd),
         Command::Show(cmd) => store_cmd::show(cmd),
         Command::Verify(cmd) => store_cmd::verify(cmd),
         Command::Purge(cmd) => store_cmd::purge(cmd),

@@ -62,7 +62,7 @@ impl StoreArgs {
 
     /// Opens an existing store (a SQLite file is never created: a mistyped path is
     /// an error), or connects to a PostgreSQL one.
-    fn open(&self) -> Result<Box<dyn Store>, String> {
+    pub fn open(&self) -> Result<Box<dyn Store>, String> {
         self.open_send().map(|s| s as Box<dyn Store>)
     }
 
@@ -160,7 +160,7 @@ pub struct QueryArgs {
 }
 
 /// A time argument: `2d` (ago) or an RFC 3339 time.
-fn parse_time(s: &str) -> Result<Timestamp, String> {
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     if let Ok(d) = humantime::parse_duration(s) {
         return Ok(Timestamp::from(SystemTime::now() - d));
     }

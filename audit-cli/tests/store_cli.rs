@@ -820,3 +820,27 @@ fn verify_with_the_key_in_a_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("at least 32"), "{}", stderr(&out));
 }
+
+#[test]
+fn history_lists_an_entitys_records_and_its_state_as_of_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 6);
+    let out = audit(&["history", "user:3", "--db", &db, "--as-of", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("record number 3"), "{text}");
+    assert!(!text.contains("record number 2"), "{text}");
+    assert!(text.contains("\"name\": \"Ann Smith\""), "{text}");
+    let out = audit(&[
+        "history", "user:3", "--db", &db, "--json", "--as-of", "200d",
+    ]);
+    let last = stdout(&out).lines().last().unwrap().to_owned();
+    assert_eq!(last, r#"{"state":"unknown"}"#);
+    let json = stdout(&audit(&["history", "user:3", "--db", &db, "--json"]));
+    assert!(json.contains(&records[3].id.to_string()));
+    // Another tenant's entity is not this tenant's; a bad entity is named.
+    let out = audit(&["history", "user:3", "--db", &db, "--tenant", "acme"]);
+    assert!(!stdout(&out).contains("record number 3"));
+    let out = audit(&["history", "user3", "--db", &db]);
+    assert!(stderr(&out).contains("type:id"), "{}", stderr(&out));
+}

@@ -369,3 +369,58 @@ where
         )
     }
 }
+
+/// Why a change cannot be inverted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotInvertible {
+    /// The fields whose old value the trail does not hold (redacted).
+    pub fields: Vec<String>,
+}
+
+impl std::fmt::Display for NotInvertible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the trail does not hold the old value of {} (redacted): revert those by other means",
+            self.fields.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for NotInvertible {}
+
+impl Changes {
+    /// The change that undoes this one: each changed path with its `[new, old]`.
+    /// The application applies it and emits it as a new event (a revert is a new
+    /// record, never an edit of the trail). Refused when an old value was redacted.
+    ///
+    /// ```
+    /// use audit_runtime::Changes;
+    /// use serde_json::json;
+    /// let change: Changes = serde_json::from_value(json!({
+    ///     "previous": {"name": "Ann"}, "current": {"name": "Ann Smith"},
+    ///     "difference": {"name": ["Ann", "Ann Smith"]}
+    /// })).unwrap();
+    /// assert_eq!(change.inverse().unwrap()["name"], json!(["Ann Smith", "Ann"]));
+    /// ```
+    pub fn inverse(&self) -> Result<Map<String, Json>, NotInvertible> {
+        let mut out = Map::new();
+        let mut redacted = Vec::new();
+        for (path, pair) in &self.difference {
+            match pair.as_array().map(Vec::as_slice) {
+                Some([old, new]) => {
+                    if old.as_str() == Some(crate::record::REDACTED) {
+                        redacted.push(path.clone());
+                    }
+                    out.insert(path.clone(), Json::Array(vec![new.clone(), old.clone()]));
+                }
+                _ => redacted.push(path.clone()),
+            }
+        }
+        if redacted.is_empty() {
+            Ok(out)
+        } else {
+            Err(NotInvertible { fields: redacted })
+        }
+    }
+}

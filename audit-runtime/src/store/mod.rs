@@ -49,6 +49,7 @@ mod columns;
 mod core;
 mod events;
 mod follow;
+mod history;
 mod link;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -68,6 +69,7 @@ use crate::record::Record;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey, Finding, PublicKey, Witness};
 pub use events::SeenEvent;
 pub use follow::Follower;
+pub use history::{History, State};
 pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
