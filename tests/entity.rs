@@ -348,3 +348,56 @@ fn a_panicking_update_still_names_its_entity() {
     assert_eq!(r.entity.as_ref().unwrap().id, Some(serde_json::json!(7)));
     assert!(r.changes.is_none(), "{:?}", r.changes);
 }
+
+/// A JSON column is diffed by JSON path: a `serde_json::Value` field on its own, any
+/// other `Serialize` field with `diff = "json"`; a muted key inside stays muted.
+#[test]
+fn json_columns_are_diffed_by_path() {
+    #[derive(Clone, PartialEq, Serialize)]
+    struct Limits {
+        seats: u32,
+        regions: Vec<String>,
+    }
+    #[derive(Clone, AuditEntity)]
+    #[audit(entity = "user")]
+    struct Account {
+        #[audit(id)]
+        id: i64,
+        settings: serde_json::Value,
+        #[audit(diff = "json")]
+        limits: Limits,
+    }
+    #[audited(event = "user_update", entity = account, meta(user_email = "a@x.test"))]
+    fn update(account: &mut Account) {
+        account.settings["theme"] = json!("light");
+        account.settings["password"] = json!("hunter2-new");
+        account.limits.regions[1] = "us".into();
+    }
+    let mut account = Account {
+        id: 1,
+        settings: json!({"theme": "dark", "password": "hunter2", "beta": {"on": false}}),
+        limits: Limits {
+            seats: 5,
+            regions: vec!["eu".into(), "ap".into()],
+        },
+    };
+    let records = audit::testing::capture(|| update(&mut account));
+    let diff = &records[0].changes.as_ref().unwrap().difference;
+    let mut keys: Vec<&str> = diff.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["limits.regions.1", "settings.password", "settings.theme"]
+    );
+    assert_eq!(diff["settings.theme"], json!(["dark", "light"]));
+    assert_eq!(diff["limits.regions.1"], json!(["ap", "us"]));
+    assert_eq!(
+        diff["settings.password"],
+        json!(["[REDACTED]", "[REDACTED]"])
+    );
+    assert!(
+        !serde_json::to_string(&records[0])
+            .unwrap()
+            .contains("hunter2")
+    );
+}

@@ -17,6 +17,8 @@ struct FieldAttrs {
     rename: Option<String>,
     /// `diff = "elements"`: lists by position, maps by key.
     elements: bool,
+    /// `diff = "json"`: the value's JSON, path by path.
+    json: bool,
     /// `with = path`: a module with `audit_eq(&T, &T) -> bool` and `audit_json(&T) -> Value`.
     with: Option<syn::Path>,
 }
@@ -39,6 +41,7 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
         skip: false,
         rename: None,
         elements: false,
+        json: false,
         with: None,
     };
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("audit")) {
@@ -53,10 +56,11 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
                 let s: LitStr = m.value()?.parse()?;
                 match s.value().as_str() {
                     "elements" => a.elements = true,
+                    "json" => a.json = true,
                     "whole" => a.elements = false,
                     other => errors.error(
                         s.span(),
-                        format!("unknown diff mode `{other}`: use \"whole\" (the default) or \"elements\""),
+                        format!("unknown diff mode `{other}`: use \"whole\" (the default), \"elements\" or \"json\""),
                     ),
                 }
             } else if m.path.is_ident("with") {
@@ -152,6 +156,12 @@ fn fields_code(
                     };
                     __audit_out.insert(#k::__private::entity::path(__audit_prefix, #name), __audit_pair);
                 }
+            }
+        } else if attrs.json {
+            quote_spanned! {span=>
+                #k::__private::entity::diff_json(
+                    &#before, &#after, (__audit_prefix, #name, #redact), __audit_out,
+                );
             }
         } else if attrs.elements {
             quote_spanned! {span=>

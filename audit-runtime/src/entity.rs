@@ -307,6 +307,79 @@ pub fn diff_elements<E: Elements + ?Sized>(
     }
 }
 
+/// Records what differs between two JSON values, path by path: objects key by key
+/// (a key on one side only is `null` on the other), arrays of the same length
+/// element by element (`tags.2`), anything else whole.
+fn json_paths(before: &Json, after: &Json, at: &str, out: &mut Map<String, Json>) {
+    if before == after {
+        return;
+    }
+    match (before, after) {
+        (Json::Object(b), Json::Object(a)) => {
+            for (k, bv) in b {
+                json_paths(bv, a.get(k).unwrap_or(&Json::Null), &path(at, k), out);
+            }
+            for (k, av) in a.iter().filter(|(k, _)| !b.contains_key(*k)) {
+                json_paths(&Json::Null, av, &path(at, k), out);
+            }
+        }
+        (Json::Array(b), Json::Array(a)) if b.len() == a.len() => {
+            for (i, (bv, av)) in b.iter().zip(a).enumerate() {
+                json_paths(bv, av, &path(at, &i.to_string()), out);
+            }
+        }
+        _ => {
+            out.insert(
+                at.to_owned(),
+                Json::Array(vec![before.clone(), after.clone()]),
+            );
+        }
+    }
+}
+
+/// A JSON column is diffed by JSON path, not as one blob: a field of type
+/// `serde_json::Value` records `settings.theme`, `settings.limits.2`… A field of any
+/// other `Serialize` type does the same with `#[audit(diff = "json")]`.
+///
+/// ```
+/// use audit_runtime::AuditDiff;
+/// use serde_json::{Map, json};
+/// let before = json!({"theme": "dark", "limits": [1, 2, 3]});
+/// let after = json!({"theme": "light", "limits": [1, 2, 4], "beta": true});
+/// let mut out = Map::new();
+/// before.audit_diff(&after, "settings", &mut out);
+/// assert_eq!(out["settings.theme"], json!(["dark", "light"]));
+/// assert_eq!(out["settings.limits.2"], json!([3, 4]));
+/// assert_eq!(out["settings.beta"], json!([null, true]));
+/// ```
+impl AuditDiff for Json {
+    fn audit_snapshot(&self) -> Json {
+        self.clone()
+    }
+
+    fn audit_diff(&self, after: &Self, prefix: &str, out: &mut Map<String, Json>) {
+        json_paths(self, after, prefix, out);
+    }
+}
+
+/// `#[audit(diff = "json")]`: the field's JSON diffed path by path.
+#[doc(hidden)]
+pub fn diff_json<T: Serialize + ?Sized>(
+    before: &T,
+    after: &T,
+    (prefix, name, redact): (&str, &str, bool),
+    out: &mut Map<String, Json>,
+) {
+    let (b, a) = (to_json(before), to_json(after));
+    if redact {
+        if b != a {
+            out.insert(path(prefix, name), redacted_pair());
+        }
+    } else {
+        json_paths(&b, &a, &path(prefix, name), out);
+    }
+}
+
 impl<T: PartialEq + Serialize> Elements for [T] {
     type Key = usize;
     type Item = T;

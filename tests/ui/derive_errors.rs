@@ -31,6 +31,8 @@ struct BadKeys {
     ssn: String,
     #[audit(redact, skip)]
     token: String,
+    #[audit(diff = "jsn")]
+    settings: Vec<u8>,
 }
 
 // A site that uses an entity whose derive failed: only the derive's error above is
