@@ -1,6 +1,8 @@
 //! `audit relay`: committed rows of an application's transactional outbox into a
 //! store, exactly once (see `audit_runtime::outbox`). Killing it at any moment loses
 //! and duplicates nothing: the next run goes on from the rows still in the outbox.
+//! A store that refuses a batch is retried; losing the outbox's database ends the
+//! process with an error, for its supervisor to restart it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -12,7 +12,9 @@
 //!
 //! A failed attempt is different: it changed nothing, so it must survive the
 //! rollback. Failure records (a handler's `Err`, a panic, a cancelled future) bypass
-//! the outbox and go to the pipeline at once, as they would without a scope.
+//! the outbox and go to the pipeline at once, as they would without a scope. A
+//! `sync` event inside a scope is kept like the others: its durability is the
+//! transaction's commit.
 //!
 //! ```
 //! # #[cfg(feature = "sqlite")] {
@@ -20,10 +22,9 @@
 //! use audit_runtime::outbox::{self, Scope};
 //! let mut conn = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
 //! outbox::sqlite::install(&conn).unwrap();
-//! let tx = conn.transaction().unwrap();
+//! let mut tx = conn.transaction().unwrap();
 //! let scope = Scope::new();
 //! scope.run(|| { /* call #[audited] handlers that use `tx` */ });
-//! let mut tx = tx;
 //! scope.write(&mut tx).unwrap();  // the records join the transaction
 //! tx.commit().unwrap();          // ... and commit with it
 //! # }
