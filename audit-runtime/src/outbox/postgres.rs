@@ -137,10 +137,20 @@ impl OutboxSource for PostgresOutbox {
         deliver: &mut Deliver<'_>,
     ) -> Result<usize, OutboxError> {
         let mut tx = self.client.transaction().map_err(error)?;
-        // Producers with committed rows, the longest waiting first.
+        // Producers with committed rows, the longest waiting first: one probe of
+        // the `(producer, seq)` index per producer (a loose index scan), not a
+        // scan of the waiting rows.
         let producers: Vec<String> = tx
             .query(
-                "SELECT producer FROM audit_outbox GROUP BY producer ORDER BY min(seq) LIMIT 100",
+                "WITH RECURSIVE p(producer) AS (
+                     SELECT min(producer) FROM audit_outbox
+                     UNION ALL
+                     SELECT (SELECT min(producer) FROM audit_outbox WHERE producer > p.producer)
+                     FROM p WHERE p.producer IS NOT NULL
+                 )
+                 SELECT producer FROM p WHERE producer IS NOT NULL
+                 ORDER BY (SELECT min(seq) FROM audit_outbox o WHERE o.producer = p.producer)
+                 LIMIT 100",
                 &[],
             )
             .map_err(error)?
