@@ -102,6 +102,47 @@
 //! `difference` (the attempt is part of the trail); `emit_unchanged = false` silences
 //! it. Events with `changes = true` in the catalog require `entity`; others refuse it.
 //!
+//! # Bulk calls and reverts
+//!
+//! `each = users` (a slice, `Vec`, or anything whose `.iter()` yields the entities)
+//! writes one record per entity, each with its own difference, all sharing one
+//! [`record::Operation`] id; an event marked `summary = true` in the catalog then
+//! writes a summary record (their count, no entity of its own). Entities are
+//! paired by id, not position: one that appears is a creation, one that leaves the
+//! collection a removal. `each = ret` records creations, `op = "delete"` deletions.
+//! A call that panics or is cancelled records one failure naming its operation.
+//! [`store::Query::operation`] reads an operation's records back.
+//!
+//! An event marked `reverts = true` is a revert: every site names the record it
+//! reverts (`reverts = &record` or its id), and its records carry that id in
+//! [`Record::reverts`]. [`record::Changes::inverse`] gives the difference to apply.
+//!
+//! ```
+//! use audit::{AuditEntity, audited};
+//!
+//! #[derive(Clone, AuditEntity)]
+//! #[audit(entity = "user")]
+//! struct User {
+//!     #[audit(id)]
+//!     id: i64,
+//!     active: bool,
+//! }
+//!
+//! #[audited(event = "users_deactivate", each = users, meta(reason = reason))]
+//! fn deactivate(users: &mut [User], reason: &str) {
+//!     users.iter_mut().for_each(|u| u.active = false);
+//! }
+//!
+//! let mut users = vec![User { id: 1, active: true }, User { id: 2, active: true }];
+//! let records = audit::testing::capture(|| deactivate(&mut users, "offboarding"));
+//! assert_eq!(records.len(), 3); // one per user, then the summary
+//! let op = records[2].operation.unwrap();
+//! assert_eq!((op.count, op.index), (Some(2), None));
+//! assert!(records.iter().all(|r| r.operation.unwrap().id == op.id));
+//! let difference = &records[1].changes.as_ref().unwrap().difference;
+//! assert_eq!(difference["active"], serde_json::json!([true, false]));
+//! ```
+//!
 //! # Registry
 //!
 //! Every site registers itself (see [`registry`]); the catalog is embedded in the
@@ -137,7 +178,7 @@ pub mod pipeline {
 /// The parts of a [`Record`]: its metadata, entity, changes and site.
 pub mod record {
     pub use audit_runtime::record::{
-        Changes, EntityRef, Metadata, MetadataIter, REDACTED, SiteInfo, TimestampError,
+        Changes, EntityRef, Metadata, MetadataIter, Operation, REDACTED, SiteInfo, TimestampError,
     };
 }
 

@@ -31,7 +31,8 @@ fn writing_fixtures() -> bool {
 }
 
 /// Records exercising every rule of the format: escapes, non-ASCII, nested JSON,
-/// a time before 1970, non-finite floats as text, absent optional keys.
+/// a time before 1970, non-finite floats as text, absent optional keys, a bulk
+/// operation and a revert pointer.
 fn kat_records() -> Vec<Record> {
     let site = json!({"module": "shop::orders", "file": "src/orders.rs", "line": 42, "function": "refund"});
     let base = |id: &str, time: &str, metadata: Value| {
@@ -61,6 +62,14 @@ fn kat_records() -> Vec<Record> {
         "2262-04-11T23:47:16.854775807Z",
         json!({"amount": 1e300, "note": "", "risk": "-Infinity"}),
     );
+    // One record of a bulk call that also reverts an earlier record.
+    let mut fourth = base(
+        "01936f2c-0000-7000-8000-000000000004",
+        "2026-11-30T12:00:00.000000001Z",
+        json!({"amount": 3, "note": "bulk", "risk": 0.5}),
+    );
+    fourth["operation"] = json!({"id": "01936f2c-0000-7000-8000-0000000000ff", "index": 1});
+    fourth["reverts"] = json!("01936f2c-0000-7000-8000-000000000001");
     [
         base(
             "01936f2c-0000-7000-8000-000000000001",
@@ -69,6 +78,7 @@ fn kat_records() -> Vec<Record> {
         ),
         second,
         third,
+        fourth,
     ]
     .into_iter()
     .map(|v| serde_json::from_value(v).unwrap())
@@ -317,8 +327,9 @@ fn the_documented_verifier_checks_erased_rows() {
 #[test]
 fn a_spool_segment_written_by_an_earlier_version_still_reads() {
     let path = fixture("spool-v2.seg");
+    // The segment was written with the first three records (before the fourth).
     let records = kat_records();
-    let entries: Vec<SpoolEntry> = records
+    let entries: Vec<SpoolEntry> = records[..3]
         .iter()
         .map(|r| SpoolEntry::new("order_refund", r.to_json()))
         .collect();

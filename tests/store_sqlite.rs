@@ -118,6 +118,11 @@ fn hmac_key() {
 }
 
 #[test]
+fn operations() {
+    store_suite::operations(&SqliteHarness::new());
+}
+
+#[test]
 fn field_filters() {
     store_suite::field_filters(&SqliteHarness::new());
 }

@@ -33,7 +33,7 @@ pub enum ErrorKind {
     UnknownFieldType,
     /// A `%{x}` / `{x}` placeholder names no field of its event.
     UnknownPlaceholder,
-    /// `changes = true` on an event that has no `entity`.
+    /// `changes = true` (or `reverts`, `summary`) on an event that has no `entity`.
     ChangesWithoutEntity,
     /// An event, field, category or alias name that is not a `snake_case` identifier,
     /// or a reserved name.

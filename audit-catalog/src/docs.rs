@@ -124,6 +124,12 @@ fn event_section(out: &mut String, e: &Event) {
     if e.changes {
         facts.push("records previous / current / difference".into());
     }
+    if e.reverts {
+        facts.push("reverts an earlier record (its records name it in `reverts`)".into());
+    }
+    if e.summary {
+        facts.push("a bulk call also writes a summary record".into());
+    }
     if e.durability == crate::Durability::Sync {
         facts.push("sync: returns after the primary store committed".into());
     }

@@ -172,6 +172,13 @@ pub struct Event {
     pub redact: Vec<String>,
     /// Whether it is retired: its code stays reserved, no code may emit it.
     pub retired: bool,
+    /// `reverts = true`: it records the revert of an earlier change; every site
+    /// names the reverted record (`#[audited(reverts = ...)]`) and its records
+    /// carry that record's id.
+    pub reverts: bool,
+    /// `summary = true`: a bulk call (`#[audited(each = ...)]`) also writes one
+    /// summary record, with the call's entity count and no entity of its own.
+    pub summary: bool,
     /// Where `[events.<name>]` is in the catalog.
     pub span: Range<usize>,
     /// Where its `code` value is.

@@ -32,6 +32,8 @@ pub(crate) const EVENT_KEYS: &[&str] = &[
     "durability",
     "redact",
     "retired",
+    "reverts",
+    "summary",
 ];
 pub(crate) const FIELD_KEYS: &[&str] = &["type", "doc", "example", "indexed"];
 
@@ -506,6 +508,14 @@ impl Walker<'_> {
             .get("retired")
             .and_then(|c| self.boolean(c, "`retired`"))
             .unwrap_or(false);
+        let reverts = t
+            .get("reverts")
+            .and_then(|c| self.boolean(c, "`reverts`"))
+            .unwrap_or(false);
+        let summary = t
+            .get("summary")
+            .and_then(|c| self.boolean(c, "`summary`"))
+            .unwrap_or(false);
 
         let code = code?;
         named.then(|| Event {
@@ -523,6 +533,8 @@ impl Walker<'_> {
             durability,
             redact,
             retired,
+            reverts,
+            summary,
             span: key.span(),
             code_span: code_v.map(|c| c.span()).unwrap_or(key.span()),
         })
@@ -536,10 +548,15 @@ impl Walker<'_> {
         event_span: Range<usize>,
         entities: &[Entity],
     ) {
-        let changes = matches!(
-            t.get("changes").map(|c| c.get_ref()),
-            Some(DeValue::Boolean(true))
-        );
+        // Keys that describe an entity's records, with why they need one.
+        const NEEDS_ENTITY: &[(&str, &str)] = &[
+            (
+                "changes",
+                "previous / current / difference describe an entity",
+            ),
+            ("reverts", "a revert undoes a change of an entity"),
+            ("summary", "a summary counts the entities of a bulk call"),
+        ];
         match entity {
             Some(entity) if !entities.iter().any(|e| e.name == entity) => {
                 let help = did_you_mean(entity, entities.iter().map(|e| e.name.as_str()))
@@ -551,15 +568,20 @@ impl Walker<'_> {
                     Some(help),
                 );
             }
-            None if changes => self.r.error(
-                ErrorKind::ChangesWithoutEntity,
-                t.get("changes").map(|v| v.span()).unwrap_or(event_span),
-                format!("event `{event}` has `changes = true` but no `entity`"),
-                Some(
-                    "previous / current / difference describe an entity: add `entity = \"...\"`"
-                        .into(),
-                ),
-            ),
+            None => {
+                for (key, why) in NEEDS_ENTITY {
+                    if let Some(v) = t.get(*key)
+                        && matches!(v.get_ref(), DeValue::Boolean(true))
+                    {
+                        self.r.error(
+                            ErrorKind::ChangesWithoutEntity,
+                            v.span(),
+                            format!("event `{event}` has `{key} = true` but no `entity`"),
+                            Some(format!("{why}: add `entity = \"...\"`")),
+                        );
+                    }
+                }
+            }
             _ => {}
         }
     }

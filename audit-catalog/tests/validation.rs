@@ -209,6 +209,46 @@ fn changes_need_an_entity() {
 }
 
 #[test]
+fn reverts_and_summaries_need_an_entity() {
+    let e = errors(&format!(
+        "{HEAD}[events.user_revert]\ncode = 1\nreverts = true\nsummary = true\n[events.ok_one]\ncode = 2\nreverts = false\n"
+    ));
+    let got: Vec<_> = e
+        .iter()
+        .map(|x| (x.0, x.1.as_str(), x.2.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                ErrorKind::ChangesWithoutEntity,
+                "7:11",
+                "event `user_revert` has `reverts = true` but no `entity`"
+            ),
+            (
+                ErrorKind::ChangesWithoutEntity,
+                "8:11",
+                "event `user_revert` has `summary = true` but no `entity`"
+            ),
+        ]
+    );
+    let h = hints(&format!(
+        "{HEAD}[events.user_revert]\ncode = 1\nreverts = true\n"
+    ));
+    assert_eq!(
+        h[0].as_deref(),
+        Some("a revert undoes a change of an entity: add `entity = \"...\"`")
+    );
+    let cat = Catalog::parse(
+        "audit.toml",
+        &format!("{HEAD}[events.user_revert]\ncode = 1\nentity = \"app\"\nreverts = true\nsummary = true\n"),
+    )
+    .unwrap();
+    let e = cat.event("user_revert").unwrap();
+    assert!(e.reverts && e.summary);
+}
+
+#[test]
 fn names_are_snake_case() {
     let e = errors(&format!(
         "{HEAD}[events.AppAdd]\ncode = 1\nfields = {{ userEmail = \"string\", self = \"int\", id = \"int\" }}\ncategory = \"Apps\"\n"

@@ -157,6 +157,9 @@ pub struct QueryArgs {
     /// `indexed = true` in the catalog are served by an index).
     #[arg(long = "field", value_name = "NAME=VALUE")]
     fields: Vec<String>,
+    /// The records of one bulk call: its `operation.id`.
+    #[arg(long, value_name = "ID")]
+    operation: Option<uuid::Uuid>,
 }
 
 /// A time argument: `2d` (ago) or an RFC 3339 time.
@@ -208,6 +211,9 @@ impl QueryArgs {
         }
         if let Some(t) = &self.text {
             q = q.text(t);
+        }
+        if let Some(id) = self.operation {
+            q = q.operation(id);
         }
         Ok(q)
     }

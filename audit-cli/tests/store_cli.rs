@@ -55,7 +55,31 @@ fn record(i: usize, age_days: i64) -> Record {
         "site": {"module": "m", "file": "f.rs", "line": 1, "function": "f"},
         "prev_hash": null, "hash": null
     }))
+    .map(|mut r: Record| {
+        // Records 6 and 7 are one bulk call.
+        if (6..8).contains(&i) {
+            r.operation = Some(audit_runtime::record::Operation {
+                id: operation_id(),
+                count: Some(2),
+                index: Some(i as u32 - 6),
+            });
+        }
+        r
+    })
     .unwrap()
+}
+
+/// The operation id of records 6 and 7: a UUIDv7 of a moment before them.
+fn operation_id() -> uuid::Uuid {
+    static ID: std::sync::OnceLock<uuid::Uuid> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| {
+        let ns = Timestamp::now().as_nanos() - DAY - 10_000_000;
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            (ns / 1_000_000_000) as u64,
+            (ns % 1_000_000_000) as u32,
+        ))
+    })
 }
 
 /// A store with `n` records: the first half 100 days old, the rest 1 day old.
@@ -445,6 +469,31 @@ fn query_filters_on_a_metadata_field() {
     let out = audit(&["query", "--db", &db, "--field", "app_nid"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("name=value"), "{}", stderr(&out));
+}
+
+/// `--operation ID` lists the records of one bulk call.
+#[test]
+fn query_lists_the_records_of_one_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, records) = store(dir.path(), 10);
+    let id = operation_id().to_string();
+    let out = audit(&[
+        "query",
+        "--db",
+        &db,
+        "--json",
+        "--oldest-first",
+        "--operation",
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Vec<uuid::Uuid> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Record>(l).unwrap().id)
+        .collect();
+    assert_eq!(got, [records[6].id, records[7].id]);
+    let out = audit(&["query", "--db", &db, "--operation", "not-a-uuid"]);
+    assert!(!out.status.success());
 }
 
 #[test]

@@ -63,6 +63,10 @@ pub struct Args {
     pub entity: Option<(Span, Expr)>,
     /// `entity_id = expr`: the id of the event's catalog entity, without a snapshot.
     pub entity_id: Option<(Span, Expr)>,
+    /// `each = expr`: the many entities of a bulk call (`.iter()` yields each).
+    pub each: Option<(Span, Expr)>,
+    /// `reverts = expr`: the record (or its id) whose change the call reverts.
+    pub reverts: Option<(Span, Expr)>,
     pub krate: Option<Path>,
     /// `durability = "sync" | "async"`: overrides the catalog for this site.
     pub durability: Option<audit_catalog::Durability>,
@@ -82,6 +86,8 @@ const KEYS: &[&str] = &[
     "tenant",
     "entity",
     "entity_id",
+    "each",
+    "reverts",
     "durability",
     "op",
     "emit_unchanged",
@@ -100,6 +106,8 @@ impl Parse for Args {
             tenant: None,
             entity: None,
             entity_id: None,
+            each: None,
+            reverts: None,
             krate: None,
             durability: None,
             op: None,
@@ -226,6 +234,14 @@ impl Args {
                 let e = input.parse()?;
                 self.entity_id.get_or_insert((span, e));
             }
+            "each" => {
+                let e = input.parse()?;
+                self.each.get_or_insert((span, e));
+            }
+            "reverts" => {
+                let e = input.parse()?;
+                self.reverts.get_or_insert((span, e));
+            }
             "durability" => {
                 let d = choice(
                     input,
@@ -264,12 +280,13 @@ impl Args {
         Ok(())
     }
 
-    /// The entity operation: `op`, else create for `entity = ret`, else update.
+    /// The entity operation: `op`, else create for `entity = ret` (or `each =
+    /// ret`), else update.
     pub fn entity_op(&self) -> Op {
         if let Some((_, op)) = self.op {
             return op;
         }
-        match &self.entity {
+        match self.entity.as_ref().or(self.each.as_ref()) {
             Some((_, syn::Expr::Path(p))) if p.path.is_ident("ret") => Op::Create,
             _ => Op::Update,
         }

@@ -52,6 +52,7 @@ pub fn check<'a>(args: &'a Args, loaded: &'a Loaded, errors: &mut Errors) -> Opt
     };
     let event = find_event(lit, loaded, errors)?;
     check_entity(event, lit, args, loaded, errors);
+    check_reverts(event, lit, args, loaded, errors);
     let given: &[MetaField] = args.meta.as_ref().map_or(&[], |(_, f)| f.as_slice());
     let named = check_fields(event, given, errors);
     check_required(event, &named, lit, args, loaded, errors);
@@ -102,17 +103,21 @@ fn check_entity(
 ) {
     let (cat, name) = (&*loaded.catalog, &event.name);
     let declared = at(cat, loaded, event.span.start);
-    if event.changes && args.entity.is_none() {
+    if event.changes && args.entity.is_none() && args.each.is_none() {
         errors.error(
             args.entity_id.as_ref().map_or(lit.span(), |(s, _)| *s),
             format!(
                 "audit event `{name}` records the changes of its `{}` entity (`changes = true` at \
-                 {declared}): add `entity = <the entity>` to #[audited]",
+                 {declared}): add `entity = <the entity>` (or `each = <the entities>`) to #[audited]",
                 event.entity.as_deref().unwrap_or("?"),
             ),
         );
     }
-    let reference = args.entity.as_ref().or(args.entity_id.as_ref());
+    let reference = args
+        .entity
+        .as_ref()
+        .or(args.entity_id.as_ref())
+        .or(args.each.as_ref());
     if let Some((span, _)) = reference
         && event.entity.is_none()
     {
@@ -130,8 +135,17 @@ fn check_entity(
             "give `entity = <the entity>` or `entity_id = <its id>`, not both",
         );
     }
+    if let Some((span, _)) = &args.each
+        && (args.entity.is_some() || args.entity_id.is_some())
+    {
+        errors.error(
+            *span,
+            "`each = ...` names the entities of a bulk call: give it or `entity = ...` / \
+             `entity_id = ...`, not both",
+        );
+    }
     if let Some((span, _)) = &args.op {
-        if args.entity.is_none() {
+        if args.entity.is_none() && args.each.is_none() {
             errors.error(
                 *span,
                 "`op = ...` applies to an entity: add `entity = <the entity>`",
@@ -145,6 +159,34 @@ fn check_entity(
                 ),
             );
         }
+    }
+}
+
+/// `reverts = ...` exactly on the sites of events the catalog marks `reverts = true`.
+fn check_reverts(
+    event: &Event,
+    lit: &syn::LitStr,
+    args: &Args,
+    loaded: &Loaded,
+    errors: &mut Errors,
+) {
+    let (name, declared) = (&event.name, at(&loaded.catalog, loaded, event.span.start));
+    match (&args.reverts, event.reverts) {
+        (Some((span, _)), false) => errors.error(
+            *span,
+            format!(
+                "audit event `{name}` does not revert records: mark it `reverts = true` in the \
+                 catalog ({declared}), or emit the revert event instead"
+            ),
+        ),
+        (None, true) => errors.error(
+            lit.span(),
+            format!(
+                "audit event `{name}` reverts an earlier record (`reverts = true` at {declared}): \
+                 add `reverts = <the record, or its id>` to #[audited]"
+            ),
+        ),
+        _ => {}
     }
 }
 

@@ -203,6 +203,9 @@ struct Entity {
     /// Hands the entity's id to the guard at entry, so that a panic or a
     /// cancellation still names the entity.
     refer: TokenStream,
+    /// Hands the event to the guard: `finish` with `__audit_entity`, or
+    /// `finish_each` with the parts of a bulk call's entities (`__audit_each`).
+    finish: TokenStream,
 }
 
 impl<'a> Gen<'a> {
@@ -448,7 +451,11 @@ impl<'a> Gen<'a> {
             unchanged_skip: None,
             capture: quote!(move),
             refer: quote!(),
+            finish: quote!(__audit_pending.finish(__audit_on, __audit_outcome, __audit_entity)),
         };
+        if let Some((_, each)) = &self.args.each {
+            return self.each(each, op, e);
+        }
         if let Some((_, id)) = &self.args.entity_id {
             e.refer = quote! {
                 __audit_pending.refer(#k::__private::entity::to_json(&(#id)));
@@ -521,6 +528,75 @@ impl<'a> Gen<'a> {
             }
         }
         e
+    }
+
+    /// The entities of a bulk call (`each = ...`): one part per entity, paired by
+    /// id for an update (see `entity::each_updated`), each emitted as it is made.
+    fn each(&self, each: &syn::Expr, op: Op, mut e: Entity) -> Entity {
+        let k = &self.k;
+        let sp = each.span();
+        let ent = quote_spanned!(sp=> #k::__private::entity);
+        let given = quote!(__audit_pending.each(::core::option::Option::Some(__audit_given)););
+        e.exit = quote!();
+        // What hands the parts to `__audit_push`, after the body.
+        let produce = if !self.checked.event.changes {
+            // References, taken at entry.
+            e.entry =
+                quote_spanned!(sp=> let __audit_taken = #ent::each_referenced((#each).iter()););
+            e.refer = quote!(let __audit_given = __audit_taken.len(); #given);
+            quote!(__audit_taken.into_iter().for_each(&mut __audit_push);)
+        } else {
+            match op {
+                Op::Update => {
+                    e.entry =
+                        quote_spanned!(sp=> let __audit_before = #ent::each_clone((#each).iter()););
+                    e.refer = quote!(let __audit_given = __audit_before.len(); #given);
+                    e.capture = quote!();
+                    quote!(#ent::each_updated(__audit_before, (#each).iter(), &mut __audit_push);)
+                }
+                Op::Delete => {
+                    e.entry = quote_spanned!(sp=> let __audit_taken = #ent::each_deleted((#each).iter()););
+                    e.refer = quote!(let __audit_given = __audit_taken.len(); #given);
+                    quote!(__audit_taken.into_iter().for_each(&mut __audit_push);)
+                }
+                Op::Create => {
+                    e.refer = quote!(__audit_pending.each(::core::option::Option::None););
+                    quote! {
+                        #[allow(unused_variables)]
+                        if let ::core::option::Option::Some(ret) = __audit_ok {
+                            #ent::each_created((#each).iter(), &mut __audit_push);
+                        }
+                    }
+                }
+            }
+        };
+        let summary = self.checked.event.summary;
+        // `emit_unchanged = false`: an entity the call did not change is left out.
+        let keep_unchanged = self.args.emit_unchanged;
+        e.finish = quote! {{
+            let mut __audit_bulk = __audit_pending.finish_each(__audit_on, __audit_outcome, #summary);
+            {
+                let mut __audit_push = |part: ::std::boxed::Box<#ent::EntityPart>| {
+                    if #keep_unchanged || !part.changes.difference.is_empty() {
+                        __audit_bulk.push(part);
+                    }
+                };
+                #produce
+            }
+            __audit_bulk.end()
+        }};
+        e
+    }
+
+    /// `reverts = ...`: the reverted record's id, handed to the guard at entry.
+    fn reverts(&self) -> TokenStream {
+        let k = &self.k;
+        let Some((_, expr)) = &self.args.reverts else {
+            return quote!();
+        };
+        quote_spanned! {expr.span()=>
+            __audit_pending.reverts(#k::__private::RevertedRecord::__audit_record_id(&(#expr)));
+        }
     }
 
     /// The original body, run under the panic guard: a closure called once, or an
@@ -596,7 +672,8 @@ impl<'a> Gen<'a> {
             fields,
         } = meta;
         let needs_ok = !at_exit.is_empty()
-            || (self.args.entity.is_some() && self.args.entity_op() == Op::Create);
+            || ((self.args.entity.is_some() || self.args.each.is_some())
+                && self.args.entity_op() == Op::Create);
         let ok_binding =
             needs_ok.then(|| quote!(let __audit_ok = (&__audit_ret_ref).__audit_ok();));
         let (actor, tenant) = self.actor_and_tenant();
@@ -613,8 +690,10 @@ impl<'a> Gen<'a> {
             exit: entity_exit,
             unchanged_skip,
             refer,
+            finish: hand_off,
             ..
         } = entity;
+        let reverts = self.reverts();
         let finish = self.finish();
         // `-> impl IntoResponse`: the value becomes a response here, so that its
         // status can be read; the function still returns an `impl IntoResponse`.
@@ -641,6 +720,7 @@ impl<'a> Gen<'a> {
                     #tenant,
                 );
                 #refer
+                #reverts
                 let __audit_ret = match #run {
                     ::core::result::Result::Ok(ret) => ret,
                     ::core::result::Result::Err(panic) => __audit_pending.panicked(panic),
@@ -667,8 +747,7 @@ impl<'a> Gen<'a> {
                     #entity_exit
                     let __audit_on = #k::__private::On::#on;
                     #unchanged_skip
-                    let __audit_delivery =
-                        __audit_pending.finish(__audit_on, __audit_outcome, __audit_entity);
+                    let __audit_delivery = #hand_off;
                     #finish
                 }
             }

@@ -6,6 +6,11 @@
 //! type is itself `AuditDiff` (`"address.city"`). `#[audit(entity = "...")]` adds
 //! [`AuditEntity`]: the catalog's entity type and code, and the id.
 
+mod each;
+
+#[doc(hidden)]
+pub use each::{each_clone, each_created, each_deleted, each_referenced, each_updated};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 

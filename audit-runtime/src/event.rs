@@ -47,6 +47,16 @@ pub struct Event {
     pub(crate) entity: Option<Box<EntityPart>>,
     /// The OpenTelemetry trace current when it was made (feature `opentelemetry`).
     pub(crate) trace: Option<Box<crate::record::Trace>>,
+    /// The bulk call it belongs to and the record it reverts, when either is set.
+    pub(crate) related: Option<Box<Related>>,
+}
+
+/// What ties an event to other records: the bulk call it is one record of, the
+/// record whose change it reverts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Related {
+    pub(crate) operation: Option<crate::record::Operation>,
+    pub(crate) reverts: Option<Uuid>,
 }
 
 impl std::fmt::Debug for Event {
@@ -59,7 +69,7 @@ impl std::fmt::Debug for Event {
 
 /// A UUIDv7 for `time`: its millisecond prefix is the record's own time, its random
 /// bits come from a thread-local generator (no shared lock, no system call).
-fn uuid_v7(time: Timestamp) -> Uuid {
+pub(crate) fn uuid_v7(time: Timestamp) -> Uuid {
     let ns = time.as_nanos().max(0) as u64;
     let ts = uuid::Timestamp::from_unix(
         uuid::NoContext,
@@ -93,6 +103,7 @@ impl Event {
             context,
             entity: None,
             trace: crate::record::current_trace(),
+            related: None,
         }
     }
 

@@ -48,19 +48,20 @@ impl<E: Display + ?Sized> ErrorText for E {
 /// A borrowed return value, so that method resolution can tell `Result` from the rest.
 pub struct Ret<'a, T: ?Sized>(pub &'a T);
 
-/// Picked for `Result` returns: `Ok` is a success, `Err` a failure.
-pub trait ResultRet<T, E> {
+/// Picked for `Result` returns: `Ok` is a success, `Err` a failure. The values
+/// borrow the return value itself (`'a`), not the wrapper.
+pub trait ResultRet<'a, T, E> {
     /// The outcome.
     fn __audit_outcome(&self) -> Outcome
     where
         E: ErrorText;
     /// The `Ok` value, which `ret` names in `meta(...)`.
-    fn __audit_ok(&self) -> Option<&T>;
+    fn __audit_ok(&self) -> Option<&'a T>;
     /// The `Err` value.
-    fn __audit_err(&self) -> Option<&E>;
+    fn __audit_err(&self) -> Option<&'a E>;
 }
 
-impl<T, E> ResultRet<T, E> for Ret<'_, Result<T, E>> {
+impl<'a, T, E> ResultRet<'a, T, E> for Ret<'a, Result<T, E>> {
     #[inline]
     fn __audit_outcome(&self) -> Outcome
     where
@@ -72,36 +73,36 @@ impl<T, E> ResultRet<T, E> for Ret<'_, Result<T, E>> {
         }
     }
     #[inline]
-    fn __audit_ok(&self) -> Option<&T> {
+    fn __audit_ok(&self) -> Option<&'a T> {
         self.0.as_ref().ok()
     }
     #[inline]
-    fn __audit_err(&self) -> Option<&E> {
+    fn __audit_err(&self) -> Option<&'a E> {
         self.0.as_ref().err()
     }
 }
 
 /// Picked for every other return type: always a success.
-pub trait PlainRet<T: ?Sized> {
+pub trait PlainRet<'a, T: ?Sized> {
     /// The outcome.
     fn __audit_outcome(&self) -> Outcome;
     /// The value, which `ret` names in `meta(...)`.
-    fn __audit_ok(&self) -> Option<&T>;
+    fn __audit_ok(&self) -> Option<&'a T>;
     /// No error.
-    fn __audit_err(&self) -> Option<&()>;
+    fn __audit_err(&self) -> Option<&'a ()>;
 }
 
-impl<T: ?Sized> PlainRet<T> for &Ret<'_, T> {
+impl<'a, T: ?Sized> PlainRet<'a, T> for &Ret<'a, T> {
     #[inline]
     fn __audit_outcome(&self) -> Outcome {
         Outcome::Success
     }
     #[inline]
-    fn __audit_ok(&self) -> Option<&T> {
+    fn __audit_ok(&self) -> Option<&'a T> {
         Some(self.0)
     }
     #[inline]
-    fn __audit_err(&self) -> Option<&()> {
+    fn __audit_err(&self) -> Option<&'a ()> {
         None
     }
 }
@@ -280,6 +281,11 @@ struct Parts {
     entity: Option<Box<crate::entity::EntityPart>>,
     /// The response status the handler returned, if any.
     status: Option<u16>,
+    /// The record the call reverts (`reverts = ...`).
+    reverts: Option<uuid::Uuid>,
+    /// A bulk call (`each = ...`), with the number of entities it was given when
+    /// known at entry.
+    each: Option<Option<u32>>,
 }
 
 impl Pending {
@@ -305,6 +311,8 @@ impl Pending {
                 tenant,
                 entity: None,
                 status: None,
+                reverts: None,
+                each: None,
             }),
         }
     }
@@ -320,6 +328,19 @@ impl Pending {
     #[inline]
     pub fn refer(&mut self, id: Json) {
         self.parts.entity = Some(Box::new(crate::entity::EntityPart::reference(id)));
+    }
+
+    /// The record whose change this call reverts (`reverts = ...`), taken at entry.
+    #[inline]
+    pub fn reverts(&mut self, record: uuid::Uuid) {
+        self.parts.reverts = Some(record);
+    }
+
+    /// Marks a bulk call (`each = ...`): `given` entities at entry, when known. A
+    /// call that never returns records one failure naming its operation.
+    #[inline]
+    pub fn each(&mut self, given: Option<usize>) {
+        self.parts.each = Some(given.map(|n| u32::try_from(n).unwrap_or(u32::MAX)));
     }
 
     /// The call's metadata values (the ones computed from the return value are
@@ -347,6 +368,23 @@ impl Pending {
         entity: Option<Box<crate::entity::EntityPart>>,
     ) -> Result<(), DeliveryError> {
         emit(self.disarm(), on, outcome, entity)
+    }
+
+    /// A bulk call returned: its entity records are handed to the returned
+    /// [`Bulk`] one by one as they are diffed (each emitted at once, so that a
+    /// large call never holds every difference in memory), then [`Bulk::end`].
+    pub fn finish_each(self, on: On, outcome: Outcome, summary: bool) -> Bulk {
+        let parts = self.disarm();
+        let reverts = parts.reverts;
+        Bulk {
+            base: wanted(on, &outcome).then(|| Base::new(parts)),
+            outcome,
+            id: crate::event::uuid_v7(crate::time::Timestamp::now()),
+            reverts,
+            summary,
+            count: 0,
+            delivered: Ok(()),
+        }
     }
 
     /// The body panicked: emits a failure whose error is the panic's message, then
@@ -381,54 +419,174 @@ fn abandon(parts: Parts, error: String) {
     let _ = emit(parts, on, Outcome::Failure(error), None);
 }
 
-/// Builds and hands off the event of one call. Deliberately not inlined: one copy
-/// serves every site (compile time), at the cost of one call.
-#[inline(never)]
-fn emit(
-    parts: Parts,
-    on: On,
+/// The records of a bulk call that returned (see [`Pending::finish_each`]): one
+/// per entity, in order, all sharing one operation id (see
+/// [`crate::record::Operation`]); then a summary record with their count when the
+/// catalog asks for one (`summary = true`), or when a failed call had no entity
+/// to record (every attempt is in the trail).
+#[must_use = "`end` writes the summary and reports a sync event's delivery"]
+pub struct Bulk {
+    /// `None` when the call's outcome does not emit (`on = ...`).
+    base: Option<Base>,
     outcome: Outcome,
-    entity: Option<Box<crate::entity::EntityPart>>,
-) -> Result<(), DeliveryError> {
-    let Parts {
-        site,
-        started,
-        context,
-        fields: metadata,
-        actor,
-        tenant,
-        entity: referred,
-        status,
-        ..
-    } = parts;
-    let entity = entity.or(referred);
-    let wanted = match on {
+    id: uuid::Uuid,
+    reverts: Option<uuid::Uuid>,
+    summary: bool,
+    count: u32,
+    delivered: Result<(), DeliveryError>,
+}
+
+impl Bulk {
+    /// Emits the record of the next entity.
+    pub fn push(&mut self, entity: Box<crate::entity::EntityPart>) {
+        let index = self.count;
+        self.count = self.count.saturating_add(1);
+        self.send(Some(entity), Some(index), None);
+    }
+
+    /// Emits the summary (when due) and returns the first delivery error of a
+    /// `sync` event.
+    pub fn end(mut self) -> Result<(), DeliveryError> {
+        if self.summary || (self.count == 0 && !self.outcome.is_success()) {
+            let count = self.count;
+            self.send(None, None, Some(count));
+        }
+        self.delivered
+    }
+
+    fn send(
+        &mut self,
+        entity: Option<Box<crate::entity::EntityPart>>,
+        index: Option<u32>,
+        count: Option<u32>,
+    ) {
+        let Some(base) = &self.base else {
+            return;
+        };
+        let mut event = base.event(self.outcome.clone());
+        event.entity = entity;
+        event.related = Some(Box::new(crate::event::Related {
+            operation: Some(crate::record::Operation {
+                id: self.id,
+                count,
+                index,
+            }),
+            reverts: self.reverts,
+        }));
+        let r = crate::dispatch::emit(event);
+        if self.delivered.is_ok() {
+            self.delivered = r;
+        }
+    }
+}
+
+/// Whether a call that ended with `outcome` emits under `on`.
+fn wanted(on: On, outcome: &Outcome) -> bool {
+    match on {
         On::Always => true,
         On::Success => outcome.is_success(),
         On::Failure => !outcome.is_success(),
         On::Never => false,
-    };
-    if !wanted {
+    }
+}
+
+/// What every event of one call shares: its site, duration, metadata and context.
+struct Base {
+    site: &'static Site,
+    duration_ns: u64,
+    metadata: Fields,
+    context: Option<Arc<Context>>,
+}
+
+impl Base {
+    /// The call's shared parts; its actor, tenant and status folded into its
+    /// context.
+    fn new(parts: Parts) -> Base {
+        let Parts {
+            site,
+            started,
+            context,
+            fields: metadata,
+            actor,
+            tenant,
+            status,
+            ..
+        } = parts;
+        let context = if actor.is_some() || tenant.is_some() || status.is_some() {
+            let mut c = context.as_deref().cloned().unwrap_or_default();
+            if actor.is_some() {
+                c.actor = actor;
+            }
+            if tenant.is_some() {
+                c.tenant = tenant;
+            }
+            if status.is_some() {
+                c.request.get_or_insert_with(Default::default).status = status;
+            }
+            Some(Arc::new(c))
+        } else {
+            context
+        };
+        let duration_ns = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        Base {
+            site,
+            duration_ns,
+            metadata,
+            context,
+        }
+    }
+
+    /// One event of the call (a bulk call makes several).
+    fn event(&self, outcome: Outcome) -> Event {
+        Event::new(
+            self.site,
+            outcome,
+            self.duration_ns,
+            self.metadata.clone(),
+            self.context.clone(),
+        )
+    }
+
+    /// The call's only event.
+    fn into_event(self, outcome: Outcome) -> Event {
+        Event::new(
+            self.site,
+            outcome,
+            self.duration_ns,
+            self.metadata,
+            self.context,
+        )
+    }
+}
+
+/// Builds and hands off the event of one call. Deliberately not inlined: one copy
+/// serves every site (compile time), at the cost of one call.
+#[inline(never)]
+fn emit(
+    mut parts: Parts,
+    on: On,
+    outcome: Outcome,
+    entity: Option<Box<crate::entity::EntityPart>>,
+) -> Result<(), DeliveryError> {
+    if !wanted(on, &outcome) {
         return Ok(());
     }
-    let context = if actor.is_some() || tenant.is_some() || status.is_some() {
-        let mut c = context.as_deref().cloned().unwrap_or_default();
-        if actor.is_some() {
-            c.actor = actor;
-        }
-        if tenant.is_some() {
-            c.tenant = tenant;
-        }
-        if status.is_some() {
-            c.request.get_or_insert_with(Default::default).status = status;
-        }
-        Some(Arc::new(c))
-    } else {
-        context
-    };
-    let duration = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-    let mut event = Event::new(site, outcome, duration, metadata, context);
+    let entity = entity.or(parts.entity.take());
+    // A bulk call that never returned: one record naming its operation.
+    let operation = parts.each.map(|given| crate::record::Operation {
+        id: crate::event::uuid_v7(crate::time::Timestamp::now()),
+        count: given,
+        index: None,
+    });
+    let related = (operation.is_some() || parts.reverts.is_some()).then(|| {
+        Box::new(crate::event::Related {
+            operation,
+            reverts: parts.reverts,
+        })
+    });
+    let mut event = Base::new(parts).into_event(outcome);
     event.entity = entity;
+    event.related = related;
     crate::dispatch::emit(event)
 }
 
@@ -519,5 +677,33 @@ impl<F: Future> Future for CatchUnwind<F> {
             Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => Poll::Ready(Err(panic)),
         }
+    }
+}
+
+/// What `reverts = ...` takes: the reverted record or its id.
+#[diagnostic::on_unimplemented(
+    message = "`reverts = ...` takes the record whose change is reverted, or its id: `{Self}` is neither",
+    label = "expected an `audit::Record`, `&Record` or `audit::Uuid`"
+)]
+pub trait RevertedRecord {
+    /// The reverted record's id.
+    fn __audit_record_id(&self) -> uuid::Uuid;
+}
+
+impl RevertedRecord for uuid::Uuid {
+    fn __audit_record_id(&self) -> uuid::Uuid {
+        *self
+    }
+}
+
+impl RevertedRecord for crate::record::Record {
+    fn __audit_record_id(&self) -> uuid::Uuid {
+        self.id
+    }
+}
+
+impl<T: RevertedRecord + ?Sized> RevertedRecord for &T {
+    fn __audit_record_id(&self) -> uuid::Uuid {
+        (**self).__audit_record_id()
     }
 }

@@ -1189,3 +1189,52 @@ pub fn actor_by_id_or_email<H: Harness>(h: &H) {
         }
     }
 }
+
+/// The records of one bulk operation are found by its id, and only they: not
+/// another operation's, not a record outside the id's time window that names it.
+pub fn operations<H: Harness>(h: &H) {
+    let mut store = h.fresh();
+    let at = |ms: i64| Timestamp::from_nanos(T0 + ms * 1_000_000);
+    let op = id_at(at(10));
+    let other = id_at(at(10));
+    let mut records: Vec<Record> = (0..12).map(|i| record(i, at(i as i64 * 2))).collect();
+    for (i, r) in records.iter_mut().enumerate() {
+        let id = match i {
+            5..=7 => op,
+            8 => other,
+            _ => continue,
+        };
+        r.operation = Some(audit::record::Operation {
+            id,
+            count: Some(3),
+            index: (i != 8).then_some(i as u32 - 5),
+        });
+    }
+    // A forged record naming the operation a day before its id's time.
+    let mut early = record(12, Timestamp::from_nanos(T0 - 86_400_000_000_000));
+    early.operation = records[5].operation;
+    records.push(early);
+    write(&mut store, &mut Chain::new(), records.clone());
+    let found = collect(
+        &mut store,
+        &Query::all()
+            .operation(op)
+            .order(Order::OldestFirst)
+            .limit(2),
+    );
+    assert_eq!(ids(&found), ids(&records[5..8]));
+    assert_eq!(found[2].operation.unwrap().index, Some(2));
+    assert_eq!(
+        ids(&collect(&mut store, &Query::all().operation(other))),
+        ids(&records[8..9])
+    );
+    let tenant = records[6].context.tenant.clone().unwrap();
+    let scoped = collect(&mut store, &Query::for_tenant(&tenant).operation(op));
+    assert!(
+        scoped
+            .iter()
+            .all(|r| r.context.tenant.as_deref() == Some(&tenant))
+    );
+    assert!(!scoped.is_empty() && scoped.len() < 3);
+    assert!(store.verify().unwrap().is_intact());
+}

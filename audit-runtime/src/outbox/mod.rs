@@ -185,6 +185,34 @@ impl Scope {
         rows
     }
 
+    /// Hands out the kept records as outbox rows, for the application to insert
+    /// with a client this crate does not wrap (sqlx, whose SQLite driver cannot
+    /// share a build with rusqlite; diesel): one [`INSERT_ROW_POSTGRES`] (or
+    /// [`INSERT_ROW_SQLITE`]) per row, in the business transaction. The rows are no
+    /// longer the scope's: if the insert fails, [`Scope::restore_rows`] gives them
+    /// back (else they are lost with the rollback, which for a rolled-back change
+    /// is right).
+    ///
+    /// ```
+    /// let scope = audit_runtime::outbox::Scope::new();
+    /// for row in scope.take_rows() {
+    ///     // sqlx::query(audit_runtime::outbox::INSERT_ROW_POSTGRES)
+    ///     //     .bind(row.id).bind(&row.producer).bind(&row.json).bind(row.created_ns)
+    ///     //     .execute(&mut *tx).await?;
+    ///     let _ = row;
+    /// }
+    /// assert!(scope.is_empty());
+    /// ```
+    pub fn take_rows(&self) -> Vec<NewRow> {
+        std::mem::take(&mut *self.rows())
+    }
+
+    /// Gives back rows taken with [`Scope::take_rows`] whose insert failed, ahead
+    /// of any kept since (another transaction may write them).
+    pub fn restore_rows(&self, rows: Vec<NewRow>) {
+        self.rows().splice(0..0, rows);
+    }
+
     /// Writes the kept records into `tx`'s `audit_outbox` (a `rusqlite` or `postgres`
     /// transaction): they commit or roll back with it. Returns how many. On an
     /// error the records stay in the scope (another transaction may take them);
@@ -215,16 +243,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// One record on its way into the outbox.
-#[doc(hidden)]
+/// One record on its way into the outbox: the values of one `audit_outbox` row.
+/// [`Scope::take_rows`] hands them out for a client this crate does not wrap.
 #[derive(Debug, Clone)]
 pub struct NewRow {
+    /// The record's id (column `id`).
     pub id: uuid::Uuid,
+    /// The producer whose order the relay keeps (column `producer`).
     pub producer: String,
-    /// The record's JSON, unchained (`prev_hash` and `hash` null): the relay links it.
+    /// The record's JSON, unchained (`prev_hash` and `hash` null): the relay links
+    /// it (column `record`).
     pub json: String,
+    /// The record's time, nanoseconds since the epoch (column `created_ns`).
     pub created_ns: i64,
 }
+
+/// Inserts one [`NewRow`] into a PostgreSQL outbox, for a client this crate does not
+/// wrap (sqlx, diesel): `$1` the id (`uuid`), `$2` the producer, `$3` the record
+/// JSON (`text`), `$4` `created_ns` (`bigint`).
+pub const INSERT_ROW_POSTGRES: &str =
+    "INSERT INTO audit_outbox (id, producer, record, created_ns) VALUES ($1, $2, $3, $4)";
+
+/// Inserts one [`NewRow`] into a SQLite outbox: `?1` the id (its hyphenated text),
+/// `?2` the producer, `?3` the record JSON, `?4` `created_ns`.
+pub const INSERT_ROW_SQLITE: &str =
+    "INSERT INTO audit_outbox (id, producer, record, created_ns) VALUES (?1, ?2, ?3, ?4)";
 
 impl NewRow {
     fn of(mut record: Record, producer: &str) -> NewRow {

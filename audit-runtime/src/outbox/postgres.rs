@@ -70,7 +70,7 @@ impl super::Scope {
         &self,
         tx: &tokio_postgres::Transaction<'_>,
     ) -> Result<usize, OutboxError> {
-        let rows = std::mem::take(&mut *self.rows());
+        let rows = self.take_rows();
         if rows.is_empty() {
             return Ok(0);
         }
@@ -81,7 +81,7 @@ impl super::Scope {
             Ok(_) => Ok(rows.len()),
             Err(e) => {
                 // Kept for another transaction, as `write` keeps them.
-                self.rows().splice(0..0, rows);
+                self.restore_rows(rows);
                 Err(error(e))
             }
         }

@@ -27,9 +27,7 @@ pub fn install(conn: &Connection) -> Result<(), OutboxError> {
 impl Transaction for rusqlite::Transaction<'_> {
     fn insert_rows(&mut self, rows: &[NewRow]) -> Result<(), OutboxError> {
         let mut stmt = self
-            .prepare_cached(
-                "INSERT INTO audit_outbox (id, producer, record, created_ns) VALUES (?1, ?2, ?3, ?4)",
-            )
+            .prepare_cached(super::INSERT_ROW_SQLITE)
             .map_err(error)?;
         for r in rows {
             stmt.execute(params![

@@ -83,6 +83,16 @@ impl Record {
             out.extend_from_slice(t.span_hex().as_bytes());
             out.extend_from_slice(b"\"}");
         }
+        if let Some(op) = &self.operation {
+            out.extend_from_slice(b",\"operation\":");
+            op.write(out);
+        }
+        if let Some(r) = &self.reverts {
+            let mut id = uuid::Uuid::encode_buffer();
+            out.extend_from_slice(b",\"reverts\":\"");
+            out.extend_from_slice(r.hyphenated().encode_lower(&mut id).as_bytes());
+            out.push(b'"');
+        }
         out.extend_from_slice(b",\"prev_hash\":");
     }
 }
@@ -189,7 +199,7 @@ mod tests {
 
     use super::*;
     use crate::integrity::ChainHash;
-    use crate::record::{SiteInfo, Trace};
+    use crate::record::{Operation, SiteInfo, Trace};
     use crate::time::Timestamp;
 
     /// Strings that exercise every escape and multi-byte UTF-8.
@@ -314,6 +324,12 @@ mod tests {
                 trace_id: rng.u128(..).to_be_bytes(),
                 span_id: rng.u64(..).to_be_bytes(),
             }),
+            operation: opt(rng, |rng| Operation {
+                id: uuid::Uuid::from_u128(rng.u128(..)),
+                count: opt(rng, |rng| rng.u32(..)),
+                index: opt(rng, |rng| rng.u32(..)),
+            }),
+            reverts: opt(rng, |rng| uuid::Uuid::from_u128(rng.u128(..))),
             prev_hash: opt(rng, hash),
             hash: opt(rng, hash),
         }

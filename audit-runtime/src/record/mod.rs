@@ -11,6 +11,7 @@ mod encode;
 pub(crate) mod hash;
 pub mod limits;
 mod metadata;
+mod operation;
 mod redact;
 mod trace;
 
@@ -25,6 +26,7 @@ pub use crate::time::TimestampError;
 pub use audit_catalog::REDACTED;
 pub(crate) use encode::HASH_KEY;
 pub use metadata::{Iter as MetadataIter, Metadata};
+pub use operation::Operation;
 pub use trace::Trace;
 pub(crate) use trace::current as current_trace;
 
@@ -82,7 +84,8 @@ pub struct SiteInfo {
 /// One audit record, as every sink and store sees it. Its JSON keys are those of the
 /// design: `id`, `time`, `event`, `code`, `category`, `level`, `outcome`, `error`,
 /// `duration_ns`, `description`, `actor`, `impersonator`, `tenant`, `environment`,
-/// `source`, `request`, `entity`, `changes`, `metadata`, `site`, `prev_hash`, `hash`
+/// `source`, `request`, `entity`, `changes`, `metadata`, `site`, [`trace`],
+/// [`operation`], [`reverts`], `prev_hash`, `hash`
 /// (the six context keys live in [`Record::context`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -123,6 +126,14 @@ pub struct Record {
     /// from the JSON when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
+    /// The bulk call it belongs to (`#[audited(each = ...)]`); absent from the JSON
+    /// when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+    /// The id of the record whose change this one reverts (an event marked
+    /// `reverts = true` in the catalog); absent from the JSON when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverts: Option<Uuid>,
     /// Hash of the previous record of the chain.
     pub prev_hash: Option<ChainHash>,
     /// This record's hash.
@@ -240,6 +251,8 @@ impl Record {
                 function: Cow::Borrowed(event.site.function),
             },
             trace: event.trace.as_deref().copied(),
+            operation: event.related.as_ref().and_then(|r| r.operation),
+            reverts: event.related.as_ref().and_then(|r| r.reverts),
             prev_hash: None,
             hash: None,
         };
@@ -287,6 +300,8 @@ impl Record {
                 function: Cow::Borrowed(site.function),
             },
             trace: None,
+            operation: None,
+            reverts: None,
             prev_hash: None,
             hash: None,
         }

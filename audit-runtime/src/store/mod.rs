@@ -74,7 +74,7 @@ pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
 pub use purge::{Purge, PurgeReport};
-pub use query::{Cursor, FieldValue, Order, Page, Query};
+pub use query::{Cursor, FieldValue, OPERATION_WINDOW, Order, Page, Query};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Sqlite, SqliteOptions, Synchronous};
 pub use verify::{Anchor, Break, Verification};

@@ -103,10 +103,16 @@ pub struct Query {
     pub(crate) levels: Vec<Level>,
     pub(crate) text: Option<String>,
     pub(crate) fields: Vec<(String, FieldValue)>,
+    pub(crate) operation: Option<uuid::Uuid>,
     pub(crate) order: Order,
     pub(crate) limit: usize,
     pub(crate) after: Option<Cursor>,
 }
+
+/// How long after its operation id's time the records of one bulk call are looked
+/// for ([`Query::operation`]): they are stamped as the call ends, one after the
+/// other.
+pub const OPERATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The page size when none is set.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -128,6 +134,7 @@ impl Query {
             levels: Vec::new(),
             text: None,
             fields: Vec::new(),
+            operation: None,
             order: Order::NewestFirst,
             limit: DEFAULT_LIMIT,
             after: None,
@@ -221,6 +228,21 @@ impl Query {
     /// ```
     pub fn field(mut self, name: impl Into<String>, value: impl Into<FieldValue>) -> Self {
         self.fields.push((name.into(), value.into()));
+        self
+    }
+
+    /// The records of one bulk call (their `operation.id`, see
+    /// [`crate::record::Operation`]). Read through the time index: an operation's
+    /// records are stamped within [`OPERATION_WINDOW`] after the time its UUIDv7
+    /// encodes.
+    ///
+    /// ```
+    /// use audit_runtime::store::Query;
+    /// let q = Query::all().operation(uuid::Uuid::now_v7());
+    /// # let _ = q;
+    /// ```
+    pub fn operation(mut self, id: uuid::Uuid) -> Self {
+        self.operation = Some(id);
         self
     }
 
@@ -596,6 +618,24 @@ impl Query {
                 (Placeholder::Question, FieldValue::Bool(v)) => vec![Param::Int(i64::from(*v))],
             };
             b.any_of(&expr, values);
+        }
+        if let Some(id) = self.operation {
+            // The id's millisecond time bounds the rows (a second of slack for a
+            // clock stepped back), then the JSON names it.
+            let ms = id
+                .get_timestamp()
+                .map(|t| t.to_unix())
+                .map_or(0, |(s, ns)| s as i64 * 1000 + i64::from(ns / 1_000_000));
+            let from = (ms - 1000).saturating_mul(1_000_000);
+            let to = from.saturating_add(OPERATION_WINDOW.as_nanos() as i64 + 2_000_000_000);
+            let (p, q) = (b.param(Param::Int(from)), b.param(Param::Int(to)));
+            b.conds.push(format!("time_ns >= {p} AND time_ns < {q}"));
+            let expr = match style {
+                Placeholder::Question => "json_extract(record, '$.operation.id')",
+                Placeholder::Dollar => "(record->'operation'->>'id')",
+            };
+            let p = b.param(Param::Text(id.hyphenated().to_string()));
+            b.conds.push(format!("{expr} = {p}"));
         }
         // Rows erased by a tenant purge hold no record: no read returns them.
         b.conds.push("erased_ns IS NULL".into());

@@ -27,6 +27,72 @@ impl From<DeliveryError> for AppError {
     }
 }
 
+/// A client this crate does not wrap (sqlx's way: one statement per row with bound
+/// values): the scope hands out its rows, the application inserts them with
+/// `INSERT_ROW_POSTGRES`; a failed insert gives them back; rollback and commit as
+/// with `write`; the relay delivers them.
+#[test]
+fn rows_taken_for_another_client_commit_and_roll_back() {
+    let app = AppSchema::new("rows");
+    let mut client = app.client();
+    audit::outbox::postgres::install(&mut client).unwrap();
+    let insert = |tx: &mut postgres::Transaction<'_>, rows: &[audit::outbox::NewRow]| {
+        for r in rows {
+            tx.execute(
+                audit::outbox::INSERT_ROW_POSTGRES,
+                &[&r.id, &r.producer, &r.json, &r.created_ns],
+            )?;
+        }
+        Ok::<_, postgres::Error>(())
+    };
+    for commit in [false, true] {
+        let mut tx = client.transaction().unwrap();
+        let scope = Scope::new();
+        scope.run(|| add_widget(&mut tx, "via rows")).unwrap();
+        let rows = scope.take_rows();
+        assert_eq!((rows.len(), scope.len()), (1, 0));
+        insert(&mut tx, &rows).unwrap();
+        if commit {
+            tx.commit().unwrap();
+        } else {
+            tx.rollback().unwrap();
+        }
+    }
+    assert_eq!((app.count("widgets"), app.count("audit_outbox")), (1, 1));
+    // An insert that fails (a duplicate id): the rows go back to the scope.
+    let scope = Scope::new();
+    let mut tx = client.transaction().unwrap();
+    scope.run(|| add_widget(&mut tx, "twice")).unwrap();
+    let rows = scope.take_rows();
+    insert(&mut tx, &rows).unwrap();
+    assert!(insert(&mut tx, &rows).is_err());
+    drop(tx);
+    scope.restore_rows(rows);
+    let mut tx = client.transaction().unwrap();
+    assert_eq!(scope.write(&mut tx).unwrap(), 1);
+    tx.commit().unwrap();
+    // The relay delivers both, linked, to a store.
+    let schema = format!("outbox_rows_store_{}", std::process::id());
+    let open_store = || {
+        Postgres::options()
+            .schema(&schema)
+            .connect(&pg_url())
+            .unwrap()
+    };
+    let source = PostgresOutbox::from_client(app.client()).unwrap();
+    let report = Relay::new(source, open_store()).drain().unwrap();
+    assert_eq!(report.delivered, 2);
+    let mut store = open_store();
+    let names: Vec<String> = store
+        .follow(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.record.metadata["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["via rows", "twice"]);
+    assert!(store.verify().unwrap().is_intact());
+}
+
 #[audited(event = "widget_create", meta(name = name))]
 fn add_widget(tx: &mut postgres::Transaction<'_>, name: &str) -> Result<(), AppError> {
     tx.execute("INSERT INTO widgets (name) VALUES ($1)", &[&name])

@@ -174,6 +174,11 @@ fn hmac_key() {
 }
 
 #[test]
+fn operations() {
+    store_suite::operations(&PgHarness::new());
+}
+
+#[test]
 fn field_filters() {
     store_suite::field_filters(&PgHarness::new());
 }
