@@ -84,8 +84,8 @@ pub struct SiteInfo {
 /// One audit record, as every sink and store sees it. Its JSON keys are those of the
 /// design: `id`, `time`, `event`, `code`, `category`, `level`, `outcome`, `error`,
 /// `duration_ns`, `description`, `actor`, `impersonator`, `tenant`, `environment`,
-/// `source`, `request`, `entity`, `changes`, `metadata`, `site`, [`trace`],
-/// [`operation`], [`reverts`], `prev_hash`, `hash`
+/// `source`, `request`, `entity`, `changes`, `metadata`, `site`, [`trace`](Record::trace),
+/// [`operation`](Record::operation), [`reverts`](Record::reverts), `prev_hash`, `hash`
 /// (the six context keys live in [`Record::context`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
