@@ -135,8 +135,8 @@ impl<S: OutboxSource> Relay<S> {
     }
 
     /// Delivers as rows commit, looking every `interval` when the outbox is empty,
-    /// until `stop` is set. A batch the target refused is retried after `interval`
-    /// (the rows stay in the outbox); other errors end the run.
+    /// until `stop` is set. A batch the target refused (or panicked on) is retried
+    /// after `interval` (the rows stay in the outbox); other errors end the run.
     pub fn run(
         &mut self,
         interval: Duration,
@@ -179,9 +179,18 @@ fn deliver(
         let name: Arc<str> = Arc::from(&*record.event);
         items.push(Item::with_json(record, json, name));
     }
-    target
-        .write(&items)
-        .and_then(|()| target.flush())
-        .map_err(|e| OutboxError::Target(e.to_string()))?;
-    Ok(chain.last())
+    // A target that panics is a refused batch, as in the pipeline: the outbox
+    // transaction rolls back, the rows stay for the next run.
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        target.write(&items).and_then(|()| target.flush())
+    }));
+    match written {
+        Ok(Ok(())) => Ok(chain.last()),
+        Ok(Err(e)) => Err(OutboxError::Target(e.to_string())),
+        Err(panic) => Err(OutboxError::Target(format!(
+            "the target `{}` panicked: {}",
+            target.name(),
+            crate::panic::message(&*panic)
+        ))),
+    }
 }

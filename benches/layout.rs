@@ -1,0 +1,392 @@
+//! Issue 19: which SQLite layout keeps random-key indexes cheap to write? The same
+//! realistic records (`support/records.rs`: 1 000 actors, 100 000 entity ids) written
+//! in one run into several layouts with raw SQL, beside the index-free table:
+//!
+//! - `index-free`: today's row (JSON, filter columns, hash and link as hex), the
+//!   `seq` key and the unique `id` only;
+//! - `today`: plus today's six query indexes;
+//! - `keys 4k`: append-like indexes on the row (time, tenant, event, entity type);
+//!   actor, email and entity in one `WITHOUT ROWID` key table `(kind, key, time,
+//!   seq)` in the same file;
+//! - `keys 1k file`: the same key table in an attached file with 1 KiB pages (a
+//!   random insert dirties a quarter of the bytes);
+//! - `segments`: today's row and indexes in one table per SEGMENT rows (time
+//!   partitions: every index stays small);
+//! - `narrow`: today's indexes, hash and link as 32 raw bytes, no `description`
+//!   column (the JSON holds it).
+//!
+//! ```sh
+//! cargo bench --bench layout            # ROWS=1000000 BATCH=10000 SEGMENT=100000 LAYOUTS=all
+//! ```
+//!
+//! Prints rows/s, bytes on disk per record and each layout's rate over the
+//! index-free one, then the median page of 50 for an actor and for an entity.
+
+use std::path::Path;
+use std::time::Instant;
+
+use audit::Record;
+use audit::sinks::Item;
+use rusqlite::{Connection, params};
+
+#[path = "support/records.rs"]
+mod records;
+use records::{Items, env};
+
+const ROW: &str = "seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL,
+    event TEXT NOT NULL, code INTEGER NOT NULL, category TEXT NOT NULL, level TEXT NOT NULL,
+    outcome TEXT NOT NULL, actor_id TEXT, actor_email TEXT, tenant TEXT, entity_type TEXT,
+    entity_type_code INTEGER, entity_id TEXT, description TEXT NOT NULL, hash TEXT NOT NULL,
+    link TEXT NOT NULL, record TEXT NOT NULL";
+
+/// Today's query indexes on table `t`.
+fn today_indexes(t: &str) -> String {
+    format!(
+        "CREATE INDEX {t}_time ON {t} (time_ns);
+         CREATE INDEX {t}_actor ON {t} (actor_id, time_ns) WHERE actor_id IS NOT NULL;
+         CREATE INDEX {t}_email ON {t} (actor_email, time_ns) WHERE actor_email IS NOT NULL;
+         CREATE INDEX {t}_tenant ON {t} (tenant, time_ns) WHERE tenant IS NOT NULL;
+         CREATE INDEX {t}_entity ON {t} (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
+         CREATE INDEX {t}_event ON {t} (event, time_ns);"
+    )
+}
+
+/// The append-like indexes (few distinct keys, or time-ordered).
+const APPEND_INDEXES: &str = "
+    CREATE INDEX r_time ON r (time_ns);
+    CREATE INDEX r_tenant ON r (tenant, time_ns) WHERE tenant IS NOT NULL;
+    CREATE INDEX r_entity_type ON r (entity_type, time_ns) WHERE entity_type IS NOT NULL;
+    CREATE INDEX r_event ON r (event, time_ns);";
+
+const KEYS: &str = "(kind INTEGER NOT NULL, key TEXT NOT NULL, time_ns INTEGER NOT NULL,
+    seq INTEGER NOT NULL, PRIMARY KEY (kind, key, time_ns, seq)) WITHOUT ROWID";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    IndexFree,
+    Today,
+    Keys,
+    KeysFile,
+    Segments,
+    Narrow,
+}
+
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Layout::IndexFree => "index-free",
+            Layout::Today => "today",
+            Layout::Keys => "keys 4k",
+            Layout::KeysFile => "keys 1k file",
+            Layout::Segments => "segments",
+            Layout::Narrow => "narrow",
+        }
+    }
+}
+
+/// The columns of a record, as the store writes them.
+struct Cols {
+    id: String,
+    time_ns: i64,
+    actor_id: Option<String>,
+    actor_email: Option<String>,
+    tenant: Option<String>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+}
+
+fn cols(r: &Record) -> Cols {
+    let actor = r.context.actor.as_ref();
+    Cols {
+        id: r.id.to_string(),
+        time_ns: r.time.as_nanos(),
+        actor_id: actor.map(|a| a.id.to_string()),
+        actor_email: actor.and_then(|a| a.email.clone()),
+        tenant: r.context.tenant.clone(),
+        entity_type: r.entity.as_ref().map(|e| e.kind.to_string()),
+        entity_id: r
+            .entity
+            .as_ref()
+            .and_then(|e| e.id.as_ref())
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+    }
+}
+
+fn open(path: &Path, layout: Layout) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    conn.pragma_update(None, "cache_size", -64 * 1024).unwrap();
+    let schema = match layout {
+        Layout::IndexFree => format!("CREATE TABLE r ({ROW});"),
+        Layout::Today => format!("CREATE TABLE r ({ROW}); {}", today_indexes("r")),
+        Layout::Keys => format!("CREATE TABLE r ({ROW}); {APPEND_INDEXES} CREATE TABLE k {KEYS};"),
+        Layout::KeysFile => {
+            let keys = path.with_extension("keys");
+            conn.execute("ATTACH DATABASE ?1 AS kf", [keys.to_str().unwrap()])
+                .unwrap();
+            conn.pragma_update(Some("kf"), "page_size", 1024).unwrap();
+            conn.pragma_update(Some("kf"), "journal_mode", "WAL")
+                .unwrap();
+            conn.pragma_update(Some("kf"), "cache_size", -64 * 1024)
+                .unwrap();
+            format!("CREATE TABLE r ({ROW}); {APPEND_INDEXES} CREATE TABLE kf.k {KEYS};")
+        }
+        Layout::Segments => String::new(),
+        Layout::Narrow => format!(
+            "CREATE TABLE r ({}); {}",
+            ROW.replace("description TEXT NOT NULL, ", "")
+                .replace("hash TEXT NOT NULL", "hash BLOB NOT NULL")
+                .replace("link TEXT NOT NULL", "link BLOB NOT NULL"),
+            today_indexes("r")
+        ),
+    };
+    conn.execute_batch(&schema).unwrap();
+    conn
+}
+
+/// Writes `rows` records in batches, one transaction each; rows per second.
+fn write(conn: &mut Connection, layout: Layout, rows: usize, batch: usize, segment: usize) -> f64 {
+    let mut items = Items::new().take(rows).peekable();
+    let mut seq: i64 = 0;
+    let start = Instant::now();
+    while items.peek().is_some() {
+        let chunk: Vec<Item> = items.by_ref().take(batch).collect();
+        let tx = conn.transaction().unwrap();
+        for item in &chunk {
+            seq += 1;
+            insert(&tx, layout, item, seq, segment);
+        }
+        tx.commit().unwrap();
+    }
+    rows as f64 / start.elapsed().as_secs_f64()
+}
+
+fn insert(tx: &rusqlite::Transaction<'_>, layout: Layout, item: &Item, seq: i64, segment: usize) {
+    let r = item.record();
+    let c = cols(r);
+    let hash = r.hash.as_ref().unwrap().as_str().to_owned();
+    // A stand-in link of the right shape (the chain's cost is not what is measured).
+    let link = hash.clone();
+    let table = if layout == Layout::Segments {
+        let t = format!("s{}", (seq as usize - 1) / segment);
+        if (seq as usize - 1).is_multiple_of(segment) {
+            tx.execute_batch(&format!("CREATE TABLE {t} ({ROW}); {}", today_indexes(&t)))
+                .unwrap();
+        }
+        t
+    } else {
+        "r".to_owned()
+    };
+    if layout == Layout::Narrow {
+        let bytes = |h: &str| -> Vec<u8> {
+            (0..32)
+                .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+                .collect()
+        };
+        tx.prepare_cached(
+            "INSERT INTO r (seq, id, time_ns, event, code, category, level, outcome, actor_id,
+             actor_email, tenant, entity_type, entity_type_code, entity_id, hash, link, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )
+        .unwrap()
+        .execute(params![
+            seq,
+            c.id,
+            c.time_ns,
+            &*r.event,
+            r.code,
+            &*r.category,
+            "info",
+            "success",
+            c.actor_id,
+            c.actor_email,
+            c.tenant,
+            c.entity_type,
+            1,
+            c.entity_id,
+            bytes(&hash),
+            bytes(&link),
+            item.json()
+        ])
+        .unwrap();
+        return;
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+         ?14, ?15, ?16, ?17, ?18)"
+    ))
+    .unwrap()
+    .execute(params![
+        seq,
+        c.id,
+        c.time_ns,
+        &*r.event,
+        r.code,
+        &*r.category,
+        "info",
+        "success",
+        c.actor_id,
+        c.actor_email,
+        c.tenant,
+        c.entity_type,
+        1,
+        c.entity_id,
+        &r.description,
+        hash,
+        link,
+        item.json()
+    ])
+    .unwrap();
+    if matches!(layout, Layout::Keys | Layout::KeysFile) {
+        let mut k = tx
+            .prepare_cached("INSERT INTO k VALUES (?1, ?2, ?3, ?4)")
+            .unwrap();
+        if let Some(a) = &c.actor_id {
+            k.execute(params![1, a, c.time_ns, seq]).unwrap();
+        }
+        if let Some(e) = &c.actor_email {
+            k.execute(params![2, e, c.time_ns, seq]).unwrap();
+        }
+        if let (Some(t), Some(id)) = (&c.entity_type, &c.entity_id) {
+            k.execute(params![3, format!("{t}\u{1f}{id}"), c.time_ns, seq])
+                .unwrap();
+        }
+    }
+}
+
+/// Bytes of the layout's files (WAL checkpointed by closing).
+fn bytes_on_disk(path: &Path) -> u64 {
+    [path.to_path_buf(), path.with_extension("keys")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Median time of a page of 50 (newest first) for 200 random actors, then for 200
+/// random entities.
+fn pages(path: &Path, layout: Layout, rows: usize, segment: usize) -> (f64, f64) {
+    let conn = Connection::open(path).unwrap();
+    if layout == Layout::KeysFile {
+        conn.execute(
+            "ATTACH DATABASE ?1 AS kf",
+            [path.with_extension("keys").to_str().unwrap()],
+        )
+        .unwrap();
+    }
+    let by = |column: &str, kind: i64| -> String {
+        match layout {
+            Layout::Keys | Layout::KeysFile => format!(
+                "SELECT r.time_ns, r.seq, r.record FROM k JOIN r ON r.seq = k.seq
+                 WHERE k.kind = {kind} AND k.key = ?1 ORDER BY k.time_ns DESC, k.seq DESC LIMIT 51"
+            ),
+            Layout::Segments => {
+                let n = rows.div_ceil(segment);
+                let arms: Vec<String> = (0..n)
+                    .map(|s| {
+                        format!(
+                            "SELECT * FROM (SELECT time_ns, seq, record FROM s{s} WHERE {column} = ?1
+                             ORDER BY time_ns DESC LIMIT 51)"
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} ORDER BY time_ns DESC, seq DESC LIMIT 51",
+                    arms.join(" UNION ALL ")
+                )
+            }
+            _ => format!(
+                "SELECT time_ns, seq, record FROM r WHERE {column} = ?1
+                 ORDER BY time_ns DESC, seq DESC LIMIT 51"
+            ),
+        }
+    };
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut median = |sql: String, key: &mut dyn FnMut(&mut fastrand::Rng) -> String| {
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let mut times: Vec<f64> = (0..200)
+            .map(|_| {
+                let k = key(&mut rng);
+                let start = Instant::now();
+                let n = stmt
+                    .query_map([k], |r| r.get::<_, String>(2))
+                    .unwrap()
+                    .count();
+                assert!(n > 0);
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let actor = median(by("actor_id", 1), &mut |rng| {
+        format!("user-{}", rng.usize(..1000))
+    });
+    let entity_sql = match layout {
+        Layout::Keys | Layout::KeysFile => by("entity_id", 3),
+        Layout::Segments => by("entity_type = 'app' AND entity_id", 3),
+        _ => "SELECT time_ns, seq, record FROM r WHERE entity_type = 'app' AND entity_id = ?1
+              ORDER BY time_ns DESC, seq DESC LIMIT 51"
+            .to_owned(),
+    };
+    let keyed = matches!(layout, Layout::Keys | Layout::KeysFile);
+    // Entities that exist: the first records' (the generator picks ids at random).
+    let known: Vec<String> = Items::new()
+        .take(2000)
+        .map(|i| cols(i.record()).entity_id.unwrap())
+        .collect();
+    let entity = median(entity_sql, &mut |rng| {
+        let id = &known[rng.usize(..known.len())];
+        if keyed {
+            format!("app\u{1f}{id}")
+        } else {
+            id.clone()
+        }
+    });
+    (actor, entity)
+}
+
+fn main() {
+    let rows = env("ROWS", 1_000_000);
+    let batch = env("BATCH", 10_000);
+    let segment = env("SEGMENT", 100_000);
+    let all = [
+        Layout::IndexFree,
+        Layout::Today,
+        Layout::Keys,
+        Layout::KeysFile,
+        Layout::Segments,
+        Layout::Narrow,
+    ];
+    let wanted = std::env::var("LAYOUTS").unwrap_or_else(|_| "all".into());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layout-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    println!("rows: {rows}, batches of {batch}, segments of {segment}\n");
+    println!("| layout | rows/s | vs index-free | bytes/record | actor page | entity page |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut free = None;
+    for layout in all {
+        if wanted != "all" && !wanted.split(',').any(|w| w == layout.name()) {
+            continue;
+        }
+        let path = dir.join(format!("{}.db", layout.name().replace(' ', "-")));
+        let mut conn = open(&path, layout);
+        let rate = write(&mut conn, layout, rows, batch, segment);
+        drop(conn);
+        let free_rate = *free.get_or_insert(rate);
+        let bytes = bytes_on_disk(&path) / rows as u64;
+        let (actor, entity) = if layout == Layout::IndexFree {
+            (f64::NAN, f64::NAN)
+        } else {
+            pages(&path, layout, rows, segment)
+        };
+        println!(
+            "| {} | {:.0} k | {:.2}x | {bytes} | {actor:.2} ms | {entity:.2} ms |",
+            layout.name(),
+            rate / 1000.0,
+            rate / free_rate
+        );
+    }
+}
