@@ -13,20 +13,25 @@
 //! - `segments`: today's row and indexes in one table per SEGMENT rows (time
 //!   partitions: every index stays small);
 //! - `narrow`: today's indexes, hash and link as 32 raw bytes, no `description`
-//!   column (the JSON holds it).
+//!   column (the JSON holds it);
+//! - `zstd dict`: `narrow`, and the record JSON compressed with zstd (level 3) and
+//!   a 16 KiB dictionary trained on 2 000 of the records (the catalog's example
+//!   records would be the source in a store).
 //!
 //! ```sh
 //! cargo bench --bench layout            # ROWS=1000000 BATCH=10000 SEGMENT=100000 LAYOUTS=all
 //! ```
 //!
 //! Prints rows/s, bytes on disk per record and each layout's rate over the
-//! index-free one, then the median page of 50 for an actor and for an entity.
+//! index-free one, then the median page of 50 (rows read and parsed into records) for
+//! an actor and for an entity.
 
 use std::path::Path;
 use std::time::Instant;
 
 use audit::Record;
 use audit::sinks::Item;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 
 #[path = "support/records.rs"]
@@ -69,6 +74,7 @@ enum Layout {
     KeysFile,
     Segments,
     Narrow,
+    Compressed,
 }
 
 impl Layout {
@@ -80,6 +86,7 @@ impl Layout {
             Layout::KeysFile => "keys 1k file",
             Layout::Segments => "segments",
             Layout::Narrow => "narrow",
+            Layout::Compressed => "zstd dict",
         }
     }
 }
@@ -133,11 +140,12 @@ fn open(path: &Path, layout: Layout) -> Connection {
             format!("CREATE TABLE r ({ROW}); {APPEND_INDEXES} CREATE TABLE kf.k {KEYS};")
         }
         Layout::Segments => String::new(),
-        Layout::Narrow => format!(
+        Layout::Narrow | Layout::Compressed => format!(
             "CREATE TABLE r ({}); {}",
             ROW.replace("description TEXT NOT NULL, ", "")
                 .replace("hash TEXT NOT NULL", "hash BLOB NOT NULL")
-                .replace("link TEXT NOT NULL", "link BLOB NOT NULL"),
+                .replace("link TEXT NOT NULL", "link BLOB NOT NULL")
+                .replace("record TEXT NOT NULL", "record BLOB NOT NULL"),
             today_indexes("r")
         ),
     };
@@ -146,23 +154,49 @@ fn open(path: &Path, layout: Layout) -> Connection {
 }
 
 /// Writes `rows` records in batches, one transaction each; rows per second.
-fn write(conn: &mut Connection, layout: Layout, rows: usize, batch: usize, segment: usize) -> f64 {
+fn write(
+    conn: &mut Connection,
+    layout: Layout,
+    rows: usize,
+    batch: usize,
+    segment: usize,
+    dict: &[u8],
+) -> f64 {
     let mut items = Items::new().take(rows).peekable();
     let mut seq: i64 = 0;
+    let mut zstd = zstd::bulk::Compressor::with_dictionary(3, dict).unwrap();
     let start = Instant::now();
     while items.peek().is_some() {
         let chunk: Vec<Item> = items.by_ref().take(batch).collect();
         let tx = conn.transaction().unwrap();
         for item in &chunk {
             seq += 1;
-            insert(&tx, layout, item, seq, segment);
+            insert(&tx, layout, item, seq, segment, &mut zstd);
         }
         tx.commit().unwrap();
     }
     rows as f64 / start.elapsed().as_secs_f64()
 }
 
-fn insert(tx: &rusqlite::Transaction<'_>, layout: Layout, item: &Item, seq: i64, segment: usize) {
+/// A zstd dictionary trained on 2 000 records (the store would train it once, on
+/// the catalog's example records, and keep it beside the data).
+fn dictionary() -> Vec<u8> {
+    let samples: Vec<Vec<u8>> = Items::new()
+        .skip(5000)
+        .take(2000)
+        .map(|i| i.json().as_bytes().to_vec())
+        .collect();
+    zstd::dict::from_samples(&samples, 16 * 1024).unwrap()
+}
+
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    layout: Layout,
+    item: &Item,
+    seq: i64,
+    segment: usize,
+    zstd: &mut zstd::bulk::Compressor<'_>,
+) {
     let r = item.record();
     let c = cols(r);
     let hash = r.hash.as_ref().unwrap().as_str().to_owned();
@@ -178,7 +212,7 @@ fn insert(tx: &rusqlite::Transaction<'_>, layout: Layout, item: &Item, seq: i64,
     } else {
         "r".to_owned()
     };
-    if layout == Layout::Narrow {
+    if matches!(layout, Layout::Narrow | Layout::Compressed) {
         let bytes = |h: &str| -> Vec<u8> {
             (0..32)
                 .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
@@ -207,7 +241,11 @@ fn insert(tx: &rusqlite::Transaction<'_>, layout: Layout, item: &Item, seq: i64,
             c.entity_id,
             bytes(&hash),
             bytes(&link),
-            item.json()
+            if layout == Layout::Compressed {
+                zstd.compress(item.json().as_bytes()).unwrap()
+            } else {
+                item.json().as_bytes().to_vec()
+            }
         ])
         .unwrap();
         return;
@@ -266,7 +304,7 @@ fn bytes_on_disk(path: &Path) -> u64 {
 
 /// Median time of a page of 50 (newest first) for 200 random actors, then for 200
 /// random entities.
-fn pages(path: &Path, layout: Layout, rows: usize, segment: usize) -> (f64, f64) {
+fn pages(path: &Path, layout: Layout, rows: usize, segment: usize, dict: &[u8]) -> (f64, f64) {
     let conn = Connection::open(path).unwrap();
     if layout == Layout::KeysFile {
         conn.execute(
@@ -303,6 +341,7 @@ fn pages(path: &Path, layout: Layout, rows: usize, segment: usize) -> (f64, f64)
         }
     };
     let mut rng = fastrand::Rng::with_seed(3);
+    let mut unzstd = zstd::bulk::Decompressor::with_dictionary(dict).unwrap();
     let mut median = |sql: String, key: &mut dyn FnMut(&mut fastrand::Rng) -> String| {
         let mut stmt = conn.prepare(&sql).unwrap();
         let mut times: Vec<f64> = (0..200)
@@ -310,8 +349,22 @@ fn pages(path: &Path, layout: Layout, rows: usize, segment: usize) -> (f64, f64)
                 let k = key(&mut rng);
                 let start = Instant::now();
                 let n = stmt
-                    .query_map([k], |r| r.get::<_, String>(2))
+                    .query_map([k], |r| {
+                        Ok(match r.get_ref(2)? {
+                            ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+                            _ => unreachable!("a record is text or bytes"),
+                        })
+                    })
                     .unwrap()
+                    .map(|json| {
+                        let json = json.unwrap();
+                        let text = if layout == Layout::Compressed {
+                            unzstd.decompress(&json, 1 << 20).unwrap()
+                        } else {
+                            json
+                        };
+                        serde_json::from_slice::<Record>(&text).unwrap()
+                    })
                     .count();
                 assert!(n > 0);
                 start.elapsed().as_secs_f64() * 1000.0
@@ -358,11 +411,13 @@ fn main() {
         Layout::KeysFile,
         Layout::Segments,
         Layout::Narrow,
+        Layout::Compressed,
     ];
     let wanted = std::env::var("LAYOUTS").unwrap_or_else(|_| "all".into());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layout-bench");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let dict = dictionary();
     println!("rows: {rows}, batches of {batch}, segments of {segment}\n");
     println!("| layout | rows/s | vs index-free | bytes/record | actor page | entity page |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
@@ -373,14 +428,14 @@ fn main() {
         }
         let path = dir.join(format!("{}.db", layout.name().replace(' ', "-")));
         let mut conn = open(&path, layout);
-        let rate = write(&mut conn, layout, rows, batch, segment);
+        let rate = write(&mut conn, layout, rows, batch, segment, &dict);
         drop(conn);
         let free_rate = *free.get_or_insert(rate);
         let bytes = bytes_on_disk(&path) / rows as u64;
         let (actor, entity) = if layout == Layout::IndexFree {
             (f64::NAN, f64::NAN)
         } else {
-            pages(&path, layout, rows, segment)
+            pages(&path, layout, rows, segment, &dict)
         };
         println!(
             "| {} | {:.0} k | {:.2}x | {bytes} | {actor:.2} ms | {entity:.2} ms |",
