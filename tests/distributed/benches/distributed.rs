@@ -39,6 +39,35 @@ fn main() {
 
     eprintln!("building {rows} records…");
     let items = items(rows);
+    // The same records into a store whose query indexes are dropped (the unique
+    // keys stay): the index-free rate of issue 19's ratio.
+    let free_schema = format!("{schema}_free");
+    let mut free = Postgres::options()
+        .schema(&free_schema)
+        .connect(&pg_url())
+        .unwrap();
+    for row in admin
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = $1 \
+             AND tablename = 'audit_records' AND indexdef NOT LIKE 'CREATE UNIQUE%'",
+            &[&free_schema],
+        )
+        .unwrap()
+    {
+        let name: String = row.get(0);
+        admin
+            .batch_execute(&format!("DROP INDEX {free_schema}.{name}"))
+            .unwrap();
+    }
+    let start = Instant::now();
+    for b in items.chunks(batch) {
+        free.write(b).unwrap();
+    }
+    let free_rate = rows as f64 / start.elapsed().as_secs_f64();
+    drop(free);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {free_schema} CASCADE"))
+        .unwrap();
     let mut store = Postgres::options()
         .schema(&schema)
         .connect(&pg_url())
@@ -51,9 +80,14 @@ fn main() {
     assert_eq!(store.count().unwrap(), rows as u64);
     drop(items);
     println!(
+        "| PostgreSQL write ({rows} rows, batches of {batch}, no query indexes) | {:.0} k rows/s |",
+        free_rate / 1000.0
+    );
+    println!(
         "| PostgreSQL write ({rows} rows, batches of {batch}, query indexes) | {:.0} k rows/s |",
         rate / 1000.0
     );
+    println!("\nindexed/index-free: {:.2}x\n", rate / free_rate);
 
     admin
         .batch_execute(&format!("ANALYZE {schema}.audit_records"))
