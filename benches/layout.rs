@@ -14,6 +14,7 @@
 //!   partitions: every index stays small);
 //! - `narrow`: today's indexes, hash and link as 32 raw bytes, no `description`
 //!   column (the JSON holds it);
+//! - `segments zstd`: `segments` with the rows of `zstd dict`;
 //! - `zstd dict`: `narrow`, and the record JSON compressed with zstd (level 3) and
 //!   a 16 KiB dictionary trained on 2 000 of the records (the catalog's example
 //!   records would be the source in a store).
@@ -56,6 +57,14 @@ fn today_indexes(t: &str) -> String {
     )
 }
 
+/// The row of `narrow`: hash and link as bytes, no description, record as bytes.
+fn narrow_row() -> String {
+    ROW.replace("description TEXT NOT NULL, ", "")
+        .replace("hash TEXT NOT NULL", "hash BLOB NOT NULL")
+        .replace("link TEXT NOT NULL", "link BLOB NOT NULL")
+        .replace("record TEXT NOT NULL", "record BLOB NOT NULL")
+}
+
 /// The append-like indexes (few distinct keys, or time-ordered).
 const APPEND_INDEXES: &str = "
     CREATE INDEX r_time ON r (time_ns);
@@ -75,6 +84,7 @@ enum Layout {
     Segments,
     Narrow,
     Compressed,
+    SegmentsCompressed,
 }
 
 impl Layout {
@@ -87,6 +97,7 @@ impl Layout {
             Layout::Segments => "segments",
             Layout::Narrow => "narrow",
             Layout::Compressed => "zstd dict",
+            Layout::SegmentsCompressed => "segments zstd",
         }
     }
 }
@@ -139,15 +150,10 @@ fn open(path: &Path, layout: Layout) -> Connection {
                 .unwrap();
             format!("CREATE TABLE r ({ROW}); {APPEND_INDEXES} CREATE TABLE kf.k {KEYS};")
         }
-        Layout::Segments => String::new(),
-        Layout::Narrow | Layout::Compressed => format!(
-            "CREATE TABLE r ({}); {}",
-            ROW.replace("description TEXT NOT NULL, ", "")
-                .replace("hash TEXT NOT NULL", "hash BLOB NOT NULL")
-                .replace("link TEXT NOT NULL", "link BLOB NOT NULL")
-                .replace("record TEXT NOT NULL", "record BLOB NOT NULL"),
-            today_indexes("r")
-        ),
+        Layout::Segments | Layout::SegmentsCompressed => String::new(),
+        Layout::Narrow | Layout::Compressed => {
+            format!("CREATE TABLE r ({}); {}", narrow_row(), today_indexes("r"))
+        }
     };
     conn.execute_batch(&schema).unwrap();
     conn
@@ -202,27 +208,35 @@ fn insert(
     let hash = r.hash.as_ref().unwrap().as_str().to_owned();
     // A stand-in link of the right shape (the chain's cost is not what is measured).
     let link = hash.clone();
-    let table = if layout == Layout::Segments {
+    let segmented = matches!(layout, Layout::Segments | Layout::SegmentsCompressed);
+    let narrow = matches!(
+        layout,
+        Layout::Narrow | Layout::Compressed | Layout::SegmentsCompressed
+    );
+    let compressed = matches!(layout, Layout::Compressed | Layout::SegmentsCompressed);
+    let table = if segmented {
         let t = format!("s{}", (seq as usize - 1) / segment);
         if (seq as usize - 1).is_multiple_of(segment) {
-            tx.execute_batch(&format!("CREATE TABLE {t} ({ROW}); {}", today_indexes(&t)))
+            let row = if narrow { narrow_row() } else { ROW.to_owned() };
+            tx.execute_batch(&format!("CREATE TABLE {t} ({row}); {}", today_indexes(&t)))
                 .unwrap();
         }
         t
     } else {
         "r".to_owned()
     };
-    if matches!(layout, Layout::Narrow | Layout::Compressed) {
+    if narrow {
         let bytes = |h: &str| -> Vec<u8> {
             (0..32)
                 .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
                 .collect()
         };
-        tx.prepare_cached(
-            "INSERT INTO r (seq, id, time_ns, event, code, category, level, outcome, actor_id,
-             actor_email, tenant, entity_type, entity_type_code, entity_id, hash, link, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        )
+        tx.prepare_cached(&format!(
+            "INSERT INTO {table} (seq, id, time_ns, event, code, category, level, outcome,
+             actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, hash,
+             link, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ))
         .unwrap()
         .execute(params![
             seq,
@@ -241,7 +255,7 @@ fn insert(
             c.entity_id,
             bytes(&hash),
             bytes(&link),
-            if layout == Layout::Compressed {
+            if compressed {
                 zstd.compress(item.json().as_bytes()).unwrap()
             } else {
                 item.json().as_bytes().to_vec()
@@ -319,7 +333,7 @@ fn pages(path: &Path, layout: Layout, rows: usize, segment: usize, dict: &[u8]) 
                 "SELECT r.time_ns, r.seq, r.record FROM k JOIN r ON r.seq = k.seq
                  WHERE k.kind = {kind} AND k.key = ?1 ORDER BY k.time_ns DESC, k.seq DESC LIMIT 51"
             ),
-            Layout::Segments => {
+            Layout::Segments | Layout::SegmentsCompressed => {
                 let n = rows.div_ceil(segment);
                 let arms: Vec<String> = (0..n)
                     .map(|s| {
@@ -358,11 +372,12 @@ fn pages(path: &Path, layout: Layout, rows: usize, segment: usize, dict: &[u8]) 
                     .unwrap()
                     .map(|json| {
                         let json = json.unwrap();
-                        let text = if layout == Layout::Compressed {
-                            unzstd.decompress(&json, 1 << 20).unwrap()
-                        } else {
-                            json
-                        };
+                        let text =
+                            if matches!(layout, Layout::Compressed | Layout::SegmentsCompressed) {
+                                unzstd.decompress(&json, 1 << 20).unwrap()
+                            } else {
+                                json
+                            };
                         serde_json::from_slice::<Record>(&text).unwrap()
                     })
                     .count();
@@ -378,7 +393,7 @@ fn pages(path: &Path, layout: Layout, rows: usize, segment: usize, dict: &[u8]) 
     });
     let entity_sql = match layout {
         Layout::Keys | Layout::KeysFile => by("entity_id", 3),
-        Layout::Segments => by("entity_type = 'app' AND entity_id", 3),
+        Layout::Segments | Layout::SegmentsCompressed => by("entity_type = 'app' AND entity_id", 3),
         _ => "SELECT time_ns, seq, record FROM r WHERE entity_type = 'app' AND entity_id = ?1
               ORDER BY time_ns DESC, seq DESC LIMIT 51"
             .to_owned(),
@@ -412,6 +427,7 @@ fn main() {
         Layout::Segments,
         Layout::Narrow,
         Layout::Compressed,
+        Layout::SegmentsCompressed,
     ];
     let wanted = std::env::var("LAYOUTS").unwrap_or_else(|_| "all".into());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layout-bench");
