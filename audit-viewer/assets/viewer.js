@@ -290,6 +290,10 @@
       ["Status", req.status],
       ["Entity", entityOf(r)],
       ["Trace", r.trace && JSON.stringify(r.trace)],
+      ["Bulk operation", r.operation && r.operation.id + (r.operation.index === undefined
+        ? " (summary: " + r.operation.count + " entities)"
+        : " (entity " + (r.operation.index + 1) + ")")],
+      ["Reverts record", r.reverts],
     ]);
     if (r.metadata && Object.keys(r.metadata).length) {
       section(body, "Metadata");

@@ -17,8 +17,8 @@
 //! `90m`), `event` (repeatable), `category` (repeatable), `code` (repeatable),
 //! `actor` (id or email), `entity` (`type` or `type:id`), `tenant`, `outcome`
 //! (`success` / `failure`), `level` (repeatable), `q` (text in the description),
-//! `field` (`name=value`, repeatable), `order` (`newest` / `oldest`), `limit`,
-//! `cursor`. Errors are `{"error": "..."}` with 400 (a bad filter or cursor), 401 (no
+//! `field` (`name=value`, repeatable), `operation` (a bulk call's id), `order`
+//! (`newest` / `oldest`), `limit`, `cursor`. Errors are `{"error": "..."}` with 400 (a bad filter or cursor), 401 (no
 //! or unknown token), 403 (not the caller's to see) or 404.
 //!
 //! Who sees what ([`Access`]): with tokens, an admin token sees every tenant and a

@@ -88,6 +88,9 @@ pub(crate) fn query(raw: Option<&str>, scope: &Scope) -> Result<Query, ApiError>
                 }
             }]),
             "q" => q.text(v),
+            "operation" => q.operation(v.parse().map_err(|_| {
+                ApiError::bad_request(format!("`operation={v}` is not a record id"))
+            })?),
             "field" => {
                 let (name, value) = v.split_once('=').ok_or_else(|| {
                     ApiError::bad_request(format!("`field={v}`: write it as name=value"))

@@ -237,6 +237,15 @@ fn filters_and_keyset_pages_on(backend: Backend) {
     assert_eq!(ids(&failures).len(), 6);
     let (_, by_field) = get(&s, "/api/records?field=n%3D7", None);
     assert_eq!(ids(&by_field), [s.records[7].id.to_string()]);
+    let (status, err) = get(&s, "/api/records?operation=not-an-id", None);
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("operation"));
+    let (_, none) = get(
+        &s,
+        &format!("/api/records?operation={}", s.records[0].id),
+        None,
+    );
+    assert!(ids(&none).is_empty(), "no record belongs to that operation");
     let (status, err) = get(&s, "/api/records?since=someday", None);
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("RFC 3339"));
