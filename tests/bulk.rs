@@ -251,6 +251,60 @@ fn a_panicking_call_records_one_failure_naming_its_operation() {
     );
 }
 
+/// A field whose comparison panics when armed (a user's `PartialEq`).
+#[derive(Debug, Clone, serde::Serialize)]
+struct Bomb(bool);
+
+impl PartialEq for Bomb {
+    fn eq(&self, other: &Self) -> bool {
+        assert!(!(self.0 || other.0), "comparison exploded");
+        true
+    }
+}
+
+#[derive(Clone, AuditEntity)]
+#[audit(entity = "user")]
+struct Fragile {
+    #[audit(id)]
+    id: i64,
+    bomb: Bomb,
+}
+
+#[audited(event = "users_deactivate", each = users, meta(reason = "fragile"))]
+fn touch(users: &mut [Fragile]) {}
+
+#[test]
+fn a_panic_while_diffing_the_entities_is_recorded_too() {
+    let mut users = vec![
+        Fragile {
+            id: 1,
+            bomb: Bomb(false),
+        },
+        Fragile {
+            id: 2,
+            bomb: Bomb(true),
+        },
+        Fragile {
+            id: 3,
+            bomb: Bomb(false),
+        },
+    ];
+    let records = audit::testing::capture(|| {
+        let call = std::panic::AssertUnwindSafe(|| touch(&mut users));
+        assert!(std::panic::catch_unwind(call).is_err());
+    });
+    // The first entity's record, then the failure: one operation.
+    assert_eq!(operation(&records), [(Some(0), None), (None, Some(1))]);
+    assert_eq!(records[1].outcome, audit::OutcomeKind::Failure);
+    assert!(
+        records[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("panicked while")
+    );
+}
+
 #[tokio::test]
 async fn a_cancelled_call_records_one_failure_naming_its_operation() {
     let mut users = vec![user(1, true), user(2, true), user(3, true)];

@@ -384,6 +384,7 @@ impl Pending {
             summary,
             count: 0,
             delivered: Ok(()),
+            ended: false,
         }
     }
 
@@ -434,6 +435,9 @@ pub struct Bulk {
     summary: bool,
     count: u32,
     delivered: Result<(), DeliveryError>,
+    /// `end` ran; a bulk dropped before (a panic while diffing its entities)
+    /// records that failure.
+    ended: bool,
 }
 
 impl Bulk {
@@ -447,11 +451,12 @@ impl Bulk {
     /// Emits the summary (when due) and returns the first delivery error of a
     /// `sync` event.
     pub fn end(mut self) -> Result<(), DeliveryError> {
+        self.ended = true;
         if self.summary || (self.count == 0 && !self.outcome.is_success()) {
             let count = self.count;
             self.send(None, None, Some(count));
         }
-        self.delivered
+        std::mem::replace(&mut self.delivered, Ok(()))
     }
 
     fn send(
@@ -476,6 +481,20 @@ impl Bulk {
         let r = crate::dispatch::emit(event);
         if self.delivered.is_ok() {
             self.delivered = r;
+        }
+    }
+}
+
+impl Drop for Bulk {
+    fn drop(&mut self) {
+        if !self.ended {
+            // The entities' diff panicked: the records so far are in the trail,
+            // and so is the failure, with how many entity records were written.
+            self.outcome = Outcome::Failure(
+                "panicked while the audit records of its entities were being made".into(),
+            );
+            let count = self.count;
+            self.send(None, None, Some(count));
         }
     }
 }
