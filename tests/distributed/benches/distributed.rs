@@ -3,7 +3,7 @@
 //! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
 //!
 //! ```sh
-//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1
 //! ```
 //!
 //! Needs the real servers (`AUDIT_TEST_POSTGRES`, `AUDIT_TEST_NATS`, defaults on
@@ -138,21 +138,26 @@ fn main() {
         .spool_dir(spool.path())
         .build()
         .unwrap();
-    let mut store = Postgres::options()
-        .schema(&schema)
-        .connect(&pg_url())
-        .unwrap();
+    // INGESTS ingest workers share the durable consumer, each with its own store
+    // connection (as separate `audit ingest` processes would).
+    let ingests = env("INGESTS", 1);
     let start = Instant::now();
-    let ingest = {
-        let stream = stream.clone();
-        std::thread::spawn(move || {
-            Ingest::new(&stream)
-                .batch(2000)
-                .exit_when_idle(Duration::from_secs(3))
-                .run(&nats_url(), &mut store, &AtomicBool::new(false))
-                .unwrap()
+    let workers: Vec<_> = (0..ingests)
+        .map(|_| {
+            let stream = stream.clone();
+            let mut store = Postgres::options()
+                .schema(&schema)
+                .connect(&pg_url())
+                .unwrap();
+            std::thread::spawn(move || {
+                Ingest::new(&stream)
+                    .batch(2000)
+                    .exit_when_idle(Duration::from_secs(3))
+                    .run(&nats_url(), &mut store, &AtomicBool::new(false))
+                    .unwrap()
+            })
         })
-    };
+        .collect();
     let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
     audit::dispatch::with_dispatch(d, || {
         for i in 0..e2e {
@@ -170,15 +175,14 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let stored = start.elapsed();
-    let ingested = ingest.join().unwrap();
+    let batches: u64 = workers.into_iter().map(|w| w.join().unwrap().batches).sum();
     assert_eq!(check.count().unwrap(), e2e as u64);
     assert!(check.verify().unwrap().is_intact());
     println!(
-        "| end to end ({e2e} events): #[audited] -> JetStream -> ingest -> PostgreSQL | {:.0} k events/s (published in {:.1} s, stored in {:.1} s, {} batches) |",
+        "| end to end ({e2e} events): #[audited] -> JetStream -> {ingests} ingest(s) -> PostgreSQL | {:.0} k events/s (published in {:.1} s, stored in {:.1} s, {batches} batches) |",
         e2e as f64 / stored.as_secs_f64() / 1000.0,
         published.as_secs_f64(),
         stored.as_secs_f64(),
-        ingested.batches
     );
     drop(check);
     admin
