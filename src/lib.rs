@@ -186,8 +186,8 @@ pub mod record {
 /// events, and for those who write their own [`dispatch::Dispatch`].
 pub mod dispatch {
     pub use audit_runtime::dispatch::{
-        AlreadySet, Dispatch, EntityPart, Event, EventSpec, FieldSpec, Outcome, Site, Value,
-        WithDispatch, WithDispatchExt, emit, global, set_global, undelivered, with_dispatch,
+        AlreadySet, Deferred, Dispatch, EntityPart, Event, EventSpec, FieldSpec, Outcome, Site,
+        Value, WithDispatch, WithDispatchExt, emit, global, set_global, undelivered, with_dispatch,
     };
 }
 

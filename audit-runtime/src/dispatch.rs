@@ -71,6 +71,56 @@ pub trait Dispatch: Send + Sync + 'static {
     fn flush(&self) -> bool {
         true
     }
+
+    /// Takes one event of several whose commits the caller waits for together (the
+    /// records of a bulk call): a `sync` event is queued and its commit waited for
+    /// by [`Deferred::wait`], so that the records share commits instead of each
+    /// waiting for its own. By default, [`Dispatch::dispatch`] at once.
+    fn dispatch_deferred(&self, event: Event) -> Deferred {
+        Deferred::done(self.dispatch(event))
+    }
+}
+
+/// The delivery of an event taken by [`Dispatch::dispatch_deferred`], to wait for.
+///
+/// ```
+/// use audit_runtime::dispatch::Deferred;
+/// assert!(Deferred::done(Ok(())).wait().is_ok());
+/// ```
+#[must_use = "wait for it to know whether the event was committed"]
+pub struct Deferred(DeferredState);
+
+enum DeferredState {
+    Done(Result<(), DeliveryError>),
+    Waiting {
+        done: crossbeam_channel::Receiver<Result<(), DeliveryError>>,
+        limit: std::time::Instant,
+    },
+}
+
+impl Deferred {
+    /// A delivery already decided.
+    pub fn done(result: Result<(), DeliveryError>) -> Deferred {
+        Deferred(DeferredState::Done(result))
+    }
+
+    /// A delivery answered on `done`, given up at `limit`.
+    pub(crate) fn waiting(
+        done: crossbeam_channel::Receiver<Result<(), DeliveryError>>,
+        limit: std::time::Instant,
+    ) -> Deferred {
+        Deferred(DeferredState::Waiting { done, limit })
+    }
+
+    /// Waits for the delivery (at most until its limit).
+    pub fn wait(self) -> Result<(), DeliveryError> {
+        match self.0 {
+            DeferredState::Done(result) => result,
+            DeferredState::Waiting { done, limit } => done
+                .recv_deadline(limit)
+                .unwrap_or(Err(DeliveryError::Timeout)),
+        }
+    }
 }
 
 static GLOBAL: OnceLock<Arc<dyn Dispatch>> = OnceLock::new();
@@ -174,6 +224,19 @@ pub fn emit(event: Event) -> Result<(), DeliveryError> {
     match GLOBAL.get() {
         Some(d) => d.dispatch(event),
         None => Err(lost(&event)),
+    }
+}
+
+/// Hands an event to the local dispatcher, else the global one, through
+/// [`Dispatch::dispatch_deferred`].
+pub(crate) fn emit_deferred(event: Event) -> Deferred {
+    let event = match scoped::get(&LOCAL) {
+        Some(local) => return local.dispatch_deferred(event),
+        None => event,
+    };
+    match GLOBAL.get() {
+        Some(d) => d.dispatch_deferred(event),
+        None => Deferred::done(Err(lost(&event))),
     }
 }
 

@@ -383,7 +383,7 @@ impl Pending {
             reverts,
             summary,
             count: 0,
-            delivered: Ok(()),
+            waiting: Vec::new(),
             ended: false,
         }
     }
@@ -434,7 +434,8 @@ pub struct Bulk {
     reverts: Option<uuid::Uuid>,
     summary: bool,
     count: u32,
-    delivered: Result<(), DeliveryError>,
+    /// The deliveries to wait for at the end (a `sync` event's commits, shared).
+    waiting: Vec<crate::dispatch::Deferred>,
     /// `end` ran; a bulk dropped before (a panic while diffing its entities)
     /// records that failure.
     ended: bool,
@@ -448,15 +449,23 @@ impl Bulk {
         self.send(Some(entity), Some(index), None);
     }
 
-    /// Emits the summary (when due) and returns the first delivery error of a
-    /// `sync` event.
+    /// Emits the summary (when due), then waits for the records' deliveries: a
+    /// `sync` event's records were all queued before the first wait, so they share
+    /// commits. Returns the first delivery error.
     pub fn end(mut self) -> Result<(), DeliveryError> {
         self.ended = true;
         if self.summary || (self.count == 0 && !self.outcome.is_success()) {
             let count = self.count;
             self.send(None, None, Some(count));
         }
-        std::mem::replace(&mut self.delivered, Ok(()))
+        let mut delivered = Ok(());
+        for d in std::mem::take(&mut self.waiting) {
+            let r = d.wait();
+            if delivered.is_ok() {
+                delivered = r;
+            }
+        }
+        delivered
     }
 
     fn send(
@@ -478,10 +487,7 @@ impl Bulk {
             }),
             reverts: self.reverts,
         }));
-        let r = crate::dispatch::emit(event);
-        if self.delivered.is_ok() {
-            self.delivered = r;
-        }
+        self.waiting.push(crate::dispatch::emit_deferred(event));
     }
 }
 

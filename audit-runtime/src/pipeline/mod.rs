@@ -620,6 +620,22 @@ impl Dispatch for Auditor {
         result
     }
 
+    /// A `sync` event is queued with its ack; the wait is the caller's, later.
+    fn dispatch_deferred(&self, event: Event) -> crate::dispatch::Deferred {
+        use crate::dispatch::Deferred;
+        if event.spec().durability != Durability::Sync {
+            return Deferred::done(self.dispatch(event));
+        }
+        let s = &self.shared;
+        s.in_flight.fetch_add(1, Ordering::SeqCst);
+        let queued = self.queue_sync(event);
+        s.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match queued {
+            Ok(done) => Deferred::waiting(done, Instant::now() + self.sync_wait()),
+            Err(e) => Deferred::done(Err(e)),
+        }
+    }
+
     /// Waits at most the shutdown timeout, in all: a hung sink makes it `false`, not
     /// a hang.
     fn flush(&self) -> bool {
@@ -639,6 +655,31 @@ impl Dispatch for Auditor {
 }
 
 impl Auditor {
+    /// Queues a `sync` event with its ack: the receiver its commit is answered on.
+    fn queue_sync(
+        &self,
+        event: Event,
+    ) -> Result<crossbeam_channel::Receiver<Result<(), DeliveryError>>, DeliveryError> {
+        let s = &self.shared;
+        if s.closed.load(Ordering::SeqCst) {
+            return Err(DeliveryError::Closed);
+        }
+        let deadline = s.block_timeout.map(|d| Instant::now() + d);
+        let (ack, done) = bounded(1);
+        s.backpressure
+            .send(&s.tx, Msg::Event(event, Some(ack)), deadline)
+            .map_err(|e| self.refused(e))?;
+        s.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(done)
+    }
+
+    /// How long a sync caller waits for its answer: the acker answers at the sync
+    /// timeout, naming the sink that did not commit; this limit is only a safety
+    /// net behind it.
+    fn sync_wait(&self) -> Duration {
+        self.shared.sync_timeout + Duration::from_millis(250)
+    }
+
     /// Queues `event` (or spills, drops or waits, by the overflow policy); for a
     /// `sync` event, waits for its commit.
     fn send(&self, event: Event) -> Result<(), DeliveryError> {
@@ -648,15 +689,9 @@ impl Auditor {
         }
         let deadline = s.block_timeout.map(|d| Instant::now() + d);
         if event.spec().durability == Durability::Sync {
-            let (ack, done) = bounded(1);
-            s.backpressure
-                .send(&s.tx, Msg::Event(event, Some(ack)), deadline)
-                .map_err(|e| self.refused(e))?;
-            s.accepted.fetch_add(1, Ordering::Relaxed);
-            // The acker answers at the sync timeout, naming the sink that did not
-            // commit; this limit is only a safety net behind it.
-            return done
-                .recv_timeout(s.sync_timeout + Duration::from_millis(250))
+            return self
+                .queue_sync(event)?
+                .recv_timeout(self.sync_wait())
                 .unwrap_or(Err(DeliveryError::Timeout));
         }
         let sent = match s.overflow {
