@@ -434,6 +434,40 @@ fn a_sync_bulk_call_returns_once_its_records_are_committed() {
     assert!(store.verify().unwrap().is_intact());
 }
 
+/// A primary store that is down.
+struct Down;
+
+impl audit::sinks::Sink for Down {
+    fn name(&self) -> &str {
+        "down"
+    }
+    fn write(&mut self, _: &audit::sinks::Batch) -> Result<(), audit::sinks::SinkError> {
+        Err(audit::sinks::SinkError::retryable("the store is down"))
+    }
+}
+
+/// A `sync` bulk call whose records cannot be committed fails: the error names the
+/// sink, and the records are kept (spooled) rather than lost.
+#[test]
+fn a_sync_bulk_call_fails_when_its_records_cannot_be_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = audit::Auditor::builder()
+        .spool_dir(dir.path().join("spool"))
+        .sync_timeout(std::time::Duration::from_millis(500))
+        .sink_with(Down, audit::sinks::SinkOptions::new().primary())
+        .build()
+        .unwrap();
+    let mut users: Vec<User> = (0..5).map(|i| user(i, true)).collect();
+    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
+    let err = audit::dispatch::with_dispatch(d, || deactivate_committed(&mut users)).unwrap_err();
+    assert!(err.0.contains("`down`"), "{}", err.0);
+    let report = auditor.shutdown();
+    assert!(
+        !report.is_clean(),
+        "the records wait in the spool: {report}"
+    );
+}
+
 /// Links `records` into a fresh chain and writes them to `store`.
 fn write(store: &mut Sqlite, records: &[Record]) {
     let mut chain = Chain::new();
