@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use audit::Record;
 use audit::sinks::Item;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, params};
 
 #[path = "support/records.rs"]
@@ -225,70 +225,59 @@ fn insert(
     } else {
         "r".to_owned()
     };
+    // Today's row, or the narrow one: no description, hash and link as 32 bytes,
+    // the record as bytes (compressed or not).
+    let mut columns = String::from(
+        "seq, id, time_ns, event, code, category, level, outcome, actor_id, actor_email, \
+         tenant, entity_type, entity_type_code, entity_id",
+    );
+    let mut values: Vec<Value> = vec![
+        seq.into(),
+        c.id.clone().into(),
+        c.time_ns.into(),
+        r.event.to_string().into(),
+        i64::from(r.code).into(),
+        r.category.to_string().into(),
+        "info".to_owned().into(),
+        "success".to_owned().into(),
+        c.actor_id.clone().into(),
+        c.actor_email.clone().into(),
+        c.tenant.clone().into(),
+        c.entity_type.clone().into(),
+        1.into(),
+        c.entity_id.clone().into(),
+    ];
     if narrow {
-        let bytes = |h: &str| -> Vec<u8> {
-            (0..32)
-                .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
-                .collect()
+        let bytes = |h: &str| -> Value {
+            Value::Blob(
+                (0..32)
+                    .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+                    .collect(),
+            )
         };
-        tx.prepare_cached(&format!(
-            "INSERT INTO {table} (seq, id, time_ns, event, code, category, level, outcome,
-             actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, hash,
-             link, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-        ))
-        .unwrap()
-        .execute(params![
-            seq,
-            c.id,
-            c.time_ns,
-            &*r.event,
-            r.code,
-            &*r.category,
-            "info",
-            "success",
-            c.actor_id,
-            c.actor_email,
-            c.tenant,
-            c.entity_type,
-            1,
-            c.entity_id,
-            bytes(&hash),
-            bytes(&link),
-            if compressed {
-                zstd.compress(item.json().as_bytes()).unwrap()
-            } else {
-                item.json().as_bytes().to_vec()
-            }
-        ])
-        .unwrap();
-        return;
+        let record = if compressed {
+            zstd.compress(item.json().as_bytes()).unwrap()
+        } else {
+            item.json().as_bytes().to_vec()
+        };
+        values.extend([bytes(&hash), bytes(&link), Value::Blob(record)]);
+    } else {
+        columns.push_str(", description");
+        values.extend([
+            r.description.clone().into(),
+            hash.into(),
+            link.into(),
+            item.json().to_owned().into(),
+        ]);
     }
+    columns.push_str(", hash, link, record");
+    let slots: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
     tx.prepare_cached(&format!(
-        "INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-         ?14, ?15, ?16, ?17, ?18)"
+        "INSERT INTO {table} ({columns}) VALUES ({})",
+        slots.join(", ")
     ))
     .unwrap()
-    .execute(params![
-        seq,
-        c.id,
-        c.time_ns,
-        &*r.event,
-        r.code,
-        &*r.category,
-        "info",
-        "success",
-        c.actor_id,
-        c.actor_email,
-        c.tenant,
-        c.entity_type,
-        1,
-        c.entity_id,
-        &r.description,
-        hash,
-        link,
-        item.json()
-    ])
+    .execute(rusqlite::params_from_iter(values))
     .unwrap();
     if matches!(layout, Layout::Keys | Layout::KeysFile) {
         let mut k = tx

@@ -181,16 +181,13 @@ fn deliver(
     }
     // A target that panics is a refused batch, as in the pipeline: the outbox
     // transaction rolls back, the rows stay for the next run.
-    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        target.write(&items).and_then(|()| target.flush())
-    }));
+    let written = crate::panic::catch(|| target.write(&items).and_then(|()| target.flush()));
     match written {
         Ok(Ok(())) => Ok(chain.last()),
         Ok(Err(e)) => Err(OutboxError::Target(e.to_string())),
         Err(panic) => Err(OutboxError::Target(format!(
-            "the target `{}` panicked: {}",
-            target.name(),
-            crate::panic::message(&*panic)
+            "the target `{}` panicked: {panic}",
+            target.name()
         ))),
     }
 }
