@@ -10,12 +10,35 @@ use store_suite::Harness;
 
 struct SqliteHarness {
     dir: tempfile::TempDir,
+    /// Rows per segment (`None`: the default, which these tests never fill).
+    segment_rows: Option<usize>,
 }
 
 impl SqliteHarness {
     fn new() -> Self {
         SqliteHarness {
             dir: tempfile::tempdir().unwrap(),
+            segment_rows: None,
+        }
+    }
+
+    /// Stores of many small segments: every read, write and purge crosses them.
+    fn segmented() -> Self {
+        Self::with_segments(7)
+    }
+
+    fn with_segments(rows: usize) -> Self {
+        SqliteHarness {
+            segment_rows: Some(rows),
+            ..SqliteHarness::new()
+        }
+    }
+
+    fn options(&self) -> audit::store::SqliteOptions {
+        let options = Sqlite::options();
+        match self.segment_rows {
+            Some(n) => options.segment_rows(n),
+            None => options,
         }
     }
 
@@ -29,16 +52,16 @@ impl SqliteHarness {
 impl Harness for SqliteHarness {
     type S = Sqlite;
     fn fresh(&self) -> Sqlite {
-        Sqlite::open(self.fresh_path()).unwrap()
+        self.options().open(self.fresh_path()).unwrap()
     }
     fn fresh_keyed(&self, key: &[u8]) -> Sqlite {
-        Sqlite::options()
+        self.options()
             .hmac_key(key)
             .open(self.fresh_path())
             .unwrap()
     }
     fn reopen(&self, store: &Sqlite) -> Sqlite {
-        Sqlite::open(store.path()).unwrap()
+        self.options().open(store.path()).unwrap()
     }
     fn sql(&self, store: &Sqlite, sql: &str) -> Result<(), String> {
         let conn = rusqlite::Connection::open(store.path()).unwrap();
@@ -57,85 +80,34 @@ impl Harness for SqliteHarness {
     }
 }
 
-#[test]
-fn filters() {
-    store_suite::filters(&SqliteHarness::new());
+/// The suite's tests that take only a harness, on a one-segment store and on a
+/// store of many small segments. (Those that edit rows with plain SQL name
+/// `audit_records`, the first segment: they run on the one-segment store, and
+/// `tests/store_segments.rs` tampers with later segments.)
+macro_rules! suite {
+    ($($name:ident),* ; segmented: $($seg:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                store_suite::$name(&SqliteHarness::new());
+            }
+        )*
+        mod segmented {
+            use super::*;
+            $(
+                #[test]
+                fn $seg() {
+                    store_suite::$seg(&SqliteHarness::segmented());
+                }
+            )*
+        }
+    };
 }
 
-#[test]
-fn equal_times() {
-    store_suite::equal_times(&SqliteHarness::new());
-}
-
-#[test]
-fn pagination_under_concurrent_inserts() {
-    store_suite::pagination_under_concurrent_inserts(&SqliteHarness::new());
-}
-
-#[test]
-fn tenant_isolation() {
-    store_suite::tenant_isolation(&SqliteHarness::new());
-}
-
-#[test]
-fn injection() {
-    store_suite::injection(&SqliteHarness::new());
-}
-
-#[test]
-fn append_only() {
-    store_suite::append_only(&SqliteHarness::new());
-}
-
-#[test]
-fn tenant_views() {
-    store_suite::tenant_views(&SqliteHarness::new());
-}
-
-#[test]
-fn odd_values() {
-    store_suite::odd_values(&SqliteHarness::new());
-}
-
-#[test]
-fn idempotent_writes() {
-    store_suite::idempotent_writes(&SqliteHarness::new());
-}
-
-#[test]
-fn tampering() {
-    store_suite::tampering(&SqliteHarness::new());
-}
-
-#[test]
-fn checkpoints() {
-    store_suite::checkpoints(&SqliteHarness::new());
-}
-
-#[test]
-fn hmac_key() {
-    store_suite::hmac_key(&SqliteHarness::new());
-}
-
-#[test]
-fn operations() {
-    store_suite::operations(&SqliteHarness::new());
-}
-
-#[test]
-fn field_filters() {
-    store_suite::field_filters(&SqliteHarness::new());
-}
-
-#[test]
-fn actor_by_id_or_email() {
-    store_suite::actor_by_id_or_email(&SqliteHarness::new());
-}
-
-#[test]
-fn following_and_events_seen() {
-    store_suite::following_and_events_seen(&SqliteHarness::new());
-}
+suite!(
+    filters, equal_times, pagination_under_concurrent_inserts, tenant_isolation, injection, append_only, tenant_views, odd_values, idempotent_writes, tampering, checkpoints, hmac_key, operations, field_filters, actor_by_id_or_email, following_and_events_seen;
+    segmented: filters, equal_times, tenant_isolation, injection, tenant_views, odd_values, idempotent_writes, operations, field_filters, actor_by_id_or_email, following_and_events_seen
+);
 
 #[test]
 fn tenant_purge() {
@@ -179,6 +151,13 @@ fn purge_and_export() {
     store_suite::purge_and_export(&h, &export);
 }
 
+/// A writer that never pauses seals a segment every 50 rows while pages are read
+/// (each seal changes the schema under the reader).
+#[test]
+fn segmented_pagination_under_concurrent_inserts() {
+    store_suite::pagination_under_concurrent_inserts(&SqliteHarness::with_segments(50));
+}
+
 fn schema_objects(path: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn
@@ -201,7 +180,7 @@ fn migrates_an_older_schema_keeping_its_rows() {
     drop(old);
 
     let mut store = Sqlite::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     let objects = schema_objects(&path);
     for index in [
         "audit_records_actor",
@@ -239,7 +218,7 @@ fn refuses_a_newer_schema() {
     match Sqlite::open(&path) {
         Err(StoreError::SchemaTooNew {
             found: 7,
-            supported: 3,
+            supported: 4,
         }) => {}
         other => panic!("{other:?}"),
     }

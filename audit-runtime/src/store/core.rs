@@ -88,22 +88,26 @@ pub(crate) fn witness(
     })
 }
 
+/// Where a purge's rows go before they are removed (the export).
+pub(crate) type Keep<'a> = dyn FnMut(&[&str]) -> Result<(), StoreError> + 'a;
+
 /// The database side of a purge.
 pub(crate) trait Purger {
     /// The first row to keep (the first at or after `before_ns`; rows are removed as a
     /// prefix of the chain) and how many rows lie before it.
     fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError>;
     /// In one transaction: the first `chunk` rows before `keep_from`, whose JSON goes
-    /// to `keep` before anything is removed; then their removal and a new anchor
-    /// (the last removed row's `seq` and `link`, the total purged, `before_ns` and
-    /// now). Returns how many rows were removed and the last one's `seq`, or `None`
-    /// when none is left.
+    /// to `keep` (when the purge exports) before anything is removed; then their
+    /// removal and a new anchor (the last removed row's `seq` and `link`, the total
+    /// purged, `before_ns` and now). Without `keep`, a store may remove more than
+    /// `chunk` rows at once when they make up a whole partition. Returns how many
+    /// rows were removed and the last one's `seq`, or `None` when none is left.
     fn remove_chunk(
         &mut self,
         keep_from: i64,
         chunk: usize,
         before_ns: i64,
-        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+        keep: Option<&mut Keep<'_>>,
     ) -> Result<Option<(u64, i64)>, StoreError>;
 
     /// How many rows of `tenant` (as stored in the column) older than `before_ns`
@@ -148,6 +152,7 @@ pub(crate) fn purge(
         last_seq: None,
     };
     progress(0, total);
+    let exporting = export.is_some();
     loop {
         let mut exported = 0;
         let mut keep = |records: &[&str]| {
@@ -163,7 +168,12 @@ pub(crate) fn purge(
         };
         let done = match &tenant {
             Some(t) => purger.erase_chunk(t, before, purge.chunk, &mut keep)?,
-            None => purger.remove_chunk(keep_from, purge.chunk, before, &mut keep)?,
+            None => purger.remove_chunk(
+                keep_from,
+                purge.chunk,
+                before,
+                exporting.then_some(&mut keep as &mut Keep<'_>),
+            )?,
         };
         let Some((n, last_seq)) = done else { break };
         report.exported += exported;

@@ -35,19 +35,22 @@ pub struct SeenEvent {
     pub last: Timestamp,
 }
 
-/// The distinct event names, one index probe each (a loose index scan over the
-/// `(event, time_ns)` index, the same text in both dialects).
-pub(crate) const DISTINCT_EVENTS: &str = "\
-    WITH RECURSIVE seen(event) AS ( \
-        SELECT min(event) FROM audit_records \
-        UNION ALL \
-        SELECT (SELECT min(event) FROM audit_records WHERE event > seen.event) \
-        FROM seen WHERE seen.event IS NOT NULL \
-    ) SELECT event FROM seen WHERE event IS NOT NULL";
+/// The distinct event names of `table`, one index probe each (a loose index scan
+/// over the `(event, time_ns)` index, the same text in both dialects).
+pub(crate) fn distinct_events(table: &str) -> String {
+    format!(
+        "WITH RECURSIVE seen(event) AS ( \
+            SELECT min(event) FROM {table} \
+            UNION ALL \
+            SELECT (SELECT min(event) FROM {table} WHERE event > seen.event) \
+            FROM seen WHERE seen.event IS NOT NULL \
+        ) SELECT event FROM seen WHERE event IS NOT NULL"
+    )
+}
 
-/// The newest readable row of one event (parameter 1), of one tenant (parameter 2)
-/// when `tenant`: `code, category, level, time_ns`.
-pub(crate) fn newest_of_event(style: Placeholder, tenant: bool) -> String {
+/// The newest readable row of `table` of one event (parameter 1), of one tenant
+/// (parameter 2) when `tenant`: `code, category, level, time_ns`.
+pub(crate) fn newest_of_event(style: Placeholder, table: &str, tenant: bool) -> String {
     let (event, t) = match style {
         Placeholder::Question => ("?1", "?2"),
         Placeholder::Dollar => ("$1", "$2"),
@@ -58,7 +61,7 @@ pub(crate) fn newest_of_event(style: Placeholder, tenant: bool) -> String {
         String::new()
     };
     format!(
-        "SELECT code, category, level, time_ns FROM audit_records \
+        "SELECT code, category, level, time_ns FROM {table} \
          WHERE event = {event}{scope} AND erased_ns IS NULL ORDER BY time_ns DESC LIMIT 1"
     )
 }

@@ -378,17 +378,27 @@ pub(crate) fn indexed_field_names(asked: &[String]) -> impl Iterator<Item = &str
         .filter(|n| is_field_name(n))
 }
 
-/// `CREATE INDEX` for metadata field `name`: its value then the page order (time,
-/// then `seq`: explicit on PostgreSQL, the rowid on SQLite), only over the records
-/// that have it.
-pub(crate) fn field_index_sql(style: Placeholder, name: &str) -> String {
+/// The name of the index of metadata field `name` on `table` (`audit_records` or
+/// one of SQLite's segment tables).
+pub(crate) fn field_index_name(table: &str, name: &str) -> String {
+    match table {
+        "audit_records" => format!("audit_field_{name}"),
+        _ => format!("{table}_field_{name}"),
+    }
+}
+
+/// `CREATE INDEX` for metadata field `name` on `table`: its value then the page
+/// order (time, then `seq`: explicit on PostgreSQL, the rowid on SQLite), only over
+/// the records that have it.
+pub(crate) fn field_index_sql(style: Placeholder, table: &str, name: &str) -> String {
     let expr = field_expr(style, name);
     let order = match style {
         Placeholder::Question => "time_ns",
         Placeholder::Dollar => "time_ns, seq",
     };
+    let index = field_index_name(table, name);
     format!(
-        "CREATE INDEX IF NOT EXISTS audit_field_{name} ON audit_records ({expr}, {order}) \
+        "CREATE INDEX IF NOT EXISTS {index} ON {table} ({expr}, {order}) \
          WHERE {expr} IS NOT NULL"
     )
 }
@@ -405,14 +415,11 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
-    /// The statement selecting `columns` of the matching rows; `columns` must
-    /// name `time_ns` and `seq` (the order).
-    pub(crate) fn statement(&self, columns: &str) -> String {
+    /// The statement selecting `columns` of the matching rows of `table`;
+    /// `columns` must name `time_ns` and `seq` (the order).
+    pub(crate) fn statement(&self, table: &str, columns: &str) -> String {
         match self.arms.as_slice() {
-            [one] => format!(
-                "SELECT {columns} FROM audit_records {one} {}",
-                self.order_limit
-            ),
+            [one] => format!("SELECT {columns} FROM {table} {one} {}", self.order_limit),
             // Each arm walks its own index in order and stops at the limit; the
             // union of a few pages is ordered again. An `OR` of the two would read
             // every matching row to sort them.
@@ -422,7 +429,7 @@ impl Sql {
                     .enumerate()
                     .map(|(i, w)| {
                         format!(
-                            "SELECT * FROM (SELECT {columns} FROM audit_records {w} {}) AS arm{i}",
+                            "SELECT * FROM (SELECT {columns} FROM {table} {w} {}) AS arm{i}",
                             self.order_limit
                         )
                     })
@@ -520,6 +527,23 @@ impl Query {
             order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
             params: b.params,
         }
+    }
+
+    /// The times a row of this query's page can have, both ends included: its
+    /// time filters, narrowed by the cursor (a store split by position skips the
+    /// parts whose rows all lie outside).
+    pub(crate) fn time_window(&self) -> (i64, i64) {
+        let mut lo = self.since.map_or(i64::MIN, Timestamp::as_nanos);
+        let mut hi = self
+            .until
+            .map_or(i64::MAX, |t| t.as_nanos().saturating_sub(1));
+        if let Some(c) = self.after {
+            match self.order {
+                Order::NewestFirst => hi = hi.min(c.time_ns),
+                Order::OldestFirst => lo = lo.max(c.time_ns),
+            }
+        }
+        (lo, hi)
     }
 
     /// The SQL of [`super::Store::follow_matching`]: this query's filters over the
@@ -683,7 +707,7 @@ mod tests {
     fn tenant_scope_comes_first_and_stays() {
         let q = Query::for_tenant("acme").actor("x' OR 1=1 --");
         let sql = q.to_sql(Placeholder::Question, "LIKE");
-        let text = sql.statement("time_ns, seq");
+        let text = sql.statement("audit_records", "time_ns, seq");
         assert_eq!(sql.params[0], Param::Text("acme".into()));
         assert_eq!(
             sql.params.len(),
@@ -703,7 +727,7 @@ mod tests {
             .after(Cursor { time_ns: 5, seq: 9 });
         let sql = q.to_sql(Placeholder::Dollar, "ILIKE");
         assert_eq!(
-            sql.statement("seq, time_ns"),
+            sql.statement("audit_records", "seq, time_ns"),
             "SELECT seq, time_ns FROM audit_records \
              WHERE event IN ($1, $2) AND erased_ns IS NULL AND (time_ns, seq) > ($3, $4) \
              ORDER BY time_ns ASC, seq ASC LIMIT 51"
@@ -717,7 +741,7 @@ mod tests {
             .limit(10)
             .to_sql(Placeholder::Dollar, "ILIKE");
         assert_eq!(
-            sql.statement("time_ns, seq"),
+            sql.statement("audit_records", "time_ns, seq"),
             "SELECT * FROM (SELECT time_ns, seq FROM audit_records \
              WHERE erased_ns IS NULL AND actor_id = $1 \
              ORDER BY time_ns DESC, seq DESC LIMIT 11) AS arm0 UNION ALL \

@@ -16,7 +16,7 @@ use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
 
 use super::columns::{Columns, column_text};
-use super::core::{self, AnchorRow, ColumnSource, MetaTable, Purger, Snapshot, row_columns};
+use super::core::{self, AnchorRow, ColumnSource, Keep, MetaTable, Purger, Snapshot, row_columns};
 use super::events::{self, SeenEvent};
 use super::link::{ChainKey, KeyState, Link};
 use super::query::{Param, Placeholder, Sql, page_of};
@@ -524,7 +524,11 @@ fn create_field_indexes(client: &mut Client, asked: &[String]) -> Result<(), Sto
             .get(0);
         if !exists {
             client
-                .batch_execute(&super::query::field_index_sql(Placeholder::Dollar, name))
+                .batch_execute(&super::query::field_index_sql(
+                    Placeholder::Dollar,
+                    "audit_records",
+                    name,
+                ))
                 .map_err(|e| {
                     StoreError::Database(format!(
                         "the index of field `{name}` is missing and this role cannot create it \
@@ -665,7 +669,7 @@ impl Purger for Postgres {
         keep_from: i64,
         chunk: usize,
         before_ns: i64,
-        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+        mut keep: Option<&mut Keep<'_>>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
         let mut tx = self.client()?.transaction().map_err(db_error)?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
@@ -674,7 +678,7 @@ impl Purger for Postgres {
             &mut tx,
             "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
             &[&keep_from, &(chunk as i64)],
-            keep,
+            &mut |rows| keep.as_mut().map_or(Ok(()), |k| k(rows)),
         )?
         else {
             return Ok(None);
@@ -742,7 +746,7 @@ impl Purger for Postgres {
 impl Postgres {
     /// The rows of a query's SQL: `(time_ns, seq, record)`.
     fn select(&mut self, sql: Sql) -> Result<Vec<(i64, i64, Record)>, StoreError> {
-        let text = sql.statement("time_ns, seq, record::text");
+        let text = sql.statement("audit_records", "time_ns, seq, record::text");
         let params: Vec<Box<dyn ToSql + Sync>> = sql
             .params
             .into_iter()
@@ -794,10 +798,11 @@ impl Store for Postgres {
 
     fn events_seen(&mut self, tenant: Option<&str>) -> Result<Vec<SeenEvent>, StoreError> {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
-        let newest = events::newest_of_event(Placeholder::Dollar, tenant.is_some());
+        let newest =
+            events::newest_of_event(Placeholder::Dollar, "audit_records", tenant.is_some());
         let client = self.client()?;
         let names: Vec<String> = client
-            .query(events::DISTINCT_EVENTS, &[])
+            .query(&events::distinct_events("audit_records"), &[])
             .map_err(db_error)?
             .iter()
             .map(|r| r.get(0))

@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file (bundled SQLite, WAL mode).
 
 mod schema;
+mod segments;
 
 use std::path::{Path, PathBuf};
 
@@ -10,17 +11,19 @@ use uuid::Uuid;
 
 use super::columns::{Columns, column_text};
 use super::core::{
-    self, AnchorRow, ColumnSource, ERASED_COLUMNS, MetaTable, Purger, Snapshot, row_columns,
+    self, AnchorRow, ColumnSource, ERASED_COLUMNS, Keep, MetaTable, Purger, Snapshot, row_columns,
 };
 use super::events::{self, SeenEvent};
 use super::link::{ChainKey, KeyState, Link};
-use super::query::{Param, Placeholder, Sql, page_of};
+use super::query::{Order, Param, Placeholder, Sql, field_index_name, page_of};
 use super::stored::{hashed_json, parse_record};
 use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
+pub use segments::DEFAULT_SEGMENT_ROWS;
+use segments::Segment;
 
 /// How hard SQLite works to make a commit survive a power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +58,7 @@ pub struct SqliteOptions {
     name: String,
     schema_version: u32,
     index_fields: Vec<String>,
+    segment_rows: usize,
 }
 
 impl Default for SqliteOptions {
@@ -66,6 +70,7 @@ impl Default for SqliteOptions {
             name: "sqlite".into(),
             schema_version: schema::VERSION,
             index_fields: Vec::new(),
+            segment_rows: DEFAULT_SEGMENT_ROWS,
         }
     }
 }
@@ -108,6 +113,26 @@ impl SqliteOptions {
         self
     }
 
+    /// How many rows a segment holds before the next one starts (default
+    /// [`DEFAULT_SEGMENT_ROWS`]). The store is a list of tables of the same
+    /// shape, written one after the other: each one's indexes stay small, so
+    /// writing with every query index stays fast as the store grows; a page reads
+    /// the newest segments first and stops as soon as the older ones cannot change
+    /// it; a purge drops whole segments. Read by the writer only: stores written
+    /// with different values stay readable by any.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+    /// use audit_runtime::store::Sqlite;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = Sqlite::options().segment_rows(100_000).open(dir.path().join("audit.db"))?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn segment_rows(mut self, rows: usize) -> Self {
+        self.segment_rows = rows.max(1);
+        self
+    }
+
     /// Stops migrating at this schema version (to test migrations from older ones).
     #[doc(hidden)]
     pub fn schema_version(mut self, v: u32) -> Self {
@@ -146,6 +171,8 @@ pub struct Sqlite {
     key: ChainKey,
     key_state: KeyState,
     name: String,
+    schema: u32,
+    segment_rows: usize,
 }
 
 /// A database error as a store error.
@@ -170,12 +197,6 @@ fn sink_error(e: rusqlite::Error) -> SinkError {
         Some(_) => SinkError::permanent(format!("sqlite: {e}")),
     }
 }
-
-const INSERT: &str = "INSERT INTO audit_records (id, time_ns, event, code, category, level, \
-     outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
-     description, hash, link, record) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-     ON CONFLICT (id) DO NOTHING";
 
 impl Sqlite {
     /// Opens (creating and migrating if needed) the store at `path` with default
@@ -211,8 +232,10 @@ impl Sqlite {
         // purge leaves no copy of erased records in page slack.
         conn.pragma_update(None, "secure_delete", "FAST")
             .map_err(db_error)?;
-        schema::migrate(&mut conn, options.schema_version)?;
-        create_field_indexes(&conn, &options.index_fields)?;
+        // One statement per segment and query shape.
+        conn.set_prepared_statement_cache_capacity(256);
+        let schema = schema::migrate(&mut conn, options.schema_version)?;
+        create_field_indexes(&conn, schema, &options.index_fields)?;
         let key_state = core::check_key(&mut Meta(&conn), &options.key)?;
         Ok(Sqlite {
             conn,
@@ -220,6 +243,8 @@ impl Sqlite {
             key: options.key,
             key_state,
             name: options.name,
+            schema,
+            segment_rows: options.segment_rows,
         })
     }
 
@@ -236,79 +261,159 @@ impl Sqlite {
     }
 
     /// Rows in the store.
-    pub fn count(&self) -> Result<u64, StoreError> {
-        self.conn
-            .query_row("SELECT count(*) FROM audit_records", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(db_error)
+    pub fn count(&mut self) -> Result<u64, StoreError> {
+        Ok(self.segments()?.iter().map(|(_, n)| n).sum())
+    }
+
+    /// The segments the store is made of: `(table, rows)`, oldest first.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+    /// use audit_runtime::store::Sqlite;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut store = Sqlite::open(dir.path().join("audit.db"))?;
+    /// assert_eq!(store.segments()?, vec![("audit_records".to_string(), 0)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn segments(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
+        let (tx, segs) = self.snapshot()?;
+        let mut out = Vec::new();
+        for s in segs {
+            let n: i64 = tx
+                .query_row(&format!("SELECT count(*) FROM {}", s.table), [], |r| {
+                    r.get(0)
+                })
+                .map_err(db_error)?;
+            out.push((s.table, n as u64));
+        }
+        Ok(out)
+    }
+
+    /// A read transaction (one snapshot across the segments) and the segments
+    /// it sees.
+    fn snapshot(&mut self) -> Result<(rusqlite::Transaction<'_>, Vec<Segment>), StoreError> {
+        let tx = self.conn.transaction().map_err(db_error)?;
+        let segs = segments::list(&tx, self.schema).map_err(db_error)?;
+        Ok((tx, segs))
     }
 
     fn require_key(&self) -> Result<(), StoreError> {
         self.key_state.require()
     }
 
-    /// Inserts a batch in one transaction, after the store's last link. A record
-    /// already stored (same id: a replayed batch) is skipped.
+    /// Inserts a batch in one transaction, after the store's last link, into the
+    /// open segment (sealing it and opening the next when full). A record already
+    /// stored (same id: a replayed batch) is skipped.
     fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
         self.require_key()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sink_error)?;
-        let mut prev = last_link(&tx)?;
-        {
-            let mut stmt = tx.prepare_cached(INSERT).map_err(sink_error)?;
-            for item in batch {
-                let (hash, json) = hashed_json(item.record(), item.json());
-                let link = self.key.link(&prev, &hash);
-                let c = Columns::of(item.record());
-                let inserted = stmt
-                    .execute(params![
-                        c.id,
-                        c.time_ns,
-                        c.event,
-                        c.code,
-                        c.category,
-                        c.level,
-                        c.outcome,
-                        c.actor_id,
-                        c.actor_email,
-                        c.tenant,
-                        c.entity_type,
-                        c.entity_type_code,
-                        c.entity_id,
-                        c.description,
-                        hash.as_str(),
-                        link.to_string(),
-                        json,
-                    ])
-                    .map_err(sink_error)?;
-                if inserted == 1 {
-                    prev = link;
-                }
+        let mut segs = segments::list(&tx, self.schema).map_err(sink_error)?;
+        let (mut seq, mut prev) = last_link(&tx, &segs)?;
+        let segmented = self.schema >= schema::SEGMENTS;
+        for item in batch {
+            let (hash, json) = hashed_json(item.record(), item.json());
+            let c = Columns::of(item.record());
+            if stored_before(&tx, &segs, &c.id)? {
+                continue;
+            }
+            let open = segs.last().expect("a store has an open segment");
+            if segmented && seq + 1 - open.first_seq >= self.segment_rows as i64 {
+                segments::seal(&tx, &mut segs, seq).map_err(sink_error)?;
+            }
+            let table = &segs.last().expect("a store has an open segment").table;
+            let link = self.key.link(&prev, &hash);
+            let inserted = tx
+                .prepare_cached(&insert_sql(table))
+                .map_err(sink_error)?
+                .execute(params![
+                    seq + 1,
+                    c.id,
+                    c.time_ns,
+                    c.event,
+                    c.code,
+                    c.category,
+                    c.level,
+                    c.outcome,
+                    c.actor_id,
+                    c.actor_email,
+                    c.tenant,
+                    c.entity_type,
+                    c.entity_type_code,
+                    c.entity_id,
+                    c.description,
+                    hash.as_str(),
+                    link.to_string(),
+                    json,
+                ])
+                .map_err(sink_error)?;
+            if inserted == 1 {
+                prev = link;
+                seq += 1;
             }
         }
         tx.commit().map_err(sink_error)
     }
 }
 
-/// The indexes of [`Query::field`]: the fields asked for and those the catalogs of
-/// this binary's events mark `indexed = true` (missing ones only: no write when all
-/// exist, so a reader opens a store it cannot write).
-fn create_field_indexes(conn: &Connection, asked: &[String]) -> Result<(), StoreError> {
-    for name in super::query::indexed_field_names(asked) {
-        let exists: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
-                [format!("audit_field_{name}")],
-                |r| r.get(0),
-            )
-            .map_err(db_error)?;
-        if !exists {
-            conn.execute_batch(&super::query::field_index_sql(Placeholder::Question, name))
+/// Whether a row with this id is in a sealed segment (the open one's unique index
+/// sees the rest). Ids are UUIDv7, which grow with time: a new one is past every
+/// sealed segment's range and costs no lookup.
+fn stored_before(conn: &Connection, segs: &[Segment], id: &str) -> Result<bool, SinkError> {
+    for s in segs
+        .iter()
+        .filter(|s| s.sealed.is_some() && s.may_hold_id(id))
+    {
+        let found = conn
+            .prepare_cached(&format!("SELECT 1 FROM {} WHERE id = ?1", s.table))
+            .map_err(sink_error)?
+            .exists([id])
+            .map_err(sink_error)?;
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The insert into segment `table`; a row whose id it holds already is skipped.
+fn insert_sql(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (seq, id, time_ns, event, code, category, level, \
+         outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
+         description, hash, link, record) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+         ON CONFLICT (id) DO NOTHING"
+    )
+}
+
+/// The indexes of [`Query::field`], on every segment: the fields asked for and
+/// those the catalogs of this binary's events mark `indexed = true` (missing ones
+/// only: no write when all exist, so a reader opens a store it cannot write).
+fn create_field_indexes(
+    conn: &Connection,
+    schema: u32,
+    asked: &[String],
+) -> Result<(), StoreError> {
+    for s in segments::list(conn, schema).map_err(db_error)? {
+        for name in super::query::indexed_field_names(asked) {
+            let exists: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+                    [field_index_name(&s.table, name)],
+                    |r| r.get(0),
+                )
                 .map_err(db_error)?;
+            if !exists {
+                conn.execute_batch(&super::query::field_index_sql(
+                    Placeholder::Question,
+                    &s.table,
+                    name,
+                ))
+                .map_err(db_error)?;
+            }
         }
     }
     Ok(())
@@ -325,32 +430,25 @@ fn read_anchor(conn: &Connection) -> Result<Option<AnchorRow>, StoreError> {
     .map_err(db_error)
 }
 
-/// The link the next row follows: the last row's, else the last purge's anchor, else
-/// the genesis link.
-fn last_link(conn: &Connection) -> Result<Link, SinkError> {
-    let last: Option<String> = conn
-        .query_row(
-            "SELECT link FROM audit_records ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sink_error)?;
-    let last = match last {
+/// The position and link the next row follows: the last row's, else the last
+/// purge's anchor, else the genesis link at position 0.
+fn last_link(conn: &Connection, segs: &[Segment]) -> Result<(i64, Link), SinkError> {
+    let last = match segments::head(conn, segs).map_err(sink_error)? {
         Some(l) => Some(l),
         None => conn
             .query_row(
-                "SELECT link FROM audit_anchor ORDER BY rowid DESC LIMIT 1",
+                "SELECT seq, link FROM audit_anchor ORDER BY rowid DESC LIMIT 1",
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(sink_error)?,
     };
     match last {
-        None => Ok(Link::GENESIS),
-        Some(l) => l
+        None => Ok((0, Link::GENESIS)),
+        Some((seq, l)) => l
             .parse()
+            .map(|link| (seq, link))
             .map_err(|m| SinkError::permanent(format!("the store's last link is corrupt: {m}"))),
     }
 }
@@ -389,14 +487,11 @@ impl MetaTable for Meta<'_> {
     }
 }
 
-fn to_sql_values(params: Vec<Param>) -> Vec<SqlValue> {
-    params
-        .into_iter()
-        .map(|p| match p {
-            Param::Int(i) => SqlValue::Integer(i),
-            Param::Text(s) => SqlValue::Text(s),
-        })
-        .collect()
+fn to_sql_values(params: &[Param]) -> impl Iterator<Item = SqlValue> + '_ {
+    params.iter().map(|p| match p {
+        Param::Int(i) => SqlValue::Integer(*i),
+        Param::Text(s) => SqlValue::Text(s.clone()),
+    })
 }
 
 impl ColumnSource for SqlRow<'_> {
@@ -417,8 +512,8 @@ impl ColumnSource for SqlRow<'_> {
     }
 }
 
-/// One read transaction: what [`core::witness`] walks.
-struct Tx<'a>(rusqlite::Transaction<'a>);
+/// One read transaction and the segments it sees: what [`core::witness`] walks.
+struct Tx<'a>(rusqlite::Transaction<'a>, Vec<Segment>);
 
 impl Snapshot for Tx<'_> {
     fn store_id(&mut self) -> Result<Option<String>, StoreError> {
@@ -437,34 +532,36 @@ impl Snapshot for Tx<'_> {
     }
 
     fn rows(&mut self, each: &mut dyn FnMut(&Row<'_>) -> bool) -> Result<(), StoreError> {
-        let sql = format!("SELECT {} FROM audit_records ORDER BY seq", row_columns(""));
-        let mut stmt = self.0.prepare(&sql).map_err(db_error)?;
-        let mut rows = stmt.query([]).map_err(db_error)?;
-        while let Some(r) = rows.next().map_err(db_error)? {
-            let (hash, link, json) = (r.text(1)?, r.text(2)?, r.text(3)?);
-            let row = Row {
-                seq: r.int(0)?,
-                hash: &hash,
-                link: &link,
-                json: &json,
-                columns: r.filter_columns()?,
-                erased: r.flag(18)?,
-            };
-            if !each(&row) {
-                break;
+        for s in &self.1 {
+            let sql = format!("SELECT {} FROM {} ORDER BY seq", row_columns(""), s.table);
+            let mut stmt = self.0.prepare(&sql).map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(r) = rows.next().map_err(db_error)? {
+                let (hash, link, json) = (r.text(1)?, r.text(2)?, r.text(3)?);
+                let row = Row {
+                    seq: r.int(0)?,
+                    hash: &hash,
+                    link: &link,
+                    json: &json,
+                    columns: r.filter_columns()?,
+                    erased: r.flag(18)?,
+                };
+                if !each(&row) {
+                    return Ok(());
+                }
             }
         }
         Ok(())
     }
 
     fn links(&mut self, each: &mut dyn FnMut(i64, &str, &str)) -> Result<(), StoreError> {
-        let mut stmt = self
-            .0
-            .prepare("SELECT seq, hash, link FROM audit_records ORDER BY seq")
-            .map_err(db_error)?;
-        let mut rows = stmt.query([]).map_err(db_error)?;
-        while let Some(r) = rows.next().map_err(db_error)? {
-            each(r.int(0)?, &r.text(1)?, &r.text(2)?);
+        for s in &self.1 {
+            let sql = format!("SELECT seq, hash, link FROM {} ORDER BY seq", s.table);
+            let mut stmt = self.0.prepare(&sql).map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(r) = rows.next().map_err(db_error)? {
+                each(r.int(0)?, &r.text(1)?, &r.text(2)?);
+            }
         }
         Ok(())
     }
@@ -472,24 +569,30 @@ impl Snapshot for Tx<'_> {
 
 impl Purger for Sqlite {
     fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError> {
-        let keep_from: i64 = self
-            .conn
-            .query_row(
-                "SELECT coalesce((SELECT seq FROM audit_records WHERE time_ns >= ?1 ORDER BY seq LIMIT 1),
-                                 (SELECT max(seq) + 1 FROM audit_records), 0)",
-                [before_ns],
-                |r| r.get(0),
-            )
-            .map_err(db_error)?;
-        let total: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM audit_records WHERE seq < ?1",
-                [keep_from],
-                |r| r.get(0),
-            )
-            .map_err(db_error)?;
-        Ok((keep_from, total as u64))
+        let (tx, segs) = self.snapshot()?;
+        let mut total = 0;
+        for s in &segs {
+            let t = &s.table;
+            let first_kept: Option<i64> = tx
+                .query_row(
+                    &format!("SELECT min(seq) FROM {t} WHERE time_ns >= ?1"),
+                    [before_ns],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)?;
+            let below = match first_kept {
+                Some(k) => format!("SELECT count(*) FROM {t} WHERE seq < {k}"),
+                None => format!("SELECT count(*) FROM {t}"),
+            };
+            total += tx
+                .query_row(&below, [], |r| r.get::<_, i64>(0))
+                .map_err(db_error)?;
+            if let Some(k) = first_kept {
+                return Ok((k, total as u64));
+            }
+        }
+        let head = segments::head(&tx, &segs).map_err(db_error)?;
+        Ok((head.map_or(0, |(seq, _)| seq + 1), total as u64))
     }
 
     fn remove_chunk(
@@ -497,33 +600,13 @@ impl Purger for Sqlite {
         keep_from: i64,
         chunk: usize,
         before_ns: i64,
-        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+        mut keep: Option<&mut Keep<'_>>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        let rows: Vec<(i64, String, String)> = tx
-            .prepare_cached(
-                "SELECT seq, link, record FROM audit_records WHERE seq < ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(db_error)?
-            .query_map(params![keep_from, chunk as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(db_error)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db_error)?;
-        let Some((last_seq, link, _)) = rows.last() else {
-            return Ok(None);
-        };
-        keep(
-            &rows
-                .iter()
-                .map(|(_, _, json)| json.as_str())
-                .collect::<Vec<_>>(),
-        )?;
-        let n = rows.len() as i64;
+        let segs = segments::list(&tx, self.schema).map_err(db_error)?;
         let purged_before: i64 = tx
             .query_row(
                 "SELECT coalesce((SELECT purged FROM audit_anchor ORDER BY rowid DESC LIMIT 1), 0)",
@@ -531,32 +614,101 @@ impl Purger for Sqlite {
                 |r| r.get(0),
             )
             .map_err(db_error)?;
-        tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
-            .map_err(db_error)?;
-        tx.execute("DELETE FROM audit_records WHERE seq <= ?1", [last_seq])
-            .map_err(db_error)?;
-        tx.execute_batch("DELETE FROM audit_purging")
-            .map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![last_seq, link, purged_before + n, before_ns, Timestamp::now().as_nanos()],
-        )
-        .map_err(db_error)?;
-        let last_seq = *last_seq;
+        // Up to `chunk` rows, across segments; or one whole sealed segment before
+        // the first row kept, dropped rather than deleted row by row (not when
+        // exporting: its rows go to the export first).
+        let mut taken: i64 = 0;
+        let mut last: Option<(i64, String)> = None;
+        for s in &segs {
+            let t = &s.table;
+            let room = chunk as i64 - taken;
+            let whole = keep.is_none() && s.sealed.as_ref().is_some_and(|x| x.last_seq < keep_from);
+            if whole {
+                if taken > 0 {
+                    break;
+                }
+                taken = tx
+                    .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                    .map_err(db_error)?;
+                last = segments::head(&tx, std::slice::from_ref(s)).map_err(db_error)?;
+                segments::drop_segment(&tx, s).map_err(db_error)?;
+                if last.is_some() {
+                    break;
+                }
+                continue;
+            }
+            if room <= 0 {
+                break;
+            }
+            let rows: Vec<(i64, String, String)> = tx
+                .prepare_cached(&format!(
+                    "SELECT seq, link, record FROM {t} WHERE seq < ?1 ORDER BY seq LIMIT ?2"
+                ))
+                .map_err(db_error)?
+                .query_map(params![keep_from, room], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)?;
+            if let Some((last_seq, link, _)) = rows.last() {
+                if let Some(keep) = keep.as_mut() {
+                    keep(
+                        &rows
+                            .iter()
+                            .map(|(_, _, json)| json.as_str())
+                            .collect::<Vec<_>>(),
+                    )?;
+                }
+                tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
+                    .map_err(db_error)?;
+                tx.execute(&format!("DELETE FROM {t} WHERE seq <= ?1"), [last_seq])
+                    .map_err(db_error)?;
+                tx.execute_batch("DELETE FROM audit_purging")
+                    .map_err(db_error)?;
+                taken += rows.len() as i64;
+                last = Some((*last_seq, link.clone()));
+            }
+            let emptied = s.sealed.is_some() && is_empty(&tx, t)?;
+            if emptied {
+                segments::drop_segment(&tx, s).map_err(db_error)?;
+            } else {
+                // Rows of this segment stay: every later one stays too.
+                break;
+            }
+        }
+        let removed = match last {
+            None => None,
+            Some((last_seq, link)) => {
+                tx.execute(
+                    "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![last_seq, link, purged_before + taken, before_ns, Timestamp::now().as_nanos()],
+                )
+                .map_err(db_error)?;
+                Some((taken as u64, last_seq))
+            }
+        };
         tx.commit().map_err(db_error)?;
-        Ok(Some((n as u64, last_seq)))
+        Ok(removed)
     }
 
     fn erasable(&mut self, tenant: &str, before_ns: i64) -> Result<u64, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM audit_records \
-                 WHERE tenant = ?1 AND time_ns < ?2 AND erased_ns IS NULL",
-                params![tenant, before_ns],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(db_error)
+        let (tx, segs) = self.snapshot()?;
+        let mut n = 0;
+        for s in segs {
+            n += tx
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM {} \
+                         WHERE tenant = ?1 AND time_ns < ?2 AND erased_ns IS NULL",
+                        s.table
+                    ),
+                    params![tenant, before_ns],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(db_error)?;
+        }
+        Ok(n as u64)
     }
 
     fn erase_chunk(
@@ -564,140 +716,208 @@ impl Purger for Sqlite {
         tenant: &str,
         before_ns: i64,
         chunk: usize,
-        keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
+        keep: &mut Keep<'_>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        let rows: Vec<(i64, String)> = tx
-            .prepare_cached(
-                "SELECT seq, record FROM audit_records \
-                 WHERE tenant = ?1 AND time_ns < ?2 AND erased_ns IS NULL ORDER BY seq LIMIT ?3",
-            )
-            .map_err(db_error)?
-            .query_map(params![tenant, before_ns, chunk as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(db_error)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db_error)?;
-        let Some(&(last_seq, _)) = rows.last() else {
-            return Ok(None);
-        };
-        keep(
-            &rows
-                .iter()
-                .map(|(_, json)| json.as_str())
-                .collect::<Vec<_>>(),
-        )?;
-        tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
-            .map_err(db_error)?;
-        let n = tx
-            .execute(
-                &format!(
-                    "UPDATE audit_records SET {ERASED_COLUMNS}, erased_ns = ?1 \
-                     WHERE tenant = ?2 AND time_ns < ?3 AND erased_ns IS NULL AND seq <= ?4"
-                ),
-                params![Timestamp::now().as_nanos(), tenant, before_ns, last_seq],
-            )
-            .map_err(db_error)?;
-        tx.execute_batch("DELETE FROM audit_purging")
-            .map_err(db_error)?;
+        let segs = segments::list(&tx, self.schema).map_err(db_error)?;
+        let mut erased = None;
+        for s in &segs {
+            let t = &s.table;
+            let rows: Vec<(i64, String)> = tx
+                .prepare_cached(&format!(
+                    "SELECT seq, record FROM {t} \
+                     WHERE tenant = ?1 AND time_ns < ?2 AND erased_ns IS NULL ORDER BY seq LIMIT ?3"
+                ))
+                .map_err(db_error)?
+                .query_map(params![tenant, before_ns, chunk as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)?;
+            let Some(&(last_seq, _)) = rows.last() else {
+                continue;
+            };
+            keep(
+                &rows
+                    .iter()
+                    .map(|(_, json)| json.as_str())
+                    .collect::<Vec<_>>(),
+            )?;
+            tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
+                .map_err(db_error)?;
+            let n = tx
+                .execute(
+                    &format!(
+                        "UPDATE {t} SET {ERASED_COLUMNS}, erased_ns = ?1 \
+                         WHERE tenant = ?2 AND time_ns < ?3 AND erased_ns IS NULL AND seq <= ?4"
+                    ),
+                    params![Timestamp::now().as_nanos(), tenant, before_ns, last_seq],
+                )
+                .map_err(db_error)?;
+            tx.execute_batch("DELETE FROM audit_purging")
+                .map_err(db_error)?;
+            erased = Some((n as u64, last_seq));
+            break;
+        }
         tx.commit().map_err(db_error)?;
-        Ok(Some((n as u64, last_seq)))
+        Ok(erased)
     }
 }
 
-impl Sqlite {
-    /// The rows of a query's SQL: `(time_ns, seq, record)`.
-    fn select(&mut self, sql: Sql) -> Result<Vec<(i64, i64, Record)>, StoreError> {
-        let text = sql.statement("time_ns, seq, record");
-        let mut stmt = self.conn.prepare_cached(&text).map_err(db_error)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(to_sql_values(sql.params)), |r| {
+/// Whether a table holds no row.
+fn is_empty(conn: &Connection, table: &str) -> Result<bool, StoreError> {
+    conn.query_row(
+        &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+        [],
+        |r| r.get(0),
+    )
+    .map_err(db_error)
+}
+
+/// The rows of a query's SQL over one segment table: `(time_ns, seq, record)`.
+fn select(
+    conn: &Connection,
+    table: &str,
+    sql: &Sql,
+) -> Result<Vec<(i64, i64, Record)>, StoreError> {
+    let text = sql.statement(table, "time_ns, seq, record");
+    let mut stmt = conn.prepare_cached(&text).map_err(db_error)?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params_from_iter(to_sql_values(&sql.params)),
+            |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                 ))
-            })
-            .map_err(db_error)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (time_ns, seq, json) = row.map_err(db_error)?;
-            out.push((time_ns, seq, parse_record(seq, &json)?));
-        }
-        Ok(out)
+            },
+        )
+        .map_err(db_error)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (time_ns, seq, json) = row.map_err(db_error)?;
+        out.push((time_ns, seq, parse_record(seq, &json)?));
     }
+    Ok(out)
+}
+
+/// The newest readable row of `event` in one segment: `code, category, level,
+/// time_ns`.
+fn newest_of_event(
+    conn: &Connection,
+    table: &str,
+    event: &str,
+    tenant: Option<&str>,
+) -> Result<Option<(i64, String, String, i64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&events::newest_of_event(
+            Placeholder::Question,
+            table,
+            tenant.is_some(),
+        ))
+        .map_err(db_error)?;
+    let newest = |r: &SqlRow<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
+    match tenant {
+        Some(t) => stmt.query_row(params![event, t], newest),
+        None => stmt.query_row(params![event], newest),
+    }
+    .optional()
+    .map_err(db_error)
 }
 
 impl Store for Sqlite {
     fn query(&mut self, query: &Query) -> Result<Page, StoreError> {
-        let rows = self.select(query.to_sql(Placeholder::Question, "LIKE"))?;
+        let sql = query.to_sql(Placeholder::Question, "LIKE");
+        let (tx, segs) = self.snapshot()?;
+        let window = query.time_window();
+        let rows = segments::page(&tx, &segs, query.order, window, query.limit + 1, |s| {
+            select(&tx, &s.table, &sql)
+        })?;
         Ok(page_of(query, rows))
     }
 
     fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError> {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
-        self.conn
-            .query_row(
-                "SELECT seq, record FROM audit_records \
-                 WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2) AND erased_ns IS NULL",
-                params![id.hyphenated().to_string(), tenant],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-            )
-            .optional()
-            .map_err(db_error)?
-            .map(|(seq, json)| parse_record(seq, &json))
-            .transpose()
+        let id = id.hyphenated().to_string();
+        let (tx, segs) = self.snapshot()?;
+        for s in segs.iter().rev() {
+            if !s.may_hold_id(&id) {
+                continue;
+            }
+            let found = tx
+                .prepare_cached(&format!(
+                    "SELECT seq, record FROM {} \
+                     WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2) AND erased_ns IS NULL",
+                    s.table
+                ))
+                .map_err(db_error)?
+                .query_row(params![id, tenant], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()
+                .map_err(db_error)?;
+            if let Some((seq, json)) = found {
+                return parse_record(seq, &json).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     fn follow_matching(&mut self, after: i64, query: &Query) -> Result<Vec<Stored>, StoreError> {
         let sql = query.to_follow_sql(Placeholder::Question, "LIKE", after);
-        Ok(self
-            .select(sql)?
-            .into_iter()
-            .map(|(_, seq, record)| Stored { seq, record })
-            .collect())
+        let (tx, segs) = self.snapshot()?;
+        let mut out = Vec::new();
+        // Segments hold consecutive positions: their rows in order, one after the
+        // other, are in position order.
+        for s in segs {
+            if out.len() >= query.limit {
+                break;
+            }
+            if s.may_hold_after(after) {
+                out.extend(
+                    select(&tx, &s.table, &sql)?
+                        .into_iter()
+                        .map(|(_, seq, record)| Stored { seq, record }),
+                );
+            }
+        }
+        out.truncate(query.limit);
+        Ok(out)
     }
 
     fn events_seen(&mut self, tenant: Option<&str>) -> Result<Vec<SeenEvent>, StoreError> {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
-        let names: Vec<String> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached(events::DISTINCT_EVENTS)
+        let (tx, segs) = self.snapshot()?;
+        let mut names = std::collections::BTreeSet::new();
+        for s in &segs {
+            let mut stmt = tx
+                .prepare_cached(&events::distinct_events(&s.table))
                 .map_err(db_error)?;
-            stmt.query_map([], |r| r.get(0))
+            for name in stmt
+                .query_map([], |r| r.get::<_, String>(0))
                 .map_err(db_error)?
-                .collect::<Result<_, _>>()
-                .map_err(db_error)?
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&events::newest_of_event(
-                Placeholder::Question,
-                tenant.is_some(),
-            ))
-            .map_err(db_error)?;
+            {
+                names.insert(name.map_err(db_error)?);
+            }
+        }
         let mut out = Vec::with_capacity(names.len());
         for event in names {
-            let newest = |r: &SqlRow<'_>| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            };
-            let row = match &tenant {
-                Some(t) => stmt.query_row(params![event, t], newest),
-                None => stmt.query_row(params![event], newest),
-            }
-            .optional()
-            .map_err(db_error)?;
-            if let Some((code, category, level, time_ns)) = row {
+            // The newest row of the event: one probe per segment, newest segment
+            // first, the page walk's early stop deciding when older ones cannot
+            // hold a newer one.
+            let all = (i64::MIN, i64::MAX);
+            let newest = segments::page(&tx, &segs, Order::NewestFirst, all, 1, |s| {
+                Ok(newest_of_event(&tx, &s.table, &event, tenant.as_deref())?
+                    .map(|row| (row.3, 0, row))
+                    .into_iter()
+                    .collect())
+            })?;
+            if let Some((_, _, (code, category, level, time_ns))) = newest.into_iter().next() {
                 out.push(events::seen(event, code, category, &level, time_ns)?);
             }
         }
@@ -705,17 +925,18 @@ impl Store for Sqlite {
     }
 
     fn last_seq(&mut self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT coalesce(max(seq), 0) FROM audit_records", [], |r| {
-                r.get(0)
-            })
-            .map_err(db_error)
+        let (tx, segs) = self.snapshot()?;
+        Ok(segments::head(&tx, &segs)
+            .map_err(db_error)?
+            .map_or(0, |(seq, _)| seq))
     }
 
     fn witness(&mut self, seqs: &[i64]) -> Result<Witness, StoreError> {
         self.require_key()?;
         // Read inside one transaction: one consistent snapshot.
-        let mut tx = Tx(self.conn.transaction().map_err(db_error)?);
+        let tx = self.conn.transaction().map_err(db_error)?;
+        let segs = segments::list(&tx, self.schema).map_err(db_error)?;
+        let mut tx = Tx(tx, segs);
         let witness = core::witness(&mut tx, self.key.clone(), seqs)?;
         tx.0.finish().map_err(db_error)?;
         Ok(witness)

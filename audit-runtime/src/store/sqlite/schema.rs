@@ -76,7 +76,75 @@ pub(super) const MIGRATIONS: &[&str] = &[
       OR NEW.entity_id IS NOT NULL OR NEW.description IS NOT ''
     BEGIN SELECT RAISE(ABORT, 'audit_records is append-only: rows cannot be updated (a tenant purge only erases them)'); END;
     "#,
+    // 4: segments. Rows go to the newest of a list of tables of the same shape
+    // (`audit_records` is segment 0; `segment_ddl` makes the others); a full one is
+    // sealed with the bounds of what it holds, which let reads skip it and purges
+    // drop it whole.
+    r#"
+    CREATE TABLE audit_segments (
+        n         INTEGER PRIMARY KEY,
+        name      TEXT    NOT NULL UNIQUE,
+        first_seq INTEGER NOT NULL,
+        last_seq  INTEGER,
+        min_ns    INTEGER,
+        max_ns    INTEGER,
+        min_id    TEXT,
+        max_id    TEXT
+    );
+    INSERT INTO audit_segments (n, name, first_seq)
+    VALUES (0, 'audit_records', coalesce((SELECT min(seq) FROM audit_records), 1));
+    "#,
 ];
+
+/// The schema version from which the store is a list of segments.
+pub(super) const SEGMENTS: u32 = 4;
+
+/// A segment table after the first (`{t}` is its name): `audit_records`' columns,
+/// append-only triggers and query indexes as migrations 1-3 left them.
+pub(super) fn segment_ddl(t: &str) -> String {
+    let indexes = QUERY_INDEXES.replace("audit_records", t);
+    format!(
+        r#"
+    CREATE TABLE {t} (
+        seq              INTEGER PRIMARY KEY,
+        id               TEXT    NOT NULL UNIQUE,
+        time_ns          INTEGER NOT NULL,
+        event            TEXT    NOT NULL,
+        code             INTEGER NOT NULL,
+        category         TEXT    NOT NULL,
+        level            TEXT    NOT NULL,
+        outcome          TEXT    NOT NULL,
+        actor_id         TEXT,
+        actor_email      TEXT,
+        tenant           TEXT,
+        entity_type      TEXT,
+        entity_type_code INTEGER,
+        entity_id        TEXT,
+        description      TEXT    NOT NULL,
+        hash             TEXT    NOT NULL,
+        link             TEXT    NOT NULL,
+        record           TEXT    NOT NULL,
+        erased_ns        INTEGER
+    );
+    CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
+    WHEN NOT EXISTS (SELECT 1 FROM audit_purging)
+    BEGIN SELECT RAISE(ABORT, '{t} is append-only: rows are removed only by a purge'); END;
+    CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
+    WHEN NOT EXISTS (SELECT 1 FROM audit_purging)
+      OR OLD.erased_ns IS NOT NULL OR NEW.erased_ns IS NULL
+      OR NEW.seq IS NOT OLD.seq OR NEW.id IS NOT OLD.id OR NEW.time_ns IS NOT OLD.time_ns
+      OR NEW.event IS NOT OLD.event OR NEW.code IS NOT OLD.code
+      OR NEW.category IS NOT OLD.category OR NEW.level IS NOT OLD.level
+      OR NEW.outcome IS NOT OLD.outcome OR NEW.hash IS NOT OLD.hash
+      OR NEW.link IS NOT OLD.link OR NEW.record IS NOT 'null'
+      OR NEW.actor_id IS NOT NULL OR NEW.actor_email IS NOT NULL OR NEW.tenant IS NOT NULL
+      OR NEW.entity_type IS NOT NULL OR NEW.entity_type_code IS NOT NULL
+      OR NEW.entity_id IS NOT NULL OR NEW.description IS NOT ''
+    BEGIN SELECT RAISE(ABORT, '{t} is append-only: rows cannot be updated (a tenant purge only erases them)'); END;
+    {indexes}
+    "#
+    )
+}
 
 /// The newest schema version this build knows.
 pub(super) const VERSION: u32 = MIGRATIONS.len() as u32;

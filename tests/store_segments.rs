@@ -1,0 +1,375 @@
+//! The SQLite store split into segments: the same records read back the same as
+//! from one table (every query, both orders, every page), tampering inside or
+//! across sealed segments is found, purges drop whole segments and keep the
+//! anchor, replays and a second writer never duplicate, and a store of the older
+//! one-table schema migrates into segments.
+
+mod store_suite;
+
+use std::path::{Path, PathBuf};
+
+use audit::integrity::Chain;
+use audit::store::{Break, FieldValue, Order, Purge, Query, Sqlite, Store};
+use audit::{OutcomeKind, Record, Timestamp};
+use store_suite::{collect, record, write};
+
+const T0: i64 = 1_780_000_000_000_000_000;
+const MS: i64 = 1_000_000;
+
+fn fresh(dir: &Path, name: &str, segment_rows: usize) -> Sqlite {
+    Sqlite::options()
+        .segment_rows(segment_rows)
+        .open(dir.join(name))
+        .unwrap()
+}
+
+/// Record `i` at a time that does not follow the write order: later records are
+/// often older (clocks of several producers), and some share a time.
+fn shuffled(i: usize) -> Record {
+    let ms = (i as i64 * 7_919) % 400;
+    record(i, Timestamp::from_nanos(T0 + ms * MS))
+}
+
+fn ids(records: &[Record]) -> Vec<uuid::Uuid> {
+    records.iter().map(|r| r.id).collect()
+}
+
+fn sql(path: &Path, sql: &str) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+}
+
+fn tables(store: &mut Sqlite) -> Vec<String> {
+    store
+        .segments()
+        .unwrap()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// Every query, in both orders and in pages of several sizes, gives the same
+/// records in the same order from 48 segments of 5 rows as from one table.
+#[test]
+fn segments_read_back_what_one_table_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = fresh(dir.path(), "one.db", 1_000_000);
+    let mut many = fresh(dir.path(), "many.db", 5);
+    let records: Vec<Record> = (0..240).map(shuffled).collect();
+    // Batches of odd sizes: seals fall inside batches.
+    for (store, chain) in [
+        (&mut one, &mut Chain::new()),
+        (&mut many, &mut Chain::new()),
+    ] {
+        for part in records.chunks(13) {
+            write(store, chain, part.to_vec());
+        }
+    }
+    assert_eq!(many.segments().unwrap().len(), 48);
+    assert_eq!((one.count().unwrap(), many.count().unwrap()), (240, 240));
+    let t = |ms: i64| Timestamp::from_nanos(T0 + ms * MS);
+    let queries = [
+        Query::all(),
+        Query::all().actor("u-1"),
+        Query::all().actor("kim@globex.test"),
+        Query::all().entity("app", None::<String>),
+        Query::all().entity("app", Some("app-2")),
+        Query::all().events(["user_login", "app_add"]),
+        Query::for_tenant("acme"),
+        Query::all().since(t(100)).until(t(180)),
+        Query::all().since(t(390)),
+        Query::all().until(t(3)),
+        Query::all().outcome(OutcomeKind::Failure),
+        Query::all().text("#17 "),
+        Query::all().field("n", FieldValue::Int(77)),
+        Query::for_tenant("globex").actor("u-3").since(t(50)),
+    ];
+    for q in queries {
+        for order in [Order::NewestFirst, Order::OldestFirst] {
+            for limit in [1, 4, 50] {
+                let q = q.clone().order(order).limit(limit);
+                let (a, b) = (collect(&mut one, &q), collect(&mut many, &q));
+                assert!(
+                    !a.is_empty() || q.clone().limit(1) == q,
+                    "{q:?} matches nothing"
+                );
+                assert_eq!(ids(&a), ids(&b), "{q:?}");
+            }
+        }
+    }
+    for r in &records {
+        assert_eq!(many.get(r.id).unwrap().map(|r| r.id), Some(r.id));
+    }
+    assert_eq!(
+        one.events_seen(None).unwrap(),
+        many.events_seen(None).unwrap()
+    );
+    assert_eq!(
+        one.events_seen(Some("acme")).unwrap(),
+        many.events_seen(Some("acme")).unwrap()
+    );
+    // Following from every position reads the same rows in position order.
+    for after in [0, 4, 5, 6, 117, 239, 240] {
+        let q = Query::all().limit(11);
+        let a: Vec<i64> = one
+            .follow_matching(after, &q)
+            .unwrap()
+            .iter()
+            .map(|s| s.seq)
+            .collect();
+        let b: Vec<i64> = many
+            .follow_matching(after, &q)
+            .unwrap()
+            .iter()
+            .map(|s| s.seq)
+            .collect();
+        assert_eq!(a, b, "after {after}");
+    }
+    assert_eq!(many.last_seq().unwrap(), 240);
+    let v = many.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 240, "{v:?}");
+}
+
+/// A changed row in a sealed segment, a removed segment and a hidden one are found.
+#[test]
+fn tampering_across_segments_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut store = fresh(dir.path(), "t.db", 10);
+    write(
+        &mut store,
+        &mut Chain::new(),
+        (0..50).map(shuffled).collect(),
+    );
+    assert_eq!(tables(&mut store)[2], "audit_segment_2");
+    assert!(store.verify().unwrap().is_intact());
+
+    // A value changed inside a sealed segment (rows 21-30).
+    sql(
+        &path,
+        "DROP TRIGGER audit_segment_2_no_update;
+         UPDATE audit_segment_2 SET record = replace(record, '#23 ', '#99 ') WHERE seq = 24;",
+    );
+    match store.verify().unwrap().first_break {
+        Some(Break::Changed { seq: 24, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    sql(
+        &path,
+        "UPDATE audit_segment_2 SET record = replace(record, '#99 ', '#23 ') WHERE seq = 24;",
+    );
+    assert!(store.verify().unwrap().is_intact());
+
+    // A whole segment removed: table and registry row.
+    let mut removed = fresh(dir.path(), "removed.db", 10);
+    write(
+        &mut removed,
+        &mut Chain::new(),
+        (0..50).map(shuffled).collect(),
+    );
+    sql(
+        removed.path(),
+        "DROP TABLE audit_segment_1; DELETE FROM audit_segments WHERE n = 1;",
+    );
+    match removed.verify().unwrap().first_break {
+        Some(Break::Removed {
+            seq: 21,
+            after: Some(10),
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // A segment hidden from the registry is as good as removed.
+    sql(&path, "DELETE FROM audit_segments WHERE n = 3;");
+    match store.verify().unwrap().first_break {
+        Some(Break::Removed {
+            seq: 41,
+            after: Some(30),
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A purge drops the segments wholly before the cut and deletes the rest row by
+/// row; the anchor lets what remains verify, and writing goes on.
+#[test]
+fn a_purge_drops_whole_segments_and_keeps_the_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fresh(dir.path(), "p.db", 10);
+    let mut chain = Chain::new();
+    let records: Vec<Record> = (0..100)
+        .map(|i| record(i, Timestamp::from_nanos(T0 + i as i64 * MS)))
+        .collect();
+    write(&mut store, &mut chain, records.clone());
+    assert_eq!(store.segments().unwrap().len(), 10);
+
+    let mut calls = Vec::new();
+    let report = store
+        .purge(
+            &Purge::older_than(Timestamp::from_nanos(T0 + 35 * MS)).chunk(4),
+            &mut |done, total| calls.push((done, total)),
+        )
+        .unwrap();
+    assert_eq!((report.removed, report.last_seq), (35, Some(35)));
+    // Three segments dropped whole (10 rows each, whatever the chunk), then the
+    // first five rows of the fourth in chunks.
+    assert_eq!(
+        calls,
+        [(0, 35), (10, 35), (20, 35), (30, 35), (34, 35), (35, 35)]
+    );
+    let segments = store.segments().unwrap();
+    assert_eq!(segments[0], ("audit_segment_3".to_string(), 5));
+    assert_eq!(segments.len(), 7);
+    let left = collect(&mut store, &Query::all().order(Order::OldestFirst));
+    assert_eq!(ids(&left), ids(&records[35..]));
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    let anchor = v.anchor.unwrap();
+    assert_eq!((anchor.seq, anchor.purged), (35, 35));
+
+    let more: Vec<Record> = (100..125)
+        .map(|i| record(i, Timestamp::from_nanos(T0 + i as i64 * MS)))
+        .collect();
+    write(&mut store, &mut chain, more.clone());
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 90, "{v:?}");
+
+    // With an export, every row goes through it, in order, segments dropped as
+    // they empty.
+    let export = dir.path().join("archive.jsonl");
+    let report = store
+        .purge(
+            &Purge::older_than(Timestamp::from_nanos(T0 + 117 * MS))
+                .export(&export)
+                .chunk(7),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!((report.removed, report.exported), (82, 82));
+    let lines = std::fs::read_to_string(&export).unwrap();
+    let exported: Vec<uuid::Uuid> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Record>(l).unwrap().id)
+        .collect();
+    let written: Vec<Record> = records[35..].iter().chain(&more[..17]).cloned().collect();
+    assert_eq!(exported, ids(&written));
+    assert_eq!(store.count().unwrap(), 8);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.anchor.unwrap().purged, 117);
+
+    // Everything, then writing into the empty store.
+    store
+        .purge(&Purge::older_than(Timestamp::now()), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(store.count().unwrap(), 0);
+    write(&mut store, &mut chain, vec![record(300, Timestamp::now())]);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 1, "{v:?}");
+    assert_eq!(store.last_seq().unwrap(), 126);
+}
+
+/// A batch written again (a replay after a lost acknowledgement) is skipped even
+/// when its rows were sealed into older segments since; ids that do not grow with
+/// time are looked up in every segment that may hold them.
+#[test]
+fn replays_are_skipped_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fresh(dir.path(), "r.db", 10);
+    let mut chain = Chain::new();
+    let first: Vec<Record> = (0..20).map(shuffled).collect();
+    write(&mut store, &mut chain, first.clone());
+    write(&mut store, &mut chain, (20..60).map(shuffled).collect());
+    write(&mut store, &mut Chain::new(), first);
+    // Random (not time-ordered) ids.
+    let random: Vec<Record> = (60..90)
+        .map(|i| {
+            let mut r = shuffled(i);
+            r.id = uuid::Uuid::from_u128(
+                (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835),
+            );
+            r
+        })
+        .collect();
+    write(&mut store, &mut chain, random.clone());
+    write(&mut store, &mut chain, (90..120).map(shuffled).collect());
+    write(&mut store, &mut Chain::new(), random);
+    assert_eq!(store.count().unwrap(), 120);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 120, "{v:?}");
+}
+
+/// Two handles on one file (two processes, as far as SQLite is concerned) write
+/// in turn; each seals and opens segments the other then writes into.
+#[test]
+fn two_writers_share_the_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = fresh(dir.path(), "w.db", 6);
+    let mut b = Sqlite::options()
+        .segment_rows(6)
+        .open(dir.path().join("w.db"))
+        .unwrap();
+    let (mut ca, mut cb) = (Chain::new(), Chain::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for k in 0..40 {
+                write(&mut a, &mut ca, (k * 4..k * 4 + 4).map(shuffled).collect());
+            }
+        });
+        s.spawn(|| {
+            for k in 0..40 {
+                write(
+                    &mut b,
+                    &mut cb,
+                    (1000 + k * 3..1000 + k * 3 + 3).map(shuffled).collect(),
+                );
+            }
+        });
+    });
+    let mut store = Sqlite::open(dir.path().join("w.db")).unwrap();
+    assert_eq!(store.count().unwrap(), 280);
+    let segments = store.segments().unwrap();
+    assert!(segments.iter().all(|(_, n)| *n <= 6 + 3), "{segments:?}");
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 280 && v.producers == 2, "{v:?}");
+}
+
+/// A store of the one-table schema (version 3) migrates: its table becomes the
+/// first segment, sealed at the next write when full, and everything verifies.
+#[test]
+fn a_one_table_store_migrates_into_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("old.db");
+    let mut old = Sqlite::options().schema_version(3).open(&path).unwrap();
+    let mut chain = Chain::new();
+    write(&mut old, &mut chain, (0..30).map(shuffled).collect());
+    drop(old);
+
+    let mut store = Sqlite::options().segment_rows(10).open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(
+        store.segments().unwrap(),
+        [("audit_records".to_string(), 30)]
+    );
+    write(&mut store, &mut chain, (30..55).map(shuffled).collect());
+    assert_eq!(
+        store.segments().unwrap(),
+        [
+            ("audit_records".to_string(), 30),
+            ("audit_segment_1".to_string(), 10),
+            ("audit_segment_2".to_string(), 10),
+            ("audit_segment_3".to_string(), 5),
+        ]
+    );
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 55, "{v:?}");
+    let got = collect(
+        &mut store,
+        &Query::all().actor("u-2").order(Order::OldestFirst),
+    );
+    assert_eq!(got.len(), 55 / 4 + 1);
+}
