@@ -39,10 +39,26 @@ def main(argv):
     # Stores from before tenant purges have no erased_ns column: nothing is erased.
     columns = {row[1] for row in db.execute("PRAGMA table_info(audit_records)")}
     erased_column = "erased_ns IS NOT NULL" if "erased_ns" in columns else "0"
+    # Schema 4 splits the rows into segment tables listed in audit_segments, each
+    # holding the positions after the one before it; older stores have one table.
+    segmented = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_segments'"
+    ).fetchone()
+    tables = (
+        [name for (name,) in db.execute("SELECT name FROM audit_segments ORDER BY n")]
+        if segmented
+        else ["audit_records"]
+    )
+
+    def all_rows():
+        for table in tables:
+            yield from db.execute(
+                "SELECT seq, hash, link, record, %s FROM %s ORDER BY seq"
+                % (erased_column, table)
+            )
+
     hashes, prev_hashes, rows, erased = set(), [], 0, 0
-    for seq, stored_hash, link, record, is_erased in db.execute(
-        "SELECT seq, hash, link, record, %s FROM audit_records ORDER BY seq" % erased_column
-    ):
+    for seq, stored_hash, link, record, is_erased in all_rows():
         if is_erased:
             # Erased by a tenant purge: the hash stands for the record that was.
             prev = link_of(prev, stored_hash)

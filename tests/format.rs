@@ -324,6 +324,48 @@ fn the_documented_verifier_checks_erased_rows() {
     assert_eq!(v.first_break.unwrap().seq(), 4);
 }
 
+/// A store of several segments, its oldest dropped by a purge, verifies in the
+/// documented verifier too, which walks the segments in `audit_segments` order.
+#[test]
+fn the_documented_verifier_walks_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("segments.db");
+    let mut store = Sqlite::options().segment_rows(10).open(&db).unwrap();
+    let t0 = 1_780_000_000_000_000_000;
+    store_suite::populate(&mut store, 45, t0);
+    let report = store
+        .purge(
+            &Purge::older_than(audit::Timestamp::from_nanos(t0 + 12_000_000)),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(report.removed, 12);
+    assert_eq!(store.segments().unwrap().len(), 4);
+    drop(store);
+    let (ok, out) = python_verify(&db);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "intact: 33 rows, 0 producers, 1 continued, 0 erased"
+    );
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_segment_3_no_update;
+         UPDATE audit_segment_3 SET record = replace(record, '#33 ', '#34 ') WHERE seq = 34;",
+    )
+    .unwrap();
+    drop(conn);
+    let (ok, out) = python_verify(&db);
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "row 34: the record was changed (its hash does not match)"
+    );
+    let v = Sqlite::open(&db).unwrap().verify().unwrap();
+    assert_eq!(v.first_break.unwrap().seq(), 34);
+}
+
 #[test]
 fn a_spool_segment_written_by_an_earlier_version_still_reads() {
     let path = fixture("spool-v2.seg");
