@@ -3,14 +3,17 @@
 //!
 //! ```sh
 //! cargo bench --bench store              # ROWS=1000000 BATCH=1000 E2E=200000
-//! VARIANTS=2 cargo bench --bench store    # only the default store (0: no indexes, 1: FULL)
+//! VARIANTS=0,2,3 cargo bench --bench store    # 0: no indexes, 1: FULL, 2: default, 3: one table
+//! SEGMENT=20000 VARIANTS=0,2 cargo bench --bench store   # another segment size
 //! ```
 //!
 //! Rows are realistic records (~700 bytes of JSON: 1 000 actors, 10 tenants,
 //! 100 000 entity ids, 17 events, producer-chained) written through the store's sink
 //! side in batches of BATCH rows, one transaction each, into a file on disk (the
 //! target directory). "page" is `Query::all().actor(a).since(t1).until(t2).limit(50)`
-//! for random actors and windows over a store of ROWS rows.
+//! for random actors and windows over a store of ROWS rows, from the default store
+//! (segments of 50 000 rows) and from one table (schema 3, the layout before
+//! segments); "purge" removes the oldest PURGE rows (default 100 000) of each.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -44,6 +47,54 @@ fn write_rate(path: &std::path::Path, items: &[Item], batch: usize, store: Sqlit
 /// Opens the store of one write variant.
 type Opener = Box<dyn Fn(&std::path::Path) -> Sqlite>;
 
+/// Medians and p99 of pages of 50 from a store of `rows` rows: an actor in a time
+/// window (500 random), the newest rows, an entity (200 random).
+fn pages(store: &mut Sqlite, rows: usize, name: &str) {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let span = rows as i64 * 1_000_000;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("\n| page of 50 from {rows} rows ({name}) | median | p99 | rows per page |");
+    println!("| --- | ---: | ---: | ---: |");
+    let mut measure =
+        |label: &str, n: usize, query: &mut dyn FnMut(&mut fastrand::Rng) -> Query| {
+            let mut times = Vec::new();
+            let mut returned = 0;
+            for _ in 0..n {
+                let q = query(&mut rng);
+                let start = Instant::now();
+                let page = black_box(store.query(&q).unwrap());
+                times.push(start.elapsed());
+                returned += page.records.len();
+            }
+            times.sort();
+            println!(
+                "| {label} | {:.2} ms | {:.2} ms | {:.1} |",
+                ms(times[times.len() / 2]),
+                ms(times[times.len() * 99 / 100]),
+                returned as f64 / n as f64
+            );
+        };
+    measure("actor + time range (500 random)", 500, &mut |rng| {
+        let from = T0 + rng.i64(0..span / 2);
+        Query::all()
+            .actor(format!("user-{}", rng.usize(..1000)))
+            .since(Timestamp::from_nanos(from))
+            .until(Timestamp::from_nanos(from + span / 2))
+            .limit(50)
+    });
+    measure("actor, newest (500 random)", 500, &mut |rng| {
+        Query::all()
+            .actor(format!("user-{}", rng.usize(..1000)))
+            .limit(50)
+    });
+    measure("newest rows", 200, &mut |_| Query::all().limit(50));
+    measure("entity (200 random)", 200, &mut |rng| {
+        Query::all()
+            .entity("app", Some(format!("app-{}", rng.usize(..100_000))))
+            .limit(50)
+    });
+}
+
 #[path = "support/app.rs"]
 mod app;
 use app::{App, launch};
@@ -61,7 +112,7 @@ fn main() {
     println!("rows: {rows}, batch: {batch}, average record JSON: {avg_json} bytes\n");
     println!("| write ({rows} rows, batches of {batch}) | rows/s | bytes on disk per record |");
     println!("| --- | ---: | ---: |");
-    let variants: [(&str, Opener); 3] = [
+    let variants: [(&str, Opener); 4] = [
         (
             "no query indexes (schema v1)",
             Box::new(|p| Sqlite::options().schema_version(1).open(p).unwrap()),
@@ -76,12 +127,21 @@ fn main() {
             }),
         ),
         (
-            "query indexes (default options)",
-            Box::new(|p| Sqlite::open(p).unwrap()),
+            "query indexes (default options: segments of SEGMENT rows)",
+            Box::new(|p| {
+                Sqlite::options()
+                    .segment_rows(env("SEGMENT", audit::store::DEFAULT_SEGMENT_ROWS))
+                    .open(p)
+                    .unwrap()
+            }),
+        ),
+        (
+            "query indexes in one table (schema 3, before segments)",
+            Box::new(|p| Sqlite::options().schema_version(3).open(p).unwrap()),
         ),
     ];
-    let mut last = None;
-    let mut rates = [None; 3];
+    let mut paths = [None, None, None, None];
+    let mut rates = [None; 4];
     let only: Option<Vec<usize>> = std::env::var("VARIANTS")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
@@ -99,7 +159,7 @@ fn main() {
             bytes / rows as u64
         );
         rates[i] = Some(rate);
-        last = Some(path);
+        paths[i] = Some(path);
     }
     drop(items);
     // Issue 19's target, on a line of its own: the default store's write rate over
@@ -107,48 +167,37 @@ fn main() {
     if let (Some(free), Some(indexed)) = (rates[0], rates[2]) {
         println!("\nindexed/index-free: {:.2}x", indexed / free);
     }
-
-    let path = last.unwrap();
-    let mut store = Sqlite::open(&path).unwrap();
-    let mut rng = fastrand::Rng::with_seed(11);
-    let span = rows as i64 * 1_000_000;
-    let mut times = Vec::new();
-    let mut returned = 0;
-    for _ in 0..500 {
-        let actor = format!("user-{}", rng.usize(..1000));
-        let from = T0 + rng.i64(0..span / 2);
-        let q = Query::all()
-            .actor(actor)
-            .since(Timestamp::from_nanos(from))
-            .until(Timestamp::from_nanos(from + span / 2))
-            .limit(50);
-        let start = Instant::now();
-        let page = black_box(store.query(&q).unwrap());
-        times.push(start.elapsed());
-        returned += page.records.len();
+    if let (Some(free), Some(one)) = (rates[0], rates[3]) {
+        println!("(one table: {:.2}x)", one / free);
     }
-    times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "\n| page of 50 (actor + time range) from {rows} rows | median | p99 | rows per page |"
-    );
-    println!("| --- | ---: | ---: | ---: |");
-    println!(
-        "| 500 random actors and windows | {:.2} ms | {:.2} ms | {:.1} |",
-        ms(times[times.len() / 2]),
-        ms(times[times.len() * 99 / 100]),
-        returned as f64 / 500.0
-    );
-    let start = Instant::now();
-    let v = store.verify().unwrap();
-    assert!(v.is_intact());
-    println!(
-        "\nverify {} rows: {:.1} s ({:.0} k rows/s)",
-        v.rows,
-        start.elapsed().as_secs_f64(),
-        v.rows as f64 / start.elapsed().as_secs_f64() / 1000.0
-    );
-    drop(store);
+
+    let purge = env("PURGE", 100_000);
+    for (name, path) in [("segments", &paths[2]), ("one table", &paths[3])] {
+        let Some(path) = path else { continue };
+        // The one-table store is opened at its own schema: it stays one table.
+        let schema = if name == "segments" { 4 } else { 3 };
+        let mut store = Sqlite::options().schema_version(schema).open(path).unwrap();
+        pages(&mut store, rows, name);
+        let start = Instant::now();
+        let cut = Timestamp::from_nanos(T0 + purge as i64 * 1_000_000);
+        let report = store
+            .purge(&audit::store::Purge::older_than(cut), &mut |_, _| {})
+            .unwrap();
+        assert_eq!(report.removed, purge as u64);
+        println!(
+            "purge of the oldest {purge} rows ({name}): {:.0} ms",
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+        let start = Instant::now();
+        let v = store.verify().unwrap();
+        assert!(v.is_intact(), "{v:?}");
+        println!(
+            "verify of the {} rows left ({name}): {:.1} s ({:.0} k rows/s)",
+            v.rows,
+            start.elapsed().as_secs_f64(),
+            v.rows as f64 / start.elapsed().as_secs_f64() / 1000.0
+        );
+    }
 
     let e2e_path = dir.join("e2e.db");
     let auditor = Auditor::builder()
