@@ -532,6 +532,7 @@ impl Query {
     /// The times a row of this query's page can have, both ends included: its
     /// time filters, narrowed by the cursor (a store split by position skips the
     /// parts whose rows all lie outside).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn time_window(&self) -> (i64, i64) {
         let mut lo = self.since.map_or(i64::MIN, Timestamp::as_nanos);
         let mut hi = self
