@@ -44,6 +44,11 @@ fn write_rate(path: &std::path::Path, items: &[Item], batch: usize, store: Sqlit
     rate
 }
 
+/// `CHECKPOINT` (MiB of write-ahead log between checkpoints), else the default.
+fn checkpoint() -> u32 {
+    env("CHECKPOINT", audit::store::DEFAULT_CHECKPOINT_MIB as usize) as u32
+}
+
 /// Opens the store of one write variant.
 type Opener = Box<dyn Fn(&std::path::Path) -> Sqlite>;
 
@@ -115,7 +120,13 @@ fn main() {
     let variants: [(&str, Opener); 4] = [
         (
             "no query indexes (schema v1)",
-            Box::new(|p| Sqlite::options().schema_version(1).open(p).unwrap()),
+            Box::new(|p| {
+                Sqlite::options()
+                    .schema_version(1)
+                    .checkpoint_mib(checkpoint())
+                    .open(p)
+                    .unwrap()
+            }),
         ),
         (
             "query indexes, synchronous=FULL",
@@ -131,6 +142,7 @@ fn main() {
             Box::new(|p| {
                 Sqlite::options()
                     .segment_rows(env("SEGMENT", audit::store::DEFAULT_SEGMENT_ROWS))
+                    .checkpoint_mib(checkpoint())
                     .open(p)
                     .unwrap()
             }),

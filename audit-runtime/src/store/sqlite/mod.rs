@@ -23,6 +23,9 @@ use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
 pub use segments::DEFAULT_SEGMENT_ROWS;
+
+/// The default of [`SqliteOptions::checkpoint_mib`]: SQLite's own (1 000 pages).
+pub const DEFAULT_CHECKPOINT_MIB: u32 = 4;
 use segments::Segment;
 
 /// How hard SQLite works to make a commit survive a power loss.
@@ -59,6 +62,7 @@ pub struct SqliteOptions {
     schema_version: u32,
     index_fields: Vec<String>,
     segment_rows: usize,
+    checkpoint_mib: u32,
 }
 
 impl Default for SqliteOptions {
@@ -71,6 +75,7 @@ impl Default for SqliteOptions {
             schema_version: schema::VERSION,
             index_fields: Vec::new(),
             segment_rows: DEFAULT_SEGMENT_ROWS,
+            checkpoint_mib: DEFAULT_CHECKPOINT_MIB,
         }
     }
 }
@@ -130,6 +135,25 @@ impl SqliteOptions {
     /// ```
     pub fn segment_rows(mut self, rows: usize) -> Self {
         self.segment_rows = rows.max(1);
+        self
+    }
+
+    /// How large the write-ahead log grows, in MiB, before its pages are copied
+    /// into the database file (default [`DEFAULT_CHECKPOINT_MIB`]). An index
+    /// page written by many commits in a row is copied once per checkpoint, so a
+    /// larger log writes less to the database file; readers find recent pages in
+    /// the log either way, and the log's disk space is reused after each
+    /// checkpoint.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+    /// use audit_runtime::store::Sqlite;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = Sqlite::options().checkpoint_mib(16).open(dir.path().join("audit.db"))?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn checkpoint_mib(mut self, mib: u32) -> Self {
+        self.checkpoint_mib = mib.max(1);
         self
     }
 
@@ -228,6 +252,13 @@ impl Sqlite {
             .map_err(db_error)?;
         conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
             .map_err(db_error)?;
+        // In pages of 4 KiB.
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            i64::from(options.checkpoint_mib) * 256,
+        )
+        .map_err(db_error)?;
         // Space freed inside pages written anyway is zeroed, so that a tenant
         // purge leaves no copy of erased records in page slack.
         conn.pragma_update(None, "secure_delete", "FAST")
