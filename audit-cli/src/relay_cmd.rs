@@ -12,7 +12,7 @@ use audit_runtime::outbox::{OutboxSource, Relay, postgres::PostgresOutbox, sqlit
 use audit_runtime::sinks::Sink;
 use clap::Args;
 
-use crate::store_cmd::{finish, open_target};
+use crate::store_cmd::{TargetArgs, finish};
 
 /// `audit relay`.
 #[derive(Args, Debug)]
@@ -21,9 +21,8 @@ pub struct RelayCmd {
     /// PostgreSQL URL.
     #[arg(long)]
     from: String,
-    /// The store: a SQLite file (created if missing) or a PostgreSQL URL.
-    #[arg(long)]
-    to: String,
+    #[command(flatten)]
+    target: TargetArgs,
     /// This relay's name: its chain and its count in `audit_outbox_relay`. Relays
     /// running side by side each need their own.
     #[arg(long, default_value = "relay")]
@@ -37,17 +36,11 @@ pub struct RelayCmd {
     /// Exit once the outbox is empty (default: run until stopped).
     #[arg(long)]
     exit_when_empty: bool,
-    /// Name of the environment variable holding the store chain's HMAC key.
-    #[arg(long, default_value = "AUDIT_HMAC_KEY")]
-    key_env: String,
-    /// A file holding the store chain's HMAC key, in place of the environment variable.
-    #[arg(long, conflicts_with = "key_env")]
-    key_file: Option<PathBuf>,
 }
 
 pub fn relay(cmd: RelayCmd) -> ExitCode {
     finish((|| {
-        let target = open_target(&cmd.to, cmd.key_file.as_deref(), &cmd.key_env)?;
+        let target = cmd.target.open()?;
         if cmd.from.starts_with("postgres://") || cmd.from.starts_with("postgresql://") {
             let source = PostgresOutbox::connect(&cmd.from).map_err(|e| e.to_string())?;
             run(&cmd, source, target)

@@ -351,9 +351,8 @@ pub struct IngestCmd {
     /// The durable consumer (shared by every ingest process of one store).
     #[arg(long, default_value = "audit-ingest")]
     consumer: String,
-    /// The store: a SQLite file (created if missing) or a PostgreSQL URL.
-    #[arg(long)]
-    to: String,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Records per store transaction.
     #[arg(long, default_value_t = 500)]
     batch: usize,
@@ -368,12 +367,6 @@ pub struct IngestCmd {
     /// state directory).
     #[arg(long)]
     dead_letters: Option<std::path::PathBuf>,
-    /// Name of the environment variable holding the chain's HMAC key.
-    #[arg(long, default_value = "AUDIT_HMAC_KEY")]
-    key_env: String,
-    /// A file holding the chain's HMAC key, in place of the environment variable.
-    #[arg(long, conflicts_with = "key_env")]
-    key_file: Option<PathBuf>,
     /// Trust this certificate authority (PEM) for the NATS server, and require TLS.
     #[arg(long)]
     nats_ca: Option<std::path::PathBuf>,
@@ -762,26 +755,44 @@ fn print_records(
     .map_err(|e| e.to_string())
 }
 
-/// A store to write into (`audit ingest --to`, `audit relay --to`): a SQLite file
-/// (created if missing) or a PostgreSQL URL, keyed if a key is given.
-pub fn open_target(
-    to: &str,
-    key_file: Option<&Path>,
-    key_env: &str,
-) -> Result<Box<dyn Sink>, String> {
-    let key = hmac_key(key_file, key_env)?;
-    if to.starts_with("postgres://") || to.starts_with("postgresql://") {
-        let mut options = Postgres::options();
-        if let Some(key) = key {
-            options = options.hmac_key(key);
+/// A store to write into (`audit ingest`, `audit relay`): a SQLite file (created if
+/// missing) or a PostgreSQL URL, keyed if a key is given.
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// The store: a SQLite file (created if missing) or a PostgreSQL URL.
+    #[arg(long)]
+    to: String,
+    /// Name of the environment variable holding the store chain's HMAC key.
+    #[arg(long, default_value = "AUDIT_HMAC_KEY")]
+    key_env: String,
+    /// A file holding the store chain's HMAC key, in place of the environment variable.
+    #[arg(long, conflicts_with = "key_env")]
+    key_file: Option<PathBuf>,
+    /// Rows per segment of a SQLite store (default 20 000; docs/STORAGE.md).
+    #[arg(long)]
+    segment_rows: Option<usize>,
+}
+
+impl TargetArgs {
+    /// Opens the store as a sink.
+    pub fn open(&self) -> Result<Box<dyn Sink>, String> {
+        let key = hmac_key(self.key_file.as_deref(), &self.key_env)?;
+        if self.to.starts_with("postgres://") || self.to.starts_with("postgresql://") {
+            let mut options = Postgres::options();
+            if let Some(key) = key {
+                options = options.hmac_key(key);
+            }
+            Ok(Box::new(options.connect(&self.to).map_err(store_err)?))
+        } else {
+            let mut options = Sqlite::options();
+            if let Some(key) = key {
+                options = options.hmac_key(key);
+            }
+            if let Some(rows) = self.segment_rows {
+                options = options.segment_rows(rows);
+            }
+            Ok(Box::new(options.open(&self.to).map_err(store_err)?))
         }
-        Ok(Box::new(options.connect(to).map_err(store_err)?))
-    } else {
-        let mut options = Sqlite::options();
-        if let Some(key) = key {
-            options = options.hmac_key(key);
-        }
-        Ok(Box::new(options.open(to).map_err(store_err)?))
     }
 }
 
@@ -809,7 +820,7 @@ pub fn ingest(cmd: IngestCmd) -> ExitCode {
         }
         ingest = ingest.connection(connection);
         let stop = AtomicBool::new(false);
-        let mut store = open_target(&cmd.to, cmd.key_file.as_deref(), &cmd.key_env)?;
+        let mut store = cmd.target.open()?;
         let report = ingest
             .run(&cmd.from, &mut *store, &stop)
             .map_err(|e| e.to_string())?;

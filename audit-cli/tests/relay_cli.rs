@@ -31,7 +31,7 @@ fn record_json(i: usize) -> (String, String) {
 
 /// Starts the relay, kills it (SIGKILL) after a random while, again and again, for
 /// `rounds`; then lets one run drain the outbox.
-fn kill_and_restart(from: &str, to: &str, rounds: usize) -> usize {
+fn kill_and_restart(from: &str, to: &str, rounds: usize, more: &[&str]) -> usize {
     let mut rng_state = 0x2545_f491_u64;
     let mut killed_mid_run = 0;
     for _ in 0..rounds {
@@ -47,6 +47,7 @@ fn kill_and_restart(from: &str, to: &str, rounds: usize) -> usize {
                 "--interval",
                 "20ms",
             ])
+            .args(more)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,6 +64,7 @@ fn kill_and_restart(from: &str, to: &str, rounds: usize) -> usize {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_audit"))
         .args(["relay", "--from", from, "--to", to, "--exit-when-empty"])
+        .args(more)
         .output()
         .unwrap();
     assert!(
@@ -119,13 +121,21 @@ fn a_relay_killed_mid_batch_delivers_every_row_exactly_once_sqlite() {
     }
     conn.execute_batch("COMMIT").unwrap();
     let store = dir.path().join("audit.db");
-    let killed = kill_and_restart(app.to_str().unwrap(), store.to_str().unwrap(), 12);
+    // Small segments: kills land while a segment is sealed and the next made too.
+    let killed = kill_and_restart(
+        app.to_str().unwrap(),
+        store.to_str().unwrap(),
+        12,
+        &["--segment-rows", "50"],
+    );
     assert!(killed > 0, "some kills landed while the relay ran");
     let left: i64 = conn
         .query_row("SELECT count(*) FROM audit_outbox", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 0);
-    check(&mut Sqlite::open(Path::new(&store)).unwrap(), &ids);
+    let mut store = Sqlite::open(Path::new(&store)).unwrap();
+    assert_eq!(store.segments().unwrap().len(), ROWS / 50);
+    check(&mut store, &ids);
 }
 
 fn pg_url() -> String {
@@ -171,7 +181,7 @@ fn a_relay_killed_mid_batch_delivers_every_row_exactly_once_postgres() {
         ))
         .unwrap();
     let started = Instant::now();
-    let killed = kill_and_restart(&from, &to, 12);
+    let killed = kill_and_restart(&from, &to, 12, &[]);
     assert!(killed > 0, "some kills landed while the relay ran");
     let left: i64 = admin
         .query_one(&format!("SELECT count(*) FROM {app}.audit_outbox"), &[])

@@ -76,7 +76,9 @@ pub use postgres::{PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport,
 pub use purge::{Purge, PurgeReport};
 pub use query::{Cursor, FieldValue, OPERATION_WINDOW, Order, Page, Query};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{DEFAULT_CHECKPOINT_MIB, DEFAULT_SEGMENT_ROWS, Sqlite, SqliteOptions, Synchronous};
+pub use sqlite::{
+    DEFAULT_CHECKPOINT_MIB, DEFAULT_SEGMENT_ROWS, Sqlite, SqliteOptions, Synchronous,
+};
 pub use verify::{Anchor, Break, Verification};
 
 /// A store's answer to what went wrong.

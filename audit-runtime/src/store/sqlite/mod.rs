@@ -24,8 +24,11 @@ use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
 pub use segments::DEFAULT_SEGMENT_ROWS;
 
-/// The default of [`SqliteOptions::checkpoint_mib`]: SQLite's own (1 000 pages).
-pub const DEFAULT_CHECKPOINT_MIB: u32 = 4;
+/// The default of [`SqliteOptions::checkpoint_mib`]: 32 MiB (SQLite's own is 4).
+/// Measured (`CHECKPOINT=n VARIANTS=0,2 cargo bench --bench store`, 1 M rows): the
+/// segmented store wrote 49 k rows/s at 4 MiB, 59 k at 32, 62 k at 128 — an index
+/// page dirtied by consecutive commits is copied into the file once per checkpoint.
+pub const DEFAULT_CHECKPOINT_MIB: u32 = 32;
 use segments::Segment;
 
 /// How hard SQLite works to make a commit survive a power loss.
