@@ -4,7 +4,6 @@
 //! A store that refuses a batch is retried; losing the outbox's database ends the
 //! process with an error, for its supervisor to restart it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
