@@ -11,6 +11,9 @@
 //! --test chaos -- --nocapture` (result in BENCHMARKS.md). Needs root for the tmpfs
 //! of the full-disk seeds (CI runs as root).
 
+mod tmpfs;
+use tmpfs::Tmpfs;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -273,37 +276,6 @@ fn chaos_child() {
             .to_string(),
     )
     .unwrap();
-}
-
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "the full-disk seeds mount a tmpfs for the spool: run as root (CI does)"
-        );
-        Tmpfs(at.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
 }
 
 fn run_child(

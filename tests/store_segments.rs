@@ -5,6 +5,7 @@
 //! one-table schema migrates into segments.
 
 mod store_suite;
+mod tmpfs;
 
 use std::path::{Path, PathBuf};
 
@@ -372,4 +373,65 @@ fn a_one_table_store_migrates_into_segments() {
         &Query::all().actor("u-2").order(Order::OldestFirst),
     );
     assert_eq!(got.len(), 55 / 4 + 1);
+}
+
+/// The disk fills while segments are sealed (one per batch here): the batch that
+/// does not fit fails as retryable, nothing of it is stored, what was committed
+/// verifies; with room again the same batch goes in, exactly once.
+#[test]
+fn a_full_disk_fails_the_batch_and_keeps_the_store_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = tmpfs::Tmpfs::mount(&dir.path().join("disk"), "1m");
+    let path = dir.path().join("disk/audit.db");
+    let mut store = Sqlite::options()
+        .segment_rows(10)
+        .checkpoint_mib(1)
+        .open(&path)
+        .unwrap();
+    let mut chain = Chain::new();
+    let blob = "x".repeat(2_000);
+    let batch_of = |k: usize, chain: &mut Chain| -> Vec<audit::sinks::Item> {
+        (k * 10..k * 10 + 10)
+            .map(|i| {
+                let mut r = shuffled(i);
+                r.metadata
+                    .insert("blob", serde_json::Value::String(blob.clone()));
+                let json = chain.link(&mut r);
+                let name = r.event.to_string();
+                audit::sinks::Item::with_json(r, json, std::sync::Arc::from(name))
+            })
+            .collect()
+    };
+    let mut written = 0;
+    let failed = loop {
+        let batch = batch_of(written, &mut chain);
+        match audit::sinks::Sink::write(&mut store, &batch) {
+            Ok(()) => written += 1,
+            Err(e) => break (batch, e),
+        }
+        assert!(written < 1_000, "the 1 MiB disk never filled");
+    };
+    let (batch, err) = failed;
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("full"), "{err}");
+    assert!(written > 5, "{written} batches fit");
+    // What was committed is whole, read by another handle.
+    let mut reader = Sqlite::open(&path).unwrap();
+    assert_eq!(reader.count().unwrap(), written as u64 * 10);
+    let v = reader.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    drop(reader);
+
+    disk.resize("64m");
+    audit::sinks::Sink::write(&mut store, &batch).unwrap();
+    let next = batch_of(written + 1, &mut chain);
+    audit::sinks::Sink::write(&mut store, &next).unwrap();
+    assert_eq!(store.count().unwrap(), (written as u64 + 2) * 10);
+    let v = store.verify().unwrap();
+    assert!(
+        v.is_intact() && v.producers == 1 && v.continued == 0,
+        "{v:?}"
+    );
+    assert!(store.segments().unwrap().len() > written);
+    drop(store);
 }
