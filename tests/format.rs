@@ -268,23 +268,27 @@ fn the_documented_verifier_agrees_with_verify() {
     );
 
     // One changed description, written past the triggers as an attacker would.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_records_no_update")
-        .unwrap();
-    conn.execute(
-        "UPDATE audit_records SET record = replace(record, 'widget 12', 'widget 99') WHERE seq = 13",
-        [],
-    )
-    .unwrap();
-    drop(conn);
-    let (ok, out) = python_verify(&db);
-    assert!(!ok);
-    assert_eq!(
-        out.trim(),
-        "row 13: the record was changed (its hash does not match)"
+    assert_both_verifiers_stop_at(
+        &db,
+        "DROP TRIGGER audit_records_no_update;
+         UPDATE audit_records SET record = replace(record, 'widget 12', 'widget 99') WHERE seq = 13;",
+        13,
+        "row 13: the record was changed (its hash does not match)",
     );
-    let v = Sqlite::open(&db).unwrap().verify().unwrap();
-    assert_eq!(v.first_break.unwrap().seq(), 13);
+}
+
+/// Runs `sql` on the store's file past its API, as an attacker would; then the
+/// documented verifier fails saying `says`, and `verify` breaks at row `seq` too.
+fn assert_both_verifiers_stop_at(db: &Path, sql: &str, seq: i64, says: &str) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+    let (ok, out) = python_verify(db);
+    assert!(!ok);
+    assert_eq!(out.trim(), says);
+    let v = Sqlite::open(db).unwrap().verify().unwrap();
+    assert_eq!(v.first_break.unwrap().seq(), seq);
 }
 
 /// Rows erased by a tenant purge verify from their hash alone, in the documented
@@ -310,18 +314,13 @@ fn the_documented_verifier_checks_erased_rows() {
     assert_eq!((v.rows, v.producers, v.continued, v.erased), (30, 0, 0, 10));
 
     // Row 4 (acme's second record) is erased; forge its hash.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
+    assert_both_verifiers_stop_at(
+        &db,
         "DROP TRIGGER audit_records_no_update;
          UPDATE audit_records SET hash = replace(hash, substr(hash, 1, 1), 'f') WHERE seq = 4;",
-    )
-    .unwrap();
-    drop(conn);
-    let (ok, out) = python_verify(&db);
-    assert!(!ok);
-    assert_eq!(out.trim(), "row 4: the link chain breaks here");
-    let v = Sqlite::open(&db).unwrap().verify().unwrap();
-    assert_eq!(v.first_break.unwrap().seq(), 4);
+        4,
+        "row 4: the link chain breaks here",
+    );
 }
 
 /// A store of several segments, its oldest dropped by a purge, verifies in the
@@ -349,21 +348,13 @@ fn the_documented_verifier_walks_segments() {
         "intact: 33 rows, 0 producers, 1 continued, 0 erased"
     );
 
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
+    assert_both_verifiers_stop_at(
+        &db,
         "DROP TRIGGER audit_segment_3_no_update;
          UPDATE audit_segment_3 SET record = replace(record, '#33 ', '#34 ') WHERE seq = 34;",
-    )
-    .unwrap();
-    drop(conn);
-    let (ok, out) = python_verify(&db);
-    assert!(!ok);
-    assert_eq!(
-        out.trim(),
-        "row 34: the record was changed (its hash does not match)"
+        34,
+        "row 34: the record was changed (its hash does not match)",
     );
-    let v = Sqlite::open(&db).unwrap().verify().unwrap();
-    assert_eq!(v.first_break.unwrap().seq(), 34);
 }
 
 #[test]

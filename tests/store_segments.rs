@@ -435,3 +435,51 @@ fn a_full_disk_fails_the_batch_and_keeps_the_store_whole() {
     assert!(store.segments().unwrap().len() > written);
     drop(store);
 }
+
+/// A segment table is made from its own DDL (the migrations that shaped
+/// `audit_records` are never edited): same columns, same indexes, same triggers.
+#[test]
+fn a_new_segment_has_the_shape_of_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Sqlite::options()
+        .segment_rows(5)
+        .index_field("n")
+        .open(dir.path().join("s.db"))
+        .unwrap();
+    write(
+        &mut store,
+        &mut Chain::new(),
+        (0..6).map(shuffled).collect(),
+    );
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let strings = |sql: &str, table: &str| -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([table], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|s| {
+                // Names and layout aside.
+                let s = s
+                    .unwrap()
+                    .replace(table, "T")
+                    .replace("audit_field_", "T_field_");
+                s.split_whitespace().collect::<Vec<_>>().join(" ")
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    for sql in [
+        "SELECT name || ' ' || type || ' ' || \"notnull\" || ' ' || pk FROM pragma_table_info(?1)",
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 ORDER BY name",
+        "SELECT name FROM pragma_index_list(?1) WHERE origin = 'u'",
+    ] {
+        let (first, next) = (
+            strings(sql, "audit_records"),
+            strings(sql, "audit_segment_1"),
+        );
+        assert!(!first.is_empty(), "{sql}");
+        assert_eq!(first, next, "{sql}");
+    }
+}
