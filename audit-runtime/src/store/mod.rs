@@ -72,7 +72,10 @@ pub use follow::Follower;
 pub use history::{History, State};
 pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport, redact_password};
+pub use postgres::{
+    DEFAULT_PARTITION_ROWS, PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport,
+    redact_password,
+};
 pub use purge::{Purge, PurgeReport};
 pub use query::{Cursor, FieldValue, OPERATION_WINDOW, Order, Page, Query};
 #[cfg(feature = "sqlite")]

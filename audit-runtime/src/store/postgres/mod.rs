@@ -1,10 +1,12 @@
 //! The production store: PostgreSQL, written with binary `COPY`, append-only
 //! enforced by the database.
 
+mod partitions;
 mod roles;
 mod schema;
 mod tls;
 
+pub use partitions::DEFAULT_PARTITION_ROWS;
 pub use roles::{PostgresRoles, RolesReport};
 pub use tls::PgTls;
 
@@ -45,6 +47,7 @@ pub struct PostgresOptions {
     name: String,
     tls: Option<PgTls>,
     index_fields: Vec<String>,
+    partition_rows: u64,
 }
 
 impl Default for PostgresOptions {
@@ -55,6 +58,7 @@ impl Default for PostgresOptions {
             name: "postgres".into(),
             tls: None,
             index_fields: Vec::new(),
+            partition_rows: DEFAULT_PARTITION_ROWS,
         }
     }
 }
@@ -85,6 +89,24 @@ impl PostgresOptions {
     /// indexes (the owner); roles that only read or append connect once it exists.
     pub fn index_field(mut self, name: impl Into<String>) -> Self {
         self.index_fields.push(name.into());
+        self
+    }
+
+    /// Positions per partition of the records table (default
+    /// [`DEFAULT_PARTITION_ROWS`]): each partition has its own query indexes, kept
+    /// small, and a purge drops whole partitions. Applies to the partitions this
+    /// store makes; those made already keep their size.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+    /// use audit_runtime::store::Postgres;
+    /// let store = Postgres::options()
+    ///     .partition_rows(1_000_000)
+    ///     .connect("postgres://postgres@127.0.0.1/test")?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn partition_rows(mut self, rows: u64) -> Self {
+        self.partition_rows = rows.max(1);
         self
     }
 
@@ -123,6 +145,7 @@ impl PostgresOptions {
             key_state: KeyState::Usable,
             schema: self.schema,
             name: self.name,
+            placement: partitions::Placement::new(self.partition_rows),
         };
         let client = store.client()?;
         schema::migrate(client, schema::VERSION)?;
@@ -158,6 +181,7 @@ pub struct Postgres {
     key_state: KeyState,
     schema: Option<String>,
     name: String,
+    placement: partitions::Placement,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -312,7 +336,8 @@ impl ToSql for RawJson<'_> {
 }
 
 /// The column types of a binary `COPY` of records, in [`COPY`]'s order.
-const COPY_TYPES: [Type; 17] = [
+const COPY_TYPES: [Type; 18] = [
+    Type::INT8,
     Type::UUID,
     Type::INT8,
     Type::TEXT,
@@ -332,7 +357,7 @@ const COPY_TYPES: [Type; 17] = [
     Type::JSON,
 ];
 
-const COPY: &str = "COPY audit_records (id, time_ns, event, code, category, level, outcome, \
+const COPY: &str = "COPY audit_records (seq, id, time_ns, event, code, category, level, outcome, \
      actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, description, \
      hash, link, record) FROM STDIN BINARY";
 
@@ -393,8 +418,9 @@ impl Postgres {
     fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
         self.key_state.require()?;
         let key = self.key.clone();
-        let client = self.client().map_err(SinkError::from)?;
-        let result = insert(client, &key, batch).map_err(sink_error);
+        self.client().map_err(SinkError::from)?;
+        let client = self.client.as_mut().expect("connected above");
+        let result = insert(client, &key, &mut self.placement, batch).map_err(sink_error);
         if result.is_err() && client.is_closed() {
             self.client = None;
         }
@@ -403,31 +429,40 @@ impl Postgres {
 }
 
 /// One batch in one transaction: writers are serialized by an advisory lock (the
-/// chain needs the last link), records already stored are skipped, the rest go in
-/// with one binary `COPY`.
-fn insert(client: &mut Client, key: &ChainKey, batch: &Batch) -> Result<(), postgres::Error> {
+/// chain needs the last link), records already stored are skipped, the rest take
+/// the next positions and go in with one binary `COPY` (into the partitions that
+/// hold those positions, made first if missing).
+fn insert(
+    client: &mut Client,
+    key: &ChainKey,
+    placement: &mut partitions::Placement,
+    batch: &Batch,
+) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
     tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")?;
+    let (mut seq, mut prev) = head(&mut tx)?;
     let ids: Vec<Uuid> = batch.iter().map(|i| i.record().id).collect();
-    let existing: std::collections::HashSet<Uuid> = tx
-        .query("SELECT id FROM audit_records WHERE id = ANY($1)", &[&ids])?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut prev = last_link(&mut tx)?;
+    let stored = placement.stored_ids(&mut tx, seq + 1, &ids)?;
     let mut seen = std::collections::HashSet::new();
+    let fresh: Vec<_> = batch
+        .iter()
+        .filter(|i| !stored.contains(&i.record().id) && seen.insert(i.record().id))
+        .collect();
+    if fresh.is_empty() {
+        return tx.commit();
+    }
+    placement.extend(&mut tx, seq + fresh.len() as i64)?;
     let sink = tx.copy_in(COPY)?;
     let mut writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
-    for item in batch {
-        if existing.contains(&item.record().id) || !seen.insert(item.record().id) {
-            continue;
-        }
+    for item in fresh {
         let (hash, json) = hashed_json(item.record(), item.json());
         let link = key.link(&prev, &hash);
         prev = link;
+        seq += 1;
         let c = Columns::of(item.record());
         let link = link.to_string();
         writer.write(&[
+            &seq,
             &item.record().id,
             &c.time_ns,
             &c.event.as_ref(),
@@ -451,19 +486,21 @@ fn insert(client: &mut Client, key: &ChainKey, batch: &Batch) -> Result<(), post
     tx.commit()
 }
 
-/// The link the next row follows: the last row's, else the last purge's anchor, else
-/// the genesis link.
-fn last_link(tx: &mut Transaction<'_>) -> Result<Link, postgres::Error> {
+/// The position and link the next row follows: the last row's, else the last
+/// purge's anchor, else none (0 and the genesis link).
+fn head(tx: &mut Transaction<'_>) -> Result<(i64, Link), postgres::Error> {
     let row = tx.query_opt(
-        "SELECT coalesce(
-             (SELECT link FROM audit_records ORDER BY seq DESC LIMIT 1),
-             (SELECT link FROM audit_anchor ORDER BY n DESC LIMIT 1))",
+        "SELECT seq, link FROM (
+             (SELECT 0, seq, link FROM audit_records ORDER BY seq DESC LIMIT 1)
+             UNION ALL
+             (SELECT 1, seq, link FROM audit_anchor ORDER BY n DESC LIMIT 1)
+         ) AS h (k, seq, link) ORDER BY k LIMIT 1",
         &[],
     )?;
-    Ok(row
-        .and_then(|r| r.get::<_, Option<String>>(0))
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(Link::GENESIS))
+    Ok(row.map_or((0, Link::GENESIS), |r| {
+        let link: String = r.get(1);
+        (r.get(0), link.parse().unwrap_or(Link::GENESIS))
+    }))
 }
 
 /// `audit_meta` through a client.
@@ -644,24 +681,17 @@ fn kept_chunk(
 
 impl Purger for Postgres {
     fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError> {
-        let client = self.client()?;
-        let keep_from: i64 = client
-            .query_one(
-                "SELECT coalesce(
-                     (SELECT min(seq) FROM audit_records WHERE time_ns >= $1),
-                     (SELECT max(seq) + 1 FROM audit_records), 0)",
-                &[&before_ns],
-            )
-            .map_err(db_error)?
-            .get(0);
-        let total: i64 = client
-            .query_one(
-                "SELECT count(*) FROM audit_records WHERE seq < $1",
-                &[&keep_from],
-            )
-            .map_err(db_error)?
-            .get(0);
-        Ok((keep_from, total as u64))
+        // One snapshot for the walk over partitions.
+        let mut tx = self
+            .client()?
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(db_error)?;
+        let prefix = partitions::prefix(&mut tx, before_ns).map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(prefix)
     }
 
     fn remove_chunk(
@@ -674,13 +704,18 @@ impl Purger for Postgres {
         let mut tx = self.client()?.transaction().map_err(db_error)?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
             .map_err(db_error)?;
-        let Some(last_seq) = kept_chunk(
-            &mut tx,
-            "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
-            &[&keep_from, &(chunk as i64)],
-            &mut |rows| keep.as_mut().map_or(Ok(()), |k| k(rows)),
-        )?
-        else {
+        // Without an export, the rows of a whole partition go at once (dropped,
+        // not deleted); with one, `chunk` rows at a time through the export.
+        let last_seq = match keep.as_mut() {
+            None => partitions::whole_step(&mut tx, keep_from).map_err(db_error)?,
+            Some(keep) => kept_chunk(
+                &mut tx,
+                "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
+                &[&keep_from, &(chunk as i64)],
+                keep,
+            )?,
+        };
+        let Some(last_seq) = last_seq else {
             return Ok(None);
         };
         // Only this function (run as the schema's owner) may delete rows; it writes

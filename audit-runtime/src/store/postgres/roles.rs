@@ -4,7 +4,7 @@
 //! | role | may |
 //! |---|---|
 //! | owner | own the tables and functions (used only to migrate: `audit store roles` again) |
-//! | writer | append records, read them, record the chain's key fingerprint once |
+//! | writer | append records (making the next partition through `audit_extend`), read them, record the chain's key fingerprint once |
 //! | reader | read |
 //! | admin | read, purge through `audit_purge_through` (which writes its anchor) and erase a tenant through `audit_erase_tenant` |
 //!
@@ -64,6 +64,7 @@ const TABLES: &[&str] = &[
     "audit_meta",
     "audit_migrations",
     "audit_purge_mark",
+    "audit_partitions",
 ];
 
 /// The store's functions, as `ALTER FUNCTION` names them.
@@ -71,6 +72,7 @@ const FUNCTIONS: &[&str] = &[
     "audit_refuse_change()",
     "audit_purge_through(bigint, bigint)",
     "audit_erase_tenant(text, bigint, bigint)",
+    "audit_extend(bigint, bigint)",
 ];
 
 impl PostgresRoles {
@@ -152,6 +154,18 @@ impl PostgresOptions {
                     .map_err(db_error)?;
             }
         }
+        // A partitioned table's partitions keep their owner when it changes hands.
+        if regclass(&mut client, "audit_partitions")? {
+            for row in client
+                .query("SELECT name FROM audit_partitions", &[])
+                .map_err(db_error)?
+            {
+                let name = quote_ident(row.get::<_, &str>(0));
+                client
+                    .batch_execute(&format!("ALTER TABLE {name} OWNER TO {owner}"))
+                    .map_err(db_error)?;
+            }
+        }
         for function in FUNCTIONS {
             let exists: bool = client
                 .query_one("SELECT to_regprocedure($1) IS NOT NULL", &[function])
@@ -226,23 +240,22 @@ fn regclass(client: &mut Client, table: &str) -> Result<bool, StoreError> {
 fn grant(client: &mut Client, schema: &str, roles: &PostgresRoles) -> Result<(), StoreError> {
     let [w, r, a] = [&roles.writer, &roles.reader, &roles.admin].map(|n| quote_ident(n));
     let tables = TABLES.join(", ");
-    let sequence: String = client
-        .query_one("SELECT pg_get_serial_sequence('audit_records', 'seq')", &[])
-        .map_err(db_error)?
-        .get(0);
+    // Positions are assigned by the writer since schema 6: no sequence to grant.
+    // Partitions are reached through `audit_records` only, whose grants cover them.
     client
         .batch_execute(&format!(
             "BEGIN;
              REVOKE ALL ON {tables} FROM PUBLIC, {w}, {r}, {a};
-             REVOKE ALL ON SEQUENCE {sequence} FROM PUBLIC, {w}, {r}, {a};
              REVOKE ALL ON FUNCTION audit_purge_through(bigint, bigint) FROM PUBLIC, {w}, {r};
              REVOKE ALL ON FUNCTION audit_erase_tenant(text, bigint, bigint) FROM PUBLIC, {w}, {r};
+             REVOKE ALL ON FUNCTION audit_extend(bigint, bigint) FROM PUBLIC, {r}, {a};
              REVOKE CREATE ON SCHEMA {schema} FROM {w}, {r}, {a};
              GRANT USAGE ON SCHEMA {schema} TO {w}, {r}, {a};
              GRANT SELECT, INSERT ON audit_records, audit_meta TO {w};
-             GRANT SELECT ON audit_anchor, audit_migrations TO {w};
-             GRANT USAGE ON SEQUENCE {sequence} TO {w};
-             GRANT SELECT ON audit_records, audit_anchor, audit_meta, audit_migrations TO {r}, {a};
+             GRANT SELECT ON audit_anchor, audit_migrations, audit_partitions TO {w};
+             GRANT EXECUTE ON FUNCTION audit_extend(bigint, bigint) TO {w};
+             GRANT SELECT ON audit_records, audit_anchor, audit_meta, audit_migrations,
+                 audit_partitions TO {r}, {a};
              GRANT EXECUTE ON FUNCTION audit_purge_through(bigint, bigint) TO {a};
              GRANT EXECUTE ON FUNCTION audit_erase_tenant(text, bigint, bigint) TO {a};
              COMMIT;"

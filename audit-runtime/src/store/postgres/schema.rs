@@ -193,6 +193,175 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_records_event  ON audit_records (event, time_ns, seq);
     ANALYZE audit_records;
     "#,
+    // 6: `audit_records` is partitioned by position (`seq` ranges, listed in
+    // `audit_partitions`): each partition has its own small query indexes and its own
+    // `UNIQUE (id)` (a unique key of a partitioned table must hold the partition
+    // key), and a purge drops whole partitions instead of deleting their rows.
+    // Positions are assigned by the writer (last + 1, under the store's lock), so a
+    // partition's rows are contiguous (`dense`). The table of schema 5 becomes the
+    // first partition, nothing copied: its indexes are attached to the new table's,
+    // which are made from their definitions. New partitions are made by
+    // `audit_extend`, run as the owner (the writer may not create tables).
+    r#"
+    DO $m$
+    DECLARE
+        defs text[];
+        d text;
+        last bigint;
+    BEGIN
+        SELECT coalesce(array_agg(pg_get_indexdef(indexrelid)), '{}') INTO defs
+          FROM pg_index WHERE indrelid = 'audit_records'::regclass AND NOT indisunique;
+        FOR d IN SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                  WHERE i.indrelid = 'audit_records'::regclass AND NOT i.indisunique LOOP
+            EXECUTE format('ALTER INDEX %I RENAME TO %I', d, 'p0_' || d);
+        END LOOP;
+        ALTER TABLE audit_records RENAME TO audit_records_p0;
+        ALTER TABLE audit_records_p0 RENAME CONSTRAINT audit_records_pkey TO audit_records_p0_pkey;
+        ALTER TABLE audit_records_p0 RENAME CONSTRAINT audit_records_id_key TO audit_records_p0_id_key;
+        ALTER TABLE audit_records_p0 ALTER COLUMN seq DROP IDENTITY;
+        DROP TRIGGER audit_records_append_only ON audit_records_p0;
+        CREATE TABLE audit_records (LIKE audit_records_p0) PARTITION BY RANGE (seq);
+        ALTER TABLE audit_records ADD PRIMARY KEY (seq);
+        FOREACH d IN ARRAY defs LOOP
+            EXECUTE d;
+        END LOOP;
+        SELECT coalesce(max(seq), (SELECT seq FROM audit_anchor ORDER BY n DESC LIMIT 1), 0)
+          INTO last FROM audit_records_p0;
+        EXECUTE format('ALTER TABLE audit_records ATTACH PARTITION audit_records_p0
+                        FOR VALUES FROM (MINVALUE) TO (%s)', last + 1);
+        CREATE TABLE audit_partitions (
+            n         integer PRIMARY KEY,
+            name      text    NOT NULL UNIQUE,
+            first_seq bigint  NOT NULL,
+            end_seq   bigint  NOT NULL,
+            dense     boolean NOT NULL
+        );
+        INSERT INTO audit_partitions VALUES (0, 'audit_records_p0', -9223372036854775808, last + 1, false);
+    END $m$;
+    CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records
+        FOR EACH ROW EXECUTE FUNCTION audit_refuse_change('records');
+    CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change('records');
+    CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    BEGIN
+        IF TG_NARGS > 0 AND TG_ARGV[0] = 'records'
+           AND EXISTS (SELECT 1 FROM audit_purge_mark WHERE txid = txid_current()) THEN
+            IF TG_OP = 'DELETE' THEN
+                RETURN OLD;
+            END IF;
+            IF TG_OP = 'UPDATE' THEN
+                IF OLD.erased_ns IS NULL AND NEW.erased_ns IS NOT NULL
+                   AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.time_ns = OLD.time_ns
+                   AND NEW.event = OLD.event AND NEW.code = OLD.code
+                   AND NEW.category = OLD.category AND NEW.level = OLD.level
+                   AND NEW.outcome = OLD.outcome AND NEW.hash = OLD.hash
+                   AND NEW.link = OLD.link AND NEW.record::text = 'null'
+                   AND NEW.actor_id IS NULL AND NEW.actor_email IS NULL AND NEW.tenant IS NULL
+                   AND NEW.entity_type IS NULL AND NEW.entity_type_code IS NULL
+                   AND NEW.entity_id IS NULL AND NEW.description = '' THEN
+                    RETURN NEW;
+                END IF;
+            END IF;
+        END IF;
+        RAISE EXCEPTION '% is append-only: %', TG_TABLE_NAME,
+            CASE TG_OP WHEN 'UPDATE' THEN 'rows cannot be updated (a tenant purge only erases them)'
+                       WHEN 'TRUNCATE' THEN 'it cannot be truncated'
+                       ELSE 'rows are removed only by a purge' END;
+    END $$;
+    -- The partitions holding positions up to `upto`, made `rows` positions long
+    -- after the last one; the end of the last (exclusive).
+    CREATE FUNCTION audit_extend(upto bigint, rows bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        sch  text;
+        k    integer;
+        e    bigint;
+        name text;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(7317002);
+        IF rows < 1 THEN
+            RAISE EXCEPTION 'audit_extend: a partition holds at least one row, not %', rows;
+        END IF;
+        SELECT n, end_seq INTO k, e FROM audit_partitions ORDER BY n DESC LIMIT 1;
+        IF (upto - e) / rows >= 1000 THEN
+            RAISE EXCEPTION 'audit_extend: % partitions at once', (upto - e) / rows + 1;
+        END IF;
+        SELECT nspname INTO sch FROM pg_namespace
+         WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
+        WHILE e <= upto LOOP
+            k := k + 1;
+            name := 'audit_records_p' || k;
+            -- Made apart, then attached: attaching locks the parent only against
+            -- other schema changes (readers and writers go on), where
+            -- `CREATE TABLE … PARTITION OF` would wait for every reader to finish.
+            EXECUTE format('CREATE TABLE %I.%I (LIKE %I.audit_records)', sch, name, sch);
+            EXECUTE format('ALTER TABLE %I.%I ADD UNIQUE (id)', sch, name);
+            EXECUTE format('CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON %I.%I
+                            FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change(''records'')', sch, name);
+            EXECUTE format('ALTER TABLE %I.audit_records ATTACH PARTITION %I.%I FOR VALUES FROM (%s) TO (%s)',
+                           sch, sch, name, e, e + rows);
+            INSERT INTO audit_partitions VALUES (k, name, e, e + rows, true);
+            e := e + rows;
+        END LOOP;
+        RETURN e;
+    END $$;
+    -- Rows up to `last_seq` go, all older than `before_ns`: whole partitions are
+    -- dropped, the rest deleted; the anchor is the last row's link.
+    CREATE OR REPLACE FUNCTION audit_purge_through(last_seq bigint, before_ns bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        removed   bigint := 0;
+        cnt       bigint;
+        newest    bigint;
+        last_link text;
+        sch       text;
+        p         record;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(7317002);
+        SELECT link INTO last_link FROM audit_records WHERE seq = last_seq;
+        IF last_link IS NULL THEN
+            RAISE EXCEPTION 'audit_purge_through: no row has seq %', last_seq;
+        END IF;
+        SELECT nspname INTO sch FROM pg_namespace
+         WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
+        INSERT INTO audit_purge_mark VALUES (txid_current()) ON CONFLICT DO NOTHING;
+        FOR p IN SELECT * FROM audit_partitions WHERE first_seq <= last_seq ORDER BY first_seq LOOP
+            IF p.end_seq - 1 <= last_seq THEN
+                EXECUTE format('SELECT max(time_ns), CASE WHEN $1 THEN max(seq) - min(seq) + 1
+                                ELSE count(*) END FROM %I.%I', sch, p.name)
+                   INTO newest, cnt USING p.dense;
+                IF newest >= before_ns THEN
+                    RAISE EXCEPTION 'audit_purge_through: the rows up to seq % are not all older than the cut-off', last_seq;
+                END IF;
+                EXECUTE format('DROP TABLE %I.%I', sch, p.name);
+                DELETE FROM audit_partitions WHERE name = p.name;
+                removed := removed + coalesce(cnt, 0);
+            ELSE
+                IF EXISTS (SELECT 1 FROM audit_records
+                           WHERE seq >= p.first_seq AND seq <= last_seq AND time_ns >= before_ns) THEN
+                    RAISE EXCEPTION 'audit_purge_through: the rows up to seq % are not all older than the cut-off', last_seq;
+                END IF;
+                DELETE FROM audit_records WHERE seq >= p.first_seq AND seq <= last_seq;
+                GET DIAGNOSTICS cnt = ROW_COUNT;
+                removed := removed + cnt;
+            END IF;
+        END LOOP;
+        DELETE FROM audit_purge_mark WHERE txid = txid_current();
+        INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns)
+        SELECT last_seq, last_link,
+               coalesce((SELECT purged FROM audit_anchor ORDER BY n DESC LIMIT 1), 0) + removed,
+               before_ns,
+               (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000;
+        RETURN removed;
+    END $$;
+    REVOKE ALL ON FUNCTION audit_extend(bigint, bigint) FROM PUBLIC;
+    DO $do$ BEGIN
+        EXECUTE format('ALTER FUNCTION audit_refuse_change() SET search_path = pg_catalog, %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION audit_extend(bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION audit_purge_through(bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
+    END $do$;
+    "#,
 ];
 
 /// The newest schema version this build knows.

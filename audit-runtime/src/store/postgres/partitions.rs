@@ -1,0 +1,210 @@
+//! The partitions of `audit_records` (schema 6): ranges of positions listed in
+//! `audit_partitions`, each with its own small query indexes and its own
+//! `UNIQUE (id)`. This module holds the writer's side (where a batch goes, which of
+//! its ids are stored already, when the next partition is made) and the purge's
+//! (which rows come before the cut-off, partition by partition).
+//!
+//! Partitions are made by `audit_extend` (a function run as the schema's owner: the
+//! writer may not create tables) and dropped by `audit_purge_through`.
+
+use std::collections::HashSet;
+
+use postgres::{GenericClient, Transaction};
+use uuid::Uuid;
+
+/// Rows per partition unless [`super::PostgresOptions::partition_rows`] says
+/// otherwise: 1 M rows make ten partitions (docs/STORAGE.md weighs the size).
+pub const DEFAULT_PARTITION_ROWS: u64 = 100_000;
+
+/// A partition as `audit_partitions` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Partition {
+    /// Its first position.
+    pub first_seq: i64,
+    /// The position after its last.
+    pub end_seq: i64,
+    /// Whether its rows have contiguous positions (every partition but the table of
+    /// schema 5, whose identity column may have skipped values): its row count is
+    /// then `max(seq) - min(seq) + 1`, two index probes instead of a count.
+    pub dense: bool,
+}
+
+/// The partitions, oldest first.
+pub(super) fn list(client: &mut impl GenericClient) -> Result<Vec<Partition>, postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT first_seq, end_seq, dense FROM audit_partitions ORDER BY first_seq",
+            &[],
+        )?
+        .iter()
+        .map(|r| Partition {
+            first_seq: r.get(0),
+            end_seq: r.get(1),
+            dense: r.get(2),
+        })
+        .collect())
+}
+
+/// What a writer keeps between batches to check its ids against few partitions.
+#[derive(Debug, Clone)]
+pub(super) struct Placement {
+    /// Rows per partition this writer makes.
+    rows: i64,
+    /// The first position of the partition rows last went to, and the largest id
+    /// stored before it. Rows before that position never change but by being
+    /// purged, so the bound stays true (a purge only lowers the real one).
+    sealed: Option<(i64, Option<Uuid>)>,
+}
+
+impl Placement {
+    pub(super) fn new(rows: u64) -> Self {
+        Placement {
+            rows: rows.clamp(1, i64::MAX as u64) as i64,
+            sealed: None,
+        }
+    }
+
+    /// Of `ids`, those already stored, for a batch whose first row would take
+    /// position `next`. UUIDv7 ids grow with time, so a new record's id is larger
+    /// than every id of the partitions before the open one and is looked up only in
+    /// the open one (one index probe); an id not larger (a replay of an old record,
+    /// an id made elsewhere) is looked up in every partition.
+    pub(super) fn stored_ids(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        next: i64,
+        ids: &[Uuid],
+    ) -> Result<HashSet<Uuid>, postgres::Error> {
+        let open: i64 = tx
+            .query_one(
+                "SELECT coalesce(
+                     (SELECT first_seq FROM audit_partitions WHERE first_seq <= $1 AND end_seq > $1),
+                     (SELECT max(end_seq) FROM audit_partitions), $1)",
+                &[&next],
+            )?
+            .get(0);
+        let max_id = match self.sealed {
+            Some((first, max_id)) if first == open => max_id,
+            _ => {
+                // (`max` has no `uuid` version before PostgreSQL 16.)
+                let max_id: Option<Uuid> = tx
+                    .query_opt(
+                        "SELECT id FROM audit_records WHERE seq < $1 ORDER BY id DESC LIMIT 1",
+                        &[&open],
+                    )?
+                    .map(|r| r.get(0));
+                self.sealed = Some((open, max_id));
+                max_id
+            }
+        };
+        let (old, new): (Vec<Uuid>, Vec<Uuid>) = ids
+            .iter()
+            .partition(|id| max_id.is_some_and(|m| **id <= m));
+        let mut stored = HashSet::new();
+        if !new.is_empty() {
+            for r in tx.query(
+                "SELECT id FROM audit_records WHERE seq >= $1 AND id = ANY($2)",
+                &[&open, &new],
+            )? {
+                stored.insert(r.get(0));
+            }
+        }
+        if !old.is_empty() {
+            for r in tx.query("SELECT id FROM audit_records WHERE id = ANY($1)", &[&old])? {
+                stored.insert(r.get(0));
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Makes sure partitions hold every position up to `last`: when the newest ends
+    /// at or before it, the next ones are made (as the owner, by `audit_extend`).
+    pub(super) fn extend(&self, tx: &mut Transaction<'_>, last: i64) -> Result<(), postgres::Error> {
+        let end: Option<i64> = tx
+            .query_one("SELECT max(end_seq) FROM audit_partitions", &[])?
+            .get(0);
+        if end.is_none_or(|end| end <= last) {
+            tx.query_one("SELECT audit_extend($1, $2)", &[&last, &self.rows])?;
+        }
+        Ok(())
+    }
+}
+
+/// The first row a purge of rows older than `before_ns` keeps (rows go as a prefix
+/// of the chain) and how many rows come before it. Partitions are walked oldest
+/// first: one wholly older than the cut-off costs a few index probes (its newest
+/// time, first and last position), and only the partition holding the first row
+/// to keep is searched row by row.
+pub(super) fn prefix(
+    client: &mut impl GenericClient,
+    before_ns: i64,
+) -> Result<(i64, u64), postgres::Error> {
+    let mut total = 0_i64;
+    for p in list(client)? {
+        let range: [&(dyn postgres::types::ToSql + Sync); 2] = [&p.first_seq, &p.end_seq];
+        let row = client.query_one(
+            "SELECT max(time_ns), min(seq), max(seq) FROM audit_records
+             WHERE seq >= $1 AND seq < $2",
+            &range,
+        )?;
+        let (newest, first, last): (Option<i64>, Option<i64>, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2));
+        let (Some(newest), Some(first), Some(last)) = (newest, first, last) else {
+            continue;
+        };
+        if newest < before_ns {
+            total += if p.dense {
+                last - first + 1
+            } else {
+                count(client, first, p.end_seq)?
+            };
+            continue;
+        }
+        let keep_from: i64 = client
+            .query_one(
+                "SELECT min(seq) FROM audit_records WHERE seq >= $1 AND seq < $2 AND time_ns >= $3",
+                &[&p.first_seq, &p.end_seq, &before_ns],
+            )?
+            .get(0);
+        total += count(client, first, keep_from)?;
+        return Ok((keep_from, total as u64));
+    }
+    let end: i64 = client
+        .query_one("SELECT coalesce(max(seq) + 1, 0) FROM audit_records", &[])?
+        .get(0);
+    Ok((end, total as u64))
+}
+
+/// Rows with positions in `from..to`.
+fn count(client: &mut impl GenericClient, from: i64, to: i64) -> Result<i64, postgres::Error> {
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM audit_records WHERE seq >= $1 AND seq < $2",
+            &[&from, &to],
+        )?
+        .get(0))
+}
+
+/// The last row of a purge step that removes no more than one partition's rows
+/// before `keep_from` at once (a whole partition is dropped, not deleted row by
+/// row): the last position before `keep_from` in the oldest partition holding rows.
+pub(super) fn whole_step(
+    tx: &mut Transaction<'_>,
+    keep_from: i64,
+) -> Result<Option<i64>, postgres::Error> {
+    let oldest: Option<i64> = tx
+        .query_one("SELECT min(seq) FROM audit_records", &[])?
+        .get(0);
+    let Some(oldest) = oldest else {
+        return Ok(None);
+    };
+    let end = list(tx)?
+        .into_iter()
+        .find(|p| p.first_seq <= oldest && oldest < p.end_seq)
+        .map_or(keep_from, |p| p.end_seq.min(keep_from));
+    tx.query_one(
+        "SELECT max(seq) FROM audit_records WHERE seq < $1",
+        &[&end],
+    )
+    .map(|r| r.get(0))
+}
