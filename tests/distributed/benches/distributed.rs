@@ -3,7 +3,7 @@
 //! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
 //!
 //! ```sh
-//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=100000
 //! ```
 //!
 //! Needs the real servers (`AUDIT_TEST_POSTGRES`, `AUDIT_TEST_NATS`, defaults on
@@ -31,6 +31,9 @@ fn create_widget(name: &str) {}
 
 fn main() {
     let rows = env("ROWS", 300_000);
+    // Positions per partition (a number past ROWS: one partition, as before schema 6).
+    let partition = env("PARTITION", audit::store::DEFAULT_PARTITION_ROWS as usize) as u64;
+    let options = || Postgres::options().partition_rows(partition);
     let batch = env("BATCH", 10_000);
     let e2e = env("E2E", 100_000);
     let tag = std::process::id();
@@ -42,10 +45,7 @@ fn main() {
     // The same records into a store whose query indexes are dropped (the unique
     // keys stay): the index-free rate of issue 19's ratio.
     let free_schema = format!("{schema}_free");
-    let mut free = Postgres::options()
-        .schema(&free_schema)
-        .connect(&pg_url())
-        .unwrap();
+    let mut free = options().schema(&free_schema).connect(&pg_url()).unwrap();
     for row in admin
         .query(
             "SELECT indexname FROM pg_indexes WHERE schemaname = $1 \
@@ -68,10 +68,7 @@ fn main() {
     admin
         .batch_execute(&format!("DROP SCHEMA {free_schema} CASCADE"))
         .unwrap();
-    let mut store = Postgres::options()
-        .schema(&schema)
-        .connect(&pg_url())
-        .unwrap();
+    let mut store = options().schema(&schema).connect(&pg_url()).unwrap();
     let start = Instant::now();
     for b in items.chunks(batch) {
         store.write(b).unwrap();
@@ -80,11 +77,11 @@ fn main() {
     assert_eq!(store.count().unwrap(), rows as u64);
     drop(items);
     println!(
-        "| PostgreSQL write ({rows} rows, batches of {batch}, no query indexes) | {:.0} k rows/s |",
+        "| PostgreSQL write ({rows} rows, batches of {batch}, partitions of {partition}, no query indexes) | {:.0} k rows/s |",
         free_rate / 1000.0
     );
     println!(
-        "| PostgreSQL write ({rows} rows, batches of {batch}, query indexes) | {:.0} k rows/s |",
+        "| PostgreSQL write ({rows} rows, batches of {batch}, partitions of {partition}, query indexes) | {:.0} k rows/s |",
         rate / 1000.0
     );
     println!("\nindexed/index-free: {:.2}x\n", rate / free_rate);
@@ -118,6 +115,20 @@ fn main() {
         "| PostgreSQL verify {rows} rows | {:.0} k rows/s |",
         rows as f64 / t.elapsed().as_secs_f64() / 1000.0
     );
+    // Retention: the oldest PURGE rows (record i is T0 + i ms), no export.
+    let purge = env("PURGE", 100_000).min(rows);
+    let cut = Timestamp::from_nanos(T0 + purge as i64 * 1_000_000);
+    let t = Instant::now();
+    let report = store
+        .purge(&audit::store::Purge::older_than(cut), &mut |_, _| {})
+        .unwrap();
+    println!(
+        "| PostgreSQL purge of the oldest {} rows | {:.0} ms |",
+        report.removed,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(report.removed, purge as u64);
+    assert!(store.verify().unwrap().is_intact());
     drop(store);
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
@@ -145,10 +156,7 @@ fn main() {
     let workers: Vec<_> = (0..ingests)
         .map(|_| {
             let stream = stream.clone();
-            let mut store = Postgres::options()
-                .schema(&schema)
-                .connect(&pg_url())
-                .unwrap();
+            let mut store = options().schema(&schema).connect(&pg_url()).unwrap();
             std::thread::spawn(move || {
                 Ingest::new(&stream)
                     .batch(2000)

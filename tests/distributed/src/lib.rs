@@ -10,6 +10,16 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// A superuser session on [`pg_url`]; an unreachable server fails the test.
+pub fn pg_admin() -> postgres::Client {
+    postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL at {} is unreachable ({e}); start it (see .ci/run)",
+            pg_url()
+        )
+    })
+}
+
 /// The NATS server of the tests: `AUDIT_TEST_NATS`, or `nats://127.0.0.1:4222`.
 pub fn nats_url() -> String {
     std::env::var("AUDIT_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())

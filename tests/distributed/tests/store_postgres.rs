@@ -14,12 +14,7 @@ use store_suite::Harness;
 use audit_distributed_tests::pg_url as url;
 
 fn admin() -> postgres::Client {
-    postgres::Client::connect(&url(), postgres::NoTls).unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL at {} is unreachable ({e}); start it (see .ci/run)",
-            url()
-        )
-    })
+    audit_distributed_tests::pg_admin()
 }
 
 /// Hands out fresh schemas and drops them at the end.
@@ -151,7 +146,22 @@ macro_rules! suite {
 }
 
 suite!(
-    filters, equal_times, pagination_under_concurrent_inserts, tenant_isolation, injection, append_only, tenant_views, actor_by_id_or_email, following_and_events_seen, odd_values, idempotent_writes, tampering, checkpoints, hmac_key, operations, field_filters
+    filters,
+    equal_times,
+    pagination_under_concurrent_inserts,
+    tenant_isolation,
+    injection,
+    append_only,
+    tenant_views,
+    actor_by_id_or_email,
+    following_and_events_seen,
+    odd_values,
+    idempotent_writes,
+    tampering,
+    checkpoints,
+    hmac_key,
+    operations,
+    field_filters
 );
 
 #[test]
@@ -183,7 +193,10 @@ fn truncate_is_refused() {
         )
         .unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    for table in ["audit_anchor", "audit_meta"] {
+    // A partition's rows are guarded by the partitioned table's trigger.
+    let err = h.sql(&store, "DELETE FROM audit_records_p1").unwrap_err();
+    assert!(err.contains("append-only"), "{err}");
+    for table in ["audit_anchor", "audit_meta", "audit_records_p1"] {
         let err = h.sql(&store, &format!("TRUNCATE {table}")).unwrap_err();
         assert!(err.contains("append-only"), "{err}");
     }
@@ -458,6 +471,13 @@ fn least_privilege_roles() {
         "ALTER TABLE audit_records DISABLE TRIGGER ALL",
         "ALTER TABLE audit_records DROP COLUMN link",
         "DROP TABLE audit_records",
+        // A partition, past the partitioned table's triggers and grants.
+        "DELETE FROM audit_records_p1",
+        "UPDATE audit_records_p1 SET event = 'forged'",
+        "TRUNCATE audit_records_p1",
+        "DROP TABLE audit_records_p1",
+        "ALTER TABLE audit_records DETACH PARTITION audit_records_p1",
+        "DELETE FROM audit_partitions",
         "UPDATE audit_meta SET value = 'sha256' WHERE key = 'chain'",
         "DELETE FROM audit_meta",
         "INSERT INTO audit_anchor (seq, link, purged, before_ns, at_ns) VALUES (1, 'x', 0, 0, 0)",
@@ -497,6 +517,7 @@ fn least_privilege_roles() {
         "INSERT INTO audit_records (id, time_ns, event, code, category, level, outcome, description, hash, link, record) \
          VALUES (gen_random_uuid(), 0, 'e', 1, 'c', 'info', 'success', 'd', 'h', 'l', '{}')",
         "INSERT INTO audit_meta VALUES ('x', 'y')",
+        "SELECT audit_extend(1000, 10)",
         "SELECT audit_purge_through(1, 9223372036854775807)",
         "SELECT audit_erase_tenant('acme', 9223372036854775807, 9223372036854775807)",
     ] {

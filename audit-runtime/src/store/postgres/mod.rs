@@ -48,6 +48,7 @@ pub struct PostgresOptions {
     tls: Option<PgTls>,
     index_fields: Vec<String>,
     partition_rows: u64,
+    schema_version: u32,
 }
 
 impl Default for PostgresOptions {
@@ -59,6 +60,7 @@ impl Default for PostgresOptions {
             tls: None,
             index_fields: Vec::new(),
             partition_rows: DEFAULT_PARTITION_ROWS,
+            schema_version: schema::VERSION,
         }
     }
 }
@@ -110,6 +112,14 @@ impl PostgresOptions {
         self
     }
 
+    /// Stops migrating at this schema version (to test migrations from older ones:
+    /// such a store can be read and verified, not written).
+    #[doc(hidden)]
+    pub fn schema_version(mut self, v: u32) -> Self {
+        self.schema_version = v;
+        self
+    }
+
     /// How the connection is protected, in place of the parameters' `sslmode` /
     /// `sslrootcert` (and `PGSSLMODE` / `PGSSLROOTCERT`); see [`PgTls`].
     pub fn tls(mut self, tls: PgTls) -> Self {
@@ -148,7 +158,7 @@ impl PostgresOptions {
             placement: partitions::Placement::new(self.partition_rows),
         };
         let client = store.client()?;
-        schema::migrate(client, schema::VERSION)?;
+        schema::migrate(client, self.schema_version)?;
         create_field_indexes(store.client()?, &self.index_fields)?;
         let key = store.key.clone();
         store.key_state = core::check_key(&mut Meta(store.client()?), &key)?;

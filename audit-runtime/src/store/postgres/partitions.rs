@@ -97,9 +97,12 @@ impl Placement {
                 max_id
             }
         };
-        let (old, new): (Vec<Uuid>, Vec<Uuid>) = ids
-            .iter()
-            .partition(|id| max_id.is_some_and(|m| **id <= m));
+        // Plans made without the values: with them, the planner sees the whole open
+        // partition matching `seq >= $1` and reads it by position (36 ms for 50 000
+        // rows), where one index probe per id takes 10 ms for 10 000 ids.
+        tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")?;
+        let (old, new): (Vec<Uuid>, Vec<Uuid>) =
+            ids.iter().partition(|id| max_id.is_some_and(|m| **id <= m));
         let mut stored = HashSet::new();
         if !new.is_empty() {
             for r in tx.query(
@@ -119,7 +122,11 @@ impl Placement {
 
     /// Makes sure partitions hold every position up to `last`: when the newest ends
     /// at or before it, the next ones are made (as the owner, by `audit_extend`).
-    pub(super) fn extend(&self, tx: &mut Transaction<'_>, last: i64) -> Result<(), postgres::Error> {
+    pub(super) fn extend(
+        &self,
+        tx: &mut Transaction<'_>,
+        last: i64,
+    ) -> Result<(), postgres::Error> {
         let end: Option<i64> = tx
             .query_one("SELECT max(end_seq) FROM audit_partitions", &[])?
             .get(0);
@@ -202,9 +209,6 @@ pub(super) fn whole_step(
         .into_iter()
         .find(|p| p.first_seq <= oldest && oldest < p.end_seq)
         .map_or(keep_from, |p| p.end_seq.min(keep_from));
-    tx.query_one(
-        "SELECT max(seq) FROM audit_records WHERE seq < $1",
-        &[&end],
-    )
-    .map(|r| r.get(0))
+    tx.query_one("SELECT max(seq) FROM audit_records WHERE seq < $1", &[&end])
+        .map(|r| r.get(0))
 }

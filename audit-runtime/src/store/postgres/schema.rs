@@ -307,7 +307,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         RETURN e;
     END $$;
     -- Rows up to `last_seq` go, all older than `before_ns`: whole partitions are
-    -- dropped, the rest deleted; the anchor is the last row's link.
+    -- dropped, the rest deleted; the anchor is the last row's link. The newest
+    -- partition stays (emptied), so the next one follows it.
     CREATE OR REPLACE FUNCTION audit_purge_through(last_seq bigint, before_ns bigint) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER AS $$
     DECLARE
@@ -327,7 +328,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
          WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
         INSERT INTO audit_purge_mark VALUES (txid_current()) ON CONFLICT DO NOTHING;
         FOR p IN SELECT * FROM audit_partitions WHERE first_seq <= last_seq ORDER BY first_seq LOOP
-            IF p.end_seq - 1 <= last_seq THEN
+            IF p.end_seq - 1 <= last_seq AND p.n < (SELECT max(n) FROM audit_partitions) THEN
                 EXECUTE format('SELECT max(time_ns), CASE WHEN $1 THEN max(seq) - min(seq) + 1
                                 ELSE count(*) END FROM %I.%I', sch, p.name)
                    INTO newest, cnt USING p.dense;

@@ -1,0 +1,300 @@
+//! The PostgreSQL store's partitions (schema 6) against the real server: purges
+//! that drop whole partitions, replays skipped across partitions, a schema-5 store
+//! migrated in place, and a reader that does not hold up a new partition. The
+//! conformance suite itself also runs on 7-row partitions (`store_postgres.rs`).
+
+#[path = "../../store_suite/mod.rs"]
+mod store_suite;
+
+use std::time::Duration;
+
+use audit::Timestamp;
+use audit::store::{Postgres, PostgresOptions, Purge, Query, Store};
+use audit_distributed_tests::{pg_admin, pg_url};
+
+const T: i64 = 1_780_000_000_000_000_000;
+
+/// A schema of its own, dropped at the end.
+struct Schema(String);
+
+impl Schema {
+    fn new() -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Schema(format!("audit_parts_{}_{n}", std::process::id()))
+    }
+
+    fn options(&self) -> PostgresOptions {
+        Postgres::options().schema(&self.0)
+    }
+
+    /// The partitions `audit_partitions` lists, oldest first.
+    fn partitions(&self) -> Vec<String> {
+        pg_admin()
+            .query(
+                &format!("SELECT name FROM {}.audit_partitions ORDER BY n", self.0),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    fn exists(&self, table: &str) -> bool {
+        pg_admin()
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("{}.{table}", self.0)],
+            )
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = pg_admin().batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
+    }
+}
+
+fn ids(records: &[audit::Record]) -> Vec<uuid::Uuid> {
+    records.iter().map(|r| r.id).collect()
+}
+
+/// Oldest first.
+fn stored_ids(store: &mut Postgres) -> Vec<uuid::Uuid> {
+    let mut all = store_suite::collect(store, &Query::all());
+    all.reverse();
+    ids(&all)
+}
+
+#[test]
+fn a_purge_drops_whole_partitions_and_deletes_only_the_rest() {
+    let s = Schema::new();
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    let written = store_suite::populate(&mut store, 100, T);
+    // The empty partition of schema 5's table, then ten of 10 positions.
+    assert_eq!(s.partitions().len(), 11, "{:?}", s.partitions());
+
+    let mut progress = Vec::new();
+    let report = store
+        .purge(
+            &Purge::older_than(Timestamp::from_nanos(T + 35 * 1_000_000)),
+            &mut |done, total| progress.push((done, total)),
+        )
+        .unwrap();
+    assert_eq!(report.removed, 35);
+    assert_eq!(report.last_seq, Some(35));
+    // Positions 1-30 went with their partitions (one step each), 31-35 row by row.
+    assert_eq!(
+        progress,
+        [(0, 35), (10, 35), (20, 35), (30, 35), (35, 35)],
+        "{progress:?}"
+    );
+    let left = s.partitions();
+    assert_eq!(
+        left.first().map(String::as_str),
+        Some("audit_records_p4"),
+        "{left:?}"
+    );
+    for gone in ["audit_records_p0", "audit_records_p1", "audit_records_p3"] {
+        assert!(!s.exists(gone), "{gone} is still there");
+    }
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    let anchor = v.anchor.unwrap();
+    assert_eq!((anchor.seq, anchor.purged), (35, 35));
+    assert_eq!(stored_ids(&mut store), ids(&written[35..]));
+
+    // Writing goes on after the anchor's position, and a purge of everything
+    // leaves the chain to continue from its last row.
+    store_suite::populate(&mut store, 20, T + 200 * 1_000_000);
+    assert_eq!(store.last_seq().unwrap(), 120);
+    let report = store.purge(&Purge::everything(), &mut |_, _| {}).unwrap();
+    assert_eq!(report.removed, 85);
+    assert_eq!(store.count().unwrap(), 0);
+    store_suite::populate(&mut store, 3, T + 300 * 1_000_000);
+    assert_eq!(store.last_seq().unwrap(), 123);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.anchor.map(|a| a.purged), Some(120));
+}
+
+#[test]
+fn replays_are_skipped_across_partitions() {
+    let s = Schema::new();
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    let first = store_suite::populate(&mut store, 50, T);
+    // The same 50 again (their ids are in five older partitions) with 5 new ones.
+    let mut again = first.clone();
+    again.extend(
+        (50..55).map(|i| store_suite::record(i, Timestamp::from_nanos(T + i as i64 * 1_000_000))),
+    );
+    store_suite::write(
+        &mut store,
+        &mut audit::integrity::Chain::new(),
+        again.clone(),
+    );
+    assert_eq!(store.count().unwrap(), 55);
+    assert_eq!(store.last_seq().unwrap(), 55);
+    assert_eq!(stored_ids(&mut store), ids(&again));
+
+    // Ids that do not grow with time (made elsewhere): every replay is still found.
+    let random: Vec<audit::Record> = (0..30)
+        .map(|i| {
+            let mut r =
+                store_suite::record(i, Timestamp::from_nanos(T + (100 + i as i64) * 1_000_000));
+            r.id = uuid::Uuid::from_u128(fastrand::u128(..));
+            r
+        })
+        .collect();
+    store_suite::write(
+        &mut store,
+        &mut audit::integrity::Chain::new(),
+        random.clone(),
+    );
+    store_suite::write(
+        &mut store,
+        &mut audit::integrity::Chain::new(),
+        random.clone(),
+    );
+    let mut reversed = random.clone();
+    reversed.reverse();
+    store_suite::write(&mut store, &mut audit::integrity::Chain::new(), reversed);
+    assert_eq!(store.count().unwrap(), 85);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+}
+
+/// A store written by schema 5 (one table with an identity column) becomes the
+/// first partition: nothing is copied, every row still verifies, its field index
+/// serves the new table, writes go on into new partitions, and a purge counts the
+/// old table's rows (its positions may have gaps) before dropping it.
+#[test]
+fn migrates_a_schema_5_store_in_place() {
+    let (source, old) = (Schema::new(), Schema::new());
+    let mut written = source.options().connect(&pg_url()).unwrap();
+    let records = store_suite::populate(&mut written, 30, T);
+    written
+        .purge(
+            &Purge::older_than(Timestamp::from_nanos(T + 10 * 1_000_000)),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    drop(
+        old.options()
+            .schema_version(5)
+            .index_field("n")
+            .connect(&pg_url())
+            .unwrap(),
+    );
+    // The rows, anchor and chain settings as schema 5 held them.
+    let (from, to) = (&source.0, &old.0);
+    pg_admin()
+        .batch_execute(&format!(
+            "INSERT INTO {to}.audit_records SELECT * FROM {from}.audit_records;
+             INSERT INTO {to}.audit_anchor (seq, link, purged, before_ns, at_ns)
+                 SELECT seq, link, purged, before_ns, at_ns FROM {from}.audit_anchor;
+             INSERT INTO {to}.audit_meta SELECT * FROM {from}.audit_meta ON CONFLICT DO NOTHING;"
+        ))
+        .unwrap();
+    let version = |s: &Schema| -> i32 {
+        pg_admin()
+            .query_one(
+                &format!("SELECT max(version) FROM {}.audit_migrations", s.0),
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(version(&old), 5);
+
+    let mut store = old
+        .options()
+        .partition_rows(10)
+        .index_field("n")
+        .connect(&pg_url())
+        .unwrap();
+    assert_eq!(version(&old), 6);
+    assert_eq!(old.partitions(), ["audit_records_p0"]);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.rows, 20);
+    assert_eq!(stored_ids(&mut store), ids(&records[10..]));
+    // The old table's field index is the new table's (attached, not rebuilt).
+    let attached: i64 = pg_admin()
+        .query_one(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass($1)",
+            &[&format!("{to}.audit_field_n")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(attached, 1);
+    assert_eq!(
+        store
+            .query(&Query::all().field("n", 12))
+            .unwrap()
+            .records
+            .len(),
+        1
+    );
+
+    let more = store_suite::populate(&mut store, 25, T + 100 * 1_000_000);
+    assert_eq!(store.last_seq().unwrap(), 55);
+    assert_eq!(old.partitions().len(), 4, "{:?}", old.partitions());
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 45, "{v:?}");
+    // A gap in the old table's positions (an identity value a failed insert took).
+    pg_admin()
+        .batch_execute(&format!(
+            "SET search_path TO {to}; DROP TRIGGER audit_records_append_only ON audit_records;
+             DELETE FROM audit_records WHERE seq = 15;"
+        ))
+        .unwrap();
+    let report = store
+        .purge(
+            &Purge::older_than(Timestamp::from_nanos(T + 110 * 1_000_000)),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(report.removed, 19 + 10);
+    assert_eq!(stored_ids(&mut store), ids(&more[10..]));
+    assert!(!old.exists("audit_records_p0"));
+}
+
+/// A writer that needs a new partition while a long read (a verification, an
+/// export) holds its snapshot is not held up by it: partitions are attached, which
+/// does not wait for readers.
+#[test]
+fn a_reader_does_not_hold_up_a_new_partition() {
+    let s = Schema::new();
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    store_suite::populate(&mut store, 5, T);
+    let mut reader = pg_admin();
+    let mut tx = reader
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .unwrap();
+    let seen = |tx: &mut postgres::Transaction<'_>| -> i64 {
+        tx.query_one(&format!("SELECT count(*) FROM {}.audit_records", s.0), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(seen(&mut tx), 5);
+    let (done, wait) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        store_suite::populate(&mut store, 40, T + 100 * 1_000_000);
+        done.send(()).unwrap();
+        store
+    });
+    wait.recv_timeout(Duration::from_secs(30))
+        .expect("the writer waited for the reader to finish");
+    assert_eq!(seen(&mut tx), 5);
+    tx.commit().unwrap();
+    let mut store = writer.join().unwrap();
+    assert_eq!(store.count().unwrap(), 45);
+    assert!(s.partitions().len() >= 5);
+    assert!(store.verify().unwrap().is_intact());
+}
