@@ -298,3 +298,48 @@ fn a_reader_does_not_hold_up_a_new_partition() {
     assert!(s.partitions().len() >= 5);
     assert!(store.verify().unwrap().is_intact());
 }
+
+/// A purge that must drop a partition while a reader holds the table open gives
+/// way to writers rather than holding them up behind the reader (dropping waits for
+/// readers, and writers queue behind it), and finishes once the reader is done.
+#[test]
+fn a_purge_waiting_for_a_reader_does_not_hold_up_writers() {
+    let s = Schema::new();
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    store_suite::populate(&mut store, 30, T);
+    let mut reader = pg_admin();
+    let mut tx = reader
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .unwrap();
+    let n: i64 = tx
+        .query_one(&format!("SELECT count(*) FROM {}.audit_records", s.0), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 30);
+    let mut purger = s.options().connect(&pg_url()).unwrap();
+    let purge = std::thread::spawn(move || {
+        purger.purge(
+            &Purge::older_than(Timestamp::from_nanos(T + 25 * 1_000_000)),
+            &mut |_, _| {},
+        )
+    });
+    // Let the purge reach its first partition, then write.
+    std::thread::sleep(Duration::from_millis(300));
+    let (done, wait) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        store_suite::populate(&mut store, 5, T + 100 * 1_000_000);
+        done.send(()).unwrap();
+        store
+    });
+    wait.recv_timeout(Duration::from_secs(20))
+        .expect("the writer waited behind the purge, which waited for the reader");
+    tx.commit().unwrap();
+    let report = purge.join().unwrap().unwrap();
+    assert_eq!(report.removed, 25);
+    let mut store = writer.join().unwrap();
+    assert_eq!(store.count().unwrap(), 10);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+}

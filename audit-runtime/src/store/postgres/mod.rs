@@ -11,8 +11,10 @@ pub use roles::{PostgresRoles, RolesReport};
 pub use tls::PgTls;
 
 use std::error::Error as _;
+use std::time::{Duration, Instant};
 
 use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
@@ -673,6 +675,59 @@ impl Snapshot for Tx<'_> {
     }
 }
 
+/// How long a purge step keeps trying to drop a partition that readers hold open.
+const PURGE_BUSY_LIMIT: Duration = Duration::from_secs(30);
+
+/// How a purge step ended.
+enum Step {
+    /// Rows were removed (how many, the last one's `seq`), or none was left.
+    Done(Option<(u64, i64)>),
+    /// A partition could not be dropped while readers had the table open; nothing
+    /// was removed.
+    Busy,
+}
+
+impl Postgres {
+    /// One purge step in one transaction (see [`Purger::remove_chunk`]).
+    fn remove_step(
+        &mut self,
+        keep_from: i64,
+        chunk: usize,
+        before_ns: i64,
+        keep: Option<&mut Keep<'_>>,
+    ) -> Result<Step, StoreError> {
+        let mut tx = self.client()?.transaction().map_err(db_error)?;
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
+            .map_err(db_error)?;
+        // Without an export, the rows of a whole partition go at once (dropped,
+        // not deleted); with one, `chunk` rows at a time through the export.
+        let last_seq = match keep {
+            None => partitions::whole_step(&mut tx, keep_from).map_err(db_error)?,
+            Some(keep) => kept_chunk(
+                &mut tx,
+                "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
+                &[&keep_from, &(chunk as i64)],
+                keep,
+            )?,
+        };
+        let Some(last_seq) = last_seq else {
+            return Ok(Step::Done(None));
+        };
+        // Only this function (run as the schema's owner) may delete rows; it writes
+        // the anchor in the same transaction.
+        let n: i64 = match tx.query_one(
+            "SELECT audit_purge_through($1, $2)",
+            &[&last_seq, &before_ns],
+        ) {
+            Ok(row) => row.get(0),
+            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(Step::Busy),
+            Err(e) => return Err(db_error(e)),
+        };
+        tx.commit().map_err(db_error)?;
+        Ok(Step::Done(Some((n as u64, last_seq))))
+    }
+}
+
 /// The rows of `select` (`seq, record::text`) handed to `keep` before the caller
 /// removes or erases them; the last one's `seq`, or `None` when there is none.
 fn kept_chunk(
@@ -711,34 +766,27 @@ impl Purger for Postgres {
         before_ns: i64,
         mut keep: Option<&mut Keep<'_>>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
-        let mut tx = self.client()?.transaction().map_err(db_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
-            .map_err(db_error)?;
-        // Without an export, the rows of a whole partition go at once (dropped,
-        // not deleted); with one, `chunk` rows at a time through the export.
-        let last_seq = match keep.as_mut() {
-            None => partitions::whole_step(&mut tx, keep_from).map_err(db_error)?,
-            Some(keep) => kept_chunk(
-                &mut tx,
-                "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
-                &[&keep_from, &(chunk as i64)],
-                keep,
-            )?,
-        };
-        let Some(last_seq) = last_seq else {
-            return Ok(None);
-        };
-        // Only this function (run as the schema's owner) may delete rows; it writes
-        // the anchor in the same transaction.
-        let n: i64 = tx
-            .query_one(
-                "SELECT audit_purge_through($1, $2)",
-                &[&last_seq, &before_ns],
-            )
-            .map_err(db_error)?
-            .get(0);
-        tx.commit().map_err(db_error)?;
-        Ok(Some((n as u64, last_seq)))
+        // A step that drops a partition waits at most 200 ms for the table's readers
+        // (writers queue behind it meanwhile), then gives way and is tried again.
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.remove_step(keep_from, chunk, before_ns, keep.as_deref_mut())? {
+                Step::Done(removed) => return Ok(removed),
+                Step::Busy if started.elapsed() < PURGE_BUSY_LIMIT => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Step::Busy => {
+                    return Err(StoreError::Database(format!(
+                        "the purge could not drop a partition: readers kept `audit_records` \
+                         open for {} s (a verification, an export?); nothing of that step was \
+                         removed, run the purge again",
+                        PURGE_BUSY_LIMIT.as_secs()
+                    )));
+                }
+            }
+        }
     }
 
     fn erasable(&mut self, tenant: &str, before_ns: i64) -> Result<u64, StoreError> {

@@ -327,6 +327,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         SELECT nspname INTO sch FROM pg_namespace
          WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
         INSERT INTO audit_purge_mark VALUES (txid_current()) ON CONFLICT DO NOTHING;
+        -- Dropping a partition waits for the table's readers, and writers queue
+        -- behind it: wait briefly and fail (55P03), for the caller to try again.
+        PERFORM set_config('lock_timeout', '200ms', true);
         FOR p IN SELECT * FROM audit_partitions WHERE first_seq <= last_seq ORDER BY first_seq LOOP
             IF p.end_seq - 1 <= last_seq AND p.n < (SELECT max(n) FROM audit_partitions) THEN
                 EXECUTE format('SELECT max(time_ns), CASE WHEN $1 THEN max(seq) - min(seq) + 1
