@@ -793,26 +793,40 @@ fn pages_are_read_from_their_index_in_order() {
              SET enable_bitmapscan = off; ANALYZE audit_records"
         ))
         .unwrap();
-    for filter in [
-        "TRUE",
-        "event = 'app_add'",
-        "tenant = 'acme'",
-        "tenant = 'acme' AND event = 'user_login'",
-        "entity_type = 'app' AND entity_id = 'app-2'",
-        "actor_id = 'u-1'",
-        "actor_email = 'jane@acme.test'",
-        "(record->'metadata'->>'n') = '7'",
+    // As the store runs them: prepared, values as parameters, planned without them.
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .unwrap();
+    for (filter, args) in [
+        ("TRUE", ""),
+        ("event = $1", "'app_add'"),
+        ("tenant = $1", "'acme'"),
+        ("tenant = $1 AND event = $2", "'acme', 'user_login'"),
+        ("entity_type = $1 AND entity_id = $2", "'app', 'app-2'"),
+        ("actor_id = $1", "'u-1'"),
+        ("actor_email = $1", "'jane@acme.test'"),
+        ("(record->'metadata'->>'n') = $1", "'7'"),
     ] {
         for dir in ["DESC", "ASC"] {
-            let plan: Vec<String> = client
-                .query(
-                    &format!(
-                        "EXPLAIN SELECT time_ns, seq, record::text FROM audit_records \
-                         WHERE {filter} AND erased_ns IS NULL \
-                         ORDER BY time_ns {dir}, seq {dir} LIMIT 51"
-                    ),
-                    &[],
+            let (types, execute) = if args.is_empty() {
+                (String::new(), "EXPLAIN EXECUTE page".to_string())
+            } else {
+                let n = args.matches('\'').count() / 2;
+                (
+                    format!("({})", vec!["text"; n].join(", ")),
+                    format!("EXPLAIN EXECUTE page ({args})"),
                 )
+            };
+            client
+                .batch_execute(&format!(
+                    "DEALLOCATE ALL; PREPARE page {types} AS \
+                     SELECT time_ns, seq, record::text FROM audit_records \
+                     WHERE {filter} AND erased_ns IS NULL \
+                     ORDER BY time_ns {dir}, seq {dir} LIMIT 51"
+                ))
+                .unwrap();
+            let plan: Vec<String> = client
+                .query(&execute, &[])
                 .unwrap()
                 .iter()
                 .map(|r| r.get(0))

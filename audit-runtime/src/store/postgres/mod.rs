@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, Config, NoTls, Transaction};
+use postgres::{Client, Config, GenericClient, NoTls, Statement, Transaction};
 use uuid::Uuid;
 
 use super::columns::{Columns, column_text};
@@ -158,6 +158,7 @@ impl PostgresOptions {
             schema: self.schema,
             name: self.name,
             placement: partitions::Placement::new(self.partition_rows),
+            statements: std::collections::HashMap::new(),
         };
         let client = store.client()?;
         schema::migrate(client, self.schema_version)?;
@@ -194,6 +195,8 @@ pub struct Postgres {
     schema: Option<String>,
     name: String,
     placement: partitions::Placement,
+    /// Statements prepared on the current connection, by their SQL (see [`prepared`]).
+    statements: std::collections::HashMap<String, Statement>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -407,9 +410,48 @@ impl Postgres {
                     .batch_execute(&format!("SET search_path TO {quoted}"))
                     .map_err(db_error)?;
             }
+            // Plans made without the parameters' values, kept by named statements
+            // (see `prepared`): a plan over `audit_records` costs ~0.15 ms per
+            // partition to make (14 ms at 100 partitions, for a 0.2 ms page).
+            // Where values decide which partitions a statement reads, they are
+            // written into its SQL (positions, never text), so the plan covers
+            // only those partitions.
+            client
+                .batch_execute("SET plan_cache_mode = force_generic_plan")
+                .map_err(db_error)?;
+            self.statements.clear();
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// The connection and the statements prepared on it.
+    fn session(
+        &mut self,
+    ) -> Result<
+        (
+            &mut Client,
+            &mut std::collections::HashMap<String, Statement>,
+        ),
+        StoreError,
+    > {
+        self.client()?;
+        Ok((
+            self.client.as_mut().expect("connected above"),
+            &mut self.statements,
+        ))
+    }
+
+    /// Runs `sql` (a statement of fixed text) as a statement prepared once on this
+    /// connection.
+    fn query_cached(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        let (client, statements) = self.session()?;
+        let statement = prepared(client, statements, sql).map_err(db_error)?;
+        client.query(&statement, params).map_err(db_error)
     }
 
     /// The schema holding the store's tables, if not the connection's default.
@@ -419,11 +461,7 @@ impl Postgres {
 
     /// Rows in the store.
     pub fn count(&mut self) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .client()?
-            .query_one("SELECT count(*) FROM audit_records", &[])
-            .map_err(db_error)?
-            .get(0);
+        let n: i64 = self.query_cached("SELECT count(*) FROM audit_records", &[])?[0].get(0);
         Ok(n as u64)
     }
 
@@ -432,7 +470,14 @@ impl Postgres {
         let key = self.key.clone();
         self.client().map_err(SinkError::from)?;
         let client = self.client.as_mut().expect("connected above");
-        let result = insert(client, &key, &mut self.placement, batch).map_err(sink_error);
+        let result = insert(
+            client,
+            &mut self.statements,
+            &key,
+            &mut self.placement,
+            batch,
+        )
+        .map_err(sink_error);
         if result.is_err() && client.is_closed() {
             self.client = None;
         }
@@ -446,13 +491,14 @@ impl Postgres {
 /// hold those positions, made first if missing).
 fn insert(
     client: &mut Client,
+    statements: &mut std::collections::HashMap<String, Statement>,
     key: &ChainKey,
     placement: &mut partitions::Placement,
     batch: &Batch,
 ) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
     tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")?;
-    let (mut seq, mut prev) = head(&mut tx)?;
+    let (mut seq, mut prev) = head(&mut tx, statements)?;
     let ids: Vec<Uuid> = batch.iter().map(|i| i.record().id).collect();
     let stored = placement.stored_ids(&mut tx, seq + 1, &ids)?;
     let mut seen = std::collections::HashSet::new();
@@ -498,17 +544,37 @@ fn insert(
     tx.commit()
 }
 
+/// `sql` prepared once per connection: a named statement, whose plan PostgreSQL
+/// keeps, rather than one planned again at every execution.
+fn prepared(
+    client: &mut impl GenericClient,
+    statements: &mut std::collections::HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement, postgres::Error> {
+    if let Some(s) = statements.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = client.prepare(sql)?;
+    statements.insert(sql.to_owned(), s.clone());
+    Ok(s)
+}
+
 /// The position and link the next row follows: the last row's, else the last
 /// purge's anchor, else none (0 and the genesis link).
-fn head(tx: &mut Transaction<'_>) -> Result<(i64, Link), postgres::Error> {
-    let row = tx.query_opt(
+fn head(
+    tx: &mut Transaction<'_>,
+    statements: &mut std::collections::HashMap<String, Statement>,
+) -> Result<(i64, Link), postgres::Error> {
+    let statement = prepared(
+        tx,
+        statements,
         "SELECT seq, link FROM (
              (SELECT 0, seq, link FROM audit_records ORDER BY seq DESC LIMIT 1)
              UNION ALL
              (SELECT 1, seq, link FROM audit_anchor ORDER BY n DESC LIMIT 1)
          ) AS h (k, seq, link) ORDER BY k LIMIT 1",
-        &[],
     )?;
+    let row = tx.query_opt(&statement, &[])?;
     Ok(row.map_or((0, Link::GENESIS), |r| {
         let link: String = r.get(1);
         (r.get(0), link.parse().unwrap_or(Link::GENESIS))
@@ -696,7 +762,8 @@ impl Postgres {
         before_ns: i64,
         keep: Option<&mut Keep<'_>>,
     ) -> Result<Step, StoreError> {
-        let mut tx = self.client()?.transaction().map_err(db_error)?;
+        let (client, statements) = self.session()?;
+        let mut tx = client.transaction().map_err(db_error)?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
             .map_err(db_error)?;
         // Without an export, the rows of a whole partition go at once (dropped,
@@ -705,6 +772,7 @@ impl Postgres {
             None => partitions::whole_step(&mut tx, keep_from).map_err(db_error)?,
             Some(keep) => kept_chunk(
                 &mut tx,
+                statements,
                 "SELECT seq, record::text FROM audit_records WHERE seq < $1 ORDER BY seq LIMIT $2",
                 &[&keep_from, &(chunk as i64)],
                 keep,
@@ -732,11 +800,13 @@ impl Postgres {
 /// removes or erases them; the last one's `seq`, or `None` when there is none.
 fn kept_chunk(
     tx: &mut Transaction<'_>,
+    statements: &mut std::collections::HashMap<String, Statement>,
     select: &str,
     params: &[&(dyn ToSql + Sync)],
     keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
 ) -> Result<Option<i64>, StoreError> {
-    let rows = tx.query(select, params).map_err(db_error)?;
+    let select = prepared(tx, statements, select).map_err(db_error)?;
+    let rows = tx.query(&select, params).map_err(db_error)?;
     let Some(last) = rows.last() else {
         return Ok(None);
     };
@@ -790,14 +860,11 @@ impl Purger for Postgres {
     }
 
     fn erasable(&mut self, tenant: &str, before_ns: i64) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .client()?
-            .query_one(
-                "SELECT count(*) FROM audit_records
-                 WHERE tenant = $1 AND time_ns < $2 AND erased_ns IS NULL",
-                &[&tenant, &before_ns],
-            )
-            .map_err(db_error)?
+        let n: i64 = self.query_cached(
+            "SELECT count(*) FROM audit_records
+             WHERE tenant = $1 AND time_ns < $2 AND erased_ns IS NULL",
+            &[&tenant, &before_ns],
+        )?[0]
             .get(0);
         Ok(n as u64)
     }
@@ -809,11 +876,13 @@ impl Purger for Postgres {
         chunk: usize,
         keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
-        let mut tx = self.client()?.transaction().map_err(db_error)?;
+        let (client, statements) = self.session()?;
+        let mut tx = client.transaction().map_err(db_error)?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
             .map_err(db_error)?;
         let Some(last_seq) = kept_chunk(
             &mut tx,
+            statements,
             "SELECT seq, record::text FROM audit_records
              WHERE tenant = $1 AND time_ns < $2 AND erased_ns IS NULL ORDER BY seq LIMIT $3",
             &[&tenant, &before_ns, &(chunk as i64)],
@@ -851,7 +920,7 @@ impl Postgres {
             })
             .collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p).collect();
-        let rows = self.client()?.query(&text, &refs).map_err(db_error)?;
+        let rows = self.query_cached(&text, &refs)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let seq: i64 = r.get(1);
@@ -869,15 +938,14 @@ impl Store for Postgres {
 
     fn get_in(&mut self, id: Uuid, tenant: Option<&str>) -> Result<Option<Record>, StoreError> {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
-        self.client()?
-            .query_opt(
-                "SELECT seq, record::text FROM audit_records
-                 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND erased_ns IS NULL",
-                &[&id, &tenant],
-            )
-            .map_err(db_error)?
-            .map(|r| parse_record(r.get(0), r.get(1)))
-            .transpose()
+        self.query_cached(
+            "SELECT seq, record::text FROM audit_records
+             WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) AND erased_ns IS NULL",
+            &[&id, &tenant],
+        )?
+        .first()
+        .map(|r| parse_record(r.get(0), r.get(1)))
+        .transpose()
     }
 
     fn follow_matching(&mut self, after: i64, query: &Query) -> Result<Vec<Stored>, StoreError> {
@@ -893,21 +961,18 @@ impl Store for Postgres {
         let tenant = tenant.map(|t| column_text(t, true).into_owned());
         let newest =
             events::newest_of_event(Placeholder::Dollar, "audit_records", tenant.is_some());
-        let client = self.client()?;
-        let names: Vec<String> = client
-            .query(&events::distinct_events("audit_records"), &[])
-            .map_err(db_error)?
+        let names: Vec<String> = self
+            .query_cached(&events::distinct_events("audit_records"), &[])?
             .iter()
             .map(|r| r.get(0))
             .collect();
         let mut out = Vec::with_capacity(names.len());
         for event in names {
-            let row = match &tenant {
-                Some(t) => client.query_opt(&newest, &[&event, t]),
-                None => client.query_opt(&newest, &[&event]),
-            }
-            .map_err(db_error)?;
-            if let Some(r) = row {
+            let rows = match &tenant {
+                Some(t) => self.query_cached(&newest, &[&event, t]),
+                None => self.query_cached(&newest, &[&event]),
+            }?;
+            if let Some(r) = rows.first() {
                 out.push(events::seen(event, r.get(0), r.get(1), r.get(2), r.get(3))?);
             }
         }
@@ -915,11 +980,7 @@ impl Store for Postgres {
     }
 
     fn last_seq(&mut self) -> Result<i64, StoreError> {
-        Ok(self
-            .client()?
-            .query_one("SELECT coalesce(max(seq), 0) FROM audit_records", &[])
-            .map_err(db_error)?
-            .get(0))
+        Ok(self.query_cached("SELECT coalesce(max(seq), 0) FROM audit_records", &[])?[0].get(0))
     }
 
     fn witness(&mut self, seqs: &[i64]) -> Result<Witness, StoreError> {
