@@ -82,7 +82,10 @@ impl Purge {
         self
     }
 
-    /// Rows removed per transaction (default 10 000).
+    /// Rows exported per synced write, and removed per transaction where rows are
+    /// deleted one by one (default 10 000). A whole partition (PostgreSQL) or
+    /// segment (SQLite) before the cut-off is dropped in one transaction instead,
+    /// after its rows, when exporting, were written `rows` at a time.
     pub fn chunk(mut self, rows: usize) -> Self {
         self.chunk = rows.max(1);
         self

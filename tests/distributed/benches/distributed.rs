@@ -128,6 +128,26 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     );
     assert_eq!(report.removed, purge as u64);
+    // The next PURGE rows, exported to a file first.
+    let purge2 = purge.min(rows - purge);
+    let cut = Timestamp::from_nanos(T0 + (purge + purge2) as i64 * 1_000_000);
+    let archive = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let report = store
+        .purge(
+            &audit::store::Purge::older_than(cut).export(archive.path().join("archive.jsonl")),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    println!(
+        "| PostgreSQL purge of the next {} rows, exported | {:.0} ms |",
+        report.removed,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(
+        (report.removed, report.exported),
+        (purge2 as u64, purge2 as u64)
+    );
     assert!(store.verify().unwrap().is_intact());
     drop(store);
     admin

@@ -781,19 +781,92 @@ impl Postgres {
         let Some(last_seq) = last_seq else {
             return Ok(Step::Done(None));
         };
-        // Only this function (run as the schema's owner) may delete rows; it writes
-        // the anchor in the same transaction.
-        let n: i64 = match tx.query_one(
-            "SELECT audit_purge_through($1, $2)",
-            &[&last_seq, &before_ns],
-        ) {
-            Ok(row) => row.get(0),
-            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(Step::Busy),
-            Err(e) => return Err(db_error(e)),
-        };
-        tx.commit().map_err(db_error)?;
-        Ok(Step::Done(Some((n as u64, last_seq))))
+        purge_through(tx, last_seq, before_ns)
     }
+
+    /// The rows of the oldest partition, when every one of them comes before
+    /// `keep_from`, handed to `keep` `chunk` at a time from one snapshot (no lock
+    /// held: rows before the cut change only by being purged or erased); the last
+    /// one's position. `None` when that partition also holds rows to keep.
+    fn export_partition(
+        &mut self,
+        keep_from: i64,
+        chunk: usize,
+        keep: &mut Keep<'_>,
+    ) -> Result<Option<i64>, StoreError> {
+        let tx = self
+            .client()?
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(db_error)?;
+        let mut tx = Tx(tx);
+        let Some(p) = partitions::oldest(&mut tx.0).map_err(db_error)? else {
+            return Ok(None);
+        };
+        if p.end_seq > keep_from {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT seq, record::text FROM audit_records WHERE {} ORDER BY seq",
+            p.positions()
+        );
+        let (mut records, mut last): (Vec<String>, Option<i64>) = (Vec::new(), None);
+        tx.each_row(&sql, &mut |r| {
+            records.push(r.get(1));
+            last = Some(r.get(0));
+            if records.len() >= chunk.max(1) {
+                keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
+                records.clear();
+            }
+            Ok(true)
+        })?;
+        if !records.is_empty() {
+            keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        tx.0.commit().map_err(db_error)?;
+        Ok(last)
+    }
+
+    /// The removal of the rows up to `last_seq` after they were exported; nothing
+    /// when another purge removed them meanwhile.
+    fn remove_exported(&mut self, last_seq: i64, before_ns: i64) -> Result<Step, StoreError> {
+        let mut tx = self.client()?.transaction().map_err(db_error)?;
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
+            .map_err(db_error)?;
+        let gone = tx
+            .query_opt(
+                &format!("SELECT 1 FROM audit_records WHERE seq = {last_seq}"),
+                &[],
+            )
+            .map_err(db_error)?
+            .is_none();
+        if gone {
+            return Ok(Step::Done(Some((0, last_seq))));
+        }
+        purge_through(tx, last_seq, before_ns)
+    }
+}
+
+/// Removes the rows up to `last_seq` (all older than `before_ns`) through the
+/// owner's function, which alone may delete rows and writes the anchor in the same
+/// transaction; then commits.
+fn purge_through(
+    mut tx: Transaction<'_>,
+    last_seq: i64,
+    before_ns: i64,
+) -> Result<Step, StoreError> {
+    let n: i64 = match tx.query_one(
+        "SELECT audit_purge_through($1, $2)",
+        &[&last_seq, &before_ns],
+    ) {
+        Ok(row) => row.get(0),
+        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(Step::Busy),
+        Err(e) => return Err(db_error(e)),
+    };
+    tx.commit().map_err(db_error)?;
+    Ok(Step::Done(Some((n as u64, last_seq))))
 }
 
 /// The rows of `select` (`seq, record::text`) handed to `keep` before the caller
@@ -836,12 +909,22 @@ impl Purger for Postgres {
         before_ns: i64,
         mut keep: Option<&mut Keep<'_>>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
+        // With an export, a partition wholly before the cut is read out first,
+        // outside the store's lock (it takes a while), then dropped in one step.
+        let exported = match keep.as_deref_mut() {
+            Some(keep) => self.export_partition(keep_from, chunk, keep)?,
+            None => None,
+        };
         // A step that drops a partition waits at most 200 ms for the table's readers
         // (writers queue behind it meanwhile), then gives way and is tried again.
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.remove_step(keep_from, chunk, before_ns, keep.as_deref_mut())? {
+            let step = match exported {
+                Some(last_seq) => self.remove_exported(last_seq, before_ns)?,
+                None => self.remove_step(keep_from, chunk, before_ns, keep.as_deref_mut())?,
+            };
+            match step {
                 Step::Done(removed) => return Ok(removed),
                 Step::Busy if started.elapsed() < PURGE_BUSY_LIMIT => {
                     std::thread::sleep(delay);

@@ -32,7 +32,7 @@ pub(super) struct Partition {
 impl Partition {
     /// The SQL condition of its positions, with the bounds written out: a statement
     /// with it is planned for this partition only.
-    fn positions(&self) -> String {
+    pub(super) fn positions(&self) -> String {
         if self.first_seq == i64::MIN {
             format!("seq < {}", self.end_seq)
         } else {
@@ -238,6 +238,18 @@ fn edge<'a>(
     Ok(None)
 }
 
+/// The oldest partition holding rows.
+pub(super) fn oldest(
+    client: &mut impl GenericClient,
+) -> Result<Option<Partition>, postgres::Error> {
+    for p in list(client)? {
+        if edge(client, std::iter::once(&p), "min")?.is_some() {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
 /// The last row of a purge step that removes no more than one partition's rows
 /// before `keep_from` at once (a whole partition is dropped, not deleted row by
 /// row): the last position before `keep_from` in the oldest partition holding rows.
@@ -245,14 +257,7 @@ pub(super) fn whole_step(
     tx: &mut Transaction<'_>,
     keep_from: i64,
 ) -> Result<Option<i64>, postgres::Error> {
-    let parts = list(tx)?;
-    let Some(oldest) = edge(tx, parts.iter(), "min")? else {
-        return Ok(None);
-    };
-    let Some(p) = parts
-        .iter()
-        .find(|p| p.first_seq <= oldest && oldest < p.end_seq)
-    else {
+    let Some(p) = oldest(tx)? else {
         return Ok(None);
     };
     let end = p.end_seq.min(keep_from);
