@@ -13,7 +13,8 @@
 //! target directory). "page" is `Query::all().actor(a).since(t1).until(t2).limit(50)`
 //! for random actors and windows over a store of ROWS rows, from the default store
 //! (segments of 50 000 rows) and from one table (schema 3, the layout before
-//! segments); "purge" removes the oldest PURGE rows (default 100 000) of each.
+//! segments); "purge" removes the oldest PURGE rows (default 100 000) of each, then
+//! the next PURGE rows with an export.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -198,6 +199,24 @@ fn main() {
         assert_eq!(report.removed, purge as u64);
         println!(
             "purge of the oldest {purge} rows ({name}): {:.0} ms",
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+        // The next PURGE rows, exported to a file first.
+        let archive = dir.join(format!("archive-{}.jsonl", name.replace(' ', "-")));
+        let start = Instant::now();
+        let cut = Timestamp::from_nanos(T0 + 2 * purge as i64 * 1_000_000);
+        let report = store
+            .purge(
+                &audit::store::Purge::older_than(cut).export(&archive),
+                &mut |_, _| {},
+            )
+            .unwrap();
+        assert_eq!(
+            (report.removed, report.exported),
+            (purge as u64, purge as u64)
+        );
+        println!(
+            "purge of the next {purge} rows, exported ({name}): {:.0} ms",
             start.elapsed().as_secs_f64() * 1000.0
         );
         let start = Instant::now();

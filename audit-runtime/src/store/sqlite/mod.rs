@@ -338,6 +338,40 @@ impl Sqlite {
         Ok((tx, segs))
     }
 
+    /// The rows of the oldest segment, when it is sealed and every one of them
+    /// comes before `keep_from`, handed to `keep` `chunk` at a time from one
+    /// snapshot; the segment's table. `None` when it also holds rows to keep.
+    fn export_segment(
+        &mut self,
+        keep_from: i64,
+        chunk: usize,
+        keep: &mut Keep<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let (tx, segs) = self.snapshot()?;
+        let Some(s) = segs.first() else {
+            return Ok(None);
+        };
+        if !s.sealed.as_ref().is_some_and(|x| x.last_seq < keep_from) {
+            return Ok(None);
+        }
+        let mut stmt = tx
+            .prepare(&format!("SELECT record FROM {} ORDER BY seq", s.table))
+            .map_err(db_error)?;
+        let mut rows = stmt.query([]).map_err(db_error)?;
+        let mut records: Vec<String> = Vec::new();
+        while let Some(r) = rows.next().map_err(db_error)? {
+            records.push(r.get(0).map_err(db_error)?);
+            if records.len() >= chunk.max(1) {
+                keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
+                records.clear();
+            }
+        }
+        if !records.is_empty() {
+            keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        Ok(Some(s.table.clone()))
+    }
+
     fn require_key(&self) -> Result<(), StoreError> {
         self.key_state.require()
     }
@@ -643,6 +677,12 @@ impl Purger for Sqlite {
         before_ns: i64,
         mut keep: Option<&mut Keep<'_>>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
+        // With an export, a sealed segment wholly before the cut is read out first,
+        // from a snapshot, before the write lock is taken; then dropped.
+        let exported = match keep.as_deref_mut() {
+            Some(keep) => self.export_segment(keep_from, chunk, keep)?,
+            None => None,
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -656,14 +696,15 @@ impl Purger for Sqlite {
             )
             .map_err(db_error)?;
         // Up to `chunk` rows, across segments; or one whole sealed segment before
-        // the first row kept, dropped rather than deleted row by row (not when
-        // exporting: its rows go to the export first).
+        // the first row kept, dropped rather than deleted row by row (when
+        // exporting, only the one exported above).
         let mut taken: i64 = 0;
         let mut last: Option<(i64, String)> = None;
         for s in &segs {
             let t = &s.table;
             let room = chunk as i64 - taken;
-            let whole = keep.is_none() && s.sealed.as_ref().is_some_and(|x| x.last_seq < keep_from);
+            let whole = s.sealed.as_ref().is_some_and(|x| x.last_seq < keep_from)
+                && (keep.is_none() || exported.as_ref() == Some(t));
             if whole {
                 if taken > 0 {
                     break;
