@@ -351,7 +351,7 @@ impl Sqlite {
         let Some(s) = segs.first() else {
             return Ok(None);
         };
-        if !s.sealed.as_ref().is_some_and(|x| x.last_seq < keep_from) {
+        if s.sealed.as_ref().is_none_or(|x| x.last_seq >= keep_from) {
             return Ok(None);
         }
         let mut stmt = tx
