@@ -91,6 +91,42 @@ pub(crate) fn witness(
 /// Where a purge's rows go before they are removed (the export).
 pub(crate) type Keep<'a> = dyn FnMut(&[&str]) -> Result<(), StoreError> + 'a;
 
+/// Hands records read one by one to a [`Keep`], `chunk` at a time (each hand-over
+/// is one synced write of the export).
+pub(crate) struct Chunks<'k, 'a> {
+    keep: &'k mut Keep<'a>,
+    chunk: usize,
+    records: Vec<String>,
+}
+
+impl<'k, 'a> Chunks<'k, 'a> {
+    pub(crate) fn new(keep: &'k mut Keep<'a>, chunk: usize) -> Self {
+        Chunks {
+            keep,
+            chunk: chunk.max(1),
+            records: Vec::new(),
+        }
+    }
+
+    /// Adds a record, handing the chunk over once it is full.
+    pub(crate) fn push(&mut self, record: String) -> Result<(), StoreError> {
+        self.records.push(record);
+        if self.records.len() >= self.chunk {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands over what is left.
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.records.is_empty() {
+            (self.keep)(&self.records.iter().map(String::as_str).collect::<Vec<_>>())?;
+            self.records.clear();
+        }
+        Ok(())
+    }
+}
+
 /// The database side of a purge.
 pub(crate) trait Purger {
     /// The first row to keep (the first at or after `before_ns`; rows are removed as a

@@ -158,7 +158,7 @@ impl PostgresOptions {
             schema: self.schema,
             name: self.name,
             placement: partitions::Placement::new(self.partition_rows),
-            statements: std::collections::HashMap::new(),
+            statements: Statements::new(),
         };
         let client = store.client()?;
         schema::migrate(client, self.schema_version)?;
@@ -196,7 +196,7 @@ pub struct Postgres {
     name: String,
     placement: partitions::Placement,
     /// Statements prepared on the current connection, by their SQL (see [`prepared`]).
-    statements: std::collections::HashMap<String, Statement>,
+    statements: Statements,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -426,15 +426,7 @@ impl Postgres {
     }
 
     /// The connection and the statements prepared on it.
-    fn session(
-        &mut self,
-    ) -> Result<
-        (
-            &mut Client,
-            &mut std::collections::HashMap<String, Statement>,
-        ),
-        StoreError,
-    > {
+    fn session(&mut self) -> Result<(&mut Client, &mut Statements), StoreError> {
         self.client()?;
         Ok((
             self.client.as_mut().expect("connected above"),
@@ -491,7 +483,7 @@ impl Postgres {
 /// hold those positions, made first if missing).
 fn insert(
     client: &mut Client,
-    statements: &mut std::collections::HashMap<String, Statement>,
+    statements: &mut Statements,
     key: &ChainKey,
     placement: &mut partitions::Placement,
     batch: &Batch,
@@ -544,11 +536,14 @@ fn insert(
     tx.commit()
 }
 
+/// Statements prepared on a connection, by their SQL.
+type Statements = std::collections::HashMap<String, Statement>;
+
 /// `sql` prepared once per connection: a named statement, whose plan PostgreSQL
 /// keeps, rather than one planned again at every execution.
 fn prepared(
     client: &mut impl GenericClient,
-    statements: &mut std::collections::HashMap<String, Statement>,
+    statements: &mut Statements,
     sql: &str,
 ) -> Result<Statement, postgres::Error> {
     if let Some(s) = statements.get(sql) {
@@ -563,7 +558,7 @@ fn prepared(
 /// purge's anchor, else none (0 and the genesis link).
 fn head(
     tx: &mut Transaction<'_>,
-    statements: &mut std::collections::HashMap<String, Statement>,
+    statements: &mut Statements,
 ) -> Result<(i64, Link), postgres::Error> {
     let statement = prepared(
         tx,
@@ -812,19 +807,12 @@ impl Postgres {
             "SELECT seq, record::text FROM audit_records WHERE {} ORDER BY seq",
             p.positions()
         );
-        let (mut records, mut last): (Vec<String>, Option<i64>) = (Vec::new(), None);
+        let (mut chunks, mut last) = (core::Chunks::new(keep, chunk), None);
         tx.each_row(&sql, &mut |r| {
-            records.push(r.get(1));
             last = Some(r.get(0));
-            if records.len() >= chunk.max(1) {
-                keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
-                records.clear();
-            }
-            Ok(true)
+            chunks.push(r.get(1)).map(|()| true)
         })?;
-        if !records.is_empty() {
-            keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
-        }
+        chunks.flush()?;
         tx.0.commit().map_err(db_error)?;
         Ok(last)
     }
@@ -873,7 +861,7 @@ fn purge_through(
 /// removes or erases them; the last one's `seq`, or `None` when there is none.
 fn kept_chunk(
     tx: &mut Transaction<'_>,
-    statements: &mut std::collections::HashMap<String, Statement>,
+    statements: &mut Statements,
     select: &str,
     params: &[&(dyn ToSql + Sync)],
     keep: &mut dyn FnMut(&[&str]) -> Result<(), StoreError>,

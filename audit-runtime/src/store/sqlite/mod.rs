@@ -358,17 +358,11 @@ impl Sqlite {
             .prepare(&format!("SELECT record FROM {} ORDER BY seq", s.table))
             .map_err(db_error)?;
         let mut rows = stmt.query([]).map_err(db_error)?;
-        let mut records: Vec<String> = Vec::new();
+        let mut chunks = core::Chunks::new(keep, chunk);
         while let Some(r) = rows.next().map_err(db_error)? {
-            records.push(r.get(0).map_err(db_error)?);
-            if records.len() >= chunk.max(1) {
-                keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
-                records.clear();
-            }
+            chunks.push(r.get(0).map_err(db_error)?)?;
         }
-        if !records.is_empty() {
-            keep(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
-        }
+        chunks.flush()?;
         Ok(Some(s.table.clone()))
     }
 
