@@ -771,6 +771,10 @@ pub struct TargetArgs {
     /// Rows per segment of a SQLite store (default 20 000; docs/STORAGE.md).
     #[arg(long)]
     segment_rows: Option<usize>,
+    /// Positions per partition a PostgreSQL store makes (default 100 000;
+    /// docs/STORAGE.md).
+    #[arg(long)]
+    partition_rows: Option<u64>,
 }
 
 impl TargetArgs {
@@ -778,12 +782,29 @@ impl TargetArgs {
     pub fn open(&self) -> Result<Box<dyn Sink>, String> {
         let key = hmac_key(self.key_file.as_deref(), &self.key_env)?;
         if self.to.starts_with("postgres://") || self.to.starts_with("postgresql://") {
+            if self.segment_rows.is_some() {
+                return Err(
+                    "--segment-rows is for a SQLite store; a PostgreSQL store has \
+                            partitions (--partition-rows)"
+                        .into(),
+                );
+            }
             let mut options = Postgres::options();
             if let Some(key) = key {
                 options = options.hmac_key(key);
             }
+            if let Some(rows) = self.partition_rows {
+                options = options.partition_rows(rows);
+            }
             Ok(Box::new(options.connect(&self.to).map_err(store_err)?))
         } else {
+            if self.partition_rows.is_some() {
+                return Err(
+                    "--partition-rows is for a PostgreSQL store; a SQLite store has \
+                            segments (--segment-rows)"
+                        .into(),
+                );
+            }
             let mut options = Sqlite::options();
             if let Some(key) = key {
                 options = options.hmac_key(key);

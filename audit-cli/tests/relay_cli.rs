@@ -181,8 +181,17 @@ fn a_relay_killed_mid_batch_delivers_every_row_exactly_once_postgres() {
         ))
         .unwrap();
     let started = Instant::now();
-    let killed = kill_and_restart(&from, &to, 12, &[]);
+    // Partitions of 50 positions: a kill lands while partitions are being made too.
+    let killed = kill_and_restart(&from, &to, 12, &["--partition-rows", "50"]);
     assert!(killed > 0, "some kills landed while the relay ran");
+    let partitions: i64 = admin
+        .query_one(
+            &format!("SELECT count(*) FROM {audit}.audit_partitions"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(partitions > ROWS as i64 / 50, "{partitions} partitions");
     let left: i64 = admin
         .query_one(&format!("SELECT count(*) FROM {app}.audit_outbox"), &[])
         .unwrap()
@@ -199,4 +208,22 @@ fn a_relay_killed_mid_batch_delivers_every_row_exactly_once_postgres() {
             "DROP SCHEMA {app} CASCADE; DROP SCHEMA {audit} CASCADE"
         ))
         .unwrap();
+}
+
+/// A store option of the other kind of store is refused, not ignored.
+#[test]
+fn a_partition_size_for_a_sqlite_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["relay", "--from", &pg_url(), "--to"])
+        .arg(dir.path().join("store.db"))
+        .args(["--partition-rows", "50", "--exit-when-empty"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--partition-rows is for a PostgreSQL store"),
+        "{err}"
+    );
 }
