@@ -290,3 +290,59 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
         2
     );
 }
+
+/// Writes to the store, then asks the ingest run to stop.
+struct StopAfterOne(Postgres, std::sync::Arc<AtomicBool>);
+
+impl audit::sinks::Sink for StopAfterOne {
+    fn name(&self) -> &str {
+        "stop-after-one"
+    }
+    fn write(&mut self, batch: &audit::sinks::Batch) -> Result<(), audit::sinks::SinkError> {
+        let written = self.0.write(batch);
+        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
+        written
+    }
+}
+
+/// An ingest run fetches the next batch while it writes one. A run that stops
+/// hands that batch back to the stream at once: the next run gets every record
+/// without waiting for the consumer's ack wait (30 s) to pass.
+#[test]
+fn a_stopped_ingest_hands_back_the_batch_it_fetched_ahead() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let tag = std::process::id() + 2_000_000;
+    let names = Names::new(tag);
+    let spool = tempfile::tempdir().unwrap();
+    let auditor = Auditor::builder()
+        .sink_with(names.sink("nats"), SinkOptions::new().primary())
+        .spool_dir(spool.path())
+        .build()
+        .unwrap();
+    audit::dispatch::with_dispatch(std::sync::Arc::new(auditor.clone()), || {
+        for i in 0..500 {
+            create_widget(&format!("w-{i}"));
+        }
+    });
+    assert!(auditor.shutdown().is_clean());
+    let ingest = Ingest::new(&names.stream)
+        .consumer("handback")
+        .batch(100)
+        .exit_when_idle(Duration::from_secs(3));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let mut first = StopAfterOne(names.store(), stop.clone());
+    let report = ingest.run(&nats_url(), &mut first, &stop).unwrap();
+    assert_eq!(report.written, 100, "{report:?}");
+    let mut store = names.store();
+    let again = ingest
+        .run(&nats_url(), &mut store, &AtomicBool::new(false))
+        .unwrap();
+    let count = store.count().unwrap();
+    let v = store.verify().unwrap();
+    names.clean_up();
+    assert_eq!(again.written, 400, "{again:?}");
+    assert_eq!(count, 500);
+    assert!(v.is_intact(), "{v:?}");
+}

@@ -196,28 +196,16 @@ impl Ingest {
         })?;
         let mut report = IngestReport::default();
         let mut last_record = Instant::now();
+        // The next batch is fetched and parsed on the runtime's thread while this
+        // one is written: a fetched batch is only delivered, not acknowledged, so
+        // one that is never written (a stop, a crash) is delivered again.
+        let (size, wait) = (self.batch, self.fetch_wait);
+        let fetch = || rt.spawn(fetch_batch(consumer.clone(), size, wait));
+        let mut next = Prefetch(Some(fetch()));
         while !stop.load(Ordering::Relaxed) {
-            let (messages, items, rejected) = rt.block_on(async {
-                let mut batch = consumer
-                    .fetch()
-                    .max_messages(self.batch)
-                    .expires(self.fetch_wait)
-                    .messages()
-                    .await
-                    .map_err(|e| nats(&e))?;
-                let (mut messages, mut items, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-                while let Some(m) = batch.next().await {
-                    let m = m.map_err(|e| nats(&e))?;
-                    match item_of(&m.payload) {
-                        Some(item) => {
-                            items.push(item);
-                            messages.push(m);
-                        }
-                        None => rejected.push(m),
-                    }
-                }
-                Ok::<_, IngestError>((messages, items, rejected))
-            })?;
+            let fetched = next.0.take().expect("a fetch is always under way");
+            let (messages, items, rejected) = rt.block_on(fetched).map_err(|e| nats(&e))??;
+            next.0 = Some(fetch());
             if !rejected.is_empty() {
                 let entries: Vec<SpoolEntry> = rejected
                     .iter()
@@ -263,6 +251,7 @@ impl Ingest {
                 let Some((rest, _)) = t.down else { break };
                 if stop.load(Ordering::Relaxed) {
                     // Unacknowledged: redelivered to the next run.
+                    next.give_back(&rt, &client);
                     return Ok(report);
                 }
                 report.retries += 1;
@@ -310,7 +299,69 @@ impl Ingest {
             report.written += written as u64;
             report.batches += 1;
         }
+        next.give_back(&rt, &client);
         Ok(report)
+    }
+}
+
+/// A batch as fetched: the messages holding records, those records, and the
+/// messages that hold none.
+type Fetched = (Vec<jetstream::Message>, Vec<Item>, Vec<jetstream::Message>);
+
+/// Fetches up to `size` messages (waiting up to `wait` for them) and parses them.
+async fn fetch_batch(
+    consumer: jetstream::consumer::PullConsumer,
+    size: usize,
+    wait: Duration,
+) -> Result<Fetched, IngestError> {
+    let nats = |e: &dyn std::fmt::Display| IngestError::Nats(e.to_string());
+    let mut batch = consumer
+        .fetch()
+        .max_messages(size)
+        .expires(wait)
+        .messages()
+        .await
+        .map_err(|e| nats(&e))?;
+    let (mut messages, mut items, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(m) = batch.next().await {
+        let m = m.map_err(|e| nats(&e))?;
+        match item_of(&m.payload) {
+            Some(item) => {
+                items.push(item);
+                messages.push(m);
+            }
+            None => rejected.push(m),
+        }
+    }
+    Ok((messages, items, rejected))
+}
+
+/// The fetch under way, stopped when the run ends (its messages, delivered but not
+/// acknowledged, are delivered again after the consumer's ack wait).
+struct Prefetch(Option<tokio::task::JoinHandle<Result<Fetched, IngestError>>>);
+
+impl Prefetch {
+    /// Waits for the fetch under way (at most the fetch wait) and hands its
+    /// messages back to the stream for immediate redelivery, so that a run that
+    /// stops does not hold them until the ack wait passes.
+    fn give_back(&mut self, rt: &tokio::runtime::Runtime, client: &async_nats::Client) {
+        let Some(fetch) = self.0.take() else { return };
+        if let Ok(Ok((messages, _, rejected))) = rt.block_on(fetch) {
+            rt.block_on(async {
+                for m in messages.iter().chain(&rejected) {
+                    let _ = m.ack_with(AckKind::Nak(None)).await;
+                }
+                let _ = client.flush().await;
+            });
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if let Some(fetch) = self.0.take() {
+            fetch.abort();
+        }
     }
 }
 
