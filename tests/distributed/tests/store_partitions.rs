@@ -343,3 +343,45 @@ fn a_purge_waiting_for_a_reader_does_not_hold_up_writers() {
     let v = store.verify().unwrap();
     assert!(v.is_intact(), "{v:?}");
 }
+
+/// Someone with the owner's or a superuser's powers removes a whole partition
+/// (dropped, or detached to hide it): `verify` names the gap, as for rows deleted
+/// one by one, and a row changed inside a partition is named too.
+#[test]
+fn a_partition_removed_or_changed_behind_the_store_is_found() {
+    let s = Schema::new();
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    store_suite::populate(&mut store, 50, T);
+    assert!(store.verify().unwrap().is_intact());
+    let sql = |q: &str| {
+        pg_admin()
+            .batch_execute(&format!("SET search_path TO {}; {q}", s.0))
+            .unwrap()
+    };
+    sql("ALTER TABLE audit_records DETACH PARTITION audit_records_p2");
+    match store.verify().unwrap().first_break {
+        Some(audit::store::Break::Removed {
+            seq: 21,
+            after: Some(10),
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    sql("ALTER TABLE audit_records ATTACH PARTITION audit_records_p2 FOR VALUES FROM (11) TO (21)");
+    assert!(store.verify().unwrap().is_intact());
+    sql("DROP TRIGGER audit_records_append_only ON audit_records;
+         UPDATE audit_records_p4 SET description = 'nothing happened' WHERE seq = 35");
+    match store.verify().unwrap().first_break {
+        Some(audit::store::Break::Changed { seq: 35, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    sql("DROP TABLE audit_records_p3");
+    match store.verify().unwrap().first_break {
+        Some(audit::store::Break::Removed {
+            seq: 31,
+            after: Some(20),
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
