@@ -435,8 +435,14 @@ fn least_privilege_roles() {
     let h = PgHarness::new();
     let roles = TestRoles::new();
     let schema = h.fresh_schema();
-    // A store an earlier version made as the application's (here: the superuser) role.
-    let mut legacy = Postgres::options().schema(&schema).connect(&url()).unwrap();
+    // A store an earlier version made as the application's (here: the superuser)
+    // role, in partitions of 2 rows: the owner takes them over, and the admin's purge
+    // below drops them.
+    let mut legacy = Postgres::options()
+        .schema(&schema)
+        .partition_rows(2)
+        .connect(&url())
+        .unwrap();
     store_suite::populate(&mut legacy, 3, 1_780_000_000_000_000_000);
     drop(legacy);
 
@@ -549,6 +555,14 @@ fn least_privilege_roles() {
         .unwrap();
     assert_eq!(purged.removed, 3);
     assert_eq!(operator.count().unwrap(), 2);
+    let dropped: bool = admin()
+        .query_one(
+            "SELECT to_regclass($1) IS NULL",
+            &[&format!("{schema}.audit_records_p1")],
+        )
+        .unwrap()
+        .get(0);
+    assert!(dropped, "the purge dropped the legacy partition");
     let v = operator.verify().unwrap();
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.anchor.map(|a| a.purged), Some(3));
