@@ -36,6 +36,8 @@ pub(crate) struct Worker {
     next: Option<Sender<Stage>>,
     /// Length of the last record's JSON: the next buffer starts that large.
     last_len: usize,
+    /// Batches the sinks wrote, freed here (see `WRITTEN_QUEUE` in the module above).
+    written: Receiver<Vec<crate::sinks::Item>>,
 }
 
 impl Worker {
@@ -45,6 +47,7 @@ impl Worker {
         config: Arc<Config>,
         shared: Arc<Shared>,
         specs: HashMap<&'static str, &'static EventSpec>,
+        written: Receiver<Vec<crate::sinks::Item>>,
     ) -> std::io::Result<Self> {
         Ok(Worker {
             rx,
@@ -53,6 +56,7 @@ impl Worker {
             shared,
             next: None,
             last_len: 1024,
+            written,
         })
     }
 
@@ -116,6 +120,15 @@ impl Worker {
         }
     }
 
+    /// Frees the records the sinks are done with, on this thread, which made them
+    /// (see `WRITTEN_QUEUE`): checked at every event, so that a sink's frees never
+    /// wait on this thread's allocations.
+    fn free_written(&self) {
+        for written in self.written.try_iter() {
+            drop(written);
+        }
+    }
+
     fn deliver(&self, batch: &mut Vec<Built>) {
         if !batch.is_empty() {
             let full = std::mem::replace(batch, Vec::with_capacity(self.config.batch_size));
@@ -129,6 +142,7 @@ impl Worker {
             let first = match self.rx.recv_timeout(self.config.max_wait) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => {
+                    self.free_written();
                     self.drain_spill();
                     continue;
                 }
@@ -142,6 +156,7 @@ impl Worker {
             let mut next = Some(first);
             let deadline = Instant::now() + self.config.max_wait;
             while let Some(msg) = next.take() {
+                self.free_written();
                 self.shared.backpressure.taken(&self.rx);
                 match msg {
                     Msg::Event(e, ack) => {

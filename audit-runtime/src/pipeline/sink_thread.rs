@@ -74,6 +74,9 @@ pub(crate) struct SinkRunner {
     counters: Arc<Counters>,
     /// Records wait in the spool: new batches must queue behind them.
     degraded: bool,
+    /// Where written batches go to be freed (see `WRITTEN_QUEUE` in the module
+    /// above).
+    written: Option<Sender<Vec<Item>>>,
 }
 
 impl SinkRunner {
@@ -101,7 +104,14 @@ impl SinkRunner {
             config,
             counters: Arc::default(),
             degraded,
+            written: None,
         }
+    }
+
+    /// Hands written batches to `to` (the worker) instead of freeing them here.
+    pub(crate) fn returning(mut self, to: Sender<Vec<Item>>) -> Self {
+        self.written = Some(to);
+        self
     }
 
     pub(crate) fn spawn(self) -> std::io::Result<(SinkHandle, JoinHandle<()>)> {
@@ -148,7 +158,13 @@ impl SinkRunner {
                             Err(_) => break,
                         }
                     }
+                    // This thread's handles go first (in `deliver`), the worker's
+                    // last (see `WRITTEN_QUEUE`); a full or closed queue frees here.
+                    let kept = self.written.as_ref().map(|_| items.clone());
                     let undelivered = Arc::new(self.deliver(items));
+                    if let (Some(to), Some(kept)) = (&self.written, kept) {
+                        let _ = to.try_send(kept);
+                    }
                     for reply in replies.into_iter().flatten() {
                         let _ = reply.send(Arc::clone(&undelivered));
                     }
