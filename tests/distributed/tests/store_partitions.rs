@@ -41,6 +41,16 @@ impl Schema {
             .collect()
     }
 
+    /// The rows `tx` sees (taking and holding the table's read lock).
+    fn rows_seen(&self, tx: &mut postgres::Transaction<'_>) -> i64 {
+        tx.query_one(
+            &format!("SELECT count(*) FROM {}.audit_records", self.0),
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    }
+
     fn exists(&self, table: &str) -> bool {
         pg_admin()
             .query_one(
@@ -56,6 +66,15 @@ impl Drop for Schema {
     fn drop(&mut self) {
         let _ = pg_admin().batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
     }
+}
+
+/// A REPEATABLE READ transaction: a long reader (a verification, an export).
+fn snapshot(client: &mut postgres::Client) -> postgres::Transaction<'_> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .unwrap()
 }
 
 fn ids(records: &[audit::Record]) -> Vec<uuid::Uuid> {
@@ -272,17 +291,8 @@ fn a_reader_does_not_hold_up_a_new_partition() {
     let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
     store_suite::populate(&mut store, 5, T);
     let mut reader = pg_admin();
-    let mut tx = reader
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .start()
-        .unwrap();
-    let seen = |tx: &mut postgres::Transaction<'_>| -> i64 {
-        tx.query_one(&format!("SELECT count(*) FROM {}.audit_records", s.0), &[])
-            .unwrap()
-            .get(0)
-    };
-    assert_eq!(seen(&mut tx), 5);
+    let mut tx = snapshot(&mut reader);
+    assert_eq!(s.rows_seen(&mut tx), 5);
     let (done, wait) = std::sync::mpsc::channel();
     let writer = std::thread::spawn(move || {
         store_suite::populate(&mut store, 40, T + 100 * 1_000_000);
@@ -291,7 +301,7 @@ fn a_reader_does_not_hold_up_a_new_partition() {
     });
     wait.recv_timeout(Duration::from_secs(30))
         .expect("the writer waited for the reader to finish");
-    assert_eq!(seen(&mut tx), 5);
+    assert_eq!(s.rows_seen(&mut tx), 5);
     tx.commit().unwrap();
     let mut store = writer.join().unwrap();
     assert_eq!(store.count().unwrap(), 45);
@@ -308,16 +318,8 @@ fn a_purge_waiting_for_a_reader_does_not_hold_up_writers() {
     let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
     store_suite::populate(&mut store, 30, T);
     let mut reader = pg_admin();
-    let mut tx = reader
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .start()
-        .unwrap();
-    let n: i64 = tx
-        .query_one(&format!("SELECT count(*) FROM {}.audit_records", s.0), &[])
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 30);
+    let mut tx = snapshot(&mut reader);
+    assert_eq!(s.rows_seen(&mut tx), 30);
     let mut purger = s.options().connect(&pg_url()).unwrap();
     let purge = std::thread::spawn(move || {
         purger.purge(

@@ -425,6 +425,17 @@ impl Postgres {
         Ok(self.client.as_mut().expect("connected above"))
     }
 
+    /// A read-only REPEATABLE READ transaction: every read in it sees one snapshot.
+    fn snapshot(&mut self) -> Result<Tx<'_>, StoreError> {
+        self.client()?
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map(Tx)
+            .map_err(db_error)
+    }
+
     /// The connection and the statements prepared on it.
     fn session(&mut self) -> Result<(&mut Client, &mut Statements), StoreError> {
         self.client()?;
@@ -789,14 +800,7 @@ impl Postgres {
         chunk: usize,
         keep: &mut Keep<'_>,
     ) -> Result<Option<i64>, StoreError> {
-        let tx = self
-            .client()?
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(db_error)?;
-        let mut tx = Tx(tx);
+        let mut tx = self.snapshot()?;
         let Some(p) = partitions::oldest(&mut tx.0).map_err(db_error)? else {
             return Ok(None);
         };
@@ -878,15 +882,9 @@ fn kept_chunk(
 impl Purger for Postgres {
     fn prefix(&mut self, before_ns: i64) -> Result<(i64, u64), StoreError> {
         // One snapshot for the walk over partitions.
-        let mut tx = self
-            .client()?
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(db_error)?;
-        let prefix = partitions::prefix(&mut tx, before_ns).map_err(db_error)?;
-        tx.commit().map_err(db_error)?;
+        let mut tx = self.snapshot()?;
+        let prefix = partitions::prefix(&mut tx.0, before_ns).map_err(db_error)?;
+        tx.0.commit().map_err(db_error)?;
         Ok(prefix)
     }
 
@@ -1058,14 +1056,7 @@ impl Store for Postgres {
         self.key_state.require()?;
         let key = self.key.clone();
         // One snapshot for the whole walk.
-        let tx = self
-            .client()?
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(db_error)?;
-        let mut tx = Tx(tx);
+        let mut tx = self.snapshot()?;
         let witness = core::witness(&mut tx, key, seqs)?;
         tx.0.commit().map_err(db_error)?;
         Ok(witness)

@@ -100,15 +100,7 @@ impl Placement {
         let max_id = match self.sealed {
             Some((first, max_id)) if first == open => max_id,
             _ => {
-                // (`max` has no `uuid` version before PostgreSQL 16.)
-                let max_id: Option<Uuid> = tx
-                    .query_opt(
-                        &format!(
-                            "SELECT id FROM audit_records WHERE seq < {open} ORDER BY id DESC LIMIT 1"
-                        ),
-                        &[],
-                    )?
-                    .map(|r| r.get(0));
+                let max_id = largest_id(tx, &format!("seq < {open}"))?;
                 self.sealed = Some((open, max_id));
                 max_id
             }
@@ -122,16 +114,10 @@ impl Placement {
             ids.iter().partition(|id| max_id.is_some_and(|m| **id <= m));
         // Of the rest, only ids up to the largest of the open partitions can be
         // stored (one index probe): a writer's new ids are usually all larger.
-        let open_max: Option<Uuid> = if new.is_empty() {
+        let open_max = if new.is_empty() {
             None
         } else {
-            tx.query_opt(
-                &format!(
-                    "SELECT id FROM audit_records WHERE seq >= {open} ORDER BY id DESC LIMIT 1"
-                ),
-                &[],
-            )?
-            .map(|r| r.get(0))
+            largest_id(tx, &format!("seq >= {open}"))?
         };
         let new: Vec<Uuid> = new
             .into_iter()
@@ -169,6 +155,17 @@ impl Placement {
         }
         Ok(())
     }
+}
+
+/// The largest id of the rows at the positions `positions` (an SQL condition with
+/// the bounds written out). `max` has no `uuid` version before PostgreSQL 16.
+fn largest_id(tx: &mut Transaction<'_>, positions: &str) -> Result<Option<Uuid>, postgres::Error> {
+    Ok(tx
+        .query_opt(
+            &format!("SELECT id FROM audit_records WHERE {positions} ORDER BY id DESC LIMIT 1"),
+            &[],
+        )?
+        .map(|r| r.get(0)))
 }
 
 /// The first row a purge of rows older than `before_ns` keeps (rows go as a prefix
