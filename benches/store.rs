@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo bench --bench store              # ROWS=1000000 BATCH=1000 E2E=200000
-//! VARIANTS=0,2,3 cargo bench --bench store    # 0: no indexes, 1: FULL, 2: default, 3: one table
+//! VARIANTS=0,2,3 cargo bench --bench store    # 0: no indexes, 1: FULL, 2: default, 3: one table, 4: default as text
 //! SEGMENT=20000 VARIANTS=0,2 cargo bench --bench store   # another segment size
 //! ```
 //!
@@ -118,7 +118,7 @@ fn main() {
     println!("rows: {rows}, batch: {batch}, average record JSON: {avg_json} bytes\n");
     println!("| write ({rows} rows, batches of {batch}) | rows/s | bytes on disk per record |");
     println!("| --- | ---: | ---: |");
-    let variants: [(&str, Opener); 4] = [
+    let variants: [(&str, Opener); 5] = [
         (
             "no query indexes (schema v1)",
             Box::new(|p| {
@@ -152,9 +152,20 @@ fn main() {
             "query indexes in one table (schema 3, before segments)",
             Box::new(|p| Sqlite::options().schema_version(3).open(p).unwrap()),
         ),
+        (
+            "query indexes, segments, records as text (compress(false))",
+            Box::new(|p| {
+                Sqlite::options()
+                    .segment_rows(env("SEGMENT", audit::store::DEFAULT_SEGMENT_ROWS))
+                    .checkpoint_mib(checkpoint())
+                    .compress(false)
+                    .open(p)
+                    .unwrap()
+            }),
+        ),
     ];
-    let mut paths = [None, None, None, None];
-    let mut rates = [None; 4];
+    let mut paths = [None, None, None, None, None];
+    let mut rates = [None; 5];
     let only: Option<Vec<usize>> = std::env::var("VARIANTS")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
@@ -183,12 +194,15 @@ fn main() {
     if let (Some(free), Some(one)) = (rates[0], rates[3]) {
         println!("(one table: {:.2}x)", one / free);
     }
+    if let (Some(free), Some(text)) = (rates[0], rates[4]) {
+        println!("(segments, records as text: {:.2}x)", text / free);
+    }
 
     let purge = env("PURGE", 100_000);
     for (name, path) in [("segments", &paths[2]), ("one table", &paths[3])] {
         let Some(path) = path else { continue };
         // The one-table store is opened at its own schema: it stays one table.
-        let schema = if name == "segments" { 4 } else { 3 };
+        let schema = if name == "segments" { 5 } else { 3 };
         let mut store = Sqlite::options().schema_version(schema).open(path).unwrap();
         pages(&mut store, rows, name);
         let start = Instant::now();

@@ -5,6 +5,9 @@ and the producers' prev_hash chains.
 
     python3 docs/verify_store.py audit.db [--hmac-key-file KEY]
 
+Compressed records (schema 5) need zstd: Python 3.14's compression.zstd, or the
+zstandard package (pip install zstandard).
+
 Prints "intact: N rows, P producers, C continued, E erased" and exits 0, or prints
 the first break and exits 1.
 """
@@ -12,6 +15,39 @@ import hashlib
 import hmac
 import sqlite3
 import sys
+
+
+def zstd_reader(db):
+    """A function from a compressed record (a zstd frame) to its JSON text, with
+    the store's dictionaries (audit_dictionaries), found by the frame's dictionary
+    id. None for a store without dictionaries."""
+    if not db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_dictionaries'"
+    ).fetchone():
+        return None
+    dictionaries = dict(db.execute("SELECT zstd_id, dictionary FROM audit_dictionaries"))
+    try:
+        from compression import zstd  # Python 3.14
+
+        def decompress(frame):
+            dict_id = zstd.get_frame_info(frame).dictionary_id
+            return zstd.decompress(frame, zstd_dict=zstd.ZstdDict(dictionaries[dict_id]))
+
+    except ImportError:
+        import zstandard
+
+        def decompress(frame):
+            dict_id = zstandard.get_frame_parameters(frame).dict_id
+            d = zstandard.ZstdCompressionDict(dictionaries[dict_id])
+            return zstandard.ZstdDecompressor(dict_data=d).decompress(frame)
+
+    def read(frame):
+        try:
+            return decompress(frame).decode("utf-8")
+        except Exception:  # a changed frame, a missing dictionary
+            return None
+
+    return read
 
 
 def main(argv):
@@ -57,8 +93,15 @@ def main(argv):
                 % (erased_column, table)
             )
 
+    unzstd = zstd_reader(db)
     hashes, prev_hashes, rows, erased = set(), [], 0, 0
     for seq, stored_hash, link, record, is_erased in all_rows():
+        if isinstance(record, bytes) and not is_erased:
+            # Schema 5: a zstd frame made with one of the store's dictionaries.
+            record = unzstd(record) if unzstd else None
+            if record is None:
+                print("row %d: the record cannot be decompressed" % seq)
+                return 1
         if is_erased:
             # Erased by a tenant purge: the hash stands for the record that was.
             prev = link_of(prev, stored_hash)

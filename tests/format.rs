@@ -352,13 +352,82 @@ fn the_documented_verifier_walks_segments() {
         "intact: 33 rows, 0 producers, 1 continued, 0 erased"
     );
 
+    // Rows after the first seal are compressed: one is forged the way an attacker
+    // who knows the format would, decompressed, changed and compressed again with
+    // the store's own dictionary.
+    let forged = recompressed(&db, "audit_segment_3", 34, |json| {
+        json.replace("#33 ", "#34 ")
+    });
+    let set_record = |seq: i64, record: &[u8]| {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute(
+                "UPDATE audit_segment_3 SET record = ?1 WHERE seq = ?2",
+                rusqlite::params![record, seq],
+            )
+            .unwrap();
+    };
+    let original: Vec<u8> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT record FROM audit_segment_3 WHERE seq = 34",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TRIGGER audit_segment_3_no_update")
+        .unwrap();
+    set_record(34, &forged);
+    let (ok, out) = python_verify(&db);
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "row 34: the record was changed (its hash does not match)"
+    );
+    let v = Sqlite::open(&db).unwrap().verify().unwrap();
+    assert_eq!(v.first_break.unwrap().seq(), 34);
+    set_record(34, &original);
+
+    // A frame cut short cannot be decompressed: both verifiers stop there.
     assert_both_verifiers_stop_at(
         &db,
-        "DROP TRIGGER audit_segment_3_no_update;
-         UPDATE audit_segment_3 SET record = replace(record, '#33 ', '#34 ') WHERE seq = 34;",
-        34,
-        "row 34: the record was changed (its hash does not match)",
+        "UPDATE audit_segment_3 SET record = substr(record, 1, length(record) - 4) WHERE seq = 35;",
+        35,
+        "row 35: the record cannot be decompressed",
     );
+}
+
+/// The compressed record of row `seq` in `table`, decompressed with the store's
+/// dictionary (named by the frame), changed by `edit` and compressed again.
+fn recompressed(db: &Path, table: &str, seq: i64, edit: impl Fn(&str) -> String) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let frame: Vec<u8> = conn
+        .query_row(
+            &format!("SELECT record FROM {table} WHERE seq = ?1"),
+            [seq],
+            |r| r.get(0),
+        )
+        .expect("a compressed record");
+    let id = zstd::zstd_safe::get_dict_id_from_frame(&frame).expect("a dictionary id");
+    let dictionary: Vec<u8> = conn
+        .query_row(
+            "SELECT dictionary FROM audit_dictionaries WHERE zstd_id = ?1",
+            [id.get()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let json = zstd::bulk::Decompressor::with_dictionary(&dictionary)
+        .unwrap()
+        .decompress(&frame, 1 << 20)
+        .unwrap();
+    let changed = edit(std::str::from_utf8(&json).unwrap());
+    assert_ne!(changed.as_bytes(), &json[..], "the edit changes the record");
+    zstd::bulk::Compressor::with_dictionary(1, &dictionary)
+        .unwrap()
+        .compress(changed.as_bytes())
+        .unwrap()
 }
 
 #[test]

@@ -15,11 +15,12 @@ use super::verify::{Anchor, Row, Walk};
 use crate::time::Timestamp;
 
 /// The columns a verification reads, in [`ColumnSource`]'s order (0-3: seq, hash,
-/// link, record; then the filter columns; 18: whether the row is erased). `cast` is
-/// appended to the record and id columns (PostgreSQL reads them as `::text`).
-pub(crate) fn row_columns(cast: &str) -> String {
+/// link, record; then the filter columns; 18: whether the row is erased). `record`
+/// is the expression of the record's JSON text; `cast` is appended to it and to the
+/// id column (PostgreSQL reads them as `::text`).
+pub(crate) fn row_columns(record: &str, cast: &str) -> String {
     format!(
-        "seq, hash, link, record{cast}, id{cast}, time_ns, event, code, category, level, \
+        "seq, hash, link, {record}{cast}, id{cast}, time_ns, event, code, category, level, \
          outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
          description, erased_ns IS NOT NULL"
     )

@@ -80,7 +80,8 @@ pub use purge::{Purge, PurgeReport};
 pub use query::{Cursor, FieldValue, OPERATION_WINDOW, Order, Page, Query};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
-    DEFAULT_CHECKPOINT_MIB, DEFAULT_SEGMENT_ROWS, Sqlite, SqliteOptions, Synchronous,
+    DEFAULT_CHECKPOINT_MIB, DEFAULT_RETRAIN_ROWS, DEFAULT_SEGMENT_ROWS, Sqlite, SqliteOptions,
+    Synchronous,
 };
 pub use verify::{Anchor, Break, Verification};
 

@@ -33,8 +33,15 @@ pub(crate) fn hashed_json<'a>(record: &'a Record, json: &'a str) -> (ChainHash, 
     (hash, Cow::Owned(spliced))
 }
 
-/// Parses a stored record (row `seq`).
+/// Parses a stored record (row `seq`). An empty text is what SQLite's
+/// `audit_record` gives for a compressed record it cannot decode.
 pub(crate) fn parse_record(seq: i64, json: &str) -> Result<Record, StoreError> {
+    if json.is_empty() {
+        return Err(StoreError::Corrupt {
+            seq,
+            message: "the stored record is empty or cannot be decompressed".into(),
+        });
+    }
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
         seq,
         message: e.to_string(),

@@ -722,7 +722,7 @@ impl Snapshot for Tx<'_> {
     fn rows(&mut self, each: &mut dyn FnMut(&Row<'_>) -> bool) -> Result<(), StoreError> {
         let sql = format!(
             "SELECT {} FROM audit_records ORDER BY seq",
-            row_columns("::text")
+            row_columns("record", "::text")
         );
         self.each_row(&sql, &mut |r| {
             Ok(each(&Row {

@@ -94,10 +94,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT INTO audit_segments (n, name, first_seq)
     VALUES (0, 'audit_records', coalesce((SELECT min(seq) FROM audit_records), 1));
     "#,
+    // 5: compressed records. A row's `record` is the JSON text or a zstd frame made
+    // with one of these dictionaries (named by the zstd id in the frame's header);
+    // rows from `first_seq` on are written with dictionary `n` or a newer one. A
+    // dictionary is removed only by a purge, once no row written with it is left.
+    r#"
+    CREATE TABLE audit_dictionaries (
+        n          INTEGER PRIMARY KEY,
+        zstd_id    INTEGER NOT NULL UNIQUE,
+        dictionary BLOB    NOT NULL,
+        first_seq  INTEGER NOT NULL,
+        made_ns    INTEGER NOT NULL
+    );
+    CREATE TRIGGER audit_dictionaries_no_update BEFORE UPDATE ON audit_dictionaries
+    BEGIN SELECT RAISE(ABORT, 'audit_dictionaries is append-only'); END;
+    CREATE TRIGGER audit_dictionaries_no_delete BEFORE DELETE ON audit_dictionaries
+    WHEN NOT EXISTS (SELECT 1 FROM audit_purging)
+    BEGIN SELECT RAISE(ABORT, 'audit_dictionaries is append-only: a dictionary is removed only by a purge'); END;
+    "#,
 ];
 
 /// The schema version from which the store is a list of segments.
 pub(super) const SEGMENTS: u32 = 4;
+
+/// The schema version from which records may be stored compressed.
+pub(super) const DICTIONARIES: u32 = 5;
 
 /// A segment table after the first (`{t}` is its name): `audit_records`' columns,
 /// append-only triggers and query indexes as migrations 1-3 left them.
