@@ -294,6 +294,14 @@ fn a_changed_or_missing_dictionary_is_named_by_verify() {
     // A page holding such a row says which row it cannot read.
     let e = reader.query(&Query::all().limit(100)).unwrap_err();
     assert!(e.to_string().contains("row"), "{e}");
+    // Writing goes on, and what is written reads back.
+    let more = populate(&mut Sqlite::open(&path).unwrap(), 5, T0 + 100 * MS);
+    for r in &more {
+        assert_eq!(
+            reader.get(r.id).unwrap().unwrap().description,
+            r.description
+        );
+    }
 
     sql(&path)
         .execute_batch("DROP TRIGGER audit_dictionaries_no_delete; DELETE FROM audit_dictionaries;")

@@ -89,14 +89,14 @@ impl Decoder {
         let dictionary = match self.dictionaries.entry(id) {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(new) => {
-                let bytes: Vec<u8> = conn
+                let bytes = conn
                     .query_row(
                         "SELECT dictionary FROM audit_dictionaries WHERE zstd_id = ?1",
                         [id.get()],
-                        |r| r.get(0),
+                        dictionary_bytes,
                     )
                     .optional()
-                    .ok()??;
+                    .ok()???;
                 new.insert(DDict::try_create(&bytes)?)
             }
         };
@@ -114,8 +114,10 @@ impl Decoder {
 
 /// The writer's compression state: the store's newest dictionary, prepared.
 pub(super) struct Encoder {
-    /// `audit_dictionaries.n` of the dictionary.
-    n: i64,
+    /// `audit_dictionaries.n` and `zstd_id` of the dictionary: both must match
+    /// the newest row for the encoder to be kept (a row of a rolled-back
+    /// transaction may be followed by another of the same `n`).
+    key: (i64, u32),
     /// The first position written with it.
     first_seq: i64,
     dictionary: CDict<'static>,
@@ -125,7 +127,7 @@ pub(super) struct Encoder {
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encoder")
-            .field("n", &self.n)
+            .field("key", &self.key)
             .field("first_seq", &self.first_seq)
             .finish_non_exhaustive()
     }
@@ -133,33 +135,43 @@ impl std::fmt::Debug for Encoder {
 
 impl Encoder {
     /// The store's newest dictionary, if it has one (`known`: the encoder held so
-    /// far, kept when it is still the newest).
+    /// far, kept when it is still the newest). A dictionary zstd cannot load, or
+    /// whose content does not carry its `zstd_id` (changed past the triggers),
+    /// gives none: rows are then written as text, which needs no dictionary.
     pub(super) fn newest(
         conn: &Connection,
         known: Option<Encoder>,
     ) -> rusqlite::Result<Option<Encoder>> {
-        let newest: Option<i64> =
-            conn.query_row("SELECT max(n) FROM audit_dictionaries", [], |r| r.get(0))?;
-        match (newest, known) {
-            (None, _) => Ok(None),
-            (Some(n), Some(known)) if known.n == n => Ok(Some(known)),
-            (Some(n), _) => conn.query_row(
-                "SELECT dictionary, first_seq FROM audit_dictionaries WHERE n = ?1",
-                [n],
-                |r| {
-                    let bytes: Vec<u8> = r.get(0)?;
-                    let first_seq: i64 = r.get(1)?;
-                    // A dictionary zstd cannot load (changed past the triggers):
-                    // rows are written as text, which needs none.
-                    Ok(CDict::try_create(&bytes, LEVEL).map(|dictionary| Encoder {
-                        n,
-                        first_seq,
-                        dictionary,
-                        ctx: CCtx::create(),
-                    }))
-                },
-            ),
+        let newest: Option<(i64, u32, i64)> = conn
+            .query_row(
+                "SELECT n, zstd_id, first_seq FROM audit_dictionaries ORDER BY n DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((n, zstd_id, first_seq)) = newest else {
+            return Ok(None);
+        };
+        if let Some(known) = known.filter(|k| k.key == (n, zstd_id)) {
+            return Ok(Some(known));
         }
+        let bytes = conn.query_row(
+            "SELECT dictionary FROM audit_dictionaries WHERE n = ?1",
+            [n],
+            dictionary_bytes,
+        )?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        if zstd_safe::get_dict_id_from_dict(&bytes).map(NonZeroU32::get) != Some(zstd_id) {
+            return Ok(None);
+        }
+        Ok(CDict::try_create(&bytes, LEVEL).map(|dictionary| Encoder {
+            key: (n, zstd_id),
+            first_seq,
+            dictionary,
+            ctx: CCtx::create(),
+        }))
     }
 
     /// The frame of a record's JSON text.
@@ -176,6 +188,12 @@ impl Encoder {
     pub(super) fn due(encoder: Option<&Encoder>, seq: i64, rows: usize) -> bool {
         encoder.is_none_or(|e| seq - e.first_seq >= rows as i64)
     }
+}
+
+/// A dictionary as stored: bytes, whatever type an edit past the triggers gave
+/// the column (`None` for a value that holds none).
+fn dictionary_bytes(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Vec<u8>>> {
+    Ok(row.get_ref(0)?.as_bytes().ok().map(<[u8]>::to_vec))
 }
 
 /// Trains a dictionary on the [`samples`] of `records` (JSON texts) and stores it
