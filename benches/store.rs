@@ -5,6 +5,7 @@
 //! cargo bench --bench store              # ROWS=1000000 BATCH=1000 E2E=200000
 //! VARIANTS=0,2,3 cargo bench --bench store    # 0: no indexes, 1: FULL, 2: default, 3: one table, 4: default as text
 //! SEGMENT=20000 VARIANTS=0,2 cargo bench --bench store   # another segment size
+//! KEEP=1 ROWS=200000 VARIANTS=2 cargo bench --bench store  # keep the files
 //! ```
 //!
 //! Rows are realistic records (~700 bytes of JSON: 1 000 actors, 10 tenants,
@@ -307,5 +308,8 @@ fn main() {
             times[197].as_secs_f64() * 1000.0
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    // KEEP=1 leaves the stores behind, to look inside (`dbstat`).
+    if env("KEEP", 0) == 0 {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -96,6 +96,11 @@ def main(argv):
     unzstd = zstd_reader(db)
     hashes, prev_hashes, rows, erased = set(), [], 0, 0
     for seq, stored_hash, link, record, is_erased in all_rows():
+        # Schema 5's compact rows hold the hash and link as 32 bytes.
+        if isinstance(stored_hash, bytes):
+            stored_hash = stored_hash.hex()
+        if isinstance(link, bytes):
+            link = link.hex()
         if isinstance(record, bytes) and not is_erased:
             # Schema 5: a zstd frame made with one of the store's dictionaries.
             record = unzstd(record) if unzstd else None

@@ -114,6 +114,27 @@ fn records_after_the_first_seal_are_stored_compressed_and_read_back_as_written()
     );
     assert_eq!(dictionaries(&path).len(), 1);
     assert_eq!(dictionaries(&path)[0].0, 101);
+    // Compact rows hold the hash and link as 32 bytes each; older rows as hex.
+    let shape = |table: &str| -> (String, i64, String, i64) {
+        sql(&path)
+            .query_row(
+                &format!(
+                    "SELECT typeof(hash), length(hash), typeof(link), length(link) \
+                     FROM {table} ORDER BY seq LIMIT 1"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        shape("audit_records"),
+        ("text".into(), 64, "text".into(), 64)
+    );
+    assert_eq!(
+        shape("audit_segment_3"),
+        ("blob".into(), 32, "blob".into(), 32)
+    );
 
     // Every read sees the JSON text: pages, get, filters, search, follow.
     let all = collect(&mut store, &Query::all());
@@ -129,6 +150,17 @@ fn records_after_the_first_seal_are_stored_compressed_and_read_back_as_written()
     assert_eq!(search.len(), 11, "#40 and #400-#409");
     let v = store.verify().unwrap();
     assert!(v.is_intact() && v.rows == 450, "{v:?}");
+    // A link of 32 bytes changed past the triggers breaks the chain there.
+    sql(&path)
+        .execute_batch(
+            "DROP TRIGGER audit_segment_3_no_update;
+             UPDATE audit_segment_3 SET link = zeroblob(32) WHERE seq = 333;",
+        )
+        .unwrap();
+    match store.verify().unwrap().first_break {
+        Some(Break::Inserted { seq: 333, .. }) => {}
+        other => panic!("{other:?}"),
+    }
 
     // Off: text only, the same reads.
     let plain_path = dir.path().join("plain.db");

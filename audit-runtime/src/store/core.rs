@@ -14,13 +14,21 @@ use super::purge::{Export, Purge, PurgeReport};
 use super::verify::{Anchor, Row, Walk};
 use crate::time::Timestamp;
 
+/// How a store's SQL reads a row's hash and link (64 hex digits) and record (JSON
+/// text), whatever way they are stored.
+pub(crate) struct AsText {
+    pub hash: &'static str,
+    pub link: &'static str,
+    pub record: &'static str,
+}
+
 /// The columns a verification reads, in [`ColumnSource`]'s order (0-3: seq, hash,
-/// link, record; then the filter columns; 18: whether the row is erased). `record`
-/// is the expression of the record's JSON text; `cast` is appended to it and to the
-/// id column (PostgreSQL reads them as `::text`).
-pub(crate) fn row_columns(record: &str, cast: &str) -> String {
+/// link, record; then the filter columns; 18: whether the row is erased). `cast` is
+/// appended to the record and id columns (PostgreSQL reads them as `::text`).
+pub(crate) fn row_columns(text: &AsText, cast: &str) -> String {
+    let AsText { hash, link, record } = text;
     format!(
-        "seq, hash, link, {record}{cast}, id{cast}, time_ns, event, code, category, level, \
+        "seq, {hash}, {link}, {record}{cast}, id{cast}, time_ns, event, code, category, level, \
          outcome, actor_id, actor_email, tenant, entity_type, entity_type_code, entity_id, \
          description, erased_ns IS NOT NULL"
     )

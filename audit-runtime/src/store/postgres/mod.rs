@@ -722,7 +722,14 @@ impl Snapshot for Tx<'_> {
     fn rows(&mut self, each: &mut dyn FnMut(&Row<'_>) -> bool) -> Result<(), StoreError> {
         let sql = format!(
             "SELECT {} FROM audit_records ORDER BY seq",
-            row_columns("record", "::text")
+            row_columns(
+                &core::AsText {
+                    hash: "hash",
+                    link: "link",
+                    record: "record",
+                },
+                "::text"
+            )
         );
         self.each_row(&sql, &mut |r| {
             Ok(each(&Row {

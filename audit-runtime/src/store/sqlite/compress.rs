@@ -30,10 +30,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
+use crate::store::core::AsText;
 use crate::time::Timestamp;
 
 /// The SQL expression of a row's record as JSON text.
 pub(crate) const RECORD: &str = "audit_record(record)";
+
+/// A row's hash, link and record as text (`audit_hex`, `audit_record`).
+pub(crate) const AS_TEXT: AsText = AsText {
+    hash: "audit_hex(hash)",
+    link: "audit_hex(link)",
+    record: RECORD,
+};
 
 /// The largest record a frame may claim to hold (records are at most 1 MiB,
 /// `docs/FORMAT.md`; this leaves room for what the size rules add).
@@ -51,28 +59,46 @@ pub const DEFAULT_RETRAIN_ROWS: usize = 200_000;
 /// zstd's level: 1 measured 168 bytes per record at 3 µs, 3 gave 160 at 4 µs.
 const LEVEL: i32 = 1;
 
-/// Registers `audit_record(record)` on a connection.
+/// What [`register`]ed functions are: the same result for the same argument, and
+/// harmless in a schema (index expressions use them).
+const PURE: FunctionFlags = FunctionFlags::SQLITE_UTF8
+    .union(FunctionFlags::SQLITE_DETERMINISTIC)
+    .union(FunctionFlags::SQLITE_INNOCUOUS);
+
+/// Registers `audit_record(record)` and `audit_hex(hash or link)` on a connection.
 pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    // Compact rows hold hashes and links as 32 bytes; others as 64 hex digits.
+    conn.create_scalar_function("audit_hex", 1, PURE, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Blob(bytes) => Value::Text(hex(bytes)),
+            ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+            _ => Value::Null,
+        })
+    })?;
     let decoder = Mutex::new(Decoder::default());
-    conn.create_scalar_function(
-        "audit_record",
-        1,
-        FunctionFlags::SQLITE_UTF8
-            | FunctionFlags::SQLITE_DETERMINISTIC
-            | FunctionFlags::SQLITE_INNOCUOUS,
-        move |ctx| {
-            Ok(match ctx.get_raw(0) {
-                ValueRef::Blob(frame) => {
-                    let mut decoder = decoder.lock().unwrap_or_else(|p| p.into_inner());
-                    // Safety: the reference is used on this thread, inside this call.
-                    let conn = unsafe { ctx.get_connection()? };
-                    Value::Text(decoder.decode(&conn, frame).unwrap_or_default())
-                }
-                ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
-                _ => Value::Null,
-            })
-        },
-    )
+    conn.create_scalar_function("audit_record", 1, PURE, move |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Blob(frame) => {
+                let mut decoder = decoder.lock().unwrap_or_else(|p| p.into_inner());
+                // Safety: the reference is used on this thread, inside this call.
+                let conn = unsafe { ctx.get_connection()? };
+                Value::Text(decoder.decode(&conn, frame).unwrap_or_default())
+            }
+            ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+            _ => Value::Null,
+        })
+    })
+}
+
+/// Lowercase hex digits of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// A connection's decompression state: the dictionaries it has met, prepared.

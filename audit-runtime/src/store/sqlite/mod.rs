@@ -22,10 +22,11 @@ use super::stored::{hashed_json, parse_record};
 use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
 use crate::record::Record;
+use crate::record::hash::ChainHash;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
 pub use compress::DEFAULT_RETRAIN_ROWS;
-use compress::RECORD;
+use compress::{AS_TEXT, RECORD};
 pub use segments::DEFAULT_SEGMENT_ROWS;
 
 /// The default of [`SqliteOptions::checkpoint_mib`]: 32 MiB (SQLite's own is 4).
@@ -462,9 +463,19 @@ impl Sqlite {
             }
             let table = &segs.last().expect("a store has an open segment").table;
             let link = self.key.link(&prev, &hash);
-            let record = match self.encoder.as_mut() {
-                Some(encoder) => SqlValue::Blob(encoder.encode(&json)),
-                None => SqlValue::Text(json.into_owned()),
+            // Compact rows (with a dictionary): the record compressed, the hash
+            // and link as 32 bytes each.
+            let (record, hash, link_value) = match self.encoder.as_mut() {
+                Some(encoder) => (
+                    SqlValue::Blob(encoder.encode(&json)),
+                    SqlValue::Blob(hash_bytes(&hash)?),
+                    SqlValue::Blob(link.0.to_vec()),
+                ),
+                None => (
+                    SqlValue::Text(json.into_owned()),
+                    SqlValue::Text(hash.as_str().to_owned()),
+                    SqlValue::Text(link.to_string()),
+                ),
             };
             let inserted = tx
                 .prepare_cached(&insert_sql(table))
@@ -485,8 +496,8 @@ impl Sqlite {
                     c.entity_type_code,
                     c.entity_id,
                     c.description,
-                    hash.as_str(),
-                    link.to_string(),
+                    hash,
+                    link_value,
                     record,
                 ])
                 .map_err(sink_error)?;
@@ -517,6 +528,13 @@ fn stored_before(conn: &Connection, segs: &[Segment], id: &str) -> Result<bool, 
         }
     }
     Ok(false)
+}
+
+/// A record hash's 32 bytes.
+fn hash_bytes(hash: &ChainHash) -> Result<Vec<u8>, SinkError> {
+    crate::json::unhex(hash.as_str())
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| SinkError::permanent(format!("not a record hash: {}", hash.as_str())))
 }
 
 /// The JSON of the newest `n` readable records of the sealed segments, newest
@@ -709,7 +727,7 @@ impl Snapshot for Tx<'_> {
         for s in &self.1 {
             let sql = format!(
                 "SELECT {} FROM {} ORDER BY seq",
-                row_columns(RECORD, ""),
+                row_columns(&AS_TEXT, ""),
                 s.table
             );
             let mut stmt = self.0.prepare(&sql).map_err(db_error)?;
@@ -734,7 +752,10 @@ impl Snapshot for Tx<'_> {
 
     fn links(&mut self, each: &mut dyn FnMut(i64, &str, &str)) -> Result<(), StoreError> {
         for s in &self.1 {
-            let sql = format!("SELECT seq, hash, link FROM {} ORDER BY seq", s.table);
+            let sql = format!(
+                "SELECT seq, {}, {} FROM {} ORDER BY seq",
+                AS_TEXT.hash, AS_TEXT.link, s.table
+            );
             let mut stmt = self.0.prepare(&sql).map_err(db_error)?;
             let mut rows = stmt.query([]).map_err(db_error)?;
             while let Some(r) = rows.next().map_err(db_error)? {
@@ -827,7 +848,8 @@ impl Purger for Sqlite {
             }
             let rows: Vec<(i64, String, String)> = tx
                 .prepare_cached(&format!(
-                    "SELECT seq, link, {RECORD} FROM {t} WHERE seq < ?1 ORDER BY seq LIMIT ?2"
+                    "SELECT seq, {}, {RECORD} FROM {t} WHERE seq < ?1 ORDER BY seq LIMIT ?2",
+                    AS_TEXT.link
                 ))
                 .map_err(db_error)?
                 .query_map(params![keep_from, room], |r| {

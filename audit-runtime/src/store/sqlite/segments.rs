@@ -221,7 +221,8 @@ pub(super) fn head(
     for s in segments.iter().rev() {
         let row = conn
             .prepare_cached(&format!(
-                "SELECT seq, link FROM {} ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, {} FROM {} ORDER BY seq DESC LIMIT 1",
+                super::compress::AS_TEXT.link,
                 s.table
             ))?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
