@@ -245,38 +245,46 @@ fn main() {
         );
     }
 
-    let e2e_path = dir.join("e2e.db");
-    let auditor = Auditor::builder()
-        .sink(Sqlite::open(&e2e_path).unwrap())
-        .queue_capacity(10_000)
-        .batch_size(1000)
-        .spool_dir(dir.join("spool"))
-        .build()
-        .unwrap();
     let app = App {
         id: 42,
         uid: "uid-42".into(),
         name: "Sales dashboard".into(),
         nid: "nid-42".into(),
     };
-    let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
-    let start = Instant::now();
-    audit::dispatch::with_dispatch(d, || {
-        for _ in 0..e2e {
-            launch(black_box(&app));
-        }
-    });
-    let report = auditor.shutdown();
-    assert!(report.is_clean(), "{report}");
-    let rate = e2e as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(
-        Sqlite::open(&e2e_path).unwrap().count().unwrap(),
-        e2e as u64
-    );
-    println!(
-        "\nend to end, #[audited] -> Auditor -> Sqlite ({e2e} events): {:.0} k events/s",
-        rate / 1000.0
-    );
+    // End to end into the default store, then into one that writes text.
+    for (label, compress) in [("", true), (", records as text", false)] {
+        let e2e_path = dir.join(format!("e2e-{compress}.db"));
+        let auditor = Auditor::builder()
+            .sink(
+                Sqlite::options()
+                    .compress(compress)
+                    .open(&e2e_path)
+                    .unwrap(),
+            )
+            .queue_capacity(10_000)
+            .batch_size(1000)
+            .spool_dir(dir.join(format!("spool-{compress}")))
+            .build()
+            .unwrap();
+        let d: Arc<dyn audit::dispatch::Dispatch> = Arc::new(auditor.clone());
+        let start = Instant::now();
+        audit::dispatch::with_dispatch(d, || {
+            for _ in 0..e2e {
+                launch(black_box(&app));
+            }
+        });
+        let report = auditor.shutdown();
+        assert!(report.is_clean(), "{report}");
+        let rate = e2e as f64 / start.elapsed().as_secs_f64();
+        assert_eq!(
+            Sqlite::open(&e2e_path).unwrap().count().unwrap(),
+            e2e as u64
+        );
+        println!(
+            "\nend to end, #[audited] -> Auditor -> Sqlite{label} ({e2e} events): {:.0} k events/s",
+            rate / 1000.0
+        );
+    }
 
     // One `durability = "sync"` call at a time: the caller waits for the commit.
     println!("\n| sync call into SQLite (200 calls, one at a time) | median | p99 |");
