@@ -1,20 +1,22 @@
-//! Records stored compressed (schema 5): each row's `record` is a zstd frame made
-//! with a dictionary the store trained on its own records, or — in rows written
-//! before the store had one — the JSON text itself.
+//! Compact rows (schema 5): a row written once the store has a dictionary holds its
+//! `record` as a zstd frame made with that dictionary, trained on the store's own
+//! records, and its `hash` and `link` as 32 bytes each; rows written before hold
+//! the JSON text and 64 hex digits.
 //!
 //! The hash still covers the exact JSON text: decompressing gives it back byte for
 //! byte. A frame names its dictionary by the zstd dictionary id in its header; the
-//! dictionaries live in `audit_dictionaries`, append-only, and are never removed (a
-//! few KiB each, one per [`DEFAULT_RETRAIN_ROWS`] rows by default).
+//! dictionaries live in `audit_dictionaries`, append-only (a few KiB each, one per
+//! [`DEFAULT_RETRAIN_ROWS`] rows by default), removed only by a purge once no row
+//! written with them is left.
 //!
-//! Every read goes through the SQL function `audit_record(record)` ([`RECORD`]),
-//! registered on each connection: the JSON text of a row, whichever way it is
-//! stored. Field filters and their indexes use it too, so that they read the same
+//! Every read goes through the SQL functions `audit_record(record)` ([`RECORD`])
+//! and `audit_hex(hash)` ([`AS_TEXT`]), registered on each connection: the JSON
+//! text and hex digits of a row, whichever way it is stored. Field filters and their indexes use it too, so that they read the same
 //! text. A frame that cannot be decoded (a changed blob, a missing dictionary) reads
 //! as the empty text, which matches no hash: the verification names the row.
 //!
 //! Dictionaries are trained on records cut down to what several tenants share
-//! ([`samples`]): a word stays only if records of three tenants hold it at the same
+//! (`samples.rs`): a word stays only if records of three tenants hold it at the same
 //! place. A dictionary never holds a tenant's own data (an actor's email, a name),
 //! so a tenant purge that erases rows leaves no copy of them behind; a purge that
 //! removes every row written with a dictionary removes the dictionary too.
@@ -27,9 +29,9 @@ use std::sync::Mutex;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value as Json;
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
+use super::segments::Segment;
 use crate::store::core::AsText;
 use crate::time::Timestamp;
 
@@ -51,12 +53,13 @@ const MAX_RECORD: u64 = 4 << 20;
 const DICTIONARY_BYTES: usize = 16 * 1024;
 
 /// How many of the newest records a dictionary is trained on.
-pub(super) const SAMPLE_ROWS: usize = 500;
+const SAMPLE_ROWS: usize = 500;
 
 /// The default of [`SqliteOptions::retrain_rows`](super::SqliteOptions::retrain_rows).
 pub const DEFAULT_RETRAIN_ROWS: usize = 200_000;
 
-/// zstd's level: 1 measured 168 bytes per record at 3 µs, 3 gave 160 at 4 µs.
+/// zstd's level: on the bench's records, 1 measured 209 bytes per record at ~3 µs,
+/// 3 gave 204 at ~3.7 µs, -1 282 at ~3.2 µs.
 const LEVEL: i32 = 1;
 
 /// What [`register`]ed functions are: the same result for the same argument, and
@@ -70,7 +73,7 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
     // Compact rows hold hashes and links as 32 bytes; others as 64 hex digits.
     conn.create_scalar_function("audit_hex", 1, PURE, |ctx| {
         Ok(match ctx.get_raw(0) {
-            ValueRef::Blob(bytes) => Value::Text(hex(bytes)),
+            ValueRef::Blob(bytes) => Value::Text(crate::json::hex(bytes)),
             ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
             _ => Value::Null,
         })
@@ -88,17 +91,6 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
             _ => Value::Null,
         })
     })
-}
-
-/// Lowercase hex digits of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
 }
 
 /// A connection's decompression state: the dictionaries it has met, prepared.
@@ -209,11 +201,54 @@ impl Encoder {
         out
     }
 
-    /// Whether a store writing position `seq` with this encoder (or none) should
-    /// train a new dictionary, one every `rows` rows.
-    pub(super) fn due(encoder: Option<&Encoder>, seq: i64, rows: usize) -> bool {
-        encoder.is_none_or(|e| seq - e.first_seq >= rows as i64)
+    /// The encoder to go on with after a seal, before position `next`: `held`,
+    /// unless there is none or it has served `rows` rows; then a dictionary is
+    /// trained on the newest records of the sealed segments and used from `next` on
+    /// (`held` stays when there is too little to train on).
+    pub(super) fn at_seal(
+        conn: &Connection,
+        segments: &[Segment],
+        next: i64,
+        held: Option<Encoder>,
+        rows: usize,
+    ) -> rusqlite::Result<Option<Encoder>> {
+        if held
+            .as_ref()
+            .is_some_and(|e| next - e.first_seq < rows as i64)
+        {
+            return Ok(held);
+        }
+        let records = newest_records(conn, segments, SAMPLE_ROWS)?;
+        if train(conn, &records, next)? {
+            Encoder::newest(conn, held)
+        } else {
+            Ok(held)
+        }
     }
+}
+
+/// The JSON of the newest `n` readable records of the sealed segments, newest
+/// first.
+fn newest_records(
+    conn: &Connection,
+    segments: &[Segment],
+    n: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let mut out = Vec::with_capacity(n);
+    for s in segments.iter().rev().filter(|s| s.sealed.is_some()) {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RECORD} FROM {} WHERE erased_ns IS NULL ORDER BY seq DESC LIMIT ?1",
+            s.table
+        ))?;
+        let rows = stmt.query_map([(n - out.len()) as i64], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            out.push(row?);
+        }
+        if out.len() >= n {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// A dictionary as stored: bytes, whatever type an edit past the triggers gave
@@ -222,16 +257,13 @@ fn dictionary_bytes(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Vec<u8>>
     Ok(row.get_ref(0)?.as_bytes().ok().map(<[u8]>::to_vec))
 }
 
-/// Trains a dictionary on the [`samples`] of `records` (JSON texts) and stores it
-/// for the rows from position `first_seq` on. `false` when there is too little to
+/// Trains a dictionary on what [`shared_words`](super::samples::shared_words) keeps
+/// of `records` (JSON texts) and stores it for the rows from position `first_seq` on. `false` when there is too little to
 /// train on (zstd refuses), or when the dictionary's id is taken already (an id is
 /// a hash of the content: the store keeps the one it has).
-pub(super) fn train(
-    conn: &Connection,
-    records: &[String],
-    first_seq: i64,
-) -> rusqlite::Result<bool> {
-    let Ok(dictionary) = zstd::dict::from_samples(&samples(records), DICTIONARY_BYTES) else {
+fn train(conn: &Connection, records: &[String], first_seq: i64) -> rusqlite::Result<bool> {
+    let samples = super::samples::shared_words(records);
+    let Ok(dictionary) = zstd::dict::from_samples(&samples, DICTIONARY_BYTES) else {
         return Ok(false);
     };
     let Some(id) = zstd_safe::get_dict_id_from_dict(&dictionary) else {
@@ -256,170 +288,4 @@ pub(super) fn forget_before(conn: &Connection, first_kept: i64) -> rusqlite::Res
     )?;
     conn.execute_batch("DELETE FROM audit_purging")?;
     Ok(removed)
-}
-
-/// How many tenants must hold a word at the same place for it to be learnt.
-const SHARED_BY: usize = 3;
-
-/// What a dictionary may learn from `records`: each record with only the words
-/// that records of at least [`SHARED_BY`] tenants hold at the same place (a record
-/// without a tenant counts as a tenant of its own). A word is a run of letters or a
-/// run of digits; punctuation, keys, `null`s and `bool`s stay; numbers are words.
-/// So no dictionary holds a tenant's own data, and erasing a tenant leaves nothing
-/// of it behind. Texts that are not JSON objects (erased rows) are left out.
-pub(super) fn samples(records: &[String]) -> Vec<String> {
-    let (mut parsed, tenants): (Vec<Json>, Vec<String>) = records
-        .iter()
-        .enumerate()
-        .filter_map(|(i, text)| {
-            let record: Json = serde_json::from_str(text).ok()?;
-            let tenant = match record.get("tenant") {
-                Some(Json::String(t)) => format!("t:{t}"),
-                _ => format!("#{i}"),
-            };
-            record.is_object().then_some((record, tenant))
-        })
-        .unzip();
-    let mut holders: HashMap<(String, String), Vec<&str>> = HashMap::new();
-    for (record, tenant) in parsed.iter().zip(&tenants) {
-        visit(record, &mut String::new(), &mut |path, word| {
-            let seen = holders
-                .entry((path.to_owned(), word.to_owned()))
-                .or_default();
-            if seen.len() < SHARED_BY && !seen.contains(&tenant.as_str()) {
-                seen.push(tenant);
-            }
-        });
-    }
-    let shared = |path: &str, word: &str| {
-        holders
-            .get(&(path.to_owned(), word.to_owned()))
-            .is_some_and(|t| t.len() >= SHARED_BY)
-    };
-    parsed
-        .iter_mut()
-        .filter_map(|record| {
-            keep_shared(record, &mut String::new(), &shared);
-            serde_json::to_string(record).ok()
-        })
-        .collect()
-}
-
-/// Calls `each(path, word)` for every word of every value under `value`.
-fn visit(value: &Json, path: &mut String, each: &mut dyn FnMut(&str, &str)) {
-    match value {
-        Json::String(s) => words(s).filter(|w| is_word(w)).for_each(|w| each(path, w)),
-        Json::Number(n) => each(path, &n.to_string()),
-        Json::Array(items) => under(path, "[]", |p| items.iter().for_each(|v| visit(v, p, each))),
-        Json::Object(fields) => fields
-            .iter()
-            .for_each(|(k, v)| under(path, k, |p| visit(v, p, each))),
-        Json::Bool(_) | Json::Null => {}
-    }
-}
-
-/// Drops from every value under `value` the words `shared` does not keep (numbers
-/// not kept become 0).
-fn keep_shared(value: &mut Json, path: &mut String, shared: &dyn Fn(&str, &str) -> bool) {
-    match value {
-        Json::String(s) => {
-            *s = words(s)
-                .filter(|w| !is_word(w) || shared(path, w))
-                .collect();
-        }
-        Json::Number(n) => {
-            if !shared(path, &n.to_string()) {
-                *n = 0.into();
-            }
-        }
-        Json::Array(items) => under(path, "[]", |p| {
-            items.iter_mut().for_each(|v| keep_shared(v, p, shared))
-        }),
-        Json::Object(fields) => fields
-            .iter_mut()
-            .for_each(|(k, v)| under(path, k, |p| keep_shared(v, p, shared))),
-        Json::Bool(_) | Json::Null => {}
-    }
-}
-
-/// Runs `f` with `key` appended to `path`.
-fn under(path: &mut String, key: &str, f: impl FnOnce(&mut String)) {
-    let len = path.len();
-    path.push('/');
-    path.push_str(key);
-    f(path);
-    path.truncate(len);
-}
-
-/// A text cut into runs of letters, runs of digits and single other characters.
-fn words(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        let first = rest.chars().next()?;
-        let class = |c: char| (c.is_alphabetic(), c.is_numeric());
-        let len = if is_word_char(first) {
-            rest.find(|c: char| class(c) != class(first))
-                .unwrap_or(rest.len())
-        } else {
-            first.len_utf8()
-        };
-        let (word, tail) = rest.split_at(len);
-        rest = tail;
-        Some(word)
-    })
-}
-
-fn is_word_char(c: char) -> bool {
-    c.is_alphabetic() || c.is_numeric()
-}
-
-/// Whether a piece of [`words`] is a word (not a single other character).
-fn is_word(piece: &str) -> bool {
-    piece.chars().next().is_some_and(is_word_char)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(tenant: &str, actor: &str) -> String {
-        format!(
-            r#"{{"event":"app_add","tenant":"{tenant}","actor":{{"email":"{actor}@example.com","n":7}},"ids":[12]}}"#
-        )
-    }
-
-    #[test]
-    fn samples_keep_only_the_words_three_tenants_hold_at_the_same_place() {
-        let records = vec![
-            record("t-1", "anna"),
-            record("t-2", "bert"),
-            record("t-3", "carl"),
-            record("t-3", "carl"),
-            "null".to_string(),
-        ];
-        let cut = samples(&records);
-        assert_eq!(cut.len(), 4);
-        assert_eq!(
-            cut[0],
-            r#"{"event":"app_add","tenant":"t-","actor":{"email":"@example.com","n":7},"ids":[12]}"#,
-            "`add` is held by three tenants but `anna`, `1` by one"
-        );
-        // Without tenants every record counts as its own.
-        let alone: Vec<String> = ["x", "x", "x", "y"]
-            .iter()
-            .map(|a| format!(r#"{{"actor":"{a}-9"}}"#))
-            .collect();
-        let alone = samples(&alone);
-        assert_eq!(alone[0], r#"{"actor":"x-9"}"#);
-        assert_eq!(alone[3], r#"{"actor":"-9"}"#);
-    }
-
-    #[test]
-    fn words_are_runs_of_letters_or_digits() {
-        let w: Vec<&str> = words("user42@exämple.com 山田太郎").collect();
-        assert_eq!(
-            w,
-            ["user", "42", "@", "exämple", ".", "com", " ", "山田太郎"]
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file (bundled SQLite, WAL mode).
 
 mod compress;
+mod samples;
 mod schema;
 mod segments;
 
@@ -451,14 +452,11 @@ impl Sqlite {
             let open = segs.last().expect("a store has an open segment");
             if segmented && seq + 1 - open.first_seq >= self.segment_rows as i64 {
                 segments::seal(&tx, &mut segs, seq).map_err(sink_error)?;
-                if self.compress
-                    && compress::Encoder::due(self.encoder.as_ref(), seq + 1, self.retrain_rows)
-                {
-                    let records = newest_records(&tx, &segs, compress::SAMPLE_ROWS)?;
-                    if compress::train(&tx, &records, seq + 1).map_err(sink_error)? {
-                        self.encoder = compress::Encoder::newest(&tx, self.encoder.take())
+                if self.compress {
+                    let held = self.encoder.take();
+                    self.encoder =
+                        compress::Encoder::at_seal(&tx, &segs, seq + 1, held, self.retrain_rows)
                             .map_err(sink_error)?;
-                    }
                 }
             }
             let table = &segs.last().expect("a store has an open segment").table;
@@ -535,30 +533,6 @@ fn hash_bytes(hash: &ChainHash) -> Result<Vec<u8>, SinkError> {
     crate::json::unhex(hash.as_str())
         .filter(|b| b.len() == 32)
         .ok_or_else(|| SinkError::permanent(format!("not a record hash: {}", hash.as_str())))
-}
-
-/// The JSON of the newest `n` readable records of the sealed segments, newest
-/// first (what a dictionary is trained on).
-fn newest_records(conn: &Connection, segs: &[Segment], n: usize) -> Result<Vec<String>, SinkError> {
-    let mut out = Vec::with_capacity(n);
-    for s in segs.iter().rev().filter(|s| s.sealed.is_some()) {
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {RECORD} FROM {} WHERE erased_ns IS NULL ORDER BY seq DESC LIMIT ?1",
-                s.table
-            ))
-            .map_err(sink_error)?;
-        let rows = stmt
-            .query_map([(n - out.len()) as i64], |r| r.get::<_, String>(0))
-            .map_err(sink_error)?;
-        for row in rows {
-            out.push(row.map_err(sink_error)?);
-        }
-        if out.len() >= n {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 /// The insert into segment `table`; a row whose id it holds already is skipped.
