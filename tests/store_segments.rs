@@ -311,15 +311,19 @@ fn replays_are_skipped_across_segments() {
 }
 
 /// Two handles on one file (two processes, as far as SQLite is concerned) write
-/// in turn; each seals and opens segments the other then writes into.
+/// in turn; each seals and opens segments the other then writes into, and trains
+/// dictionaries (one every 12 rows) the other then compresses with.
 #[test]
 fn two_writers_share_the_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = fresh(dir.path(), "w.db", 6);
-    let mut b = Sqlite::options()
-        .segment_rows(6)
-        .open(dir.path().join("w.db"))
-        .unwrap();
+    let handle = || {
+        Sqlite::options()
+            .segment_rows(6)
+            .retrain_rows(12)
+            .open(dir.path().join("w.db"))
+            .unwrap()
+    };
+    let (mut a, mut b) = (handle(), handle());
     let (mut ca, mut cb) = (Chain::new(), Chain::new());
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -343,6 +347,11 @@ fn two_writers_share_the_segments() {
     assert!(segments.iter().all(|(_, n)| *n <= 6 + 3), "{segments:?}");
     let v = store.verify().unwrap();
     assert!(v.is_intact() && v.rows == 280 && v.producers == 2, "{v:?}");
+    let dictionaries: i64 = rusqlite::Connection::open(dir.path().join("w.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM audit_dictionaries", [], |r| r.get(0))
+        .unwrap();
+    assert!(dictionaries > 5, "{dictionaries}");
 }
 
 /// A store of the one-table schema (version 3) migrates: its table becomes the
@@ -389,8 +398,11 @@ fn a_full_disk_fails_the_batch_and_keeps_the_store_whole() {
     let dir = tempfile::tempdir().unwrap();
     let disk = tmpfs::Tmpfs::mount(&dir.path().join("disk"), "1m");
     let path = dir.path().join("disk/audit.db");
+    // A dictionary trained at every seal: the batch the full disk fails may have
+    // trained one in the transaction it rolls back.
     let mut store = Sqlite::options()
         .segment_rows(10)
+        .retrain_rows(10)
         .checkpoint_mib(1)
         .open(&path)
         .unwrap();
@@ -440,6 +452,17 @@ fn a_full_disk_fails_the_batch_and_keeps_the_store_whole() {
     );
     assert!(store.segments().unwrap().len() > written);
     drop(store);
+    // The rows were compact: compressed with dictionaries the store kept.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (dictionaries, frames): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM audit_dictionaries), \
+                    (SELECT count(*) FROM audit_segment_3 WHERE typeof(record) = 'blob')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(dictionaries > 1 && frames == 10, "{dictionaries} {frames}");
 }
 
 /// A segment table is made from its own DDL (the migrations that shaped
