@@ -317,7 +317,7 @@ fn field_filters_use_their_index() {
     let plan: Vec<String> = conn
         .prepare(
             "EXPLAIN QUERY PLAN SELECT time_ns, seq, audit_record(record) FROM audit_records \
-             WHERE json_extract(audit_record(record), '$.metadata.n') = ?1 AND erased_ns IS NULL \
+             WHERE json_extract(nullif(audit_record(record), ''), '$.metadata.n') = ?1 AND erased_ns IS NULL \
              ORDER BY time_ns DESC, seq DESC LIMIT 51",
         )
         .unwrap()

@@ -363,7 +363,11 @@ pub(crate) fn is_field_name(name: &str) -> bool {
 /// same text in queries and in the field's index so that the planner matches them.
 pub(crate) fn field_expr(style: Placeholder, name: &str) -> String {
     match style {
-        Placeholder::Question => format!("json_extract(audit_record(record), '$.metadata.{name}')"),
+        // `nullif`: a record SQLite's `audit_record` cannot decode reads as '',
+        // which `json_extract` would refuse; such a row matches no filter.
+        Placeholder::Question => {
+            format!("json_extract(nullif(audit_record(record), ''), '$.metadata.{name}')")
+        }
         Placeholder::Dollar => format!("(record->'metadata'->>'{name}')"),
     }
 }
@@ -656,7 +660,9 @@ impl Query {
             let (p, q) = (b.param(Param::Int(from)), b.param(Param::Int(to)));
             b.conds.push(format!("time_ns >= {p} AND time_ns < {q}"));
             let expr = match style {
-                Placeholder::Question => "json_extract(audit_record(record), '$.operation.id')",
+                Placeholder::Question => {
+                    "json_extract(nullif(audit_record(record), ''), '$.operation.id')"
+                }
                 Placeholder::Dollar => "(record->'operation'->>'id')",
             };
             let p = b.param(Param::Text(id.hyphenated().to_string()));

@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
-use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
+use zstd::zstd_safe::{self, CCtx, CDict, CParameter, DCtx, DDict};
 
 use super::segments::Segment;
 use crate::store::core::AsText;
@@ -138,8 +138,12 @@ pub(super) struct Encoder {
     key: (i64, u32),
     /// The first position written with it.
     first_seq: i64,
-    dictionary: CDict<'static>,
+    /// Set to compress with `dictionary`, each frame with a checksum of its
+    /// content (so that a frame read with a changed dictionary fails instead of
+    /// giving other text). Declared first: dropped before the dictionary.
     ctx: CCtx<'static>,
+    /// Owned here for `ctx`, which refers to it.
+    _dictionary: CDict<'static>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -184,11 +188,18 @@ impl Encoder {
         if zstd_safe::get_dict_id_from_dict(&bytes).map(NonZeroU32::get) != Some(zstd_id) {
             return Ok(None);
         }
-        Ok(CDict::try_create(&bytes, LEVEL).map(|dictionary| Encoder {
+        let Some(dictionary) = CDict::try_create(&bytes, LEVEL) else {
+            return Ok(None);
+        };
+        let mut ctx = CCtx::create();
+        let set = ctx
+            .set_parameter(CParameter::ChecksumFlag(true))
+            .and_then(|_| ctx.ref_cdict(&dictionary));
+        Ok(set.ok().map(|_| Encoder {
             key: (n, zstd_id),
             first_seq,
-            dictionary,
-            ctx: CCtx::create(),
+            ctx,
+            _dictionary: dictionary,
         }))
     }
 
@@ -196,7 +207,7 @@ impl Encoder {
     pub(super) fn encode(&mut self, json: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(zstd_safe::compress_bound(json.len()));
         self.ctx
-            .compress_using_cdict(&mut out, json.as_bytes(), &self.dictionary)
+            .compress2(&mut out, json.as_bytes())
             .expect("the buffer holds zstd's bound");
         out
     }
