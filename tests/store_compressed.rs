@@ -4,6 +4,7 @@
 //! remove the dictionaries no row needs, a changed or missing dictionary is named
 //! by the verification, and field indexes of older stores are made again.
 
+mod sqlite_plan;
 mod store_suite;
 
 use std::path::Path;
@@ -11,7 +12,6 @@ use std::path::Path;
 use audit::integrity::Chain;
 use audit::store::{Break, FieldValue, Purge, Query, Sqlite, Store};
 use audit::{Record, Timestamp};
-use rusqlite::functions::FunctionFlags;
 use store_suite::{collect, populate, record, write};
 
 const T0: i64 = 1_780_000_000_000_000_000;
@@ -411,26 +411,12 @@ fn field_indexes_of_an_older_store_are_made_again() {
             .unwrap();
         assert_eq!(page.records.len(), found, "n = {n}");
     }
-    let conn = sql(&path);
-    conn.create_scalar_function(
-        "audit_record",
-        1,
-        FunctionFlags::SQLITE_UTF8
-            | FunctionFlags::SQLITE_DETERMINISTIC
-            | FunctionFlags::SQLITE_INNOCUOUS,
-        |_| Ok(None::<String>),
-    )
-    .unwrap();
-    let plan: Vec<String> = conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT seq FROM audit_segment_3 \
-             WHERE json_extract(nullif(audit_record(record), ''), '$.metadata.n') = ?1",
-        )
-        .unwrap()
-        .query_map([5], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let plan = sqlite_plan::plan(
+        &path,
+        "SELECT seq FROM audit_segment_3 \
+         WHERE json_extract(nullif(audit_record(record), ''), '$.metadata.n') = ?1",
+        5,
+    );
     assert!(
         plan.iter().any(|p| p.contains("audit_segment_3_field_n")),
         "{plan:?}"

@@ -1,9 +1,9 @@
 //! The SQLite store: the conformance suite, plus what is SQLite's own (migrations,
 //! keys, the file on disk, the pipeline writing into it).
 
+mod sqlite_plan;
 mod store_suite;
 
-use rusqlite::functions::FunctionFlags;
 use std::path::{Path, PathBuf};
 
 use audit::store::{Purge, Query, Sqlite, Store, StoreError};
@@ -303,28 +303,13 @@ fn field_filters_use_their_index() {
         )
         .unwrap();
     assert_eq!(made, 1);
-    // The store's connections read records through `audit_record` (compressed or
-    // not); planning needs only a function of that name.
-    conn.create_scalar_function(
-        "audit_record",
-        1,
-        FunctionFlags::SQLITE_UTF8
-            | FunctionFlags::SQLITE_DETERMINISTIC
-            | FunctionFlags::SQLITE_INNOCUOUS,
-        |_| Ok(None::<String>),
-    )
-    .unwrap();
-    let plan: Vec<String> = conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT time_ns, seq, audit_record(record) FROM audit_records \
-             WHERE json_extract(nullif(audit_record(record), ''), '$.metadata.n') = ?1 AND erased_ns IS NULL \
-             ORDER BY time_ns DESC, seq DESC LIMIT 51",
-        )
-        .unwrap()
-        .query_map([7], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let plan = sqlite_plan::plan(
+        &path,
+        "SELECT time_ns, seq, audit_record(record) FROM audit_records \
+         WHERE json_extract(nullif(audit_record(record), ''), '$.metadata.n') = ?1 AND erased_ns IS NULL \
+         ORDER BY time_ns DESC, seq DESC LIMIT 51",
+        7,
+    );
     assert!(plan.iter().any(|p| p.contains("audit_field_n")), "{plan:?}");
     let page = store.query(&Query::all().field("n", 7)).unwrap();
     assert_eq!(page.records.len(), 1);

@@ -291,12 +291,10 @@ fn train(conn: &Connection, records: &[String], first_seq: i64) -> rusqlite::Res
 /// Removes the dictionaries no row from position `first_kept` on was written with
 /// (inside a purge's transaction, once the rows before it are gone).
 pub(super) fn forget_before(conn: &Connection, first_kept: i64) -> rusqlite::Result<usize> {
-    conn.execute_batch("INSERT INTO audit_purging VALUES (1)")?;
-    let removed = conn.execute(
+    super::purging(
+        conn,
         "DELETE FROM audit_dictionaries WHERE n < \
          (SELECT max(n) FROM audit_dictionaries WHERE first_seq <= ?1)",
         [first_kept],
-    )?;
-    conn.execute_batch("DELETE FROM audit_purging")?;
-    Ok(removed)
+    )
 }

@@ -841,11 +841,7 @@ impl Purger for Sqlite {
                             .collect::<Vec<_>>(),
                     )?;
                 }
-                tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
-                    .map_err(db_error)?;
-                tx.execute(&format!("DELETE FROM {t} WHERE seq <= ?1"), [last_seq])
-                    .map_err(db_error)?;
-                tx.execute_batch("DELETE FROM audit_purging")
+                purging(&tx, &format!("DELETE FROM {t} WHERE seq <= ?1"), [last_seq])
                     .map_err(db_error)?;
                 taken += rows.len() as i64;
                 last = Some((*last_seq, link.clone()));
@@ -931,25 +927,30 @@ impl Purger for Sqlite {
                     .map(|(_, json)| json.as_str())
                     .collect::<Vec<_>>(),
             )?;
-            tx.execute_batch("INSERT INTO audit_purging VALUES (1)")
-                .map_err(db_error)?;
-            let n = tx
-                .execute(
-                    &format!(
-                        "UPDATE {t} SET {ERASED_COLUMNS}, erased_ns = ?1 \
-                         WHERE tenant = ?2 AND time_ns < ?3 AND erased_ns IS NULL AND seq <= ?4"
-                    ),
-                    params![Timestamp::now().as_nanos(), tenant, before_ns, last_seq],
-                )
-                .map_err(db_error)?;
-            tx.execute_batch("DELETE FROM audit_purging")
-                .map_err(db_error)?;
+            let n = purging(
+                &tx,
+                &format!(
+                    "UPDATE {t} SET {ERASED_COLUMNS}, erased_ns = ?1 \
+                     WHERE tenant = ?2 AND time_ns < ?3 AND erased_ns IS NULL AND seq <= ?4"
+                ),
+                params![Timestamp::now().as_nanos(), tenant, before_ns, last_seq],
+            )
+            .map_err(db_error)?;
             erased = Some((n as u64, last_seq));
             break;
         }
         tx.commit().map_err(db_error)?;
         Ok(erased)
     }
+}
+
+/// Runs one statement as a purge: with the flag (a row of `audit_purging`, inside
+/// the caller's transaction) that lets the append-only triggers pass it.
+fn purging(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.execute_batch("INSERT INTO audit_purging VALUES (1)")?;
+    let changed = conn.execute(sql, params)?;
+    conn.execute_batch("DELETE FROM audit_purging")?;
+    Ok(changed)
 }
 
 /// Whether a table holds no row.
