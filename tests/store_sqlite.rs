@@ -181,7 +181,7 @@ fn migrates_an_older_schema_keeping_its_rows() {
     drop(old);
 
     let mut store = Sqlite::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     let objects = schema_objects(&path);
     for index in [
         "audit_records_actor",
@@ -219,7 +219,7 @@ fn refuses_a_newer_schema() {
     match Sqlite::open(&path) {
         Err(StoreError::SchemaTooNew {
             found: 7,
-            supported: 5,
+            supported: 6,
         }) => {}
         other => panic!("{other:?}"),
     }

@@ -451,7 +451,7 @@ impl Sqlite {
             }
             let open = segs.last().expect("a store has an open segment");
             if segmented && seq + 1 - open.first_seq >= self.segment_rows as i64 {
-                segments::seal(&tx, &mut segs, seq).map_err(sink_error)?;
+                segments::seal(&tx, self.schema, &mut segs, seq).map_err(sink_error)?;
                 if self.compress {
                     let held = self.encoder.take();
                     self.encoder =
@@ -963,13 +963,17 @@ fn is_empty(conn: &Connection, table: &str) -> Result<bool, StoreError> {
     .map_err(db_error)
 }
 
-/// The rows of a query's SQL over one segment table: `(time_ns, seq, record)`.
+/// The rows of a query's SQL over one segment: `(time_ns, seq, record)`.
 fn select(
     conn: &Connection,
-    table: &str,
+    segment: &Segment,
     sql: &Sql,
 ) -> Result<Vec<(i64, i64, Record)>, StoreError> {
-    let text = sql.statement(table, &format!("time_ns, seq, {RECORD}"));
+    let text = sql.statement_over(
+        &segment.table,
+        &format!("time_ns, seq, {RECORD}"),
+        segment.keyed,
+    );
     let mut stmt = conn.prepare_cached(&text).map_err(db_error)?;
     let rows = stmt
         .query_map(
@@ -1021,7 +1025,7 @@ impl Store for Sqlite {
         let (tx, segs) = self.snapshot()?;
         let window = query.time_window();
         let rows = segments::page(&tx, &segs, query.order, window, query.limit + 1, |s| {
-            select(&tx, &s.table, &sql)
+            select(&tx, s, &sql)
         })?;
         Ok(page_of(query, rows))
     }
@@ -1065,7 +1069,7 @@ impl Store for Sqlite {
             }
             if s.may_hold_after(after) {
                 out.extend(
-                    select(&tx, &s.table, &sql)?
+                    select(&tx, &s, &sql)?
                         .into_iter()
                         .map(|(_, seq, record)| Stored { seq, record }),
                 );

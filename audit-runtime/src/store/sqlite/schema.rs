@@ -112,6 +112,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     WHEN NOT EXISTS (SELECT 1 FROM audit_purging)
     BEGIN SELECT RAISE(ABORT, 'audit_dictionaries is append-only: a dictionary is removed only by a purge'); END;
     "#,
+    // 6: random-key indexes built at seal. A segment made from now on is written
+    // with the query indexes whose keys grow with the writes or have few values
+    // (`ORDERED_INDEXES`); those on random keys (`KEYED_INDEXES`: actor id, email,
+    // entity), which would cost a page per distinct key per commit, are built in
+    // sorted bulk when it is sealed. `keyed` says whether a segment has them: every
+    // segment made before this step has.
+    r#"
+    ALTER TABLE audit_segments ADD COLUMN keyed INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
 
 /// The schema version from which the store is a list of segments.
@@ -120,10 +129,35 @@ pub(super) const SEGMENTS: u32 = 4;
 /// The schema version from which records may be stored compressed.
 pub(super) const DICTIONARIES: u32 = 5;
 
+/// The schema version from which a segment gets its random-key indexes when sealed.
+pub(super) const KEYED: u32 = 6;
+
+/// The query indexes a segment is written with from schema [`KEYED`] on (as
+/// `audit_records`' names): their keys grow with the writes (time) or have few
+/// values (tenant, event), so a commit touches few of their pages.
+pub(super) const ORDERED_INDEXES: &str = r#"
+    CREATE INDEX audit_records_time   ON audit_records (time_ns);
+    CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns) WHERE tenant IS NOT NULL;
+    CREATE INDEX audit_records_event  ON audit_records (event, time_ns);
+"#;
+
+/// The rest of the query indexes, on random keys, built when a segment is sealed
+/// (a segment made before schema [`KEYED`] has them already).
+pub(super) const KEYED_INDEXES: &str = r#"
+    CREATE INDEX IF NOT EXISTS audit_records_actor  ON audit_records (actor_id, time_ns) WHERE actor_id IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS audit_records_email  ON audit_records (actor_email, time_ns) WHERE actor_email IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS audit_records_entity ON audit_records (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
+"#;
+
 /// A segment table after the first (`{t}` is its name): `audit_records`' columns,
-/// append-only triggers and query indexes as migrations 1-3 left them.
-pub(super) fn segment_ddl(t: &str) -> String {
-    let indexes = QUERY_INDEXES.replace("audit_records", t);
+/// append-only triggers and query indexes as migrations 1-3 left them — all of
+/// them (`keyed`), or only [`ORDERED_INDEXES`].
+pub(super) fn segment_ddl(t: &str, keyed: bool) -> String {
+    let indexes = match keyed {
+        true => QUERY_INDEXES,
+        false => ORDERED_INDEXES,
+    }
+    .replace("audit_records", t);
     format!(
         r#"
     CREATE TABLE {t} (
@@ -200,4 +234,30 @@ pub(super) fn migrate(conn: &mut Connection, target: u32) -> Result<u32, StoreEr
     }
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statements of a list of `CREATE INDEX`, spaced and worded alike.
+    fn statements(sql: &str) -> Vec<String> {
+        let mut out: Vec<String> = sql
+            .split(';')
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|s| s.replace("IF NOT EXISTS ", ""))
+            .filter(|s| !s.is_empty())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn ordered_and_keyed_indexes_are_the_query_indexes() {
+        let mut split = statements(ORDERED_INDEXES);
+        split.extend(statements(KEYED_INDEXES));
+        split.sort();
+        assert_eq!(split, statements(QUERY_INDEXES));
+        assert_eq!(statements(KEYED_INDEXES).len(), 3);
+    }
 }

@@ -36,6 +36,10 @@ pub(super) struct Segment {
     pub first_seq: i64,
     /// Its bounds, once sealed (the newest segment is open).
     pub sealed: Option<Sealed>,
+    /// Whether it has the random-key query indexes ([`schema::KEYED_INDEXES`]):
+    /// from schema 6, a segment gets them when sealed. Pages filtered on those
+    /// keys read a segment without them in one scan.
+    pub keyed: bool,
 }
 
 /// What a sealed segment holds: bounds that stay true as rows are erased or purged.
@@ -81,18 +85,24 @@ pub(super) fn list(conn: &Connection, schema: u32) -> Result<Vec<Segment>, rusql
             table: table_name(0),
             first_seq: 1,
             sealed: None,
+            keyed: true,
         }]);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT n, name, first_seq, last_seq, min_ns, max_ns, min_id, max_id \
-         FROM audit_segments ORDER BY n",
-    )?;
+    let keyed = match schema >= schema::KEYED {
+        true => "keyed",
+        false => "1",
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT n, name, first_seq, last_seq, min_ns, max_ns, min_id, max_id, {keyed} \
+         FROM audit_segments ORDER BY n"
+    ))?;
     let rows = stmt.query_map([], |r| {
         let last_seq: Option<i64> = r.get(3)?;
         Ok(Segment {
             n: r.get(0)?,
             table: r.get(1)?,
             first_seq: r.get(2)?,
+            keyed: r.get(8)?,
             sealed: match last_seq {
                 None => None,
                 Some(last_seq) => Some(Sealed {
@@ -109,15 +119,24 @@ pub(super) fn list(conn: &Connection, schema: u32) -> Result<Vec<Segment>, rusql
 }
 
 /// Seals the open segment (the last of `segments`), whose last position is
-/// `last_seq`, and opens the next, with the query and field indexes the sealed one
-/// has. Runs inside the writer's transaction.
+/// `last_seq`, and opens the next, with the field indexes the sealed one has. From
+/// schema 6 (`schema`), the sealed one gets the random-key indexes it was written
+/// without, built in sorted bulk, and the next one is made without them; before,
+/// every segment has every query index. Runs inside the writer's transaction.
 pub(super) fn seal(
     conn: &Connection,
+    schema: u32,
     segments: &mut Vec<Segment>,
     last_seq: i64,
 ) -> Result<(), rusqlite::Error> {
+    let deferred = schema >= schema::KEYED;
     let open = segments.last_mut().expect("a store has an open segment");
     let t = &open.table;
+    if deferred {
+        conn.execute_batch(&schema::KEYED_INDEXES.replace("audit_records", t))?;
+        conn.execute("UPDATE audit_segments SET keyed = 1 WHERE n = ?1", [open.n])?;
+        open.keyed = true;
+    }
     let sealed = conn.query_row(
         &format!(
             "SELECT coalesce((SELECT min(time_ns) FROM {t}), {max}), \
@@ -154,19 +173,26 @@ pub(super) fn seal(
     open.sealed = Some(sealed);
     let n = open.n + 1;
     let table = table_name(n);
-    conn.execute_batch(&schema::segment_ddl(&table))?;
+    conn.execute_batch(&schema::segment_ddl(&table, !deferred))?;
     for name in fields {
         conn.execute_batch(&field_index_sql(Placeholder::Question, &table, &name))?;
     }
-    conn.execute(
-        "INSERT INTO audit_segments (n, name, first_seq) VALUES (?1, ?2, ?3)",
-        params![n, table, last_seq + 1],
-    )?;
+    match deferred {
+        true => conn.execute(
+            "INSERT INTO audit_segments (n, name, first_seq, keyed) VALUES (?1, ?2, ?3, 0)",
+            params![n, table, last_seq + 1],
+        )?,
+        false => conn.execute(
+            "INSERT INTO audit_segments (n, name, first_seq) VALUES (?1, ?2, ?3)",
+            params![n, table, last_seq + 1],
+        )?,
+    };
     segments.push(Segment {
         n,
         table,
         first_seq: last_seq + 1,
         sealed: None,
+        keyed: !deferred,
     });
     Ok(())
 }
