@@ -113,11 +113,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     BEGIN SELECT RAISE(ABORT, 'audit_dictionaries is append-only: a dictionary is removed only by a purge'); END;
     "#,
     // 6: random-key indexes built at seal. A segment made from now on is written
-    // with the query indexes whose keys grow with the writes or have few values
-    // (`ORDERED_INDEXES`); those on random keys (`KEYED_INDEXES`: actor id, email,
-    // entity), which would cost a page per distinct key per commit, are built in
-    // sorted bulk when it is sealed. `keyed` says whether a segment has them: every
-    // segment made before this step has.
+    // with `OPEN_INDEXES`: those whose keys have few values (tenant, event) and,
+    // instead of the time index, one over time and the random keys (actor id,
+    // email, entity) that grows at its end; its seal builds the indexes on random
+    // keys and the time index in sorted bulk (`SEAL_INDEXES`). `keyed` says
+    // whether a segment has them: every segment made before this step has.
     r#"
     ALTER TABLE audit_segments ADD COLUMN keyed INTEGER NOT NULL DEFAULT 1;
     "#,
@@ -132,30 +132,37 @@ pub(super) const DICTIONARIES: u32 = 5;
 /// The schema version from which a segment gets its random-key indexes when sealed.
 pub(super) const KEYED: u32 = 6;
 
-/// The query indexes a segment is written with from schema [`KEYED`] on (as
-/// `audit_records`' names): their keys grow with the writes (time) or have few
-/// values (tenant, event), so a commit touches few of their pages.
-pub(super) const ORDERED_INDEXES: &str = r#"
-    CREATE INDEX audit_records_time   ON audit_records (time_ns);
+/// The indexes a segment is written with from schema [`KEYED`] on (as
+/// `audit_records`' names). Few values (tenant, event) or a key that grows with the
+/// writes (time) keep a commit to a few of their pages; a random key (actor id,
+/// email, entity) would dirty a page per distinct key per commit. So the random
+/// keys are only columns of the `tail` index, ordered by time: a page filtered on
+/// them walks it newest first (or oldest), testing the keys in the index and
+/// reading a row only when they match — about a third of a table scan's time.
+pub(super) const OPEN_INDEXES: &str = r#"
+    CREATE INDEX audit_records_tail   ON audit_records (time_ns, actor_id, actor_email, entity_type, entity_id);
     CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns) WHERE tenant IS NOT NULL;
     CREATE INDEX audit_records_event  ON audit_records (event, time_ns);
 "#;
 
-/// The rest of the query indexes, on random keys, built when a segment is sealed
-/// (a segment made before schema [`KEYED`] has them already).
-pub(super) const KEYED_INDEXES: &str = r#"
+/// What a seal builds, in sorted bulk, on a segment written with
+/// [`OPEN_INDEXES`]: the query indexes it lacks, in place of its `tail` index (a
+/// segment made before schema [`KEYED`] has them already).
+pub(super) const SEAL_INDEXES: &str = r#"
+    CREATE INDEX IF NOT EXISTS audit_records_time   ON audit_records (time_ns);
     CREATE INDEX IF NOT EXISTS audit_records_actor  ON audit_records (actor_id, time_ns) WHERE actor_id IS NOT NULL;
     CREATE INDEX IF NOT EXISTS audit_records_email  ON audit_records (actor_email, time_ns) WHERE actor_email IS NOT NULL;
     CREATE INDEX IF NOT EXISTS audit_records_entity ON audit_records (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
+    DROP INDEX IF EXISTS audit_records_tail;
 "#;
 
 /// A segment table after the first (`{t}` is its name): `audit_records`' columns,
-/// append-only triggers and query indexes as migrations 1-3 left them — all of
-/// them (`keyed`), or only [`ORDERED_INDEXES`].
+/// append-only triggers and query indexes as migrations 1-3 left them (`keyed`),
+/// or with [`OPEN_INDEXES`] instead.
 pub(super) fn segment_ddl(t: &str, keyed: bool) -> String {
     let indexes = match keyed {
         true => QUERY_INDEXES,
-        false => ORDERED_INDEXES,
+        false => OPEN_INDEXES,
     }
     .replace("audit_records", t);
     format!(
@@ -240,24 +247,30 @@ pub(super) fn migrate(conn: &mut Connection, target: u32) -> Result<u32, StoreEr
 mod tests {
     use super::*;
 
-    /// The statements of a list of `CREATE INDEX`, spaced and worded alike.
-    fn statements(sql: &str) -> Vec<String> {
+    /// The `CREATE INDEX` statements of `sql`, spaced and worded alike.
+    fn creates(sql: &str) -> Vec<String> {
         let mut out: Vec<String> = sql
             .split(';')
             .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
             .map(|s| s.replace("IF NOT EXISTS ", ""))
-            .filter(|s| !s.is_empty())
+            .filter(|s| s.starts_with("CREATE INDEX"))
             .collect();
         out.sort();
         out
     }
 
+    /// A sealed segment has the query indexes: the open one's but its tail, and
+    /// what the seal builds, which drops the tail.
     #[test]
-    fn ordered_and_keyed_indexes_are_the_query_indexes() {
-        let mut split = statements(ORDERED_INDEXES);
-        split.extend(statements(KEYED_INDEXES));
-        split.sort();
-        assert_eq!(split, statements(QUERY_INDEXES));
-        assert_eq!(statements(KEYED_INDEXES).len(), 3);
+    fn a_seal_completes_the_query_indexes() {
+        let (open, seal) = (creates(OPEN_INDEXES), creates(SEAL_INDEXES));
+        let mut sealed: Vec<String> = open
+            .into_iter()
+            .filter(|s| !s.contains("audit_records_tail"))
+            .chain(seal)
+            .collect();
+        sealed.sort();
+        assert_eq!(sealed, creates(QUERY_INDEXES));
+        assert!(SEAL_INDEXES.contains("DROP INDEX IF EXISTS audit_records_tail;"));
     }
 }

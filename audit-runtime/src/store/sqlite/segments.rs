@@ -36,9 +36,9 @@ pub(super) struct Segment {
     pub first_seq: i64,
     /// Its bounds, once sealed (the newest segment is open).
     pub sealed: Option<Sealed>,
-    /// Whether it has the random-key query indexes ([`schema::KEYED_INDEXES`]):
-    /// from schema 6, a segment gets them when sealed. Pages filtered on those
-    /// keys read a segment without them in one scan.
+    /// Whether it has every query index: from schema 6, a segment is written with
+    /// [`schema::OPEN_INDEXES`] and gets the rest when sealed. Pages filtered on
+    /// the actor or the entity read one without them through its tail index.
     pub keyed: bool,
 }
 
@@ -120,9 +120,10 @@ pub(super) fn list(conn: &Connection, schema: u32) -> Result<Vec<Segment>, rusql
 
 /// Seals the open segment (the last of `segments`), whose last position is
 /// `last_seq`, and opens the next, with the field indexes the sealed one has. From
-/// schema 6 (`schema`), the sealed one gets the random-key indexes it was written
-/// without, built in sorted bulk, and the next one is made without them; before,
-/// every segment has every query index. Runs inside the writer's transaction.
+/// schema 6 (`schema`), the sealed one gets the query indexes it was written
+/// without ([`schema::SEAL_INDEXES`], built in sorted bulk) and the next one is
+/// made with [`schema::OPEN_INDEXES`]; before, every segment has every query
+/// index. Runs inside the writer's transaction.
 pub(super) fn seal(
     conn: &Connection,
     schema: u32,
@@ -133,7 +134,7 @@ pub(super) fn seal(
     let open = segments.last_mut().expect("a store has an open segment");
     let t = &open.table;
     if deferred {
-        conn.execute_batch(&schema::KEYED_INDEXES.replace("audit_records", t))?;
+        conn.execute_batch(&schema::SEAL_INDEXES.replace("audit_records", t))?;
         conn.execute("UPDATE audit_segments SET keyed = 1 WHERE n = ?1", [open.n])?;
         open.keyed = true;
     }
