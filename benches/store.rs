@@ -8,12 +8,13 @@
 //! KEEP=1 ROWS=200000 VARIANTS=2 cargo bench --bench store  # keep the files
 //! ```
 //!
-//! Rows are realistic records (~700 bytes of JSON: 1 000 actors, 10 tenants,
-//! 100 000 entity ids, 17 events, producer-chained) written through the store's sink
-//! side in batches of BATCH rows, one transaction each, into a file on disk (the
-//! target directory). "page" is `Query::all().actor(a).since(t1).until(t2).limit(50)`
-//! for random actors and windows over a store of ROWS rows, from the default store
-//! (segments of 50 000 rows) and from one table (schema 3, the layout before
+//! Rows are realistic records (`support/records.rs`: ~944 bytes of JSON, 1 000
+//! actors, 10 tenants, 100 000 entity ids, 6 events, producer-chained) written
+//! through the store's sink side in batches of BATCH rows, one transaction each,
+//! into a file on disk (the target directory). Pages of 50 (an actor in a time
+//! window, an actor's newest, the newest rows, an entity) are read from a store of
+//! ROWS rows, from the default store (segments of 20 000 rows, the open one read
+//! through its tail index) and from one table (schema 3, the layout before
 //! segments); "purge" removes the oldest PURGE rows (default 100 000) of each, then
 //! the next PURGE rows with an export.
 

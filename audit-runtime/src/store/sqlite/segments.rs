@@ -4,7 +4,10 @@
 //! rows it is sealed — its bounds (last position, time range, id range) written to
 //! `audit_segments` — and the next one is created. Indexes stay the size of one
 //! segment, which keeps a commit's index pages few and hot; reads use the bounds to
-//! stop early; purges drop whole segments.
+//! stop early; purges drop whole segments. From schema 6 the open segment has no
+//! index on a random key (actor, email, entity) — each would dirty a page per
+//! distinct key per commit — but a `tail` index ordered by time that holds those
+//! keys; the seal builds the rest in sorted bulk (`schema::SEAL_INDEXES`).
 //!
 //! The link chain does not care: it continues from one segment's last row to the
 //! next one's first, and the verification walks the segments in order.
