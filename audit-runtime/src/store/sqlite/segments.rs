@@ -21,10 +21,11 @@ use crate::store::StoreError;
 use crate::store::query::{Order, Placeholder, field_index_name, field_index_sql};
 
 /// The default number of rows per segment (`cargo bench --bench store`, 1 M rows in
-/// batches of 1 000): writes with every query index at 0.52x an index-free table's
-/// rate (one table: 0.15x; segments of 50 000: 0.39x; of 10 000: 0.58x), pages of 50
-/// under 1.5 ms. Smaller segments write faster but make more tables, and SQLite
-/// parses every table's schema when a connection opens and after each seal
+/// batches of 1 000): writes with every query index at 0.63–0.72x an index-free
+/// table's rate (random-key indexes built at seal; one table: 0.15x), pages of 50
+/// under 5 ms at p99 (an actor's or an entity's walk the open segment's tail
+/// index: this size bounds that walk). Smaller segments make more tables, and
+/// SQLite parses every table's schema when a connection opens and after each seal
 /// (measured: 40 ms at 600 segments, 150 ms at 1 500): see `docs/STORAGE.md`.
 pub const DEFAULT_SEGMENT_ROWS: usize = 20_000;
 
