@@ -6,6 +6,7 @@
 //! VARIANTS=0,2,3 cargo bench --bench store    # 0: no indexes, 1: FULL, 2: default, 3: one table, 4: default as text
 //! SEGMENT=20000 VARIANTS=0,2 cargo bench --bench store   # another segment size
 //! KEEP=1 ROWS=200000 VARIANTS=2 cargo bench --bench store  # keep the files
+//! ROUNDS=3 E2E=1000 VARIANTS=0,2 cargo bench --bench store # variants in turn, median ratio
 //! ```
 //!
 //! Rows are realistic records (`support/records.rs`: ~944 bytes of JSON, 1 000
@@ -167,45 +168,74 @@ fn main() {
         ),
     ];
     let mut paths = [None, None, None, None, None];
-    let mut rates = [None; 5];
+    // Rates of each variant, one per round: ROUNDS > 1 writes the variants in turn
+    // again, and each ratio below is the median of the rounds' own ratios (this
+    // machine's rates drift by 15 % between minutes; a round's variants share one).
+    let mut rates: [Vec<f64>; 5] = Default::default();
     let only: Option<Vec<usize>> = std::env::var("VARIANTS")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
-    for (i, (name, open)) in variants.iter().enumerate() {
-        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
-            continue;
+    for _ in 0..env("ROUNDS", 1).max(1) {
+        for (i, (name, open)) in variants.iter().enumerate() {
+            if only.as_ref().is_some_and(|o| !o.contains(&i)) {
+                continue;
+            }
+            let path = dir.join(format!("write-{i}.db"));
+            for end in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{end}", path.display()));
+            }
+            let rate = write_rate(&path, &items, batch, open(&path));
+            // The store is closed (its WAL checkpointed): the file is the whole store.
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "| {name} | {:.0} k | {} |",
+                rate / 1000.0,
+                bytes / rows as u64
+            );
+            rates[i].push(rate);
+            paths[i] = Some(path);
         }
-        let path = dir.join(format!("write-{i}.db"));
-        let rate = write_rate(&path, &items, batch, open(&path));
-        // The store is closed (its WAL checkpointed): the file is the whole store.
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "| {name} | {:.0} k | {} |",
-            rate / 1000.0,
-            bytes / rows as u64
-        );
-        rates[i] = Some(rate);
-        paths[i] = Some(path);
     }
     drop(items);
+    // The median over the rounds of variant `i`'s rate over the index-free one's.
+    let ratio = |i: usize| -> Option<(f64, Vec<f64>)> {
+        if rates[0].is_empty() || rates[i].is_empty() {
+            return None;
+        }
+        let each: Vec<f64> = rates[0].iter().zip(&rates[i]).map(|(f, r)| r / f).collect();
+        let mut sorted = each.clone();
+        sorted.sort_by(f64::total_cmp);
+        Some((sorted[sorted.len() / 2], each))
+    };
+    let rounds = |each: &[f64]| -> String {
+        match each.len() {
+            1 => String::new(),
+            _ => {
+                let all: Vec<String> = each.iter().map(|r| format!("{r:.2}")).collect();
+                format!(" (median of {} rounds: {})", each.len(), all.join(", "))
+            }
+        }
+    };
     // Issue 19's target, on a line of its own: the default store's write rate over
     // the index-free one, same records, same run.
-    if let (Some(free), Some(indexed)) = (rates[0], rates[2]) {
-        println!("\nindexed/index-free: {:.2}x", indexed / free);
+    if let Some((median, each)) = ratio(2) {
+        println!("\nindexed/index-free: {median:.2}x{}", rounds(&each));
     }
-    if let (Some(free), Some(one)) = (rates[0], rates[3]) {
-        println!("(one table: {:.2}x)", one / free);
+    if let Some((median, each)) = ratio(3) {
+        println!("(one table: {median:.2}x{})", rounds(&each));
     }
-    if let (Some(free), Some(text)) = (rates[0], rates[4]) {
-        println!("(segments, records as text: {:.2}x)", text / free);
+    if let Some((median, each)) = ratio(4) {
+        println!("(segments, records as text: {median:.2}x{})", rounds(&each));
     }
 
     let purge = env("PURGE", 100_000);
     for (name, path) in [("segments", &paths[2]), ("one table", &paths[3])] {
         let Some(path) = path else { continue };
         // The one-table store is opened at its own schema: it stays one table.
-        let schema = if name == "segments" { 5 } else { 3 };
-        let mut store = Sqlite::options().schema_version(schema).open(path).unwrap();
+        let mut store = match name {
+            "segments" => Sqlite::open(path).unwrap(),
+            _ => Sqlite::options().schema_version(3).open(path).unwrap(),
+        };
         pages(&mut store, rows, name);
         let start = Instant::now();
         let cut = Timestamp::from_nanos(T0 + purge as i64 * 1_000_000);

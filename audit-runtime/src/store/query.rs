@@ -414,10 +414,10 @@ pub(crate) fn field_index_sql(style: Placeholder, table: &str, name: &str) -> St
 #[derive(Debug)]
 pub(crate) struct Sql {
     arms: Vec<String>,
-    /// For a query filtering on the actor or the entity: its `WHERE` as one arm,
-    /// for a table without the indexes of those keys.
+    /// For a query filtering on the actor: its `WHERE` as one arm (the id or the
+    /// email), for a table without the indexes of those columns.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    scan: Option<String>,
+    one_arm: Option<String>,
     order_limit: String,
     pub params: Vec<Param>,
 }
@@ -425,15 +425,15 @@ pub(crate) struct Sql {
 impl Sql {
     /// The statement selecting `columns` of the matching rows of `table`;
     /// `columns` must name `time_ns` and `seq` (the order). `keyed`: whether the
-    /// table has the indexes of the actor and entity columns. Without them (an
-    /// open SQLite segment), a query filtering on those is one arm, which SQLite
-    /// serves by walking the segment's tail index (time, then the keys) in order
-    /// and testing the keys in it: two arms would walk it twice.
+    /// table has every query index. Without them (an open SQLite segment), a page
+    /// filtered on a random key is served by walking the segment's tail index
+    /// (time, then the keys) in order and testing the keys in it; an actor's is
+    /// one arm there, as two would walk it twice.
     #[cfg(feature = "sqlite")]
     pub(crate) fn statement_over(&self, table: &str, columns: &str, keyed: bool) -> String {
-        match (&self.scan, keyed) {
-            (Some(scan), false) => {
-                format!("SELECT {columns} FROM {table} {scan} {}", self.order_limit)
+        match (&self.one_arm, keyed) {
+            (Some(arm), false) => {
+                format!("SELECT {columns} FROM {table} {arm} {}", self.order_limit)
             }
             _ => self.statement(table, columns),
         }
@@ -540,7 +540,7 @@ impl Query {
             let s = b.param(Param::Int(c.seq));
             b.conds.push(format!("(time_ns, seq) {cmp} ({t}, {s})"));
         }
-        let (arms, scan) = match &self.actor {
+        let (arms, one_arm) = match &self.actor {
             // The actor is an id or an email: one arm per column, each served by
             // its `(column, time_ns)` index in order; the email arm leaves out the
             // rows the id arm has.
@@ -552,18 +552,14 @@ impl Query {
                         "actor_email = {p} AND (actor_id IS NULL OR actor_id <> {p})"
                     )),
                 ];
-                let scan = b.where_leading(&format!("(actor_id = {p} OR actor_email = {p})"));
-                (arms, Some(scan))
+                let one = b.where_leading(&format!("(actor_id = {p} OR actor_email = {p})"));
+                (arms, Some(one))
             }
-            None => {
-                let arm = b.where_with("");
-                let scan = self.entity.is_some().then(|| arm.clone());
-                (vec![arm], scan)
-            }
+            None => (vec![b.where_with("")], None),
         };
         Sql {
             arms,
-            scan,
+            one_arm,
             order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
             params: b.params,
         }
@@ -602,7 +598,7 @@ impl Query {
         Sql {
             arms: vec![b.where_with("")],
             // Read in position order either way.
-            scan: None,
+            one_arm: None,
             order_limit: format!("ORDER BY seq LIMIT {}", self.limit),
             params: b.params,
         }
@@ -799,8 +795,9 @@ mod tests {
         );
     }
 
-    /// A table without the random-key indexes is read in one arm for an actor or
-    /// an entity, the key tested first; other queries read it as any table.
+    /// A table without the random-key indexes is read in one arm for an actor, the
+    /// key tested first; an entity's conditions lead too; other queries read it as
+    /// any table.
     #[cfg(feature = "sqlite")]
     #[test]
     fn keys_without_their_index_are_one_arm() {
