@@ -14,6 +14,7 @@ mod metadata;
 mod operation;
 mod redact;
 mod trace;
+mod wire;
 
 /// Mutes the keys of the built-in redaction list in `changes` (for `Debug` output,
 /// which has no event's catalog entries at hand).
@@ -88,6 +89,7 @@ pub struct SiteInfo {
 /// [`operation`](Record::operation), [`reverts`](Record::reverts), `prev_hash`, `hash`
 /// (the six context keys live in [`Record::context`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::Wire")]
 pub struct Record {
     /// UUIDv7.
     pub id: Uuid,
