@@ -21,8 +21,9 @@ use crate::store::StoreError;
 use crate::store::query::{Order, Placeholder, field_index_name, field_index_sql};
 
 /// The default number of rows per segment (`cargo bench --bench store`, 1 M rows in
-/// batches of 1 000): writes with every query index at 0.63–0.72x an index-free
-/// table's rate (random-key indexes built at seal; one table: 0.15x), pages of 50
+/// batches of 1 000): writes with every query index at 0.66x an index-free table's
+/// rate (median of rounds, single runs 0.63–0.72x: random-key indexes built at
+/// seal; one table: 0.15x), pages of 50
 /// under 5 ms at p99 (an actor's or an entity's page walks the open segment's
 /// tail index: this size bounds that walk). Smaller segments make more tables, and
 /// SQLite parses every table's schema when a connection opens and after each seal
