@@ -51,6 +51,24 @@ impl Schema {
         .get(0)
     }
 
+    /// Which of the partitions' own indexes (`audit_partition_indexes`) `part` has.
+    fn own_indexes(&self, part: &str) -> Vec<String> {
+        pg_admin()
+            .query(
+                &format!(
+                    "SELECT i.name FROM {0}.audit_partition_indexes i
+                      WHERE to_regclass(format('%I.%I', $1::text, $2 || '_' || i.name)) IS NOT NULL
+                      ORDER BY i.name",
+                    self.0
+                ),
+                &[&self.0, &part],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     fn exists(&self, table: &str) -> bool {
         pg_admin()
             .query_one(
@@ -235,8 +253,9 @@ fn migrates_a_schema_5_store_in_place() {
         .index_field("n")
         .connect(&pg_url())
         .unwrap();
-    assert_eq!(version(&old), 6);
+    assert_eq!(version(&old), 7);
     assert_eq!(old.partitions(), ["audit_records_p0"]);
+    assert_eq!(old.own_indexes("audit_records_p0"), ["tail"]);
     let v = store.verify().unwrap();
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.rows, 20);
@@ -280,6 +299,73 @@ fn migrates_a_schema_5_store_in_place() {
     assert_eq!(report.removed, 19 + 10);
     assert_eq!(stored_ids(&mut store), ids(&more[10..]));
     assert!(!old.exists("audit_records_p0"));
+}
+
+/// Schema 7: actor, email and entity are indexed per partition, built when the
+/// partition is sealed (the next one made); the open partition has the tail
+/// instead, and pages over both find the same rows as a scan would.
+#[test]
+fn random_key_indexes_are_built_at_seal_and_the_open_partition_has_the_tail() {
+    let s = Schema::new();
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    let written = store_suite::populate(&mut store, 25, T);
+    let sealed = ["actor", "email", "entity"];
+    for part in ["audit_records_p0", "audit_records_p1", "audit_records_p2"] {
+        assert_eq!(s.own_indexes(part), sealed, "{part}");
+    }
+    assert_eq!(s.own_indexes("audit_records_p3"), ["tail"]);
+    // Each filter the tail serves, over sealed and open partitions alike.
+    let newest_first = |keep: &dyn Fn(&audit::Record) -> bool| -> Vec<uuid::Uuid> {
+        written
+            .iter()
+            .rev()
+            .filter(|r| keep(r))
+            .map(|r| r.id)
+            .collect()
+    };
+    let last = written.last().unwrap();
+    let actor = last.context.actor.as_ref().unwrap();
+    let entity = last.entity.as_ref().unwrap();
+    for (query, expected) in [
+        (
+            Query::all().actor(actor.id.clone()),
+            newest_first(&|r| r.context.actor.as_ref().map(|a| &a.id) == Some(&actor.id)),
+        ),
+        (
+            Query::all().entity(
+                entity.kind.clone(),
+                entity.id.as_ref().and_then(|v| v.as_str()),
+            ),
+            newest_first(&|r| r.entity.as_ref() == Some(entity)),
+        ),
+    ] {
+        assert!(
+            expected.len() > 1,
+            "{query:?} matches rows in more than one partition"
+        );
+        assert_eq!(
+            ids(&store_suite::collect(&mut store, &query)),
+            expected,
+            "{query:?}"
+        );
+    }
+
+    // A reader holding the partition being sealed keeps its tail (dropping waits for
+    // readers): the writer goes on, and a later seal drops it.
+    let mut reader = pg_admin();
+    let mut tx = snapshot(&mut reader);
+    assert_eq!(s.rows_seen(&mut tx), 25);
+    store_suite::populate(&mut store, 10, T + 100 * 1_000_000);
+    assert_eq!(
+        s.own_indexes("audit_records_p3"),
+        ["actor", "email", "entity", "tail"]
+    );
+    tx.commit().unwrap();
+    store_suite::populate(&mut store, 10, T + 200 * 1_000_000);
+    assert_eq!(s.own_indexes("audit_records_p3"), sealed);
+    assert_eq!(s.own_indexes("audit_records_p4"), sealed);
+    assert_eq!(s.own_indexes("audit_records_p5"), ["tail"]);
+    assert!(store.verify().unwrap().is_intact());
 }
 
 /// A writer that needs a new partition while a long read (a verification, an

@@ -220,7 +220,7 @@ fn refuses_a_newer_schema() {
     match Postgres::options().schema(schema).connect(&url()) {
         Err(StoreError::SchemaTooNew {
             found: 9,
-            supported: 6,
+            supported: 7,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -451,7 +451,7 @@ fn least_privilege_roles() {
         .setup_roles(&url(), &roles.0)
         .unwrap();
     assert_eq!(report.created.len(), 4, "{report:?}");
-    assert_eq!(report.version, 6);
+    assert_eq!(report.version, 7);
     // Idempotent.
     let again = Postgres::options()
         .schema(&schema)

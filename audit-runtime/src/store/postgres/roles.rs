@@ -65,6 +65,7 @@ const TABLES: &[&str] = &[
     "audit_migrations",
     "audit_purge_mark",
     "audit_partitions",
+    "audit_partition_indexes",
 ];
 
 /// The store's functions, as `ALTER FUNCTION` names them.
@@ -73,6 +74,7 @@ const FUNCTIONS: &[&str] = &[
     "audit_purge_through(bigint, bigint)",
     "audit_erase_tenant(text, bigint, bigint)",
     "audit_extend(bigint, bigint)",
+    "audit_index_partition(text, text, boolean)",
 ];
 
 impl PostgresRoles {

@@ -366,6 +366,108 @@ pub(super) const MIGRATIONS: &[&str] = &[
         EXECUTE format('ALTER FUNCTION audit_purge_through(bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
     END $do$;
     "#,
+    // 7: the random-key indexes (actor, email, entity) leave the commit path. They
+    // become each partition's own, listed in `audit_partition_indexes` and built in
+    // one sorted pass when the partition is sealed (the next one is made); until
+    // then the open partition has one append-order index, the tail, whose key holds
+    // their columns after `(time_ns, seq)`: a page reads it newest first and tests
+    // actor, email or entity on the index entries. Keys that append (time, tenant,
+    // event) stay on the table. A sealed partition's tail is dropped, or at a later
+    // seal when readers hold the partition. (Measured in BENCHMARKS.md, issue 19.)
+    r#"
+    CREATE TABLE audit_partition_indexes (
+        name       text    PRIMARY KEY,
+        open       boolean NOT NULL,
+        definition text    NOT NULL
+    );
+    INSERT INTO audit_partition_indexes VALUES
+        ('tail',   true,  '(time_ns, seq, actor_id, actor_email, entity_type, entity_id)'),
+        ('actor',  false, '(actor_id, time_ns, seq) WHERE actor_id IS NOT NULL'),
+        ('email',  false, '(actor_email, time_ns, seq) WHERE actor_email IS NOT NULL'),
+        ('entity', false, '(entity_type, entity_id, time_ns, seq) WHERE entity_type IS NOT NULL');
+    DROP INDEX audit_records_actor, audit_records_email, audit_records_entity;
+    -- Gives partition `part` the indexes of its state: the open ones while it is
+    -- the newest, the others once sealed (and its open ones dropped, unless a
+    -- reader holds it: then a later seal drops them).
+    CREATE FUNCTION audit_index_partition(sch text, part text, sealed boolean) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        i     record;
+        index text;
+        wait  text := current_setting('lock_timeout');
+    BEGIN
+        FOR i IN SELECT * FROM audit_partition_indexes ORDER BY name LOOP
+            index := part || '_' || i.name;
+            IF i.open <> sealed THEN
+                IF to_regclass(format('%I.%I', sch, index)) IS NULL THEN
+                    EXECUTE format('CREATE INDEX %I ON %I.%I %s', index, sch, part, i.definition);
+                END IF;
+            ELSIF to_regclass(format('%I.%I', sch, index)) IS NOT NULL THEN
+                BEGIN
+                    PERFORM set_config('lock_timeout', '50ms', true);
+                    EXECUTE format('DROP INDEX %I.%I', sch, index);
+                    PERFORM set_config('lock_timeout', wait, true);
+                EXCEPTION WHEN lock_not_available THEN
+                    NULL;
+                END;
+            END IF;
+        END LOOP;
+    END $$;
+    REVOKE ALL ON FUNCTION audit_index_partition(text, text, boolean) FROM PUBLIC;
+    DO $m$
+    DECLARE
+        p record;
+    BEGIN
+        FOR p IN SELECT name, n = (SELECT max(n) FROM audit_partitions) AS newest
+                   FROM audit_partitions ORDER BY n LOOP
+            PERFORM audit_index_partition(current_schema(), p.name, NOT p.newest);
+        END LOOP;
+    END $m$;
+    -- As in schema 6, and each partition made gets its indexes: the ones before it
+    -- are sealed.
+    CREATE OR REPLACE FUNCTION audit_extend(upto bigint, rows bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        sch  text;
+        k    integer;
+        e    bigint;
+        name text;
+        p    record;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(7317002);
+        IF rows < 1 THEN
+            RAISE EXCEPTION 'audit_extend: a partition holds at least one row, not %', rows;
+        END IF;
+        SELECT n, end_seq INTO k, e FROM audit_partitions ORDER BY n DESC LIMIT 1;
+        IF (upto - e) / rows >= 1000 THEN
+            RAISE EXCEPTION 'audit_extend: % partitions at once', (upto - e) / rows + 1;
+        END IF;
+        SELECT nspname INTO sch FROM pg_namespace
+         WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
+        WHILE e <= upto LOOP
+            k := k + 1;
+            name := 'audit_records_p' || k;
+            EXECUTE format('CREATE TABLE %I.%I (LIKE %I.audit_records)', sch, name, sch);
+            EXECUTE format('ALTER TABLE %I.%I ADD UNIQUE (id)', sch, name);
+            EXECUTE format('CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON %I.%I
+                            FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change(''records'')', sch, name);
+            PERFORM audit_index_partition(sch, name, false);
+            EXECUTE format('ALTER TABLE %I.audit_records ATTACH PARTITION %I.%I FOR VALUES FROM (%s) TO (%s)',
+                           sch, sch, name, e, e + rows);
+            INSERT INTO audit_partitions VALUES (k, name, e, e + rows, true);
+            e := e + rows;
+        END LOOP;
+        FOR p IN SELECT audit_partitions.name AS part FROM audit_partitions
+                  WHERE n < k ORDER BY n LOOP
+            PERFORM audit_index_partition(sch, p.part, true);
+        END LOOP;
+        RETURN e;
+    END $$;
+    DO $do$ BEGIN
+        EXECUTE format('ALTER FUNCTION audit_index_partition(text, text, boolean) SET search_path = pg_catalog, %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION audit_extend(bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
+    END $do$;
+    "#,
 ];
 
 /// The newest schema version this build knows.
