@@ -771,7 +771,7 @@ pub struct TargetArgs {
     /// Rows per segment of a SQLite store (default 20 000; docs/STORAGE.md).
     #[arg(long)]
     segment_rows: Option<usize>,
-    /// Positions per partition a PostgreSQL store makes (default 100 000;
+    /// Positions per partition a PostgreSQL store makes (default 50 000;
     /// docs/STORAGE.md).
     #[arg(long)]
     partition_rows: Option<u64>,
