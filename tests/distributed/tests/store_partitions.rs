@@ -1,6 +1,7 @@
 //! The PostgreSQL store's partitions (schema 6) against the real server: purges
 //! that drop whole partitions, replays skipped across partitions, a schema-5 store
-//! migrated in place, and a reader that does not hold up a new partition. The
+//! migrated in place, a reader that does not hold up a new partition, and schema
+//! 7's actor, email and entity indexes built per partition at seal. The
 //! conformance suite itself also runs on 7-row partitions (`store_postgres.rs`).
 
 #[path = "../../store_suite/mod.rs"]
@@ -365,6 +366,45 @@ fn random_key_indexes_are_built_at_seal_and_the_open_partition_has_the_tail() {
     assert_eq!(s.own_indexes("audit_records_p3"), sealed);
     assert_eq!(s.own_indexes("audit_records_p4"), sealed);
     assert_eq!(s.own_indexes("audit_records_p5"), ["tail"]);
+    assert!(store.verify().unwrap().is_intact());
+}
+
+/// A schema-6 store with several partitions migrates to schema 7 in place: the
+/// partitioned table's actor, email and entity indexes become each sealed
+/// partition's own, the newest gets its tail, and writing goes on from there.
+#[test]
+fn migrates_a_schema_6_store_to_indexes_built_at_seal() {
+    let s = Schema::new();
+    let mut old = s
+        .options()
+        .schema_version(6)
+        .partition_rows(10)
+        .connect(&pg_url())
+        .unwrap();
+    let mut written = store_suite::populate(&mut old, 25, T);
+    drop(old);
+    assert!(s.exists("audit_records_actor"));
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    assert!(!s.exists("audit_records_actor"));
+    for part in ["audit_records_p0", "audit_records_p1", "audit_records_p2"] {
+        assert_eq!(s.own_indexes(part), ["actor", "email", "entity"], "{part}");
+    }
+    assert_eq!(s.own_indexes("audit_records_p3"), ["tail"]);
+    written.extend(store_suite::populate(&mut store, 10, T + 100 * 1_000_000));
+    assert_eq!(
+        s.own_indexes("audit_records_p3"),
+        ["actor", "email", "entity"]
+    );
+    assert_eq!(s.own_indexes("audit_records_p4"), ["tail"]);
+    let actor = written[0].context.actor.as_ref().unwrap().id.clone();
+    let expected: Vec<uuid::Uuid> = written
+        .iter()
+        .rev()
+        .filter(|r| r.context.actor.as_ref().is_some_and(|a| a.id == actor))
+        .map(|r| r.id)
+        .collect();
+    let found = store_suite::collect(&mut store, &Query::all().actor(actor.clone()));
+    assert_eq!(ids(&found), expected);
     assert!(store.verify().unwrap().is_intact());
 }
 
