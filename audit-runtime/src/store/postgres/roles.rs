@@ -75,6 +75,7 @@ const FUNCTIONS: &[&str] = &[
     "audit_erase_tenant(text, bigint, bigint)",
     "audit_extend(bigint, bigint)",
     "audit_index_partition(text, text, boolean)",
+    "audit_partition_made()",
 ];
 
 impl PostgresRoles {

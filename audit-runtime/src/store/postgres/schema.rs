@@ -423,49 +423,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
             PERFORM audit_index_partition(current_schema(), p.name, NOT p.newest);
         END LOOP;
     END $m$;
-    -- As in schema 6, and each partition made gets its indexes: the ones before it
-    -- are sealed.
-    CREATE OR REPLACE FUNCTION audit_extend(upto bigint, rows bigint) RETURNS bigint
+    -- A partition `audit_extend` lists gets the open indexes, and every one before
+    -- it is sealed.
+    CREATE FUNCTION audit_partition_made() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER AS $$
     DECLARE
-        sch  text;
-        k    integer;
-        e    bigint;
-        name text;
-        p    record;
+        p record;
     BEGIN
-        PERFORM pg_advisory_xact_lock(7317002);
-        IF rows < 1 THEN
-            RAISE EXCEPTION 'audit_extend: a partition holds at least one row, not %', rows;
-        END IF;
-        SELECT n, end_seq INTO k, e FROM audit_partitions ORDER BY n DESC LIMIT 1;
-        IF (upto - e) / rows >= 1000 THEN
-            RAISE EXCEPTION 'audit_extend: % partitions at once', (upto - e) / rows + 1;
-        END IF;
-        SELECT nspname INTO sch FROM pg_namespace
-         WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
-        WHILE e <= upto LOOP
-            k := k + 1;
-            name := 'audit_records_p' || k;
-            EXECUTE format('CREATE TABLE %I.%I (LIKE %I.audit_records)', sch, name, sch);
-            EXECUTE format('ALTER TABLE %I.%I ADD UNIQUE (id)', sch, name);
-            EXECUTE format('CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON %I.%I
-                            FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change(''records'')', sch, name);
-            PERFORM audit_index_partition(sch, name, false);
-            EXECUTE format('ALTER TABLE %I.audit_records ATTACH PARTITION %I.%I FOR VALUES FROM (%s) TO (%s)',
-                           sch, sch, name, e, e + rows);
-            INSERT INTO audit_partitions VALUES (k, name, e, e + rows, true);
-            e := e + rows;
+        PERFORM audit_index_partition(TG_TABLE_SCHEMA, NEW.name, false);
+        FOR p IN SELECT name FROM audit_partitions WHERE n < NEW.n ORDER BY n LOOP
+            PERFORM audit_index_partition(TG_TABLE_SCHEMA, p.name, true);
         END LOOP;
-        FOR p IN SELECT audit_partitions.name AS part FROM audit_partitions
-                  WHERE n < k ORDER BY n LOOP
-            PERFORM audit_index_partition(sch, p.part, true);
-        END LOOP;
-        RETURN e;
+        RETURN NULL;
     END $$;
+    CREATE TRIGGER audit_partitions_index AFTER INSERT ON audit_partitions
+        FOR EACH ROW EXECUTE FUNCTION audit_partition_made();
     DO $do$ BEGIN
         EXECUTE format('ALTER FUNCTION audit_index_partition(text, text, boolean) SET search_path = pg_catalog, %I, pg_temp', current_schema());
-        EXECUTE format('ALTER FUNCTION audit_extend(bigint, bigint) SET search_path = pg_catalog, %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION audit_partition_made() SET search_path = pg_catalog, %I, pg_temp', current_schema());
     END $do$;
     "#,
 ];
