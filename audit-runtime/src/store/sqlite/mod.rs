@@ -1,5 +1,6 @@
 //! The embedded default store: one SQLite file (bundled SQLite, WAL mode).
 
+mod ahead;
 mod compress;
 mod samples;
 mod schema;
@@ -19,14 +20,14 @@ use super::core::{
 use super::events::{self, SeenEvent};
 use super::link::{ChainKey, KeyState, Link};
 use super::query::{Order, Param, Placeholder, Sql, field_index_name, page_of};
-use super::stored::{hashed_json, parse_record};
+use super::stored::parse_record;
 use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
 use crate::record::Record;
-use crate::record::hash::ChainHash;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
 pub use compress::DEFAULT_RETRAIN_ROWS;
+use ahead::Ahead;
 use compress::{AS_TEXT, RECORD};
 pub use segments::DEFAULT_SEGMENT_ROWS;
 
@@ -445,67 +446,83 @@ impl Sqlite {
             self.encoder =
                 compress::Encoder::newest(&tx, self.encoder.take()).map_err(sink_error)?;
         }
-        for item in batch {
-            let (hash, json) = hashed_json(item.record(), item.json());
-            let c = Columns::of(item.record());
-            if stored_before(&tx, &segs, &c.id)? {
-                continue;
-            }
-            let open = segs.last().expect("a store has an open segment");
-            if segmented && seq + 1 - open.first_seq >= self.segment_rows as i64 {
-                segments::seal(&tx, self.schema, &mut segs, seq).map_err(sink_error)?;
-                if self.compress {
-                    let held = self.encoder.take();
-                    self.encoder =
-                        compress::Encoder::at_seal(&tx, &segs, seq + 1, held, self.retrain_rows)
-                            .map_err(sink_error)?;
+        // The rows that go into the open segment whatever happens (a skipped
+        // duplicate only moves the seal later) are compressed ahead, with the
+        // dictionary they must use, while the rows before them are inserted.
+        let open = segs.last().expect("a store has an open segment");
+        let room = match segmented {
+            true => (open.first_seq + self.segment_rows as i64 - (seq + 1)).max(0) as usize,
+            false => usize::MAX,
+        };
+        let encoder = &mut self.encoder;
+        std::thread::scope(|scope| {
+            let mut ahead = Ahead::start(scope, &batch[..batch.len().min(room)], encoder);
+            for item in batch {
+                let made = ahead.next();
+                // A full open segment is sealed first, so that the duplicate check
+                // below sees the rows it holds (a replayed batch reaching it would
+                // otherwise go into the next segment a second time).
+                let open = segs.last().expect("a store has an open segment");
+                if segmented && seq + 1 - open.first_seq >= self.segment_rows as i64 {
+                    ahead.finish(encoder);
+                    segments::seal(&tx, self.schema, &mut segs, seq).map_err(sink_error)?;
+                    if self.compress {
+                        let held = encoder.take();
+                        *encoder =
+                            compress::Encoder::at_seal(&tx, &segs, seq + 1, held, self.retrain_rows)
+                                .map_err(sink_error)?;
+                    }
+                }
+                let c = Columns::of(item.record());
+                if stored_before(&tx, &segs, &c.id)? {
+                    continue;
+                }
+                let row = match made {
+                    Some(row) => row?,
+                    None => {
+                        ahead.finish(encoder);
+                        ahead::prepare(item, encoder.as_mut())?
+                    }
+                };
+                let table = &segs.last().expect("a store has an open segment").table;
+                let link = self.key.link(&prev, &row.hash);
+                // Compact rows (with a dictionary): the hash and link as 32 bytes each.
+                let link_value = match row.compact {
+                    true => SqlValue::Blob(link.0.to_vec()),
+                    false => SqlValue::Text(link.to_string()),
+                };
+                let inserted = tx
+                    .prepare_cached(&insert_sql(table))
+                    .map_err(sink_error)?
+                    .execute(params![
+                        seq + 1,
+                        c.id,
+                        c.time_ns,
+                        c.event,
+                        c.code,
+                        c.category,
+                        c.level,
+                        c.outcome,
+                        c.actor_id,
+                        c.actor_email,
+                        c.tenant,
+                        c.entity_type,
+                        c.entity_type_code,
+                        c.entity_id,
+                        c.description,
+                        row.hash_value,
+                        link_value,
+                        row.record,
+                    ])
+                    .map_err(sink_error)?;
+                if inserted == 1 {
+                    prev = link;
+                    seq += 1;
                 }
             }
-            let table = &segs.last().expect("a store has an open segment").table;
-            let link = self.key.link(&prev, &hash);
-            // Compact rows (with a dictionary): the record compressed, the hash
-            // and link as 32 bytes each.
-            let (record, hash, link_value) = match self.encoder.as_mut() {
-                Some(encoder) => (
-                    SqlValue::Blob(encoder.encode(&json)),
-                    SqlValue::Blob(hash_bytes(&hash)?),
-                    SqlValue::Blob(link.0.to_vec()),
-                ),
-                None => (
-                    SqlValue::Text(json.into_owned()),
-                    SqlValue::Text(hash.as_str().to_owned()),
-                    SqlValue::Text(link.to_string()),
-                ),
-            };
-            let inserted = tx
-                .prepare_cached(&insert_sql(table))
-                .map_err(sink_error)?
-                .execute(params![
-                    seq + 1,
-                    c.id,
-                    c.time_ns,
-                    c.event,
-                    c.code,
-                    c.category,
-                    c.level,
-                    c.outcome,
-                    c.actor_id,
-                    c.actor_email,
-                    c.tenant,
-                    c.entity_type,
-                    c.entity_type_code,
-                    c.entity_id,
-                    c.description,
-                    hash,
-                    link_value,
-                    record,
-                ])
-                .map_err(sink_error)?;
-            if inserted == 1 {
-                prev = link;
-                seq += 1;
-            }
-        }
+            ahead.finish(encoder);
+            Ok::<_, SinkError>(())
+        })?;
         tx.commit().map_err(sink_error)
     }
 }
@@ -528,13 +545,6 @@ fn stored_before(conn: &Connection, segs: &[Segment], id: &str) -> Result<bool, 
         }
     }
     Ok(false)
-}
-
-/// A record hash's 32 bytes.
-fn hash_bytes(hash: &ChainHash) -> Result<Vec<u8>, SinkError> {
-    crate::json::unhex(hash.as_str())
-        .filter(|b| b.len() == 32)
-        .ok_or_else(|| SinkError::permanent(format!("not a record hash: {}", hash.as_str())))
 }
 
 /// The insert into segment `table`; a row whose id it holds already is skipped.
