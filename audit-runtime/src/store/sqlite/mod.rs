@@ -26,8 +26,8 @@ use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness}
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
-pub use compress::DEFAULT_RETRAIN_ROWS;
 use ahead::Ahead;
+pub use compress::DEFAULT_RETRAIN_ROWS;
 use compress::{AS_TEXT, RECORD};
 pub use segments::DEFAULT_SEGMENT_ROWS;
 
@@ -468,9 +468,14 @@ impl Sqlite {
                     segments::seal(&tx, self.schema, &mut segs, seq).map_err(sink_error)?;
                     if self.compress {
                         let held = encoder.take();
-                        *encoder =
-                            compress::Encoder::at_seal(&tx, &segs, seq + 1, held, self.retrain_rows)
-                                .map_err(sink_error)?;
+                        *encoder = compress::Encoder::at_seal(
+                            &tx,
+                            &segs,
+                            seq + 1,
+                            held,
+                            self.retrain_rows,
+                        )
+                        .map_err(sink_error)?;
                     }
                 }
                 let c = Columns::of(item.record());
