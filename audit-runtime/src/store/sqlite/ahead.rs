@@ -9,7 +9,6 @@
 //! thread and handed over in order while the writer inserts; the rows after a seal
 //! (a new dictionary may start there) are compressed by the writer itself.
 
-use std::borrow::Cow;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -48,10 +47,7 @@ pub(super) fn prepare(item: &Item, encoder: Option<&mut Encoder>) -> Result<Prep
         },
         None => Prepared {
             hash_value: SqlValue::Text(hash.as_str().to_owned()),
-            record: SqlValue::Text(match json {
-                Cow::Borrowed(json) => json.to_owned(),
-                Cow::Owned(json) => json,
-            }),
+            record: SqlValue::Text(json.into_owned()),
             hash,
             compact: false,
         },
