@@ -73,8 +73,8 @@ pub use history::{History, State};
 pub use link::{ChainKey, Link};
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    DEFAULT_PARTITION_ROWS, PgTls, Postgres, PostgresOptions, PostgresRoles, RolesReport,
-    redact_password,
+    DEFAULT_COPY_CONNECTIONS, DEFAULT_PARTITION_ROWS, PARALLEL_COPY_ROWS, PgTls, Postgres,
+    PostgresOptions, PostgresRoles, RolesReport, redact_password,
 };
 pub use purge::{Purge, PurgeReport};
 pub use query::{Cursor, FieldValue, OPERATION_WINDOW, Order, Page, Query};

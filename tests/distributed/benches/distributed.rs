@@ -3,7 +3,7 @@
 //! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
 //!
 //! ```sh
-//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=100000
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2
 //! ROUNDS=3 ROWS=1000000 E2E=1000 cargo bench -p audit-distributed-tests --bench distributed  # median ratio of rounds
 //! ```
 //!
@@ -75,7 +75,13 @@ fn main() {
     let rows = env("ROWS", 300_000);
     // Positions per partition (a number past ROWS: one partition, as before schema 6).
     let partition = env("PARTITION", audit::store::DEFAULT_PARTITION_ROWS as usize) as u64;
-    let options = || Postgres::options().partition_rows(partition);
+    // Connections a batch is copied over (COPY=1: one, as before issue 19's parallel copy).
+    let copies = env("COPY", audit::store::DEFAULT_COPY_CONNECTIONS);
+    let options = || {
+        Postgres::options()
+            .partition_rows(partition)
+            .copy_connections(copies)
+    };
     let batch = env("BATCH", 10_000);
     let e2e = env("E2E", 100_000);
     let tag = std::process::id();
@@ -107,11 +113,11 @@ fn main() {
         let rate = write_rate(&mut store, &items, batch);
         assert_eq!(store.count().unwrap(), rows as u64);
         println!(
-            "| PostgreSQL write ({rows} rows, batches of {batch}, partitions of {partition}, no query indexes) | {:.0} k rows/s |",
+            "| PostgreSQL write ({rows} rows, batches of {batch}, partitions of {partition}, {copies} connections, no query indexes) | {:.0} k rows/s |",
             free_rate / 1000.0
         );
         println!(
-            "| PostgreSQL write ({rows} rows, batches of {batch}, partitions of {partition}, query indexes) | {:.0} k rows/s |",
+            "| PostgreSQL write ({rows} rows, batches of {batch}, partitions of {partition}, {copies} connections, query indexes) | {:.0} k rows/s |",
             rate / 1000.0
         );
         ratios.push(rate / free_rate);

@@ -28,7 +28,8 @@ use super::stored::{hashed_json, parse_record};
 use super::verify::Row;
 use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
 use crate::record::Record;
-use crate::sinks::{Batch, Sink, SinkError};
+use crate::record::hash::ChainHash;
+use crate::sinks::{Batch, Item, Sink, SinkError};
 
 /// Options of a [`Postgres`] store.
 ///
@@ -50,6 +51,7 @@ pub struct PostgresOptions {
     tls: Option<PgTls>,
     index_fields: Vec<String>,
     partition_rows: u64,
+    copy_connections: usize,
     schema_version: u32,
 }
 
@@ -62,6 +64,7 @@ impl Default for PostgresOptions {
             tls: None,
             index_fields: Vec::new(),
             partition_rows: DEFAULT_PARTITION_ROWS,
+            copy_connections: DEFAULT_COPY_CONNECTIONS,
             schema_version: schema::VERSION,
         }
     }
@@ -114,6 +117,29 @@ impl PostgresOptions {
         self
     }
 
+    /// Connections a large batch is written over (default
+    /// [`DEFAULT_COPY_CONNECTIONS`]; 1 writes every batch over one). A batch of at
+    /// least [`PARALLEL_COPY_ROWS`] records is linked first, then cut into that many
+    /// runs of consecutive positions, each sent with its own `COPY` in its own
+    /// transaction at the same time, and the transactions commit in position order
+    /// (none if any run failed): a failure leaves the chain whole, with at most a
+    /// prefix of the batch stored, which a retry completes. The extra connections
+    /// are opened at the first large batch; one that cannot be opened is done
+    /// without.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+    /// use audit_runtime::store::Postgres;
+    /// let store = Postgres::options()
+    ///     .copy_connections(1)
+    ///     .connect("postgres://postgres@127.0.0.1/test")?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn copy_connections(mut self, n: usize) -> Self {
+        self.copy_connections = n.clamp(1, 16);
+        self
+    }
+
     /// Stops migrating at this schema version (to test migrations from older ones:
     /// such a store can be read and verified, not written).
     #[doc(hidden)]
@@ -159,6 +185,8 @@ impl PostgresOptions {
             name: self.name,
             placement: partitions::Placement::new(self.partition_rows),
             statements: Statements::new(),
+            helpers: Vec::new(),
+            copy_connections: self.copy_connections,
         };
         let client = store.client()?;
         schema::migrate(client, self.schema_version)?;
@@ -197,6 +225,10 @@ pub struct Postgres {
     placement: partitions::Placement,
     /// Statements prepared on the current connection, by their SQL (see [`prepared`]).
     statements: Statements,
+    /// The connections besides `client` that large batches are copied over.
+    helpers: Vec<Client>,
+    /// `client` and the helpers, at most.
+    copy_connections: usize,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -217,6 +249,40 @@ fn connect(config: &Config, tls: &PgTls) -> Result<Client, StoreError> {
         _ => config.connect(tls.connector()?),
     }
     .map_err(db_error)
+}
+
+/// A connection set up as the store's sessions are: its schema first in the
+/// search path (the schema created if missing) and generic plans.
+fn session(config: &Config, tls: &PgTls, schema: Option<&str>) -> Result<Client, StoreError> {
+    let mut client = connect(config, tls)?;
+    if let Some(schema) = schema {
+        let quoted = quote_ident(schema);
+        // Created only when missing: a least-privileged role may not create one.
+        let exists = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                &[&schema],
+            )
+            .map_err(db_error)?
+            .get::<_, bool>(0);
+        if !exists {
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
+                .map_err(db_error)?;
+        }
+        client
+            .batch_execute(&format!("SET search_path TO {quoted}"))
+            .map_err(db_error)?;
+    }
+    // Plans made without the parameters' values, kept by named statements (see
+    // `prepared`): a plan over `audit_records` costs ~0.15 ms per partition to make
+    // (14 ms at 100 partitions, for a 0.2 ms page). Where values decide which
+    // partitions a statement reads, they are written into its SQL (positions, never
+    // text), so the plan covers only those partitions.
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .map_err(db_error)?;
+    Ok(client)
 }
 
 /// `s` as a quoted SQL identifier.
@@ -390,39 +456,25 @@ impl Postgres {
     /// The connection, re-established if it was lost.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            let mut client = connect(&self.config, &self.tls)?;
-            if let Some(schema) = &self.schema {
-                let quoted = quote_ident(schema);
-                // Created only when missing: a least-privileged role may not create one.
-                let exists = client
-                    .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-                        &[schema],
-                    )
-                    .map_err(db_error)?
-                    .get::<_, bool>(0);
-                if !exists {
-                    client
-                        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
-                        .map_err(db_error)?;
-                }
-                client
-                    .batch_execute(&format!("SET search_path TO {quoted}"))
-                    .map_err(db_error)?;
-            }
-            // Plans made without the parameters' values, kept by named statements
-            // (see `prepared`): a plan over `audit_records` costs ~0.15 ms per
-            // partition to make (14 ms at 100 partitions, for a 0.2 ms page).
-            // Where values decide which partitions a statement reads, they are
-            // written into its SQL (positions, never text), so the plan covers
-            // only those partitions.
-            client
-                .batch_execute("SET plan_cache_mode = force_generic_plan")
-                .map_err(db_error)?;
+            self.client = None;
             self.statements.clear();
-            self.client = Some(client);
+            self.client = Some(session(&self.config, &self.tls, self.schema.as_deref())?);
         }
         Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// The extra connections a large batch is copied over (see
+    /// [`PostgresOptions::copy_connections`]): lost ones are dropped and missing ones
+    /// opened; one that cannot be opened is done without until the next batch.
+    fn helpers(&mut self) -> &mut [Client] {
+        self.helpers.retain(|c| !c.is_closed());
+        while self.helpers.len() + 1 < self.copy_connections {
+            match session(&self.config, &self.tls, self.schema.as_deref()) {
+                Ok(c) => self.helpers.push(c),
+                Err(_) => break,
+            }
+        }
+        &mut self.helpers
     }
 
     /// A read-only REPEATABLE READ transaction: every read in it sees one snapshot.
@@ -470,22 +522,89 @@ impl Postgres {
 
     fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
         self.key_state.require()?;
-        let key = self.key.clone();
         self.client().map_err(SinkError::from)?;
-        let client = self.client.as_mut().expect("connected above");
-        let result = insert(
+        let parallel = batch.len() >= PARALLEL_COPY_ROWS && self.copy_connections > 1;
+        if parallel {
+            self.helpers();
+        }
+        let Postgres {
             client,
-            &mut self.statements,
-            &key,
-            &mut self.placement,
-            batch,
-        )
+            helpers,
+            statements,
+            key,
+            placement,
+            ..
+        } = self;
+        let client = client.as_mut().expect("connected above");
+        let result = match parallel && !helpers.is_empty() {
+            true => insert_parallel(client, helpers, statements, key, placement, batch),
+            false => insert(client, statements, key, placement, batch),
+        }
         .map_err(sink_error);
-        if result.is_err() && client.is_closed() {
+        // A failed parallel write may leave its session lock held: the connection
+        // goes (closing it releases the lock).
+        if result.is_err() && (parallel || client.is_closed()) {
             self.client = None;
         }
         result
     }
+}
+
+/// Batches from this many records up are copied over several connections (see
+/// [`PostgresOptions::copy_connections`]); smaller ones are not worth the threads.
+pub const PARALLEL_COPY_ROWS: usize = 1_000;
+
+/// Connections a large batch is copied over unless
+/// [`PostgresOptions::copy_connections`] says otherwise: two, as many as the
+/// server's backends that one writer keeps busy on a small machine (BENCHMARKS.md,
+/// issue 19).
+pub const DEFAULT_COPY_CONNECTIONS: usize = 2;
+
+/// The advisory lock that serializes the store's writers (and its purges and
+/// partition making, in the schema's functions).
+const WRITER_LOCK: &str = "7317002";
+
+/// A row ready for `COPY`: its position, record, hash, JSON and link.
+struct Ready<'a> {
+    seq: i64,
+    item: &'a Item,
+    hash: ChainHash,
+    json: std::borrow::Cow<'a, str>,
+    link: Link,
+}
+
+/// Of `batch`, the records not stored yet (by id, first occurrence) linked after
+/// `prev` at the positions after `seq`.
+fn link_fresh<'a>(
+    batch: &'a Batch,
+    stored: &std::collections::HashSet<Uuid>,
+    key: &ChainKey,
+    mut seq: i64,
+    mut prev: Link,
+) -> Vec<Ready<'a>> {
+    let mut seen = std::collections::HashSet::new();
+    batch
+        .iter()
+        .filter(|i| !stored.contains(&i.record().id) && seen.insert(i.record().id))
+        .map(|item| {
+            let (hash, json) = hashed_json(item.record(), item.json());
+            let link = key.link(&prev, &hash);
+            prev = link;
+            seq += 1;
+            Ready {
+                seq,
+                item,
+                hash,
+                json,
+                link,
+            }
+        })
+        .collect()
+}
+
+/// The ids of `batch`.
+fn ids(batch: &Batch) -> Vec<Uuid> {
+    batch.iter().map(|i| i.record().id).collect()
 }
 
 /// One batch in one transaction: writers are serialized by an advisory lock (the
@@ -500,31 +619,88 @@ fn insert(
     batch: &Batch,
 ) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
-    tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")?;
-    let (mut seq, mut prev) = head(&mut tx, statements)?;
-    let ids: Vec<Uuid> = batch.iter().map(|i| i.record().id).collect();
-    let stored = placement.stored_ids(&mut tx, seq + 1, &ids)?;
-    let mut seen = std::collections::HashSet::new();
-    let fresh: Vec<_> = batch
-        .iter()
-        .filter(|i| !stored.contains(&i.record().id) && seen.insert(i.record().id))
-        .collect();
-    if fresh.is_empty() {
+    tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITER_LOCK})"))?;
+    let (seq, prev) = head(&mut tx, statements)?;
+    let stored = placement.stored_ids(&mut tx, seq + 1, &ids(batch))?;
+    let rows = link_fresh(batch, &stored, key, seq, prev);
+    let Some(last) = rows.last() else {
         return tx.commit();
-    }
-    placement.extend(&mut tx, seq + fresh.len() as i64)?;
+    };
+    placement.extend(&mut tx, last.seq)?;
+    copy_rows(&mut tx, &rows)?;
+    tx.commit()
+}
+
+/// One large batch over `client` and `helpers` at once. Under the writers' lock,
+/// held by `client`'s session until every transaction has ended: the batch is
+/// linked after the last row and its partitions made (committed, so that every
+/// connection sees them); then each connection copies its run of consecutive
+/// positions in a transaction of its own, and the transactions commit in
+/// position order, none if a copy failed. A commit that fails leaves a prefix of
+/// the batch stored, the chain whole: the retry skips what is stored.
+fn insert_parallel(
+    client: &mut Client,
+    helpers: &mut [Client],
+    statements: &mut Statements,
+    key: &ChainKey,
+    placement: &mut partitions::Placement,
+    batch: &Batch,
+) -> Result<(), postgres::Error> {
+    client.batch_execute(&format!("SELECT pg_advisory_lock({WRITER_LOCK})"))?;
+    let written = (|| {
+        let mut tx = client.transaction()?;
+        let (seq, prev) = head(&mut tx, statements)?;
+        let stored = placement.stored_ids(&mut tx, seq + 1, &ids(batch))?;
+        let rows = link_fresh(batch, &stored, key, seq, prev);
+        let Some(last) = rows.last() else {
+            return tx.commit();
+        };
+        placement.extend(&mut tx, last.seq)?;
+        tx.commit()?;
+        let runs: Vec<&[Ready<'_>]> = rows
+            .chunks(rows.len().div_ceil(helpers.len() + 1))
+            .collect();
+        let (own, others) = runs.split_first().expect("a batch with rows has a run");
+        std::thread::scope(|scope| {
+            let copies: Vec<_> = helpers
+                .iter_mut()
+                .zip(others)
+                .map(|(helper, run)| {
+                    scope.spawn(move || {
+                        let mut tx = helper.transaction()?;
+                        copy_rows(&mut tx, run)?;
+                        Ok::<_, postgres::Error>(tx)
+                    })
+                })
+                .collect();
+            let mut first = client.transaction()?;
+            let copied = copy_rows(&mut first, own);
+            let others: Vec<_> = copies
+                .into_iter()
+                .map(|c| c.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect();
+            // Any failure: every transaction is dropped, i.e. rolled back.
+            copied?;
+            let others = others.into_iter().collect::<Result<Vec<_>, _>>()?;
+            first.commit()?;
+            others.into_iter().try_for_each(|tx| tx.commit())
+        })
+    })();
+    let unlocked = client.batch_execute(&format!("SELECT pg_advisory_unlock({WRITER_LOCK})"));
+    written.and(unlocked)
+}
+
+/// `rows` in one binary `COPY`.
+fn copy_rows(tx: &mut Transaction<'_>, rows: &[Ready<'_>]) -> Result<(), postgres::Error> {
     let sink = tx.copy_in(COPY)?;
     let mut writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
-    for item in fresh {
-        let (hash, json) = hashed_json(item.record(), item.json());
-        let link = key.link(&prev, &hash);
-        prev = link;
-        seq += 1;
-        let c = Columns::of(item.record());
-        let link = link.to_string();
+    for row in rows {
+        let record = row.item.record();
+        let c = Columns::of(record);
+        let link = row.link.to_string();
         writer.write(&[
-            &seq,
-            &item.record().id,
+            &row.seq,
+            &record.id,
             &c.time_ns,
             &c.event.as_ref(),
             &c.code,
@@ -538,13 +714,13 @@ fn insert(
             &c.entity_type_code,
             &c.entity_id.as_deref(),
             &c.description.as_ref(),
-            &hash.as_str(),
+            &row.hash.as_str(),
             &link,
-            &RawJson(&json),
+            &RawJson(&row.json),
         ])?;
     }
     writer.finish()?;
-    tx.commit()
+    Ok(())
 }
 
 /// Statements prepared on a connection, by their SQL.
