@@ -457,6 +457,8 @@ impl Sqlite {
         let encoder = &mut self.encoder;
         std::thread::scope(|scope| {
             let mut ahead = Ahead::start(scope, &batch[..batch.len().min(room)], encoder);
+            // The insert into the open segment, prepared again only after a seal.
+            let mut insert: Option<(String, rusqlite::CachedStatement<'_>)> = None;
             for item in batch {
                 let made = ahead.next();
                 // A full open segment is sealed first, so that the duplicate check
@@ -490,15 +492,18 @@ impl Sqlite {
                     }
                 };
                 let table = &segs.last().expect("a store has an open segment").table;
+                if insert.as_ref().is_none_or(|(t, _)| t != table) {
+                    let statement = tx.prepare_cached(&insert_sql(table)).map_err(sink_error)?;
+                    insert = Some((table.clone(), statement));
+                }
+                let (_, statement) = insert.as_mut().expect("prepared above");
                 let link = self.key.link(&prev, &row.hash);
                 // Compact rows (with a dictionary): the hash and link as 32 bytes each.
                 let link_value = match row.compact {
                     true => SqlValue::Blob(link.0.to_vec()),
                     false => SqlValue::Text(link.to_string()),
                 };
-                let inserted = tx
-                    .prepare_cached(&insert_sql(table))
-                    .map_err(sink_error)?
+                let inserted = statement
                     .execute(params![
                         seq + 1,
                         c.id,
