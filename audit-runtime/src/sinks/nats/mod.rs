@@ -14,7 +14,7 @@ use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, header::NATS_MESSAGE_ID};
 use bytes::Bytes;
 
-use super::{Batch, Sink, SinkError};
+use super::{Batch, Entry, Item, Sink, SinkError};
 use crate::record::Record;
 
 /// When a created stream lets go of records.
@@ -233,6 +233,17 @@ impl Nats {
     }
 }
 
+/// A record's JSON as a message payload, shared with the batch rather than copied.
+fn payload(item: &Item) -> Bytes {
+    struct Json(std::sync::Arc<Entry>);
+    impl AsRef<[u8]> for Json {
+        fn as_ref(&self) -> &[u8] {
+            self.0.json.as_bytes()
+        }
+    }
+    Bytes::from_owner(Json(std::sync::Arc::clone(&item.entry)))
+}
+
 impl Sink for Nats {
     fn name(&self) -> &str {
         &self.options.name
@@ -244,14 +255,12 @@ impl Sink for Nats {
         self.rt.block_on(async {
             for item in batch {
                 let mut headers = HeaderMap::new();
-                headers.insert(NATS_MESSAGE_ID, item.record().id.to_string().as_str());
+                let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
+                let id = item.record().id.hyphenated().encode_lower(&mut id);
+                headers.insert(NATS_MESSAGE_ID, &*id);
                 let ack = self
                     .js
-                    .publish_with_headers(
-                        self.subject(item.record()),
-                        headers,
-                        Bytes::copy_from_slice(item.json().as_bytes()),
-                    )
+                    .publish_with_headers(self.subject(item.record()), headers, payload(item))
                     .await
                     .map_err(|e| SinkError::retryable(format!("nats: publish: {e}")))?;
                 pending.push(ack);
