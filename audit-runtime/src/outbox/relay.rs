@@ -26,8 +26,8 @@ pub struct OutboxRow {
 pub type Deliver<'a> =
     dyn FnMut(Option<ChainHash>, &[OutboxRow]) -> Result<Option<ChainHash>, OutboxError> + 'a;
 
-/// An outbox a relay reads: a database holding `audit_outbox`
-/// ([`super::postgres::PostgresOutbox`], [`super::sqlite::SqliteOutbox`]).
+/// An outbox a relay reads: a database holding `audit_outbox` (`PostgresOutbox`
+/// with the `postgres` feature, `SqliteOutbox` with `sqlite`).
 pub trait OutboxSource: Send {
     /// In one transaction of the outbox's database: takes the next rows to deliver
     /// (at most `n`, of one producer, in write order, held so that no other relay
