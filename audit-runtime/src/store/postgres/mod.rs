@@ -200,9 +200,10 @@ impl PostgresOptions {
 /// The production store: every record in one PostgreSQL table (the record as `json`
 /// plus indexed filter columns), the same [`Query`] model, [`Store::verify`] and
 /// [`Store::purge`] as [`super::Sqlite`], append-only enforced by a trigger. As a
-/// [`Sink`] it writes each batch with one binary `COPY` in one transaction; a lost
-/// connection is re-established on the next write (the pipeline retries and spools
-/// meanwhile), and a replayed batch is skipped by record id.
+/// [`Sink`] it writes each batch with binary `COPY` in one transaction, a large one
+/// over several connections at once (see [`PostgresOptions::copy_connections`]); a
+/// lost connection is re-established on the next write (the pipeline retries and
+/// spools meanwhile), and a replayed batch is skipped by record id.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -555,9 +556,9 @@ impl Postgres {
 pub const PARALLEL_COPY_ROWS: usize = 1_000;
 
 /// Connections a large batch is copied over unless
-/// [`PostgresOptions::copy_connections`] says otherwise: two, as many as the
-/// server's backends that one writer keeps busy on a small machine (BENCHMARKS.md,
-/// issue 19).
+/// [`PostgresOptions::copy_connections`] says otherwise: two. On the benchmarks'
+/// two-core machine a second backend lifts the write with every index by about a
+/// tenth (BENCHMARKS.md, issue 19); more backends than cores only share them.
 pub const DEFAULT_COPY_CONNECTIONS: usize = 2;
 
 /// The advisory lock that serializes the store's writers (and its purges and
