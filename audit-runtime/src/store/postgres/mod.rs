@@ -603,9 +603,23 @@ fn link_fresh<'a>(
         .collect()
 }
 
-/// The ids of `batch`.
-fn ids(batch: &Batch) -> Vec<Uuid> {
-    batch.iter().map(|i| i.record().id).collect()
+/// In `tx`, under the writers' lock: the records of `batch` not stored yet, linked
+/// after the last row, with the partitions that will hold them made.
+fn linked<'a>(
+    tx: &mut Transaction<'_>,
+    statements: &mut Statements,
+    key: &ChainKey,
+    placement: &mut partitions::Placement,
+    batch: &'a Batch,
+) -> Result<Vec<Ready<'a>>, postgres::Error> {
+    let (seq, prev) = head(tx, statements)?;
+    let ids: Vec<Uuid> = batch.iter().map(|i| i.record().id).collect();
+    let stored = placement.stored_ids(tx, seq + 1, &ids)?;
+    let rows = link_fresh(batch, &stored, key, seq, prev);
+    if let Some(last) = rows.last() {
+        placement.extend(tx, last.seq)?;
+    }
+    Ok(rows)
 }
 
 /// One batch in one transaction: writers are serialized by an advisory lock (the
@@ -621,14 +635,10 @@ fn insert(
 ) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
     tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITER_LOCK})"))?;
-    let (seq, prev) = head(&mut tx, statements)?;
-    let stored = placement.stored_ids(&mut tx, seq + 1, &ids(batch))?;
-    let rows = link_fresh(batch, &stored, key, seq, prev);
-    let Some(last) = rows.last() else {
-        return tx.commit();
-    };
-    placement.extend(&mut tx, last.seq)?;
-    copy_rows(&mut tx, &rows)?;
+    let rows = linked(&mut tx, statements, key, placement, batch)?;
+    if !rows.is_empty() {
+        copy_rows(&mut tx, &rows)?;
+    }
     tx.commit()
 }
 
@@ -650,45 +660,52 @@ fn insert_parallel(
     client.batch_execute(&format!("SELECT pg_advisory_lock({WRITER_LOCK})"))?;
     let written = (|| {
         let mut tx = client.transaction()?;
-        let (seq, prev) = head(&mut tx, statements)?;
-        let stored = placement.stored_ids(&mut tx, seq + 1, &ids(batch))?;
-        let rows = link_fresh(batch, &stored, key, seq, prev);
-        let Some(last) = rows.last() else {
-            return tx.commit();
-        };
-        placement.extend(&mut tx, last.seq)?;
+        let rows = linked(&mut tx, statements, key, placement, batch)?;
         tx.commit()?;
-        let runs: Vec<&[Ready<'_>]> = rows
-            .chunks(rows.len().div_ceil(helpers.len() + 1))
-            .collect();
-        let (own, others) = runs.split_first().expect("a batch with rows has a run");
-        std::thread::scope(|scope| {
-            let copies: Vec<_> = helpers
-                .iter_mut()
-                .zip(others)
-                .map(|(helper, run)| {
-                    scope.spawn(move || {
-                        let mut tx = helper.transaction()?;
-                        copy_rows(&mut tx, run)?;
-                        Ok::<_, postgres::Error>(tx)
-                    })
-                })
-                .collect();
-            let mut first = client.transaction()?;
-            let copied = copy_rows(&mut first, own);
-            let others: Vec<_> = copies
-                .into_iter()
-                .map(|c| c.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect();
-            // Any failure: every transaction is dropped, i.e. rolled back.
-            copied?;
-            let others = others.into_iter().collect::<Result<Vec<_>, _>>()?;
-            first.commit()?;
-            others.into_iter().try_for_each(|tx| tx.commit())
-        })
+        if rows.is_empty() {
+            return Ok(());
+        }
+        copy_in_runs(client, helpers, &rows)
     })();
     let unlocked = client.batch_execute(&format!("SELECT pg_advisory_unlock({WRITER_LOCK})"));
     written.and(unlocked)
+}
+
+/// `rows` (not empty) cut into runs of consecutive positions, one per connection,
+/// copied at once and committed in position order; none commits if a copy failed.
+fn copy_in_runs(
+    client: &mut Client,
+    helpers: &mut [Client],
+    rows: &[Ready<'_>],
+) -> Result<(), postgres::Error> {
+    let runs: Vec<&[Ready<'_>]> = rows
+        .chunks(rows.len().div_ceil(helpers.len() + 1))
+        .collect();
+    let (own, others) = runs.split_first().expect("rows make at least one run");
+    std::thread::scope(|scope| {
+        let copies: Vec<_> = helpers
+            .iter_mut()
+            .zip(others)
+            .map(|(helper, run)| {
+                scope.spawn(move || {
+                    let mut tx = helper.transaction()?;
+                    copy_rows(&mut tx, run)?;
+                    Ok::<_, postgres::Error>(tx)
+                })
+            })
+            .collect();
+        let mut first = client.transaction()?;
+        let copied = copy_rows(&mut first, own);
+        let others: Vec<_> = copies
+            .into_iter()
+            .map(|c| c.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        // Any failure: every transaction is dropped, i.e. rolled back.
+        copied?;
+        let others = others.into_iter().collect::<Result<Vec<_>, _>>()?;
+        first.commit()?;
+        others.into_iter().try_for_each(|tx| tx.commit())
+    })
 }
 
 /// `rows` in one binary `COPY`.
