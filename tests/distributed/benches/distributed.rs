@@ -3,7 +3,7 @@
 //! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
 //!
 //! ```sh
-//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2 PER_MESSAGE=1
 //! ROUNDS=3 ROWS=1000000 E2E=1000 cargo bench -p audit-distributed-tests --bench distributed  # median ratio of rounds
 //! ```
 //!
@@ -206,9 +206,12 @@ fn main() {
     // The distributed path, producer and ingest in this process, each on its threads.
     let stream = format!("AUDIT_BENCH{tag}");
     let prefix = format!("audit_bench{tag}");
+    // Records in a message (the sink's `records_per_message`).
+    let per_message = env("PER_MESSAGE", 1);
     let nats = Nats::options()
         .stream(&stream)
         .subject_prefix(&prefix)
+        .records_per_message(per_message)
         .connect(&nats_url())
         .unwrap();
     let spool = tempfile::tempdir().unwrap();
@@ -259,7 +262,7 @@ fn main() {
     assert_eq!(check.count().unwrap(), e2e as u64);
     assert!(check.verify().unwrap().is_intact());
     println!(
-        "| end to end ({e2e} events): #[audited] -> JetStream -> {ingests} ingest(s) -> PostgreSQL | {:.0} k events/s (published in {:.1} s, stored in {:.1} s, {batches} batches) |",
+        "| end to end ({e2e} events): #[audited] -> JetStream ({per_message} per message) -> {ingests} ingest(s) -> PostgreSQL | {:.0} k events/s (published in {:.1} s, stored in {:.1} s, {batches} batches) |",
         e2e as f64 / stored.as_secs_f64() / 1000.0,
         published.as_secs_f64(),
         stored.as_secs_f64(),

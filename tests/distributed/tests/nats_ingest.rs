@@ -1,6 +1,7 @@
 //! The distributed path with the real servers: two producer processes publish through
-//! `audit::sinks::Nats` into a JetStream stream, two ingest processes move it into
-//! PostgreSQL, one ingest process is killed with SIGKILL mid-run and restarted. The
+//! `audit::sinks::Nats` into a JetStream stream (one a record per message, the other
+//! 40 records per message), two ingest processes move it into PostgreSQL, one ingest
+//! process is killed with SIGKILL mid-run and restarted. The
 //! table must end with exactly the emitted records, and every producer's chain must
 //! verify. NATS: `AUDIT_TEST_NATS` (default `nats://127.0.0.1:4222`); PostgreSQL:
 //! `AUDIT_TEST_POSTGRES`. Unreachable servers fail the test; it never skips.
@@ -41,10 +42,12 @@ impl Names {
         Names::new(std::env::var(NAMES).unwrap().parse().unwrap())
     }
 
-    fn sink(&self, name: &str) -> Nats {
+    /// A sink sending up to `per_message` records in a message.
+    fn sink(&self, name: &str, per_message: usize) -> Nats {
         Nats::options()
             .stream(&self.stream)
             .subject_prefix(&self.prefix)
+            .records_per_message(per_message)
             .name(name)
             .connect(&nats_url())
             .unwrap_or_else(|e| panic!("NATS at {} is unreachable: {e}", nats_url()))
@@ -79,8 +82,12 @@ fn child() {
     let names = Names::from_env();
     if let Some(producer) = role.strip_prefix("producer-") {
         let spool = tempfile::tempdir().unwrap();
+        let per_message = if producer == "b" { 40 } else { 1 };
         let guard = Auditor::builder()
-            .sink_with(names.sink("nats"), SinkOptions::new().primary())
+            .sink_with(
+                names.sink("nats", per_message),
+                SinkOptions::new().primary(),
+            )
             .batch_size(200)
             .spool_dir(spool.path())
             .install()
@@ -121,7 +128,7 @@ fn jetstream_to_postgres_exactly_once_with_a_killed_ingest() {
     let tag = std::process::id();
     let names = Names::new(tag);
     let mut store = names.store();
-    drop(names.sink("setup")); // creates the stream
+    drop(names.sink("setup", 1)); // creates the stream
 
     let mut ingests = vec![spawn("ingest", tag), spawn("ingest", tag)];
     let mut producers = vec![spawn("producer-a", tag), spawn("producer-b", tag)];
@@ -205,12 +212,31 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
     if std::env::var_os(ROLE).is_some() {
         return;
     }
-    let tag = std::process::id() + 1_000_000;
+    poison(1, std::process::id() + 1_000_000);
+}
+
+/// The same with 8 records in a message: a message holding a refused record
+/// stores the others and is acknowledged, not delivered again.
+#[test]
+fn ingest_dead_letters_poison_records_of_a_message_of_several() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    poison(8, std::process::id() + 3_000_000);
+}
+
+/// Publishes 300 records (two the store refuses, one it panics on) with up to
+/// `per_message` records in a message, and a message that is not a record, then
+/// ingests them twice.
+fn poison(per_message: usize, tag: u32) {
     let names = Names::new(tag);
     let store = names.store();
     let spool = tempfile::tempdir().unwrap();
     let auditor = Auditor::builder()
-        .sink_with(names.sink("nats"), SinkOptions::new().primary())
+        .sink_with(
+            names.sink("nats", per_message),
+            SinkOptions::new().primary(),
+        )
         .spool_dir(spool.path().join("spool"))
         .build()
         .unwrap();
@@ -225,7 +251,20 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
         }
     });
     assert!(auditor.shutdown().is_clean());
-    // And a message that is not a record at all.
+    // A genuine record of another producer, from its JSON Lines file.
+    let lone = spool.path().join("lone.jsonl");
+    let other = Auditor::builder()
+        .sink_with(
+            audit::sinks::JsonLines::open(&lone).unwrap(),
+            SinkOptions::new().primary(),
+        )
+        .spool_dir(spool.path().join("other"))
+        .build()
+        .unwrap();
+    audit::dispatch::with_dispatch(std::sync::Arc::new(other.clone()), || create_widget("lone"));
+    assert!(other.shutdown().is_clean());
+    let lone = std::fs::read_to_string(lone).unwrap();
+    // A message that is not a record at all, and one whose second line is not.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,11 +272,16 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
     rt.block_on(async {
         let client = async_nats::connect(nats_url()).await.unwrap();
         let js = async_nats::jetstream::new(client);
-        js.publish(format!("{}._.junk.junk", names.prefix), "not json".into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        for payload in [
+            "not json".to_string(),
+            format!("{}\n{{\"not\":\"a record\"}}\n", lone.trim_end()),
+        ] {
+            js.publish(format!("{}._.junk.junk", names.prefix), payload.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
     });
 
     let dead = spool.path().join("dead");
@@ -261,7 +305,7 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
 
     assert_eq!(
         (report.written, report.dead_lettered, report.rejected),
-        (297, 3, 1),
+        (298, 3, 2),
         "{report:?}"
     );
     assert_eq!(
@@ -269,8 +313,9 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
         (0, 0, 0),
         "{again:?}"
     );
-    assert_eq!(count, 297);
+    assert_eq!(count, 298);
     assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.producers, 2, "the lone record's producer too");
     let kept: Vec<_> = audit::spool::Spool::open(&dead)
         .unwrap()
         .segments()
@@ -279,9 +324,14 @@ fn ingest_dead_letters_poison_messages_and_goes_on() {
         .flat_map(|s| audit::spool::Spool::read_segment(s).unwrap().entries)
         .collect();
     let reasons: Vec<_> = kept.iter().map(|e| e.reason.clone().unwrap()).collect();
-    assert_eq!(kept.len(), 4, "{reasons:?}");
+    assert_eq!(kept.len(), 5, "{reasons:?}");
     assert!(reasons.contains(&"the store panicked: driver bug on w-99".to_string()));
-    assert!(reasons.contains(&"not an audit record".to_string()));
+    let lines: Vec<_> = kept
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("not an audit record"))
+        .map(|e| e.json.as_str())
+        .collect();
+    assert_eq!(lines, ["not json", r#"{"not":"a record"}"#]);
     assert_eq!(
         reasons
             .iter()
@@ -317,7 +367,7 @@ fn a_stopped_ingest_hands_back_the_batch_it_fetched_ahead() {
     let names = Names::new(tag);
     let spool = tempfile::tempdir().unwrap();
     let auditor = Auditor::builder()
-        .sink_with(names.sink("nats"), SinkOptions::new().primary())
+        .sink_with(names.sink("nats", 1), SinkOptions::new().primary())
         .spool_dir(spool.path())
         .build()
         .unwrap();

@@ -5,21 +5,24 @@
 //! store skips a record id it already holds). Several ingest processes can share one
 //! consumer.
 //!
-//! A poison message never stops ingestion: a message that is not a record, or a
-//! record the store refuses for good (found by halving the batch), is kept in the
-//! dead-letter spool with the reason, counted, and terminated on the stream so it is
-//! not redelivered; the rest of the batch is committed and acknowledged.
+//! A message holds one record or several, one per line (see
+//! [`NatsOptions::records_per_message`](super::NatsOptions::records_per_message)); a
+//! message is acknowledged once each of its lines is stored or kept.
+//!
+//! A poison message never stops ingestion: a line that is not a record, or a record
+//! the store refuses for good (found by halving the batch), is kept in the dead-letter
+//! spool with the reason and counted; a message that stored nothing is terminated on
+//! the stream so it is not redelivered; the rest of the batch is committed and
+//! acknowledged.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures_util::StreamExt;
 
-use crate::record::Record;
 use crate::sinks::isolate::{Triage, write_isolating};
 use crate::sinks::{Item, Sink, SinkError};
 use crate::spool::{Spool, SpoolEntry};
@@ -52,7 +55,9 @@ pub struct IngestReport {
     pub written: u64,
     /// Batches committed.
     pub batches: u64,
-    /// Messages that are not records (kept in the dead-letter spool, terminated).
+    /// Lines of messages that are not records, a message of one line being the
+    /// message (kept in the dead-letter spool; a message that held no record is
+    /// terminated).
     pub rejected: u64,
     /// Records the store refused for good (kept in the dead-letter spool with the
     /// reason, terminated on the stream).
@@ -125,7 +130,9 @@ impl Ingest {
         self
     }
 
-    /// Records per batch (one store transaction each; default 500).
+    /// Records per batch (one store transaction each; default 500). A fetch asks for
+    /// as many messages as held that many records in the fetch before it (the first
+    /// asks for `n`), so a batch of messages of several records is about `n` records.
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
@@ -198,33 +205,48 @@ impl Ingest {
         let mut last_record = Instant::now();
         // The next batch is fetched and parsed on the runtime's thread while this
         // one is written: a fetched batch is only delivered, not acknowledged, so
-        // one that is never written (a stop, a crash) is delivered again.
-        let (size, wait) = (self.batch, self.fetch_wait);
-        let fetch = || rt.spawn(fetch_batch(consumer.clone(), size, wait));
-        let mut next = Prefetch(Some(fetch()));
+        // one that is never written (a stop, a crash) is delivered again. A fetch
+        // asks for as many messages as the last one needed for a batch of records.
+        let wait = self.fetch_wait;
+        let fetch = |size| rt.spawn(fetch_batch(consumer.clone(), size, wait));
+        let mut next = Prefetch(Some(fetch(self.batch)));
         while !stop.load(Ordering::Relaxed) {
             let fetched = next.0.take().expect("a fetch is always under way");
-            let (messages, items, rejected) = rt.block_on(fetched).map_err(|e| nats(&e))??;
-            next.0 = Some(fetch());
+            let Fetched {
+                messages,
+                items,
+                of,
+                rejected,
+                rejected_of,
+            } = rt.block_on(fetched).map_err(|e| nats(&e))??;
+            next.0 = Some(fetch(messages_for(
+                self.batch,
+                &messages,
+                items.len() + rejected.len(),
+            )));
+            // A message is acknowledged once each of its lines is stored or kept as
+            // a dead letter; one with a line neither stored nor kept is left to be
+            // delivered again; one that stored nothing is terminated.
+            let mut open = vec![false; messages.len()];
+            let mut stored = vec![false; messages.len()];
             if !rejected.is_empty() {
-                let entries: Vec<SpoolEntry> = rejected
-                    .iter()
-                    .map(|m| SpoolEntry {
-                        name: m.subject.to_string(),
-                        json: String::from_utf8_lossy(&m.payload).into_owned(),
-                        reason: Some("not an audit record".into()),
-                    })
-                    .collect();
-                if keep(&mut dead, &entries, &dead_dir) {
+                if keep(&mut dead, &rejected, &dead_dir) {
                     report.rejected += rejected.len() as u64;
-                    rt.block_on(async {
-                        for m in &rejected {
-                            let _ = m.ack_with(AckKind::Term).await;
-                        }
-                    });
+                } else {
+                    rejected_of.iter().for_each(|&at| open[at] = true);
                 }
             }
-            let message_ids: Vec<uuid::Uuid> = items.iter().map(|i| i.record().id).collect();
+            // Messages without a record are settled now, before the store is
+            // waited for.
+            let mut holds = vec![false; messages.len()];
+            of.iter().for_each(|&at| holds[at] = true);
+            rt.block_on(async {
+                for (at, m) in messages.iter().enumerate() {
+                    if !holds[at] && !open[at] {
+                        let _ = m.ack_with(AckKind::Term).await;
+                    }
+                }
+            });
             if items.is_empty() {
                 if self.idle_exit.is_some_and(|d| last_record.elapsed() >= d) {
                     break;
@@ -232,6 +254,7 @@ impl Ingest {
                 continue;
             }
             last_record = Instant::now();
+            let ids: Vec<uuid::Uuid> = items.iter().map(|i| i.record().id).collect();
             let mut delay = Duration::from_millis(50);
             let mut pending = items;
             let mut refused = Vec::new();
@@ -259,9 +282,9 @@ impl Ingest {
                 delay = (delay * 2).min(Duration::from_secs(5));
                 pending = rest;
             }
-            // Refused records are kept, then terminated; if they cannot be kept they
-            // stay unacknowledged (redelivered after the ack wait).
-            let mut unacked: HashSet<uuid::Uuid> = HashSet::new();
+            // Refused records are kept; if they cannot be, their messages stay
+            // unacknowledged (delivered again after the ack wait).
+            let mut refused_ids: HashSet<uuid::Uuid> = HashSet::new();
             if !refused.is_empty() {
                 let entries: Vec<SpoolEntry> = refused
                     .iter()
@@ -271,27 +294,32 @@ impl Ingest {
                         reason: Some(why.clone()),
                     })
                     .collect();
-                let ids = refused.iter().map(|(item, _)| item.record().id);
-                if keep(&mut dead, &entries, &dead_dir) {
+                let kept = keep(&mut dead, &entries, &dead_dir);
+                if kept {
                     report.dead_lettered += refused.len() as u64;
-                } else {
-                    unacked.extend(ids.clone());
                 }
-                let terminate: HashSet<uuid::Uuid> = ids.collect();
-                rt.block_on(async {
-                    for (m, id) in messages.iter().zip(&message_ids) {
-                        if terminate.contains(id) && !unacked.contains(id) {
-                            let _ = m.ack_with(AckKind::Term).await;
-                        }
+                refused_ids.extend(refused.iter().map(|(item, _)| item.record().id));
+                for (id, &at) in ids.iter().zip(&of) {
+                    if refused_ids.contains(id) && !kept {
+                        open[at] = true;
                     }
-                });
-                unacked.extend(terminate);
+                }
+            }
+            for (id, &at) in ids.iter().zip(&of) {
+                if !refused_ids.contains(id) {
+                    stored[at] = true;
+                }
             }
             // Committed: acknowledge. A lost ack means a redelivery the store skips.
             rt.block_on(async {
-                for (m, id) in messages.iter().zip(&message_ids) {
-                    if !unacked.contains(id) {
+                for (at, m) in messages.iter().enumerate() {
+                    if !holds[at] || open[at] {
+                        continue;
+                    }
+                    if stored[at] {
                         m.ack().await.map_err(|e| nats(&e))?;
+                    } else {
+                        let _ = m.ack_with(AckKind::Term).await;
                     }
                 }
                 client.flush().await.map_err(|e| nats(&e))
@@ -304,9 +332,24 @@ impl Ingest {
     }
 }
 
-/// A batch as fetched: the messages holding records, those records, and the
-/// messages that hold none.
-type Fetched = (Vec<jetstream::Message>, Vec<Item>, Vec<jetstream::Message>);
+/// How many messages to fetch for a batch of `batch` records, after a fetch whose
+/// `messages` held `lines` lines: never more than `batch`.
+fn messages_for(batch: usize, messages: &[jetstream::Message], lines: usize) -> usize {
+    if messages.is_empty() || lines <= messages.len() {
+        return batch;
+    }
+    (batch * messages.len()).div_ceil(lines).clamp(1, batch)
+}
+
+/// A batch as fetched: its messages, the records they hold and the lines that are
+/// not records, each with the index of its message.
+struct Fetched {
+    messages: Vec<jetstream::Message>,
+    items: Vec<Item>,
+    of: Vec<usize>,
+    rejected: Vec<SpoolEntry>,
+    rejected_of: Vec<usize>,
+}
 
 /// Fetches up to `size` messages (waiting up to `wait` for them) and parses them.
 async fn fetch_batch(
@@ -322,18 +365,46 @@ async fn fetch_batch(
         .messages()
         .await
         .map_err(|e| nats(&e))?;
-    let (mut messages, mut items, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+    let mut f = Fetched {
+        messages: Vec::new(),
+        items: Vec::new(),
+        of: Vec::new(),
+        rejected: Vec::new(),
+        rejected_of: Vec::new(),
+    };
     while let Some(m) = batch.next().await {
         let m = m.map_err(|e| nats(&e))?;
-        match item_of(&m.payload) {
-            Some(item) => {
-                items.push(item);
-                messages.push(m);
+        let at = f.messages.len();
+        let lines = f.items.len() + f.rejected.len();
+        for line in super::message::records(&m.payload) {
+            match line {
+                Ok(item) => {
+                    f.items.push(item);
+                    f.of.push(at);
+                }
+                Err(line) => {
+                    f.rejected.push(not_a_record(&m, line));
+                    f.rejected_of.push(at);
+                }
             }
-            None => rejected.push(m),
         }
+        if f.items.len() + f.rejected.len() == lines {
+            // Not a line in it.
+            f.rejected.push(not_a_record(&m, &m.payload));
+            f.rejected_of.push(at);
+        }
+        f.messages.push(m);
     }
-    Ok((messages, items, rejected))
+    Ok(f)
+}
+
+/// A dead letter for a line of `m` that is not a record.
+fn not_a_record(m: &jetstream::Message, line: &[u8]) -> SpoolEntry {
+    SpoolEntry {
+        name: m.subject.to_string(),
+        json: String::from_utf8_lossy(line).into_owned(),
+        reason: Some("not an audit record".into()),
+    }
 }
 
 /// The fetch under way, stopped when the run ends (its messages, delivered but not
@@ -346,9 +417,9 @@ impl Prefetch {
     /// stops does not hold them until the ack wait passes.
     fn give_back(&mut self, rt: &tokio::runtime::Runtime, client: &async_nats::Client) {
         let Some(fetch) = self.0.take() else { return };
-        if let Ok(Ok((messages, _, rejected))) = rt.block_on(fetch) {
+        if let Ok(Ok(fetched)) = rt.block_on(fetch) {
             rt.block_on(async {
-                for m in messages.iter().chain(&rejected) {
+                for m in &fetched.messages {
                     let _ = m.ack_with(AckKind::Nak(None)).await;
                 }
                 let _ = client.flush().await;
@@ -400,12 +471,4 @@ fn keep(
             false
         }
     }
-}
-
-/// A message's record, its JSON kept exactly as published (its hash covers it).
-fn item_of(payload: &[u8]) -> Option<Item> {
-    let json = std::str::from_utf8(payload).ok()?;
-    let record: Record = serde_json::from_str(json).ok()?;
-    let name = Arc::from(&*record.event);
-    Some(Item::with_json(record, json.to_string(), name))
 }

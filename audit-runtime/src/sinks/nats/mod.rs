@@ -1,9 +1,11 @@
-//! The distributed path: each record published to a NATS JetStream stream, the
-//! record id as `Nats-Msg-Id` so the stream drops the duplicates of a retried batch.
+//! The distributed path: records published to a NATS JetStream stream, one per
+//! message or several of a subject together (see [`NatsOptions::records_per_message`]),
+//! with a `Nats-Msg-Id` that lets the stream drop the duplicates of a retried batch.
 
 mod checkpoints;
 mod connection;
 pub mod ingest;
+mod message;
 
 pub use checkpoints::CheckpointBucket;
 pub use connection::NatsConnection;
@@ -12,9 +14,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, header::NATS_MESSAGE_ID};
-use bytes::Bytes;
 
-use super::{Batch, Entry, Item, Sink, SinkError};
+use super::{Batch, Sink, SinkError};
 use crate::record::Record;
 
 /// When a created stream lets go of records.
@@ -55,6 +56,7 @@ pub struct NatsOptions {
     max_age: Duration,
     duplicate_window: Duration,
     ack_timeout: Duration,
+    per_message: usize,
     name: String,
     connection: NatsConnection,
 }
@@ -70,6 +72,7 @@ impl Default for NatsOptions {
             max_age: Duration::ZERO,
             duplicate_window: Duration::from_secs(120),
             ack_timeout: Duration::from_secs(5),
+            per_message: 1,
             name: "nats".into(),
             connection: NatsConnection::default(),
         }
@@ -127,6 +130,28 @@ impl NatsOptions {
         self
     }
 
+    /// Up to `n` records of one subject in one message, one per line (default 1: a
+    /// message is one record's JSON). Each message costs the stream a store, an
+    /// acknowledgement to the sink and one to the ingest, so records sent together
+    /// cost it a fraction of that: the distributed path's throughput depends on it
+    /// (`BENCHMARKS.md`). A message stays under the server's `max_payload`.
+    ///
+    /// Upgrade every `audit ingest` reading the stream before a producer sends such
+    /// messages: an ingest from before this option keeps them as dead letters. A
+    /// subscriber of your own reads a message as JSON Lines.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), audit_runtime::sinks::SinkError> {
+    /// let sink = audit_runtime::sinks::Nats::options()
+    ///     .records_per_message(100)
+    ///     .connect("nats://127.0.0.1:4222")?;
+    /// # let _ = sink; Ok(()) }
+    /// ```
+    pub fn records_per_message(mut self, n: usize) -> Self {
+        self.per_message = n.max(1);
+        self
+    }
+
     /// TLS and credentials (see [`NatsConnection`]).
     pub fn connection(mut self, connection: NatsConnection) -> Self {
         self.connection = connection;
@@ -147,8 +172,9 @@ impl NatsOptions {
             .enable_all()
             .build()
             .map_err(|e| SinkError::permanent(format!("nats: no runtime: {e}")))?;
-        let js = rt.block_on(async {
+        let (js, max_payload) = rt.block_on(async {
             let client = self.connection.connect(url).await?;
+            let max_payload = client.server_info().max_payload;
             let js = jetstream::new(client);
             if self.create {
                 js.get_or_create_stream(stream::Config {
@@ -169,23 +195,30 @@ impl NatsOptions {
                     SinkError::permanent(format!("nats: cannot create stream {}: {e}", self.stream))
                 })?;
             }
-            Ok::<_, SinkError>(js)
+            Ok::<_, SinkError>((js, max_payload))
         })?;
         Ok(Nats {
             rt,
             js,
+            // Room for the headers: the limit is the whole message's.
+            max_bytes: max_payload.saturating_sub(HEADER_ROOM).max(HEADER_ROOM),
             options: self,
         })
     }
 }
 
-/// Publishes each record to a JetStream stream and counts a batch delivered only when
-/// the stream acknowledged every record of it. Retried batches are de-duplicated by
-/// the stream (`Nats-Msg-Id` = record id, within the duplicate window). `audit ingest`
-/// moves the stream into a store.
+/// What a message's headers may take of the server's `max_payload`.
+const HEADER_ROOM: usize = 1024;
+
+/// Publishes records to a JetStream stream and counts a batch delivered only when
+/// the stream acknowledged every message of it. Retried batches are de-duplicated by
+/// the stream (`Nats-Msg-Id` = record id, or first id and count, within the duplicate
+/// window). `audit ingest` moves the stream into a store.
 pub struct Nats {
     rt: tokio::runtime::Runtime,
     js: jetstream::Context,
+    /// The largest payload of a message of several records.
+    max_bytes: usize,
     options: NatsOptions,
 }
 
@@ -233,17 +266,6 @@ impl Nats {
     }
 }
 
-/// A record's JSON as a message payload, shared with the batch rather than copied.
-fn payload(item: &Item) -> Bytes {
-    struct Json(std::sync::Arc<Entry>);
-    impl AsRef<[u8]> for Json {
-        fn as_ref(&self) -> &[u8] {
-            self.0.json.as_bytes()
-        }
-    }
-    Bytes::from_owner(Json(std::sync::Arc::clone(&item.entry)))
-}
-
 impl Sink for Nats {
     fn name(&self) -> &str {
         &self.options.name
@@ -251,16 +273,20 @@ impl Sink for Nats {
 
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
         let timeout = self.options.ack_timeout;
-        let mut pending = Vec::with_capacity(batch.len());
+        let messages = message::messages(
+            batch,
+            |record| self.subject(record),
+            self.options.per_message,
+            self.max_bytes,
+        );
+        let mut pending = Vec::with_capacity(messages.len());
         self.rt.block_on(async {
-            for item in batch {
+            for message in messages {
                 let mut headers = HeaderMap::new();
-                let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
-                let id = item.record().id.hyphenated().encode_lower(&mut id);
-                headers.insert(NATS_MESSAGE_ID, &*id);
+                headers.insert(NATS_MESSAGE_ID, message.id);
                 let ack = self
                     .js
-                    .publish_with_headers(self.subject(item.record()), headers, payload(item))
+                    .publish_with_headers(message.subject, headers, message.payload)
                     .await
                     .map_err(|e| SinkError::retryable(format!("nats: publish: {e}")))?;
                 pending.push(ack);
