@@ -219,11 +219,8 @@ impl Ingest {
                 rejected,
                 rejected_of,
             } = rt.block_on(fetched).map_err(|e| nats(&e))??;
-            next.0 = Some(fetch(messages_for(
-                self.batch,
-                &messages,
-                items.len() + rejected.len(),
-            )));
+            let lines = items.len() + rejected.len();
+            next.0 = Some(fetch(messages_for(self.batch, messages.len(), lines)));
             // A message is acknowledged once each of its lines is stored or kept as
             // a dead letter; one with a line neither stored nor kept is left to be
             // delivered again; one that stored nothing is terminated.
@@ -334,11 +331,11 @@ impl Ingest {
 
 /// How many messages to fetch for a batch of `batch` records, after a fetch whose
 /// `messages` held `lines` lines: never more than `batch`.
-fn messages_for(batch: usize, messages: &[jetstream::Message], lines: usize) -> usize {
-    if messages.is_empty() || lines <= messages.len() {
+fn messages_for(batch: usize, messages: usize, lines: usize) -> usize {
+    if messages == 0 || lines <= messages {
         return batch;
     }
-    (batch * messages.len()).div_ceil(lines).clamp(1, batch)
+    (batch * messages).div_ceil(lines).clamp(1, batch)
 }
 
 /// A batch as fetched: its messages, the records they hold and the lines that are
@@ -470,5 +467,24 @@ fn keep(
             eprintln!("audit ingest: poison messages could not be kept ({e}); left for redelivery");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::messages_for;
+
+    #[test]
+    fn a_fetch_asks_for_the_messages_of_a_batch_of_records() {
+        assert_eq!(
+            messages_for(500, 0, 0),
+            500,
+            "nothing known: one per record"
+        );
+        assert_eq!(messages_for(500, 500, 500), 500);
+        assert_eq!(messages_for(2000, 20, 2000), 20, "100 records a message");
+        assert_eq!(messages_for(500, 3, 1000), 2, "rounded up");
+        assert_eq!(messages_for(10, 1, 1000), 1, "at least one");
+        assert_eq!(messages_for(500, 10, 5), 500, "never above the batch");
     }
 }
