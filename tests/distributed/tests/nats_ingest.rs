@@ -396,3 +396,39 @@ fn a_stopped_ingest_hands_back_the_batch_it_fetched_ahead() {
     assert_eq!(count, 500);
     assert!(v.is_intact(), "{v:?}");
 }
+
+/// A batch sent again (a retry after a lost acknowledgement) makes the same
+/// messages of several records, which the stream drops as duplicates.
+#[test]
+fn a_retried_batch_of_messages_of_several_records_is_dropped_by_the_stream() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let names = Names::new(std::process::id() + 4_000_000);
+    let records = audit::testing::capture(|| {
+        for i in 0..25 {
+            create_widget(&format!("w-{i}"));
+        }
+    });
+    let batch: Vec<audit::sinks::Item> = records
+        .into_iter()
+        .map(|r| audit::sinks::Item::new(r, "widget_create"))
+        .collect();
+    let mut sink = names.sink("nats", 10);
+    audit::sinks::Sink::write(&mut sink, &batch).unwrap();
+    audit::sinks::Sink::write(&mut sink, &batch).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let messages = rt.block_on(async {
+        let client = async_nats::connect(nats_url()).await.unwrap();
+        let mut stream = async_nats::jetstream::new(client)
+            .get_stream(&names.stream)
+            .await
+            .unwrap();
+        stream.info().await.unwrap().state.messages
+    });
+    delete_stream(&names.stream);
+    assert_eq!(messages, 3, "10 + 10 + 5 records, once");
+}
