@@ -3,7 +3,7 @@
 //! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
 //!
 //! ```sh
-//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2 PER_MESSAGE=1
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2 PER_MESSAGE=1 INGEST_BATCH=2000
 //! ROUNDS=3 ROWS=1000000 E2E=1000 cargo bench -p audit-distributed-tests --bench distributed  # median ratio of rounds
 //! ```
 //!
@@ -224,6 +224,8 @@ fn main() {
     // INGESTS ingest workers share the durable consumer, each with its own store
     // connection (as separate `audit ingest` processes would).
     let ingests = env("INGESTS", 1);
+    // Records per ingest batch (one store transaction each).
+    let ingest_batch = env("INGEST_BATCH", 2000);
     let start = Instant::now();
     let workers: Vec<_> = (0..ingests)
         .map(|_| {
@@ -231,7 +233,7 @@ fn main() {
             let mut store = options().schema(&schema).connect(&pg_url()).unwrap();
             std::thread::spawn(move || {
                 Ingest::new(&stream)
-                    .batch(2000)
+                    .batch(ingest_batch)
                     .exit_when_idle(Duration::from_secs(3))
                     .run(&nats_url(), &mut store, &AtomicBool::new(false))
                     .unwrap()
