@@ -432,3 +432,53 @@ fn a_retried_batch_of_messages_of_several_records_is_dropped_by_the_stream() {
     delete_stream(&names.stream);
     assert_eq!(messages, 3, "10 + 10 + 5 records, once");
 }
+
+/// A record larger than the server takes is refused for good before anything of
+/// the batch is published: the pipeline then narrows the batch down to it and keeps
+/// it as a dead letter, instead of retrying it forever.
+#[test]
+fn a_record_larger_than_the_servers_max_payload_is_refused_for_good() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let names = Names::new(std::process::id() + 5_000_000);
+    let mut records = audit::testing::capture(|| {
+        for i in 0..3 {
+            create_widget(&format!("w-{i}"));
+        }
+    })
+    .into_iter();
+    let item = |r: audit::Record| audit::sinks::Item::new(r, "widget_create");
+    let (first, large, last) = (
+        records.next().unwrap(),
+        records.next().unwrap(),
+        records.next().unwrap(),
+    );
+    // Its JSON text as the sink would send it: 2 MB (the default max_payload is 1 MB).
+    let json = format!("{}{}", large.to_json(), " ".repeat(2 << 20));
+    let large = audit::sinks::Item::with_json(large, json, "widget_create".into());
+    for per_message in [1, 10] {
+        let mut sink = names.sink("nats", per_message);
+        let e = audit::sinks::Sink::write(
+            &mut sink,
+            &[item(first.clone()), large.clone(), item(last.clone())],
+        )
+        .unwrap_err();
+        assert!(!e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("max_payload"), "{e}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let messages = rt.block_on(async {
+        let client = async_nats::connect(nats_url()).await.unwrap();
+        let mut stream = async_nats::jetstream::new(client)
+            .get_stream(&names.stream)
+            .await
+            .unwrap();
+        stream.info().await.unwrap().state.messages
+    });
+    delete_stream(&names.stream);
+    assert_eq!(messages, 0, "nothing of the batch published");
+}

@@ -279,6 +279,16 @@ impl Sink for Nats {
             self.options.per_message,
             self.max_bytes,
         );
+        // A record the server cannot take is refused before anything is published:
+        // the pipeline narrows the batch down to it and keeps it as a dead letter.
+        if let Some(large) = messages.iter().find(|m| m.payload.len() > self.max_bytes) {
+            return Err(SinkError::permanent(format!(
+                "nats: record {} takes {} bytes, more than the server's max_payload less {HEADER_ROOM} for headers ({})",
+                large.id,
+                large.payload.len(),
+                self.max_bytes
+            )));
+        }
         let mut pending = Vec::with_capacity(messages.len());
         self.rt.block_on(async {
             for message in messages {
