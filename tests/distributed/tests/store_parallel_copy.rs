@@ -70,7 +70,12 @@ fn a_large_batch_goes_over_several_connections_and_verifies() {
     let n = PARALLEL_COPY_ROWS * 5 / 2;
     let first = items(&mut chain, 0, n);
     store.write(&first).unwrap();
-    assert_eq!(sessions(&name), 3, "the store and its two copy connections");
+    store.wait_for_seals().unwrap();
+    assert_eq!(
+        sessions(&name),
+        4,
+        "the store, its two copy connections, its sealer"
+    );
     store.write(&items(&mut chain, n, 10)).unwrap();
     // A replayed batch is skipped, whole.
     store.write(&first).unwrap();
@@ -123,11 +128,14 @@ fn a_commit_failing_after_the_first_run_leaves_a_prefix_the_retry_completes() {
     let batch = items(&mut chain, 5, n);
     // Runs of 1 000: positions 6-1005, 1006-2005, 2006-3005; the second run's
     // commit fails, so the third is rolled back.
+    // The trigger's making and removal lock every partition: after the seals.
+    store.wait_for_seals().unwrap();
     trap_commit_of(&s.0, 5 + PARALLEL_COPY_ROWS as i64 + 10);
     let err = store.write(&batch).unwrap_err();
     assert!(err.to_string().contains("trapped at commit"), "{err}");
     assert_eq!(store.count().unwrap(), 5 + PARALLEL_COPY_ROWS as u64);
     assert!(store.verify().unwrap().is_intact(), "the prefix verifies");
+    store.wait_for_seals().unwrap();
     untrap(&s.0);
     store.write(&batch).unwrap();
     assert_eq!(store.count().unwrap(), 5 + n as u64);
@@ -144,15 +152,17 @@ fn a_run_failing_before_any_commit_stores_nothing_of_the_batch() {
     store
         .write(&items(&mut chain, 0, PARALLEL_COPY_ROWS))
         .unwrap();
-    // Every session of the store is dropped by the server between batches: the
-    // copy connections find out only when they are used.
+    // Every session of the store (the main one, the copy helper, the sealer's) is
+    // dropped by the server between batches: the copy connections find out only
+    // when they are used.
+    store.wait_for_seals().unwrap();
     let killed = pg_admin()
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
             &[&format!("audit {name}")],
         )
         .unwrap();
-    assert_eq!(killed, 3);
+    assert_eq!(killed, 4, "the store, its two copy connections, its sealer");
     let batch = items(&mut chain, PARALLEL_COPY_ROWS, 2 * PARALLEL_COPY_ROWS);
     let mut failures = 0;
     while let Err(e) = store.write(&batch) {
@@ -167,7 +177,8 @@ fn a_run_failing_before_any_commit_stores_nothing_of_the_batch() {
     }
     assert_eq!(store.count().unwrap(), 3 * PARALLEL_COPY_ROWS as u64);
     assert!(store.verify().unwrap().is_intact());
-    assert_eq!(sessions(&name), 3, "the lost connections were replaced");
+    store.wait_for_seals().unwrap();
+    assert_eq!(sessions(&name), 4, "the lost connections were replaced");
 }
 
 #[test]

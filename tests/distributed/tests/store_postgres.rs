@@ -451,7 +451,7 @@ fn least_privilege_roles() {
         .setup_roles(&url(), &roles.0)
         .unwrap();
     assert_eq!(report.created.len(), 4, "{report:?}");
-    assert_eq!(report.version, 7);
+    assert_eq!(report.version, 8);
     // Idempotent.
     let again = Postgres::options()
         .schema(&schema)

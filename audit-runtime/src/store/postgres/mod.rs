@@ -4,6 +4,7 @@
 mod partitions;
 mod roles;
 mod schema;
+mod seal;
 mod tls;
 
 pub use partitions::DEFAULT_PARTITION_ROWS;
@@ -187,9 +188,13 @@ impl PostgresOptions {
             statements: Statements::new(),
             helpers: Vec::new(),
             copy_connections: self.copy_connections,
+            sealer: None,
         };
         let client = store.client()?;
-        schema::migrate(client, self.schema_version)?;
+        let version = schema::migrate(client, self.schema_version)?;
+        if version >= schema::SEAL_APART {
+            store.sealer = Some(seal::Sealer::default());
+        }
         create_field_indexes(store.client()?, &self.index_fields)?;
         let key = store.key.clone();
         store.key_state = core::check_key(&mut Meta(store.client()?), &key)?;
@@ -230,6 +235,8 @@ pub struct Postgres {
     helpers: Vec<Client>,
     /// `client` and the helpers, at most.
     copy_connections: usize,
+    /// Seals partitions beside the writes (schema 8 on: `None` before).
+    sealer: Option<seal::Sealer>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -524,6 +531,10 @@ impl Postgres {
     fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
         self.key_state.require()?;
         self.client().map_err(SinkError::from)?;
+        let open = self.opener();
+        if let Some(sealer) = &mut self.sealer {
+            sealer.collect(open);
+        }
         let parallel = batch.len() >= PARALLEL_COPY_ROWS && self.copy_connections > 1;
         if parallel {
             self.helpers();
@@ -547,7 +558,47 @@ impl Postgres {
         if result.is_err() && (parallel || client.is_closed()) {
             self.client = None;
         }
+        // A partition made (even by a batch that then failed: the parallel path
+        // commits partitions first) seals the ones before it, beside what follows.
+        if self.placement.take_made() {
+            let open = self.opener();
+            if let Some(sealer) = &mut self.sealer {
+                sealer.request(open);
+            }
+        }
         result
+    }
+
+    /// Opens a store session for the sealer, when it needs one.
+    fn opener(&self) -> impl Fn() -> seal::Open + use<> {
+        let (config, tls, schema) = (self.config.clone(), self.tls.clone(), self.schema.clone());
+        move || {
+            let (config, tls, schema) = (config.clone(), tls.clone(), schema.clone());
+            Box::new(move || session(&config, &tls, schema.as_deref()))
+        }
+    }
+
+    /// Waits until the partitions this store made are sealed: each gets its
+    /// actor, email and entity indexes (and loses its tail) on a connection of the
+    /// store's own once the batch that made the next partition has committed, while
+    /// the writes go on (docs/STORAGE.md). Dropping the store waits too. Returns the
+    /// first failure of a seal since the last call; the next seal, by this store or
+    /// another, seals what a failed one did not.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use audit_runtime::store::Postgres;
+    /// let mut store = Postgres::connect("postgres://postgres@127.0.0.1/test")?;
+    /// // … writes …
+    /// store.wait_for_seals()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_seals(&mut self) -> Result<(), StoreError> {
+        let open = self.opener();
+        match &mut self.sealer {
+            Some(sealer) => sealer.wait(open),
+            None => Ok(()),
+        }
     }
 }
 
@@ -564,6 +615,12 @@ pub const DEFAULT_COPY_CONNECTIONS: usize = 2;
 /// The advisory lock that serializes the store's writers (and its purges and
 /// partition making, in the schema's functions).
 const WRITER_LOCK: &str = "7317002";
+
+/// The locks of a transaction that removes or rewrites rows (a purge, a tenant's
+/// erasure): the writers' and the seals' (7317003, taken by `audit_seal`). A seal
+/// builds indexes on older partitions, which is what those transactions touch; each
+/// waiting for a table lock the other holds would be a deadlock, so they take turns.
+const REMOVER_LOCKS: &str = "SELECT pg_advisory_xact_lock(7317002), pg_advisory_xact_lock(7317003)";
 
 /// A row ready for `COPY`: its position, record, hash, JSON and link.
 struct Ready<'a> {
@@ -971,8 +1028,7 @@ impl Postgres {
     ) -> Result<Step, StoreError> {
         let (client, statements) = self.session()?;
         let mut tx = client.transaction().map_err(db_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
-            .map_err(db_error)?;
+        tx.batch_execute(REMOVER_LOCKS).map_err(db_error)?;
         // Without an export, the rows of a whole partition go at once (dropped,
         // not deleted); with one, `chunk` rows at a time through the export.
         let last_seq = match keep {
@@ -1026,8 +1082,7 @@ impl Postgres {
     /// when another purge removed them meanwhile.
     fn remove_exported(&mut self, last_seq: i64, before_ns: i64) -> Result<Step, StoreError> {
         let mut tx = self.client()?.transaction().map_err(db_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
-            .map_err(db_error)?;
+        tx.batch_execute(REMOVER_LOCKS).map_err(db_error)?;
         let gone = tx
             .query_opt(
                 &format!("SELECT 1 FROM audit_records WHERE seq = {last_seq}"),
@@ -1148,8 +1203,7 @@ impl Purger for Postgres {
     ) -> Result<Option<(u64, i64)>, StoreError> {
         let (client, statements) = self.session()?;
         let mut tx = client.transaction().map_err(db_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7317002)")
-            .map_err(db_error)?;
+        tx.batch_execute(REMOVER_LOCKS).map_err(db_error)?;
         let Some(last_seq) = kept_chunk(
             &mut tx,
             statements,

@@ -68,6 +68,8 @@ pub(super) struct Placement {
     /// stored before it. Rows before that position never change but by being
     /// purged, so the bound stays true (a purge only lowers the real one).
     sealed: Option<(i64, Option<Uuid>)>,
+    /// Whether a partition was made since [`Placement::take_made`] last said.
+    made: bool,
 }
 
 impl Placement {
@@ -75,6 +77,7 @@ impl Placement {
         Placement {
             rows: rows.clamp(1, i64::MAX as u64) as i64,
             sealed: None,
+            made: false,
         }
     }
 
@@ -145,7 +148,7 @@ impl Placement {
     /// Makes sure partitions hold every position up to `last`: when the newest ends
     /// at or before it, the next ones are made (as the owner, by `audit_extend`).
     pub(super) fn extend(
-        &self,
+        &mut self,
         tx: &mut Transaction<'_>,
         last: i64,
     ) -> Result<(), postgres::Error> {
@@ -154,8 +157,14 @@ impl Placement {
             .get(0);
         if end.is_none_or(|end| end <= last) {
             tx.query_one("SELECT audit_extend($1, $2)", &[&last, &self.rows])?;
+            self.made = true;
         }
         Ok(())
+    }
+
+    /// Whether a partition was made since the last call.
+    pub(super) fn take_made(&mut self) -> bool {
+        std::mem::take(&mut self.made)
     }
 }
 

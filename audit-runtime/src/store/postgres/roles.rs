@@ -4,7 +4,7 @@
 //! | role | may |
 //! |---|---|
 //! | owner | own the tables and functions (used only to migrate: `audit store roles` again) |
-//! | writer | append records (making the next partition through `audit_extend`), read them, record the chain's key fingerprint once |
+//! | writer | append records (making the next partition through `audit_extend`, sealing the one before through `audit_seal`), read them, record the chain's key fingerprint once |
 //! | reader | read |
 //! | admin | read, purge through `audit_purge_through` (which writes its anchor) and erase a tenant through `audit_erase_tenant` |
 //!
@@ -76,6 +76,7 @@ const FUNCTIONS: &[&str] = &[
     "audit_extend(bigint, bigint)",
     "audit_index_partition(text, text, boolean)",
     "audit_partition_made()",
+    "audit_seal()",
 ];
 
 impl PostgresRoles {
@@ -252,11 +253,13 @@ fn grant(client: &mut Client, schema: &str, roles: &PostgresRoles) -> Result<(),
              REVOKE ALL ON FUNCTION audit_purge_through(bigint, bigint) FROM PUBLIC, {w}, {r};
              REVOKE ALL ON FUNCTION audit_erase_tenant(text, bigint, bigint) FROM PUBLIC, {w}, {r};
              REVOKE ALL ON FUNCTION audit_extend(bigint, bigint) FROM PUBLIC, {r}, {a};
+             REVOKE ALL ON FUNCTION audit_seal() FROM PUBLIC, {r}, {a};
              REVOKE CREATE ON SCHEMA {schema} FROM {w}, {r}, {a};
              GRANT USAGE ON SCHEMA {schema} TO {w}, {r}, {a};
              GRANT SELECT, INSERT ON audit_records, audit_meta TO {w};
              GRANT SELECT ON audit_anchor, audit_migrations, audit_partitions TO {w};
              GRANT EXECUTE ON FUNCTION audit_extend(bigint, bigint) TO {w};
+             GRANT EXECUTE ON FUNCTION audit_seal() TO {w};
              GRANT SELECT ON audit_records, audit_anchor, audit_meta, audit_migrations,
                  audit_partitions TO {r}, {a};
              GRANT EXECUTE ON FUNCTION audit_purge_through(bigint, bigint) TO {a};

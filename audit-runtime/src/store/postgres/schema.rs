@@ -443,7 +443,54 @@ pub(super) const MIGRATIONS: &[&str] = &[
         EXECUTE format('ALTER FUNCTION audit_partition_made() SET search_path = pg_catalog, %I, pg_temp', current_schema());
     END $do$;
     "#,
+    // 8: the seal leaves the writer's transaction. A new partition gets its open
+    // indexes as before, but the partitions before it are sealed by `audit_seal`,
+    // which the writer runs on a connection of its own once the batch that made
+    // the partition committed: the index builds go on beside the next batches
+    // (which write only newer partitions) instead of inside one. Seals take turns
+    // on their own lock; each seals every partition but the newest that is not
+    // sealed yet, so one that failed is done by the next. Whoever may make a
+    // partition may seal one.
+    r#"
+    CREATE OR REPLACE FUNCTION audit_partition_made() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    BEGIN
+        PERFORM audit_index_partition(TG_TABLE_SCHEMA, NEW.name, false);
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION audit_seal() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        sch text;
+        p   record;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(7317003);
+        SELECT nspname INTO sch FROM pg_namespace
+         WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
+        FOR p IN SELECT name FROM audit_partitions
+                  WHERE n < (SELECT max(n) FROM audit_partitions) ORDER BY n LOOP
+            PERFORM audit_index_partition(sch, p.name, true);
+        END LOOP;
+    END $$;
+    REVOKE ALL ON FUNCTION audit_seal() FROM PUBLIC;
+    DO $do$
+    DECLARE
+        r text;
+    BEGIN
+        EXECUTE format('ALTER FUNCTION audit_seal() SET search_path = pg_catalog, %I, pg_temp', current_schema());
+        FOR r IN SELECT DISTINCT pg_get_userbyid(a.grantee)
+                   FROM pg_proc f, aclexplode(f.proacl) a
+                  WHERE f.oid = 'audit_extend(bigint, bigint)'::regprocedure
+                    AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> f.proowner LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION audit_seal() TO %I', r);
+        END LOOP;
+    END $do$;
+    "#,
 ];
+
+/// The schema version from which partitions are sealed by `audit_seal`, apart
+/// from the writes (see `seal.rs`).
+pub(super) const SEAL_APART: u32 = 8;
 
 /// The newest schema version this build knows.
 pub(super) const VERSION: u32 = MIGRATIONS.len() as u32;
