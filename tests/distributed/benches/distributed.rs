@@ -32,11 +32,7 @@ fn create_widget(name: &str) {}
 
 /// Rows per second writing `items` into `store` in batches of `batch`, and the
 /// longest batch's write.
-fn write_rate(
-    store: &mut Postgres,
-    items: &[audit::sinks::Item],
-    batch: usize,
-) -> (f64, Duration) {
+fn write_rate(store: &mut Postgres, items: &[audit::sinks::Item], batch: usize) -> (f64, Duration) {
     let start = Instant::now();
     let mut longest = Duration::ZERO;
     for b in items.chunks(batch) {
