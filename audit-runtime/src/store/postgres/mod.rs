@@ -193,7 +193,14 @@ impl PostgresOptions {
         let client = store.client()?;
         let version = schema::migrate(client, self.schema_version)?;
         if version >= schema::SEAL_APART {
-            store.sealer = Some(seal::Sealer::default());
+            let (config, tls, schema) = (
+                store.config.clone(),
+                store.tls.clone(),
+                store.schema.clone(),
+            );
+            store.sealer = Some(seal::Sealer::new(std::sync::Arc::new(move || {
+                session(&config, &tls, schema.as_deref())
+            })));
         }
         create_field_indexes(store.client()?, &self.index_fields)?;
         let key = store.key.clone();
@@ -531,9 +538,8 @@ impl Postgres {
     fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
         self.key_state.require()?;
         self.client().map_err(SinkError::from)?;
-        let open = self.opener();
         if let Some(sealer) = &mut self.sealer {
-            sealer.collect(open);
+            sealer.collect();
         }
         let parallel = batch.len() >= PARALLEL_COPY_ROWS && self.copy_connections > 1;
         if parallel {
@@ -560,22 +566,12 @@ impl Postgres {
         }
         // A partition made (even by a batch that then failed: the parallel path
         // commits partitions first) seals the ones before it, beside what follows.
-        if self.placement.take_made() {
-            let open = self.opener();
-            if let Some(sealer) = &mut self.sealer {
-                sealer.request(open);
-            }
+        if self.placement.take_made()
+            && let Some(sealer) = &mut self.sealer
+        {
+            sealer.request();
         }
         result
-    }
-
-    /// Opens a store session for the sealer, when it needs one.
-    fn opener(&self) -> impl Fn() -> seal::Open + use<> {
-        let (config, tls, schema) = (self.config.clone(), self.tls.clone(), self.schema.clone());
-        move || {
-            let (config, tls, schema) = (config.clone(), tls.clone(), schema.clone());
-            Box::new(move || session(&config, &tls, schema.as_deref()))
-        }
     }
 
     /// Waits until the partitions this store made are sealed: each gets its
@@ -594,9 +590,8 @@ impl Postgres {
     /// # Ok(()) }
     /// ```
     pub fn wait_for_seals(&mut self) -> Result<(), StoreError> {
-        let open = self.opener();
         match &mut self.sealer {
-            Some(sealer) => sealer.wait(open),
+            Some(sealer) => sealer.wait(),
             None => Ok(()),
         }
     }

@@ -9,6 +9,7 @@
 //! partition readable through its tail index; the next seal, by this writer or
 //! another, seals every partition but the newest that is not sealed yet.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use postgres::Client;
@@ -19,15 +20,16 @@ use super::{StoreError, db_error};
 const CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens the sealer's connection (a store session).
-pub(super) type Open = Box<dyn FnOnce() -> Result<Client, StoreError> + Send>;
+pub(super) type Open = Arc<dyn Fn() -> Result<Client, StoreError> + Send + Sync>;
 
 /// What a seal hands back: its connection, kept for the next unless it failed, and
 /// its outcome.
 type Sealed = (Option<Client>, Result<(), StoreError>);
 
 /// The store's seals: at most one at a time, the connection kept between them.
-#[derive(Default)]
 pub(super) struct Sealer {
+    /// Opens a connection when none is kept.
+    open: Open,
     /// The seal under way.
     running: Option<JoinHandle<Sealed>>,
     /// The connection between seals.
@@ -39,41 +41,52 @@ pub(super) struct Sealer {
 }
 
 impl Sealer {
+    pub(super) fn new(open: Open) -> Self {
+        Sealer {
+            open,
+            running: None,
+            client: None,
+            again: false,
+            failed: None,
+        }
+    }
+
     /// Asks for a seal: starts one, or, one being under way, another after it.
-    pub(super) fn request(&mut self, open: impl FnOnce() -> Open) {
+    pub(super) fn request(&mut self) {
         if self.running.as_ref().is_some_and(|h| h.is_finished()) {
             self.join();
         }
         match self.running {
             Some(_) => self.again = true,
-            None => self.start(open()),
+            None => self.start(),
         }
     }
 
     /// Collects a seal that has ended and starts the one asked for meanwhile.
-    pub(super) fn collect(&mut self, open: impl FnOnce() -> Open) {
+    pub(super) fn collect(&mut self) {
         if self.running.as_ref().is_some_and(|h| h.is_finished()) {
             self.join();
             if std::mem::take(&mut self.again) {
-                self.start(open());
+                self.start();
             }
         }
     }
 
     /// Waits for the seals asked for; the first failure since the last call.
-    pub(super) fn wait(&mut self, open: impl Fn() -> Open) -> Result<(), StoreError> {
+    pub(super) fn wait(&mut self) -> Result<(), StoreError> {
         while self.running.is_some() {
             self.join();
             if std::mem::take(&mut self.again) {
-                self.start(open());
+                self.start();
             }
         }
         self.failed.take().map_or(Ok(()), Err)
     }
 
     /// Runs `audit_seal()` on a thread of its own.
-    fn start(&mut self, open: Open) {
+    fn start(&mut self) {
         let kept = self.client.take().filter(|c| !c.is_closed());
+        let open = Arc::clone(&self.open);
         let seal = move || -> Sealed {
             // A kept connection the server closed since (a restart, an idle
             // timeout) is replaced, not failed on.
