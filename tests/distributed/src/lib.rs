@@ -25,8 +25,8 @@ pub fn nats_url() -> String {
     std::env::var("AUDIT_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-/// Deletes a JetStream stream a test or benchmark created (absent: nothing to do).
-pub fn delete_stream(stream: &str) {
+/// Runs `f` with a JetStream context on [`nats_url`], on a runtime of its own.
+fn jetstream<T>(f: impl AsyncFnOnce(async_nats::jetstream::Context) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -35,10 +35,28 @@ pub fn delete_stream(stream: &str) {
         let client = async_nats::connect(nats_url())
             .await
             .expect("the NATS server answers");
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(stream)
-            .await;
-    });
+        f(async_nats::jetstream::new(client)).await
+    })
+}
+
+/// Deletes a JetStream stream a test or benchmark created (absent: nothing to do).
+pub fn delete_stream(stream: &str) {
+    jetstream(async |js| {
+        let _ = js.delete_stream(stream).await;
+    })
+}
+
+/// How many messages `stream` holds.
+pub fn stream_messages(stream: &str) -> u64 {
+    jetstream(async |js| {
+        let mut stream = js.get_stream(stream).await.expect("the stream exists");
+        stream
+            .info()
+            .await
+            .expect("the stream answers")
+            .state
+            .messages
+    })
 }
 
 /// A certificate authority, and a server certificate for `localhost` / 127.0.0.1 it

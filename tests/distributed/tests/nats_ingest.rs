@@ -16,7 +16,7 @@ use audit::sinks::{Nats, SinkOptions};
 use audit::store::{Postgres, Query, Store};
 use audit::{Auditor, audited};
 
-use audit_distributed_tests::{delete_stream, nats_url, pg_url};
+use audit_distributed_tests::{delete_stream, nats_url, pg_url, stream_messages};
 
 const ROLE: &str = "AUDIT_NATS_TEST_ROLE";
 const NAMES: &str = "AUDIT_NATS_TEST_NAMES";
@@ -417,18 +417,7 @@ fn a_retried_batch_of_messages_of_several_records_is_dropped_by_the_stream() {
     let mut sink = names.sink("nats", 10);
     audit::sinks::Sink::write(&mut sink, &batch).unwrap();
     audit::sinks::Sink::write(&mut sink, &batch).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let messages = rt.block_on(async {
-        let client = async_nats::connect(nats_url()).await.unwrap();
-        let mut stream = async_nats::jetstream::new(client)
-            .get_stream(&names.stream)
-            .await
-            .unwrap();
-        stream.info().await.unwrap().state.messages
-    });
+    let messages = stream_messages(&names.stream);
     delete_stream(&names.stream);
     assert_eq!(messages, 3, "10 + 10 + 5 records, once");
 }
@@ -467,18 +456,7 @@ fn a_record_larger_than_the_servers_max_payload_is_refused_for_good() {
         assert!(!e.is_retryable(), "{e}");
         assert!(e.to_string().contains("max_payload"), "{e}");
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let messages = rt.block_on(async {
-        let client = async_nats::connect(nats_url()).await.unwrap();
-        let mut stream = async_nats::jetstream::new(client)
-            .get_stream(&names.stream)
-            .await
-            .unwrap();
-        stream.info().await.unwrap().state.messages
-    });
+    let messages = stream_messages(&names.stream);
     delete_stream(&names.stream);
     assert_eq!(messages, 0, "nothing of the batch published");
 }
