@@ -354,7 +354,7 @@ pub struct IngestCmd {
     #[command(flatten)]
     target: TargetArgs,
     /// Records per store transaction.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = audit_runtime::ingest::DEFAULT_INGEST_BATCH)]
     batch: usize,
     /// How long a delivered, unacknowledged batch waits before redelivery.
     #[arg(long, default_value = "30s")]

@@ -3,7 +3,7 @@
 //! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
 //!
 //! ```sh
-//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2 PER_MESSAGE=1 INGEST_BATCH=2000 SCHEMA=8
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2 PER_MESSAGE=1 INGEST_BATCH=5000 SCHEMA=9
 //! ROUNDS=3 ROWS=1000000 E2E=1000 cargo bench -p audit-distributed-tests --bench distributed  # median ratio of rounds
 //! ```
 //!
@@ -32,6 +32,9 @@ fn create_widget(name: &str) {}
 
 /// Rows per second writing `items` into `store` in batches of `batch`, and the
 /// longest batch's write.
+/// A page's query, drawn at random.
+type PageOf<'a> = dyn Fn(&mut fastrand::Rng) -> Query + 'a;
+
 fn write_rate(store: &mut Postgres, items: &[audit::sinks::Item], batch: usize) -> (f64, Duration) {
     let start = Instant::now();
     let mut longest = Duration::ZERO;
@@ -156,7 +159,7 @@ fn main() {
     let span = rows as i64 * 1_000_000;
     // Pages of 50, each kind 300 times: over sealed partitions (their own indexes)
     // and the open one (its tail, schema 9 for time and tenant).
-    let pages: [(&str, &dyn Fn(&mut fastrand::Rng) -> Query); 4] = [
+    let pages: [(&str, &PageOf<'_>); 4] = [
         ("actor + time range", &|rng| {
             let from = T0 + rng.i64(0..span / 2);
             Query::all()
@@ -255,7 +258,7 @@ fn main() {
     // connection (as separate `audit ingest` processes would).
     let ingests = env("INGESTS", 1);
     // Records per ingest batch (one store transaction each).
-    let ingest_batch = env("INGEST_BATCH", 2000);
+    let ingest_batch = env("INGEST_BATCH", audit::ingest::DEFAULT_INGEST_BATCH);
     let start = Instant::now();
     let workers: Vec<_> = (0..ingests)
         .map(|_| {

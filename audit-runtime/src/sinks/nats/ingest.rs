@@ -66,6 +66,13 @@ pub struct IngestReport {
     pub retries: u64,
 }
 
+/// Records per ingest batch unless [`Ingest::batch`] says otherwise: 5 000. A
+/// batch is one store transaction, and a PostgreSQL store copies one of at least
+/// 1 000 records over several connections; at 500 records a batch, two ingests
+/// stored 8–30 % fewer events per second than at 5 000 (BENCHMARKS.md, issue 19).
+/// Two batches are in memory at once (one written, the next fetched).
+pub const DEFAULT_INGEST_BATCH: usize = 5_000;
+
 /// How to ingest.
 ///
 /// ```no_run
@@ -101,7 +108,7 @@ impl Ingest {
         Ingest {
             stream: stream.into(),
             consumer: "audit-ingest".into(),
-            batch: 500,
+            batch: DEFAULT_INGEST_BATCH,
             ack_wait: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(500),
             idle_exit: None,
@@ -130,7 +137,8 @@ impl Ingest {
         self
     }
 
-    /// Records per batch (one store transaction each; default 500). A fetch asks for
+    /// Records per batch (one store transaction each; default
+    /// [`DEFAULT_INGEST_BATCH`]). A fetch asks for
     /// as many messages as held that many records in the fetch before it (the first
     /// asks for `n`), so a batch of messages of several records is about `n` records.
     pub fn batch(mut self, n: usize) -> Self {
