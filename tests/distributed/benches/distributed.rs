@@ -3,7 +3,7 @@
 //! `#[audited]` -> `Auditor` -> NATS JetStream -> `audit ingest` -> PostgreSQL.
 //!
 //! ```sh
-//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2 PER_MESSAGE=1 INGEST_BATCH=5000 SCHEMA=9
+//! cargo bench -p audit-distributed-tests --bench distributed   # ROWS=300000 BATCH=10000 E2E=100000 INGESTS=1 PARTITION=50000 COPY=2 PER_MESSAGE=1 INGEST_BATCH=5000 SCHEMA=8
 //! ROUNDS=3 ROWS=1000000 E2E=1000 cargo bench -p audit-distributed-tests --bench distributed  # median ratio of rounds
 //! ```
 //!
@@ -158,7 +158,7 @@ fn main() {
     let mut rng = fastrand::Rng::with_seed(11);
     let span = rows as i64 * 1_000_000;
     // Pages of 50, each kind 300 times: over sealed partitions (their own indexes)
-    // and the open one (its tail, schema 9 for time and tenant).
+    // and the open one (its tail for actor and entity, the table's indexes for the rest).
     let pages: [(&str, &PageOf<'_>); 4] = [
         ("actor + time range", &|rng| {
             let from = T0 + rng.i64(0..span / 2);

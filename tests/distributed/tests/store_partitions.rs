@@ -15,9 +15,6 @@ use audit_distributed_tests::{pg_admin, pg_url};
 
 const T: i64 = 1_780_000_000_000_000_000;
 
-/// A sealed partition's own indexes (schema 9); the open one has only its tail.
-const SEALED: [&str; 5] = ["actor", "email", "entity", "tenant", "time"];
-
 /// A schema of its own, dropped at the end.
 struct Schema(String);
 
@@ -257,7 +254,7 @@ fn migrates_a_schema_5_store_in_place() {
         .index_field("n")
         .connect(&pg_url())
         .unwrap();
-    assert_eq!(version(&old), 9);
+    assert_eq!(version(&old), 8);
     assert_eq!(old.partitions(), ["audit_records_p0"]);
     assert_eq!(old.own_indexes("audit_records_p0"), ["tail"]);
     let v = store.verify().unwrap();
@@ -308,17 +305,16 @@ fn migrates_a_schema_5_store_in_place() {
     assert!(!old.exists("audit_records_p0"));
 }
 
-/// Schemas 7 and 9: actor, email, entity, tenant and time are indexed per
-/// partition, built when the partition is sealed (the next one made); the open
-/// partition has the tail instead, and pages over both find the same rows as a
-/// scan would.
+/// Schema 7: actor, email and entity are indexed per partition, built when the
+/// partition is sealed (the next one made); the open partition has the tail
+/// instead, and pages over both find the same rows as a scan would.
 #[test]
 fn random_key_indexes_are_built_at_seal_and_the_open_partition_has_the_tail() {
     let s = Schema::new();
     let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
     let written = store_suite::populate(&mut store, 25, T);
     store.wait_for_seals().unwrap();
-    let sealed = SEALED;
+    let sealed = ["actor", "email", "entity"];
     for part in ["audit_records_p0", "audit_records_p1", "audit_records_p2"] {
         assert_eq!(s.own_indexes(part), sealed, "{part}");
     }
@@ -380,7 +376,7 @@ fn random_key_indexes_are_built_at_seal_and_the_open_partition_has_the_tail() {
     store.wait_for_seals().unwrap();
     assert_eq!(
         s.own_indexes("audit_records_p3"),
-        ["actor", "email", "entity", "tail", "tenant", "time"]
+        ["actor", "email", "entity", "tail"]
     );
     tx.commit().unwrap();
     store_suite::populate(&mut store, 10, T + 200 * 1_000_000);
@@ -403,7 +399,10 @@ fn a_seal_goes_on_beside_the_writes_and_a_failed_one_is_completed_by_the_next() 
     let mut written = store_suite::populate(&mut store, 15, T);
     store.wait_for_seals().unwrap();
     // Positions 1–10 are p1's, 11–20 p2's: p2 is the open partition.
-    assert_eq!(s.own_indexes("audit_records_p1"), SEALED);
+    assert_eq!(
+        s.own_indexes("audit_records_p1"),
+        ["actor", "email", "entity"]
+    );
     assert_eq!(s.own_indexes("audit_records_p2"), ["tail"]);
     // Building an index waits for a writer's lock on the table.
     let mut admin = pg_admin();
@@ -474,7 +473,7 @@ fn a_seal_goes_on_beside_the_writes_and_a_failed_one_is_completed_by_the_next() 
     written.extend(store_suite::populate(&mut store, 10, T + 300 * 1_000_000));
     store.wait_for_seals().unwrap();
     for part in ["audit_records_p1", "audit_records_p2", "audit_records_p3"] {
-        assert_eq!(s.own_indexes(part), SEALED, "{part}");
+        assert_eq!(s.own_indexes(part), ["actor", "email", "entity"], "{part}");
     }
     let found = store_suite::collect(&mut store, &Query::all().actor(actor.clone()));
     assert_eq!(ids(&found), by_actor(&written));
@@ -482,10 +481,9 @@ fn a_seal_goes_on_beside_the_writes_and_a_failed_one_is_completed_by_the_next() 
     assert!(store.verify().unwrap().is_intact());
 }
 
-/// A schema-6 store with several partitions migrates in place (schemas 7 and 9):
-/// the partitioned table's actor, email, entity, tenant and time indexes become
-/// each sealed partition's own, the newest gets its tail (with the tenant in its
-/// key), and writing goes on from there.
+/// A schema-6 store with several partitions migrates to schema 7 in place: the
+/// partitioned table's actor, email and entity indexes become each sealed
+/// partition's own, the newest gets its tail, and writing goes on from there.
 #[test]
 fn migrates_a_schema_6_store_to_indexes_built_at_seal() {
     let s = Schema::new();
@@ -500,24 +498,16 @@ fn migrates_a_schema_6_store_to_indexes_built_at_seal() {
     assert!(s.exists("audit_records_actor"));
     let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
     assert!(!s.exists("audit_records_actor"));
-    assert!(!s.exists("audit_records_time"));
-    assert!(!s.exists("audit_records_tenant"));
-    assert!(s.exists("audit_records_event"));
     for part in ["audit_records_p0", "audit_records_p1", "audit_records_p2"] {
-        assert_eq!(s.own_indexes(part), SEALED, "{part}");
+        assert_eq!(s.own_indexes(part), ["actor", "email", "entity"], "{part}");
     }
     assert_eq!(s.own_indexes("audit_records_p3"), ["tail"]);
-    let tail: String = pg_admin()
-        .query_one(
-            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'audit_records_p3_tail'",
-            &[&s.0],
-        )
-        .unwrap()
-        .get(0);
-    assert!(tail.contains("(time_ns, seq, tenant, actor_id"), "{tail}");
     written.extend(store_suite::populate(&mut store, 10, T + 100 * 1_000_000));
     store.wait_for_seals().unwrap();
-    assert_eq!(s.own_indexes("audit_records_p3"), SEALED);
+    assert_eq!(
+        s.own_indexes("audit_records_p3"),
+        ["actor", "email", "entity"]
+    );
     assert_eq!(s.own_indexes("audit_records_p4"), ["tail"]);
     let actor = written[0].context.actor.as_ref().unwrap().id.clone();
     let expected: Vec<uuid::Uuid> = written

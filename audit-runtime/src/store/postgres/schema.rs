@@ -486,33 +486,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
         END LOOP;
     END $do$;
     "#,
-    // 9: the time and tenant indexes leave the open partition as well. Each B-tree
-    // a row enters costs the write about a tenth (BENCHMARKS.md, issue 19), and the
-    // tail, ordered by time, already serves a page in time order; with the tenant
-    // in its key it serves a tenant's page too, testing it on the index entries.
-    // Sealed partitions get both built in the seal's sorted passes. The event index
-    // stays on the table: the catalog of events seen walks it value by value.
-    r#"
-    UPDATE audit_partition_indexes
-       SET definition = '(time_ns, seq, tenant, actor_id, actor_email, entity_type, entity_id)'
-     WHERE name = 'tail';
-    INSERT INTO audit_partition_indexes VALUES
-        ('time',   false, '(time_ns, seq)'),
-        ('tenant', false, '(tenant, time_ns, seq) WHERE tenant IS NOT NULL');
-    DROP INDEX audit_records_time, audit_records_tenant;
-    DO $m$
-    DECLARE
-        p record;
-    BEGIN
-        FOR p IN SELECT name, n = (SELECT max(n) FROM audit_partitions) AS newest
-                   FROM audit_partitions ORDER BY n LOOP
-            IF p.newest THEN
-                EXECUTE format('DROP INDEX IF EXISTS %I', p.name || '_tail');
-            END IF;
-            PERFORM audit_index_partition(current_schema(), p.name, NOT p.newest);
-        END LOOP;
-    END $m$;
-    "#,
 ];
 
 /// The schema version from which partitions are sealed by `audit_seal`, apart
