@@ -84,7 +84,7 @@ pub const DEFAULT_INGEST_BATCH: usize = 5_000;
 /// let mut store = Postgres::connect("postgres://postgres@127.0.0.1/test")?;
 /// let report = Ingest::new("AUDIT")
 ///     .consumer("audit-ingest")
-///     .batch(500)
+///     .batch(5_000)
 ///     .run("nats://127.0.0.1:4222", &mut store, &AtomicBool::new(false))?;
 /// println!("{} records", report.written);
 /// # }
@@ -138,9 +138,9 @@ impl Ingest {
     }
 
     /// Records per batch (one store transaction each; default
-    /// [`DEFAULT_INGEST_BATCH`]). A fetch asks for
-    /// as many messages as held that many records in the fetch before it (the first
-    /// asks for `n`), so a batch of messages of several records is about `n` records.
+    /// [`DEFAULT_INGEST_BATCH`]). A fetch asks for as many messages as held that
+    /// many records in the fetch before it (the first asks for `n`), so a batch of
+    /// messages of several records is about `n` records.
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
