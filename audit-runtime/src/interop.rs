@@ -1,5 +1,5 @@
 //! The types real applications hold, fitted to the catalog's field types and to
-//! [`Timestamp`](crate::Timestamp): `uuid::Uuid` (always: the records' ids are UUIDs) and, behind
+//! [`crate::Timestamp`]: `uuid::Uuid` (always: the records' ids are UUIDs) and, behind
 //! features named after their crates, `chrono`, `time`, `jiff` and `rust_decimal`.
 //!
 //! | catalog type | Rust types that fit (by value or by reference) |
@@ -9,7 +9,7 @@
 //! | `uint` | `u8` `u16` `u32` `u64` `usize` |
 //! | `float` | `f32` `f64` |
 //! | `bool` | `bool` |
-//! | `timestamp` | `SystemTime`, [`Timestamp`](crate::Timestamp), `chrono::DateTime<Tz>`, `time::OffsetDateTime`, `jiff::Timestamp` |
+//! | `timestamp` | `SystemTime`, [`crate::Timestamp`], `chrono::DateTime<Tz>`, `time::OffsetDateTime`, `jiff::Timestamp` |
 //! | `json` | `serde_json::Value` |
 //! | `T?` | `Option<X>` where `X` fits `T` |
 //! | `[T]` | `Vec<X>`, `&[X]` where `X` fits `T` |
