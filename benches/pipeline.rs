@@ -34,6 +34,8 @@ use audit::sinks::JsonLines;
 
 #[path = "support/app.rs"]
 mod app;
+#[path = "support/cpu.rs"]
+mod cpu;
 use app::{App, launch};
 
 #[derive(serde::Serialize)]
@@ -55,14 +57,7 @@ struct Sample {
 
 /// User + system CPU time of this process so far, every thread included.
 fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut u = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    cpu::Cpu::now().total()
 }
 
 fn run_baseline(app: &App, n: usize, queue: usize, path: &Path) -> Sample {

@@ -27,25 +27,31 @@ use audit::sinks::{Item, Sink};
 use audit::store::{Query, Sqlite, Store, Synchronous};
 use audit::{Auditor, Timestamp};
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/records.rs"]
 mod records;
+use cpu::Cpu;
 use records::{T0, env, items};
 
-/// Rows per second writing `items` in batches into a fresh store.
-fn write_rate(path: &std::path::Path, items: &[Item], batch: usize, store: Sqlite) -> f64 {
+/// Rows per second writing `items` in batches into a fresh store, and the CPU time
+/// the process spent on it (every thread: the writer and its compressing helper).
+fn write_rate(path: &std::path::Path, items: &[Item], batch: usize, store: Sqlite) -> (f64, Cpu) {
     let mut store = store;
     let start = Instant::now();
+    let cpu = Cpu::now();
     for b in items.chunks(batch) {
         store.write(b).expect("write");
     }
     let rate = items.len() as f64 / start.elapsed().as_secs_f64();
+    let cpu = Cpu::now().since(cpu);
     assert_eq!(
         store.count().unwrap(),
         items.len() as u64,
         "{}",
         path.display()
     );
-    rate
+    (rate, cpu)
 }
 
 /// `CHECKPOINT` (MiB of write-ahead log between checkpoints), else the default.
@@ -119,8 +125,11 @@ fn main() {
     let items = items(rows);
     let avg_json = items.iter().map(|i| i.json().len()).sum::<usize>() / rows;
     println!("rows: {rows}, batch: {batch}, average record JSON: {avg_json} bytes\n");
-    println!("| write ({rows} rows, batches of {batch}) | rows/s | bytes on disk per record |");
-    println!("| --- | ---: | ---: |");
+    println!(
+        "| write ({rows} rows, batches of {batch}) | rows/s | bytes on disk per record \
+         | CPU per row, user + sys |"
+    );
+    println!("| --- | ---: | ---: | ---: |");
     let variants: [(&str, Opener); 5] = [
         (
             "no query indexes (schema v1)",
@@ -184,13 +193,16 @@ fn main() {
             for end in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{end}", path.display()));
             }
-            let rate = write_rate(&path, &items, batch, open(&path));
+            let (rate, cpu) = write_rate(&path, &items, batch, open(&path));
             // The store is closed (its WAL checkpointed): the file is the whole store.
             let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let per_row = |d: Duration| d.as_secs_f64() * 1e6 / rows as f64;
             println!(
-                "| {name} | {:.0} k | {} |",
+                "| {name} | {:.0} k | {} | {:.1} + {:.1} µs |",
                 rate / 1000.0,
-                bytes / rows as u64
+                bytes / rows as u64,
+                per_row(cpu.user),
+                per_row(cpu.sys),
             );
             rates[i].push(rate);
             paths[i] = Some(path);
