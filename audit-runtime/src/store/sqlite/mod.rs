@@ -5,6 +5,7 @@ mod compress;
 mod samples;
 mod schema;
 mod segments;
+mod wal;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,7 @@ pub use segments::DEFAULT_SEGMENT_ROWS;
 /// page dirtied by consecutive commits is copied into the file once per checkpoint.
 pub const DEFAULT_CHECKPOINT_MIB: u32 = 32;
 use segments::Segment;
+use wal::WalCheckpoints;
 
 /// How hard SQLite works to make a commit survive a power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -161,6 +163,12 @@ impl SqliteOptions {
     /// the log either way, and the log's disk space is reused after each
     /// checkpoint.
     ///
+    /// The copy runs on a helper thread with its own connection while the writer
+    /// goes on; the log starts over once the helper has caught up. A writer faster
+    /// than its helper lets the log reach four times this size, then copies the
+    /// rest itself: the log file takes up to four times this on disk (128 MiB at
+    /// the default).
+    ///
     /// ```
     /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
     /// use audit_runtime::store::Sqlite;
@@ -245,6 +253,9 @@ impl SqliteOptions {
 /// ```
 #[derive(Debug)]
 pub struct Sqlite {
+    /// Stopped before the connection closes (which then checkpoints what is left
+    /// and removes the log, as the last connection to the file).
+    _checkpoints: Option<WalCheckpoints>,
     conn: Connection,
     path: PathBuf,
     key: ChainKey,
@@ -302,7 +313,8 @@ impl Sqlite {
         let mut conn = Connection::open(path).map_err(db_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db_error)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let journal: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(db_error)?;
         let sync = match options.synchronous {
             Synchronous::Normal => "NORMAL",
@@ -312,13 +324,15 @@ impl Sqlite {
             .map_err(db_error)?;
         conn.pragma_update(None, "cache_size", -(i64::from(options.cache_mib) * 1024))
             .map_err(db_error)?;
-        // In pages of 4 KiB.
-        conn.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            i64::from(options.checkpoint_mib) * 256,
-        )
-        .map_err(db_error)?;
+        // The log is copied into the file by a helper thread once it holds
+        // `checkpoint_mib` (in pages of 4 KiB), not by the writer after its commit.
+        let checkpoints = match journal.eq_ignore_ascii_case("wal") {
+            true => Some(
+                WalCheckpoints::install(&mut conn, path, i64::from(options.checkpoint_mib) * 256)
+                    .map_err(db_error)?,
+            ),
+            false => None,
+        };
         // Space freed inside pages written anyway is zeroed, so that a tenant
         // purge leaves no copy of erased records in page slack.
         conn.pragma_update(None, "secure_delete", "FAST")
@@ -336,6 +350,7 @@ impl Sqlite {
         create_field_indexes(&conn, schema, &options.index_fields)?;
         let key_state = core::check_key(&mut Meta(&conn), &options.key)?;
         Ok(Sqlite {
+            _checkpoints: checkpoints,
             conn,
             path: path.to_path_buf(),
             key: options.key,
