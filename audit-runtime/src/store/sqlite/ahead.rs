@@ -7,7 +7,9 @@
 //! stays the same until the open segment is sealed. So a batch's rows that will go
 //! into the open segment, whatever else happens, are compressed by a helper
 //! thread and handed over in order while the writer inserts; the rows after a seal
-//! (a new dictionary may start there) are compressed by the writer itself.
+//! (a new dictionary may start there) are compressed by the writer itself. The
+//! helper also takes the row's columns out of its record (~0.5 µs a row, ~6 % of
+//! the writer's time before it moved here).
 //!
 //! The hand-over is unbounded: the helper, faster than the writer, runs ahead by
 //! up to the whole batch (a compressed row is a few hundred bytes beside the
@@ -24,14 +26,17 @@ use rusqlite::types::Value as SqlValue;
 use super::compress::Encoder;
 use crate::record::hash::ChainHash;
 use crate::sinks::{Item, SinkError};
+use crate::store::columns::Columns;
 use crate::store::stored::hashed_json;
 
 /// Fewer rows than this are compressed by the writer: a thread costs ~20-50 µs.
 const MIN_AHEAD: usize = 32;
 
-/// A row's record and hash as stored: a zstd frame and 32 bytes when it is made
-/// with a dictionary (compact), else the JSON text and 64 hex digits.
-pub(super) struct Prepared {
+/// A row as stored but for its position and link: its columns, and its record and
+/// hash as a zstd frame and 32 bytes when it is made with a dictionary (compact),
+/// else the JSON text and 64 hex digits.
+pub(super) struct Prepared<'a> {
+    pub columns: Columns<'a>,
     pub hash: ChainHash,
     pub hash_value: SqlValue,
     pub record: SqlValue,
@@ -40,16 +45,22 @@ pub(super) struct Prepared {
 }
 
 /// The stored form of `item`'s record, compressed with `encoder` if there is one.
-pub(super) fn prepare(item: &Item, encoder: Option<&mut Encoder>) -> Result<Prepared, SinkError> {
+pub(super) fn prepare<'a>(
+    item: &'a Item,
+    encoder: Option<&mut Encoder>,
+) -> Result<Prepared<'a>, SinkError> {
     let (hash, json) = hashed_json(item.record(), item.json());
+    let columns = Columns::of(item.record());
     Ok(match encoder {
         Some(encoder) => Prepared {
+            columns,
             hash_value: SqlValue::Blob(hash_bytes(&hash)?),
             record: SqlValue::Blob(encoder.encode(&json)),
             hash,
             compact: true,
         },
         None => Prepared {
+            columns,
             hash_value: SqlValue::Text(hash.as_str().to_owned()),
             record: SqlValue::Text(json.into_owned()),
             hash,
@@ -67,22 +78,22 @@ fn hash_bytes(hash: &ChainHash) -> Result<Vec<u8>, SinkError> {
 
 /// The first rows of a batch, being prepared on a helper thread that holds the
 /// writer's encoder until [`Ahead::finish`] gives it back.
-pub(super) struct Ahead<'scope> {
-    helper: Option<Helper<'scope>>,
+pub(super) struct Ahead<'scope, 'env> {
+    helper: Option<Helper<'scope, 'env>>,
 }
 
-struct Helper<'scope> {
-    rows: Receiver<Result<Prepared, SinkError>>,
+struct Helper<'scope, 'env> {
+    rows: Receiver<Result<Prepared<'env>, SinkError>>,
     left: usize,
     thread: ScopedJoinHandle<'scope, Encoder>,
 }
 
-impl<'scope> Ahead<'scope> {
+impl<'scope, 'env> Ahead<'scope, 'env> {
     /// Starts preparing `rows` (the first rows of a batch, all bound for the open
     /// segment) with the encoder in `slot`, which stays empty until
     /// [`finish`](Self::finish). Without an encoder, or for a few rows, nothing is
     /// started and the writer prepares every row.
-    pub(super) fn start<'env>(
+    pub(super) fn start(
         scope: &'scope Scope<'scope, 'env>,
         rows: &'env [Item],
         slot: &mut Option<Encoder>,
@@ -114,7 +125,7 @@ impl<'scope> Ahead<'scope> {
 
     /// The next row made ahead; `None` once they are all taken (or none was made:
     /// the writer prepares the rest itself, after [`finish`](Self::finish)).
-    pub(super) fn next(&mut self) -> Option<Result<Prepared, SinkError>> {
+    pub(super) fn next(&mut self) -> Option<Result<Prepared<'env>, SinkError>> {
         let helper = self.helper.as_mut().filter(|h| h.left > 0)?;
         helper.left -= 1;
         Some(helper.rows.recv().unwrap_or_else(|_| {

@@ -14,7 +14,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row as SqlRow, TransactionBehavior, params};
 use uuid::Uuid;
 
-use super::columns::{Columns, column_text};
+use super::columns::column_text;
 use super::core::{
     self, AnchorRow, ColumnSource, ERASED_COLUMNS, Keep, MetaTable, Purger, Snapshot, row_columns,
 };
@@ -495,10 +495,6 @@ impl Sqlite {
                         .map_err(sink_error)?;
                     }
                 }
-                let c = Columns::of(item.record());
-                if stored_before(&tx, &segs, &c.id)? {
-                    continue;
-                }
                 let row = match made {
                     Some(row) => row?,
                     None => {
@@ -506,6 +502,10 @@ impl Sqlite {
                         ahead::prepare(item, encoder.as_mut())?
                     }
                 };
+                let c = &row.columns;
+                if stored_before(&tx, &segs, &c.id)? {
+                    continue;
+                }
                 let table = &segs.last().expect("a store has an open segment").table;
                 if insert.as_ref().is_none_or(|(t, _)| t != table) {
                     let statement = tx.prepare_cached(&insert_sql(table)).map_err(sink_error)?;
