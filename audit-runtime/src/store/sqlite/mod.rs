@@ -327,10 +327,8 @@ impl Sqlite {
         // The log is copied into the file by a helper thread once it holds
         // `checkpoint_mib` (in pages of 4 KiB), not by the writer after its commit.
         let checkpoints = match journal.eq_ignore_ascii_case("wal") {
-            true => Some(
-                WalCheckpoints::install(&mut conn, path, i64::from(options.checkpoint_mib) * 256)
-                    .map_err(db_error)?,
-            ),
+            true => WalCheckpoints::install(&mut conn, i64::from(options.checkpoint_mib) * 256)
+                .map_err(db_error)?,
             false => None,
         };
         // Space freed inside pages written anyway is zeroed, so that a tenant

@@ -5,7 +5,7 @@
 //! commit that takes the log past its limit: the writer reads the log's pages back,
 //! writes them into the database file and syncs both before it takes its next
 //! batch. On a 2-core machine that was ~40 % of the indexed write's wall time
-//! (1 M rows: 62 k rows/s with checkpoints, 105 k with none). Here the store's WAL
+//! (300 000 rows: 62 k rows/s with checkpoints, 105 k with none). Here the store's WAL
 //! hook takes SQLite's place (a connection has one hook: installing it turns the
 //! automatic checkpoint off) and hands the copy to a helper thread with its own
 //! connection. SQLite lets a checkpoint run beside a writer: it copies the frames
@@ -83,18 +83,32 @@ impl Shared {
 }
 
 impl WalCheckpoints {
-    /// Installs the WAL hook on `conn` (the store's writing connection to the file
-    /// at `path`): from now on the log is copied into the file once it holds
-    /// `limit_frames` frames (pages), by a helper thread started then.
+    /// Installs the WAL hook on `conn` (the store's writing connection, in WAL
+    /// mode): from now on the log is copied into the file once it holds
+    /// `limit_frames` frames (pages), by a helper thread started then. `None` for
+    /// a connection to no file.
     pub(super) fn install(
         conn: &mut Connection,
-        path: &Path,
+        limit_frames: i64,
+    ) -> rusqlite::Result<Option<WalCheckpoints>> {
+        // The file as SQLite resolved it (absolute): the helper opens it later,
+        // when a relative path may name another file.
+        let Some(path) = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from) else {
+            return Ok(None);
+        };
+        Self::install_at(conn, path, limit_frames).map(Some)
+    }
+
+    /// [`install`](Self::install) with the helper opening `path`.
+    fn install_at(
+        conn: &mut Connection,
+        path: PathBuf,
         limit_frames: i64,
     ) -> rusqlite::Result<WalCheckpoints> {
         let shared = Arc::new(Shared::default());
         let hook = Hook {
             shared: shared.clone(),
-            path: path.to_path_buf(),
+            path,
             limit: limit_frames.max(1),
         };
         conn.wal_hook(Some(move |wal: &mut Wal, frames| {
@@ -270,8 +284,9 @@ mod tests {
     /// Frames of the test's limit: 64 pages of 4 KiB.
     const LIMIT: i64 = 64;
 
-    /// A WAL-mode database at `path` whose writing connection has the helper.
-    fn writer(path: &Path, helper_path: &Path) -> (Connection, WalCheckpoints) {
+    /// A WAL-mode database at `path` whose writing connection has the helper
+    /// (which opens `helper_path` instead, when given).
+    fn writer(path: &Path, helper_path: Option<&Path>) -> (Connection, WalCheckpoints) {
         let mut conn = Connection::open(path).unwrap();
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -279,8 +294,11 @@ mod tests {
         assert_eq!(mode, "wal");
         conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
             .unwrap();
-        let checkpoints = WalCheckpoints::install(&mut conn, helper_path, LIMIT).unwrap();
-        (conn, checkpoints)
+        let checkpoints = match helper_path {
+            Some(other) => WalCheckpoints::install_at(&mut conn, other.to_path_buf(), LIMIT),
+            None => WalCheckpoints::install(&mut conn, LIMIT).map(Option::unwrap),
+        };
+        (conn, checkpoints.unwrap())
     }
 
     /// One transaction of `rows` rows of 4 KiB (about as many pages).
@@ -316,7 +334,7 @@ mod tests {
     fn the_helper_copies_the_log_and_the_log_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let (conn, checkpoints) = writer(&path, &path);
+        let (conn, checkpoints) = writer(&path, None);
         // 40 times the limit written, 10 pages per commit.
         for _ in 0..256 {
             write(&conn, 10);
@@ -338,7 +356,7 @@ mod tests {
     fn a_reader_holds_its_frames_and_then_lets_them_go() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let (conn, checkpoints) = writer(&path, &path);
+        let (conn, checkpoints) = writer(&path, None);
         write(&conn, 10);
         let reader = Connection::open(&path).unwrap();
         let snapshot = reader.unchecked_transaction().unwrap();
@@ -371,7 +389,7 @@ mod tests {
     fn without_its_helper_the_writer_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let (conn, checkpoints) = writer(&path, &dir.path().join("missing.db"));
+        let (conn, checkpoints) = writer(&path, Some(&dir.path().join("missing.db")));
         for _ in 0..256 {
             write(&conn, 10);
             assert!(wal_bytes(&path) <= bound(12), "{}", wal_bytes(&path));
