@@ -73,6 +73,9 @@ struct State {
     /// Rounds the helper ran and checkpoints the writer ran itself.
     rounds: u64,
     writer_rounds: u64,
+    /// Tests: the helper panics at its next round.
+    #[cfg(test)]
+    panic_next_round: bool,
 }
 
 impl Shared {
@@ -259,6 +262,11 @@ fn helper(shared: &Shared, path: &Path) {
         if state.stop {
             return;
         }
+        #[cfg(test)]
+        if state.panic_next_round {
+            drop(state);
+            panic!("a panic injected into the checkpoint helper");
+        }
         drop(state);
         let done = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
         let mut state = shared.lock();
@@ -381,6 +389,30 @@ mod tests {
         let (_, _, frames) = checkpoints.counts();
         assert!(frames < LIMIT * HARD_LIMITS + 12, "{frames} frames");
         assert_eq!(count(&path), 1210);
+    }
+
+    /// A helper that panics (injected at its first round) leaves the checkpoints to
+    /// the writer, which never waits for the round that will not end: the writes go
+    /// on, the log stays bounded, every row is there.
+    #[test]
+    fn a_panicking_helper_leaves_the_checkpoints_to_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let (conn, checkpoints) = writer(&path, None);
+        checkpoints.shared.lock().panic_next_round = true;
+        for _ in 0..256 {
+            write(&conn, 10);
+            assert!(wal_bytes(&path) <= bound(12), "{}", wal_bytes(&path));
+        }
+        let (rounds, writer_rounds, _) = checkpoints.counts();
+        assert_eq!(rounds, 0, "the helper panicked before its first round");
+        assert!(writer_rounds > 0);
+        assert!(checkpoints.shared.lock().helper_gone);
+        assert_eq!(count(&path), 2560);
+        // Dropping joins the panicked thread without passing its panic on.
+        drop(checkpoints);
+        drop(conn);
+        assert_eq!(count(&path), 2560);
     }
 
     /// A helper that cannot open the file (here: a path with no database) leaves
