@@ -65,9 +65,9 @@ struct State {
     /// A round is asked for or running.
     busy: bool,
     stop: bool,
-    /// The frames in the log and those in the file when the helper's last round
-    /// ended, while the log has not started over since.
-    last_round: Option<(i64, i64)>,
+    /// The frames of the log in the file when the helper's last round ended,
+    /// while the log has not started over since.
+    copied: Option<i64>,
     /// Frames in the log after the previous commit (fewer now: it started over).
     frames: i64,
     /// Rounds the helper ran and checkpoints the writer ran itself.
@@ -158,7 +158,7 @@ impl Hook {
         let mut state = self.shared.lock();
         if frames < state.frames {
             // The log started over: the last round's counts are of the old one.
-            state.last_round = None;
+            state.copied = None;
         }
         state.frames = frames;
         if frames < self.limit || state.stop {
@@ -189,15 +189,12 @@ impl Hook {
                     .unwrap_or_else(PoisonError::into_inner);
             }
         }
-        let behind = match state.last_round {
-            Some((_, done)) => frames - done,
-            None => frames,
-        };
+        let behind = frames - state.copied.unwrap_or(0);
         if hard || behind <= self.limit / WRITER_SHARE || state.helper_gone {
             // The few frames committed during the helper's round: copied here, the
             // next transaction starts the log over.
             state.writer_rounds += 1;
-            state.last_round = None;
+            state.copied = None;
             drop(state);
             let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
         } else {
@@ -274,9 +271,9 @@ fn helper(shared: &Shared, path: &Path) {
         state.rounds += 1;
         // Counts of a log that started over meanwhile are not kept (a smaller log
         // than the round saw).
-        state.last_round = match done {
+        state.copied = match done {
             Ok((log, copied)) if log >= 0 && copied >= 0 && i64::from(log) <= state.frames => {
-                Some((i64::from(log), i64::from(copied)))
+                Some(i64::from(copied))
             }
             _ => None,
         };
@@ -319,6 +316,17 @@ mod tests {
         tx.commit().unwrap();
     }
 
+    /// Writes 40 times the limit, 10 pages per commit, checking after each commit
+    /// that the log's file stays within the hard limit, the commit that crossed it
+    /// and the log's header.
+    fn write_forty_limits(conn: &Connection, path: &Path) {
+        let bound = ((LIMIT * HARD_LIMITS + 12 + 8) * (4096 + 24)) as u64;
+        for _ in 0..256 {
+            write(conn, 10);
+            assert!(wal_bytes(path) <= bound, "{}", wal_bytes(path));
+        }
+    }
+
     fn wal_bytes(path: &Path) -> u64 {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
@@ -332,22 +340,12 @@ mod tests {
             .unwrap()
     }
 
-    /// Bytes the log may take: the hard limit, the transaction that crossed it,
-    /// and the log's header.
-    fn bound(per_commit: i64) -> u64 {
-        ((LIMIT * HARD_LIMITS + per_commit + 8) * (4096 + 24)) as u64
-    }
-
     #[test]
     fn the_helper_copies_the_log_and_the_log_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         let (conn, checkpoints) = writer(&path, None);
-        // 40 times the limit written, 10 pages per commit.
-        for _ in 0..256 {
-            write(&conn, 10);
-            assert!(wal_bytes(&path) <= bound(12), "{}", wal_bytes(&path));
-        }
+        write_forty_limits(&conn, &path);
         let (rounds, writer_rounds, frames) = checkpoints.counts();
         assert!(rounds > 0, "the helper ran no round");
         assert!(writer_rounds > 0, "the log never started over");
@@ -400,10 +398,7 @@ mod tests {
         let path = dir.path().join("a.db");
         let (conn, checkpoints) = writer(&path, None);
         checkpoints.shared.lock().panic_next_round = true;
-        for _ in 0..256 {
-            write(&conn, 10);
-            assert!(wal_bytes(&path) <= bound(12), "{}", wal_bytes(&path));
-        }
+        write_forty_limits(&conn, &path);
         let (rounds, writer_rounds, _) = checkpoints.counts();
         assert_eq!(rounds, 0, "the helper panicked before its first round");
         assert!(writer_rounds > 0);
@@ -422,10 +417,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         let (conn, checkpoints) = writer(&path, Some(&dir.path().join("missing.db")));
-        for _ in 0..256 {
-            write(&conn, 10);
-            assert!(wal_bytes(&path) <= bound(12), "{}", wal_bytes(&path));
-        }
+        write_forty_limits(&conn, &path);
         let (rounds, writer_rounds, _) = checkpoints.counts();
         assert_eq!(rounds, 0);
         assert!(writer_rounds > 0);
