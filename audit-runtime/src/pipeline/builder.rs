@@ -81,39 +81,49 @@ impl Worker {
         }
     }
 
-    /// The record of an event. Building runs our code only, but a panic there (a
-    /// bug) must not stop delivery: the event then gets a failure record naming it.
-    fn record_of(&self, event: Event) -> Record {
+    /// The record of an event, on the heap where the sinks will share it. Building
+    /// runs our code only, but a panic there (a bug) must not stop delivery: the
+    /// event then gets a failure record naming it.
+    ///
+    /// A record is ~1.1 KB inline (its metadata's first four values, the site, the
+    /// chain hashes); it is moved to the heap inside the guard, once, rather than
+    /// returned through each step by value.
+    fn entry_of(&self, event: Event) -> Arc<Entry> {
         let (site, id, time) = (event.site(), event.id(), event.time());
-        crate::panic::catch(|| Record::from_event_owned(event)).unwrap_or_else(|panic| {
+        crate::panic::catch(|| {
+            #[cfg(test)]
+            tests::panic_if_asked(&event);
+            Entry::unlinked(Record::from_event_owned(event))
+        })
+        .unwrap_or_else(|panic| {
             self.shared.unbuilt.fetch_add(1, Ordering::Relaxed);
             eprintln!(
                 "audit: a record of `{}` could not be built: {panic}",
                 site.spec.name
             );
-            Record::unbuilt(site, id, time, &panic)
+            Entry::unlinked(Record::unbuilt(site, id, time, &panic))
         })
     }
 
-    /// Prepares the link of `record` (JSON head and hash), shrinking it first if its
-    /// JSON would exceed [`limits::MAX_RECORD_BYTES`].
+    /// Prepares the link of `entry`'s record (JSON head and hash), shrinking it
+    /// first if its JSON would exceed [`limits::MAX_RECORD_BYTES`].
     fn built(
         &mut self,
-        mut record: Record,
+        mut entry: Arc<Entry>,
         ack: Option<Ack>,
         spec: Option<&'static EventSpec>,
     ) -> Built {
-        let mut prepared = Prepared::new(&record, self.last_len + 192);
+        let mut prepared = Prepared::new(&entry.record, self.last_len + 192);
         if prepared.len() + CHAIN_TAIL > limits::MAX_RECORD_BYTES {
-            limits::shrink(&mut record, prepared.len() + CHAIN_TAIL);
-            prepared = Prepared::new(&record, 4096);
+            let record = &mut Arc::get_mut(&mut entry)
+                .expect("an entry is shared only once linked")
+                .record;
+            limits::shrink(record, prepared.len() + CHAIN_TAIL);
+            prepared = Prepared::new(record, 4096);
         }
         self.last_len = prepared.len().min(64 << 10);
         Built {
-            entry: Arc::new(Entry {
-                record,
-                json: String::new(),
-            }),
+            entry,
             prepared,
             ack,
             spec,
@@ -162,8 +172,8 @@ impl Worker {
                     Msg::Event(e, ack) => {
                         waited_for |= ack.is_some();
                         let spec = e.spec();
-                        let record = self.record_of(e);
-                        let built = self.built(record, ack, Some(spec));
+                        let entry = self.entry_of(e);
+                        let built = self.built(entry, ack, Some(spec));
                         batch.push(built);
                     }
                     Msg::Flush(ack) => flushes.push(ack),
@@ -228,7 +238,7 @@ impl Worker {
                         continue;
                     }
                 };
-                let built = self.built(record, None, None);
+                let built = self.built(Entry::unlinked(record), None, None);
                 batch.push(built);
                 if batch.len() >= self.config.batch_size {
                     self.deliver(&mut batch);
@@ -258,5 +268,126 @@ impl Worker {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use audit_catalog::{Durability, Level};
+
+    use crate::dispatch::Dispatch;
+    use crate::event::{Event, Outcome};
+    use crate::spec::{CatalogRef, EventSpec, FieldSpec, Site, SpecCache};
+    use crate::value::Value;
+    use crate::{Auditor, Record, integrity, sinks::JsonLines};
+
+    /// Building a record of this event panics (a bug in the builder, injected).
+    const PANICS: &str = "panics_when_built";
+
+    pub(super) fn panic_if_asked(event: &Event) {
+        if event.spec().name == PANICS {
+            panic!("injected: building failed");
+        }
+    }
+
+    static CATALOG: CatalogRef = CatalogRef {
+        name: "builder-tests",
+        path: "builder-tests.toml",
+    };
+    static FIELDS: [FieldSpec; 1] = [FieldSpec {
+        name: "name",
+        ty: "string",
+        redact: false,
+        indexed: false,
+    }];
+
+    const fn spec(name: &'static str) -> EventSpec {
+        EventSpec {
+            name,
+            code: 1,
+            category: "test",
+            level: Level::Info,
+            entity: None,
+            description: Some("made %{name}"),
+            failure: "could not make %{name}: %{error}",
+            fields: &FIELDS,
+            aliases: &[],
+            redact: &[],
+            changes: false,
+            durability: Durability::Async,
+            catalog: &CATALOG,
+            __template: SpecCache::new(),
+        }
+    }
+
+    static BUILDS: EventSpec = spec("builds");
+    static PANICKING: EventSpec = spec(PANICS);
+    static BUILDS_SITE: Site = Site {
+        spec: &BUILDS,
+        module: "builder::tests",
+        file: file!(),
+        line: 1,
+        function: "builds",
+    };
+    static PANICKING_SITE: Site = Site {
+        spec: &PANICKING,
+        module: "builder::tests",
+        file: file!(),
+        line: 2,
+        function: "panics",
+    };
+
+    fn event(site: &'static Site, name: &str) -> Event {
+        Event::new(
+            site,
+            Outcome::Success,
+            0,
+            smallvec::smallvec![Value::Str(name.to_owned().into())],
+            None,
+        )
+    }
+
+    /// A panic while building one record costs that record's metadata, never the
+    /// record, the others or the chain: it is delivered as a failure naming the
+    /// panic, in its place, and counted.
+    #[test]
+    fn a_record_whose_building_panics_is_delivered_as_a_failure_in_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let auditor = Auditor::builder()
+            .sink(JsonLines::open(&path).unwrap())
+            .spool_dir(dir.path().join("spool"))
+            .build()
+            .unwrap();
+        for (site, name) in [
+            (&BUILDS_SITE, "a"),
+            (&PANICKING_SITE, "secret-b"),
+            (&BUILDS_SITE, "c"),
+        ] {
+            auditor.dispatch(event(site, name)).unwrap();
+        }
+        let report = auditor.shutdown();
+        assert_eq!(report.unbuilt, 1, "{report}");
+        let lines = std::fs::read_to_string(&path).unwrap();
+        let records: Vec<Record> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let events: Vec<&str> = records.iter().map(|r| &*r.event).collect();
+        assert_eq!(events, ["builds", PANICS, "builds"]);
+        let failed = &records[1];
+        let error = failed.error.as_deref().unwrap();
+        assert!(error.contains("injected: building failed"), "{error}");
+        assert_eq!(failed.meta("name"), Some(&serde_json::Value::Null));
+        assert!(!lines.contains("secret-b"), "the lost value is not written");
+        assert_eq!(records[2].description, "made c");
+        // The chain runs through the failure record.
+        for (line, record) in lines.lines().zip(&records) {
+            let (stored, computed) = integrity::hash_of_json(line).unwrap();
+            assert_eq!(stored, Some(computed.as_str()));
+            assert_eq!(record.hash.as_deref(), Some(computed.as_str()));
+        }
+        assert_eq!(records[1].prev_hash, records[0].hash);
+        assert_eq!(records[2].prev_hash, records[1].hash);
     }
 }

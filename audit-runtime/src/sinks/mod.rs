@@ -138,6 +138,17 @@ pub(crate) struct Entry {
     pub(crate) json: String,
 }
 
+impl Entry {
+    /// `record` on the heap, its JSON to come when it is linked.
+    #[inline]
+    pub(crate) fn unlinked(record: Record) -> Arc<Entry> {
+        Arc::new(Entry {
+            record,
+            json: String::new(),
+        })
+    }
+}
+
 impl Item {
     /// An item for `record`, serializing it (for records not built by the pipeline).
     pub fn new(record: Record, name: &str) -> Item {
