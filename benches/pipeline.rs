@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo bench --bench pipeline            # ROUNDS=5 EVENTS=200000 by default
+//! WARM_MIB=0 cargo bench --bench pipeline # skip the memory warm-up (support/measuring.rs)
 //! ```
 //!
 //! Every variant sends the same 4-field event (an integer and three strings) from one
@@ -36,6 +37,8 @@ use audit::sinks::JsonLines;
 mod app;
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/measuring.rs"]
+mod measuring;
 use app::{App, launch};
 
 #[derive(serde::Serialize)]
@@ -164,11 +167,6 @@ fn finish(caller: Duration, start: Instant, n: usize, path: &Path) -> Sample {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).unwrap().lines().count()
 }
@@ -190,6 +188,8 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let app = App::sample();
+    // A run's file (~700 bytes per event), read back whole to count its lines.
+    measuring::warm_memory(n * 4 / 1024 + 256);
     let file =
         |name: &str, r: usize, q: usize| -> PathBuf { dir.join(format!("{name}-{r}-{q}.jsonl")) };
 
@@ -247,7 +247,7 @@ fn main() {
     let medians = |q: usize, field: fn(&Sample) -> f64| -> Vec<f64> {
         samples[q]
             .iter()
-            .map(|s| median(s.iter().map(field).collect()))
+            .map(|s| measuring::median(&s.iter().map(field).collect::<Vec<_>>()))
             .collect()
     };
     let caller = medians(0, |s| s.caller_ns);
