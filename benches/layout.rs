@@ -18,6 +18,15 @@
 //! - `zstd dict`: `narrow`, and the record JSON compressed with zstd (level 3) and
 //!   a 16 KiB dictionary trained on 2 000 of the records (the catalog's example
 //!   records would be the source in a store).
+//! - `sealed by writer`: segments written with the append-order indexes and a tail
+//!   `(time, actor, email, entity)`; when a segment is full the writer builds its
+//!   time, actor, email and entity indexes and drops the tail in the transaction of
+//!   the next row (the SQLite store's seal, schema 6);
+//! - `keys by helper`: the same segments, but a full segment's actor, email and
+//!   entity keys are copied in sorted bulk into `WITHOUT ROWID` key tables of a file
+//!   of their own by a helper thread with its own connection, beside the writes (one
+//!   writer per file), and the tail stays as the segment's time index. Its rate
+//!   counts until the helper has keyed every full segment.
 //!
 //! ```sh
 //! cargo bench --bench layout            # ROWS=1000000 BATCH=10000 SEGMENT=100000 LAYOUTS=all
@@ -57,6 +66,27 @@ fn today_indexes(t: &str) -> String {
     )
 }
 
+/// The open segment's indexes of `sealed by writer` and `keys by helper`: the
+/// append-order ones and the tail.
+fn tail_indexes(t: &str) -> String {
+    format!(
+        "CREATE INDEX {t}_tail ON {t} (time_ns, actor_id, actor_email, entity_type, entity_id);
+         CREATE INDEX {t}_tenant ON {t} (tenant, time_ns) WHERE tenant IS NOT NULL;
+         CREATE INDEX {t}_event ON {t} (event, time_ns);"
+    )
+}
+
+/// What the writer builds when it seals segment `t` (`sealed by writer`).
+fn seal_indexes(t: &str) -> String {
+    format!(
+        "CREATE INDEX {t}_time ON {t} (time_ns);
+         CREATE INDEX {t}_actor ON {t} (actor_id, time_ns) WHERE actor_id IS NOT NULL;
+         CREATE INDEX {t}_email ON {t} (actor_email, time_ns) WHERE actor_email IS NOT NULL;
+         CREATE INDEX {t}_entity ON {t} (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
+         DROP INDEX {t}_tail;"
+    )
+}
+
 /// The row of `narrow`: hash and link as bytes, no description, record as bytes.
 fn narrow_row() -> String {
     ROW.replace("description TEXT NOT NULL, ", "")
@@ -85,6 +115,8 @@ enum Layout {
     Narrow,
     Compressed,
     SegmentsCompressed,
+    SealedByWriter,
+    KeysByHelper,
 }
 
 impl Layout {
@@ -98,6 +130,8 @@ impl Layout {
             Layout::Narrow => "narrow",
             Layout::Compressed => "zstd dict",
             Layout::SegmentsCompressed => "segments zstd",
+            Layout::SealedByWriter => "sealed by writer",
+            Layout::KeysByHelper => "keys by helper",
         }
     }
 }
@@ -150,7 +184,10 @@ fn open(path: &Path, layout: Layout) -> Connection {
                 .unwrap();
             format!("CREATE TABLE r ({ROW}); {APPEND_INDEXES} CREATE TABLE kf.k {KEYS};")
         }
-        Layout::Segments | Layout::SegmentsCompressed => String::new(),
+        Layout::Segments
+        | Layout::SegmentsCompressed
+        | Layout::SealedByWriter
+        | Layout::KeysByHelper => String::new(),
         Layout::Narrow | Layout::Compressed => {
             format!("CREATE TABLE r ({}); {}", narrow_row(), today_indexes("r"))
         }
@@ -172,16 +209,88 @@ fn write(
     let mut seq: i64 = 0;
     let mut zstd = zstd::bulk::Compressor::with_dictionary(3, dict).unwrap();
     let start = Instant::now();
+    let keyer = (layout == Layout::KeysByHelper).then(|| Keyer::start(conn.path().unwrap()));
     while items.peek().is_some() {
         let chunk: Vec<Item> = items.by_ref().take(batch).collect();
         let tx = conn.transaction().unwrap();
         for item in &chunk {
             seq += 1;
-            insert(&tx, layout, item, seq, segment, &mut zstd);
+            let full = insert(&tx, layout, item, seq, segment, &mut zstd);
+            if let (Some(k), Some(full)) = (&keyer, full) {
+                // Committed by the end of this batch: the helper waits for it.
+                k.pending.borrow_mut().push(full);
+            }
         }
         tx.commit().unwrap();
+        if let Some(k) = &keyer {
+            k.hand_over();
+        }
+    }
+    if let Some(k) = keyer {
+        k.finish();
     }
     rows as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The helper of `keys by helper`: its own connection, on a file of its own, with
+/// the records' file attached for reading.
+struct Keyer {
+    pending: std::cell::RefCell<Vec<usize>>,
+    tx: Option<std::sync::mpsc::Sender<usize>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Keyer {
+    fn start(records: &str) -> Keyer {
+        let records = records.to_owned();
+        let keys = Path::new(&records).with_extension("keys");
+        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        let thread = std::thread::spawn(move || {
+            let conn = Connection::open(&keys).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+            conn.pragma_update(None, "cache_size", -64 * 1024).unwrap();
+            conn.execute("ATTACH DATABASE ?1 AS rec", [&records])
+                .unwrap();
+            for s in rx {
+                conn.execute_batch(&format!(
+                    "BEGIN;
+                     CREATE TABLE ka{s} (key TEXT, time_ns INTEGER, seq INTEGER,
+                         PRIMARY KEY (key, time_ns, seq)) WITHOUT ROWID;
+                     INSERT INTO ka{s} SELECT actor_id, time_ns, seq FROM rec.s{s}
+                         WHERE actor_id IS NOT NULL ORDER BY 1, 2, 3;
+                     CREATE TABLE ke{s} (key TEXT, time_ns INTEGER, seq INTEGER,
+                         PRIMARY KEY (key, time_ns, seq)) WITHOUT ROWID;
+                     INSERT INTO ke{s} SELECT actor_email, time_ns, seq FROM rec.s{s}
+                         WHERE actor_email IS NOT NULL ORDER BY 1, 2, 3;
+                     CREATE TABLE kn{s} (type TEXT, key TEXT, time_ns INTEGER, seq INTEGER,
+                         PRIMARY KEY (type, key, time_ns, seq)) WITHOUT ROWID;
+                     INSERT INTO kn{s} SELECT entity_type, entity_id, time_ns, seq FROM rec.s{s}
+                         WHERE entity_type IS NOT NULL ORDER BY 1, 2, 3, 4;
+                     COMMIT;"
+                ))
+                .unwrap();
+            }
+        });
+        Keyer {
+            pending: Default::default(),
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    /// Hands the segments filled by the committed batch to the helper.
+    fn hand_over(&self) {
+        for s in self.pending.borrow_mut().drain(..) {
+            self.tx.as_ref().unwrap().send(s).unwrap();
+        }
+    }
+
+    /// Waits until every segment handed over is keyed.
+    fn finish(mut self) {
+        drop(self.tx.take());
+        self.thread.join().unwrap();
+    }
 }
 
 /// A zstd dictionary trained on 2 000 records (the store would train it once, on
@@ -202,13 +311,21 @@ fn insert(
     seq: i64,
     segment: usize,
     zstd: &mut zstd::bulk::Compressor<'_>,
-) {
+) -> Option<usize> {
     let r = item.record();
     let c = cols(r);
     let hash = r.hash.as_ref().unwrap().as_str().to_owned();
     // A stand-in link of the right shape (the chain's cost is not what is measured).
     let link = hash.clone();
-    let segmented = matches!(layout, Layout::Segments | Layout::SegmentsCompressed);
+    let segmented = matches!(
+        layout,
+        Layout::Segments
+            | Layout::SegmentsCompressed
+            | Layout::SealedByWriter
+            | Layout::KeysByHelper
+    );
+    let tailed = matches!(layout, Layout::SealedByWriter | Layout::KeysByHelper);
+    let mut full = None;
     let narrow = matches!(
         layout,
         Layout::Narrow | Layout::Compressed | Layout::SegmentsCompressed
@@ -218,8 +335,21 @@ fn insert(
         let t = format!("s{}", (seq as usize - 1) / segment);
         if (seq as usize - 1).is_multiple_of(segment) {
             let row = if narrow { narrow_row() } else { ROW.to_owned() };
-            tx.execute_batch(&format!("CREATE TABLE {t} ({row}); {}", today_indexes(&t)))
+            let indexes = if tailed {
+                tail_indexes(&t)
+            } else {
+                today_indexes(&t)
+            };
+            tx.execute_batch(&format!("CREATE TABLE {t} ({row}); {indexes}"))
                 .unwrap();
+            let n = (seq as usize - 1) / segment;
+            if n > 0 && tailed {
+                full = Some(n - 1);
+                if layout == Layout::SealedByWriter {
+                    tx.execute_batch(&seal_indexes(&format!("s{}", n - 1)))
+                        .unwrap();
+                }
+            }
         }
         t
     } else {
@@ -294,6 +424,7 @@ fn insert(
                 .unwrap();
         }
     }
+    full
 }
 
 /// Bytes of the layout's files (WAL checkpointed by closing).
@@ -417,6 +548,8 @@ fn main() {
         Layout::Narrow,
         Layout::Compressed,
         Layout::SegmentsCompressed,
+        Layout::SealedByWriter,
+        Layout::KeysByHelper,
     ];
     let wanted = std::env::var("LAYOUTS").unwrap_or_else(|_| "all".into());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layout-bench");
@@ -437,7 +570,10 @@ fn main() {
         drop(conn);
         let free_rate = *free.get_or_insert(rate);
         let bytes = bytes_on_disk(&path) / rows as u64;
-        let (actor, entity) = if layout == Layout::IndexFree {
+        let (actor, entity) = if matches!(
+            layout,
+            Layout::IndexFree | Layout::SealedByWriter | Layout::KeysByHelper
+        ) {
             (f64::NAN, f64::NAN)
         } else {
             pages(&path, layout, rows, segment, &dict)
