@@ -56,35 +56,40 @@ const ROW: &str = "seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, time_ns INT
 
 /// Today's query indexes on table `t`.
 fn today_indexes(t: &str) -> String {
+    format!("{}{}", keyed_indexes(t), few_value_indexes(t))
+}
+
+/// The time index and the random-key ones (actor, email, entity) on table `t`.
+fn keyed_indexes(t: &str) -> String {
     format!(
         "CREATE INDEX {t}_time ON {t} (time_ns);
          CREATE INDEX {t}_actor ON {t} (actor_id, time_ns) WHERE actor_id IS NOT NULL;
          CREATE INDEX {t}_email ON {t} (actor_email, time_ns) WHERE actor_email IS NOT NULL;
-         CREATE INDEX {t}_tenant ON {t} (tenant, time_ns) WHERE tenant IS NOT NULL;
-         CREATE INDEX {t}_entity ON {t} (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
+         CREATE INDEX {t}_entity ON {t} (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;"
+    )
+}
+
+/// The indexes of few distinct keys (tenant, event) on table `t`.
+fn few_value_indexes(t: &str) -> String {
+    format!(
+        "CREATE INDEX {t}_tenant ON {t} (tenant, time_ns) WHERE tenant IS NOT NULL;
          CREATE INDEX {t}_event ON {t} (event, time_ns);"
     )
 }
 
 /// The open segment's indexes of `sealed by writer` and `keys by helper`: the
-/// append-order ones and the tail.
+/// tail and the few-value ones.
 fn tail_indexes(t: &str) -> String {
     format!(
         "CREATE INDEX {t}_tail ON {t} (time_ns, actor_id, actor_email, entity_type, entity_id);
-         CREATE INDEX {t}_tenant ON {t} (tenant, time_ns) WHERE tenant IS NOT NULL;
-         CREATE INDEX {t}_event ON {t} (event, time_ns);"
+         {}",
+        few_value_indexes(t)
     )
 }
 
 /// What the writer builds when it seals segment `t` (`sealed by writer`).
 fn seal_indexes(t: &str) -> String {
-    format!(
-        "CREATE INDEX {t}_time ON {t} (time_ns);
-         CREATE INDEX {t}_actor ON {t} (actor_id, time_ns) WHERE actor_id IS NOT NULL;
-         CREATE INDEX {t}_email ON {t} (actor_email, time_ns) WHERE actor_email IS NOT NULL;
-         CREATE INDEX {t}_entity ON {t} (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
-         DROP INDEX {t}_tail;"
-    )
+    format!("{} DROP INDEX {t}_tail;", keyed_indexes(t))
 }
 
 /// The row of `narrow`: hash and link as bytes, no description, record as bytes.
@@ -213,17 +218,15 @@ fn write(
     while items.peek().is_some() {
         let chunk: Vec<Item> = items.by_ref().take(batch).collect();
         let tx = conn.transaction().unwrap();
+        let mut full = Vec::new();
         for item in &chunk {
             seq += 1;
-            let full = insert(&tx, layout, item, seq, segment, &mut zstd);
-            if let (Some(k), Some(full)) = (&keyer, full) {
-                // Committed by the end of this batch: the helper waits for it.
-                k.pending.borrow_mut().push(full);
-            }
+            full.extend(insert(&tx, layout, item, seq, segment, &mut zstd));
         }
         tx.commit().unwrap();
+        // The segments this batch filled are committed: the helper may read them.
         if let Some(k) = &keyer {
-            k.hand_over();
+            full.into_iter().for_each(|s| k.tx.send(s).unwrap());
         }
     }
     if let Some(k) = keyer {
@@ -235,8 +238,8 @@ fn write(
 /// The helper of `keys by helper`: its own connection, on a file of its own, with
 /// the records' file attached for reading.
 struct Keyer {
-    pending: std::cell::RefCell<Vec<usize>>,
-    tx: Option<std::sync::mpsc::Sender<usize>>,
+    /// Full segments, once committed.
+    tx: std::sync::mpsc::Sender<usize>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -272,24 +275,14 @@ impl Keyer {
                 .unwrap();
             }
         });
-        Keyer {
-            pending: Default::default(),
-            tx: Some(tx),
-            thread,
-        }
-    }
-
-    /// Hands the segments filled by the committed batch to the helper.
-    fn hand_over(&self) {
-        for s in self.pending.borrow_mut().drain(..) {
-            self.tx.as_ref().unwrap().send(s).unwrap();
-        }
+        Keyer { tx, thread }
     }
 
     /// Waits until every segment handed over is keyed.
-    fn finish(mut self) {
-        drop(self.tx.take());
-        self.thread.join().unwrap();
+    fn finish(self) {
+        let Keyer { tx, thread } = self;
+        drop(tx);
+        thread.join().unwrap();
     }
 }
 
