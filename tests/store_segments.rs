@@ -367,9 +367,10 @@ fn two_writers_share_the_segments() {
 
 /// Two handles on one file (as two processes) write records that fill the log
 /// quickly (4 KiB of random text each, 1 MiB between checkpoints) while a third
-/// reads: each writer's helper copies the log beside the writes, the helpers and
-/// writers take turns at the copy, and the log file stays within four times its
-/// limit and two batches. Everything is there and verifies.
+/// reads: each writer's helper copies the log beside the writes, and at four
+/// times its limit a restart round starts it over whichever writer's transaction
+/// comes next, so the log file stays within that and two batches. Everything is
+/// there and verifies.
 #[test]
 fn two_writers_copy_the_log_beside_their_writes() {
     let dir = tempfile::tempdir().unwrap();

@@ -164,10 +164,15 @@ impl SqliteOptions {
     /// checkpoint.
     ///
     /// The copy runs on a helper thread with its own connection while the writer
-    /// goes on; the log starts over once the helper has caught up. A writer faster
-    /// than its helper lets the log reach four times this size, then copies the
-    /// rest itself: the log file takes up to four times this on disk (128 MiB at
-    /// the default).
+    /// goes on; the log starts over once the helper has caught up. When the log
+    /// reaches four times this size (a writer faster than its helper, or a second
+    /// writer on the same file beginning its transactions between the copy and
+    /// ours), the writer waits while the helper copies it whole and starts it
+    /// over: the log file takes up to four times this on disk (128 MiB at the
+    /// default), and a batch of each writer. A reader that keeps its snapshot
+    /// open for more than a second holds the log's frames, as with SQLite's own
+    /// checkpoint; the log then grows, and the writer waits a second per four
+    /// times this size of writes.
     ///
     /// ```
     /// # fn main() -> Result<(), audit_runtime::store::StoreError> {

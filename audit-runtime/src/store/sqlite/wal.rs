@@ -1,4 +1,4 @@
-//! WalCheckpoints on a thread of their own, so that the writer does not copy the
+//! Checkpoints on a thread of their own, so that the writer does not copy the
 //! write-ahead log into the database file itself.
 //!
 //! SQLite's automatic checkpoint runs in the committing thread, right after the
@@ -15,11 +15,22 @@
 //! a log whose every frame is in the file, which never happens while the helper
 //! chases a busy writer. So once a helper's round leaves only a few frames behind
 //! (those committed while it ran, at most 1/[`WRITER_SHARE`] of the limit), the
-//! writer copies those itself, and its next transaction starts the log over. If the
-//! log reaches [`HARD_LIMITS`] times the limit (a helper slower than the writer), the
-//! writer waits for the round under way and copies the rest itself: the log stays
-//! bounded, and its file (which SQLite reuses, not shrinks) too. A reader holding
-//! old frames keeps them in the log, as it does with SQLite's own checkpoint.
+//! writer copies those itself, and its next transaction starts the log over.
+//!
+//! That is a race with a second writer on the same file (another process, or
+//! another handle): its transaction may begin between the copy and ours, and on a
+//! loaded machine it did, again and again (a log of 1 MiB reached 7.5). So once the
+//! log reaches [`HARD_LIMITS`] times the limit, the writer waits while its helper
+//! runs a restart round: SQLite's `RESTART` checkpoint, which takes the writers'
+//! lock, copies every frame, waits until no reader is on the log, and leaves it to
+//! be started over by the next transaction, whoever's it is. The log file (which
+//! SQLite reuses, not shrinks) stays within that and a commit of each writer.
+//!
+//! A restart round waits for writers and readers at most [`RESTART_WAIT`]. A reader
+//! holding old frames longer (a long export, a verify) keeps them in the log, as it
+//! does with SQLite's own checkpoint: the writer then goes on, and asks for the next
+//! restart round only when the log has grown by another hard limit, so that a long
+//! reader costs it one wait per hard limit of writes, not one per commit.
 //!
 //! A checkpoint that fails (a full disk, a busy lock held by another process's
 //! checkpoint) loses nothing: the frames stay in the log and the next round copies
@@ -28,14 +39,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 
-/// Times the limit the log may reach while a helper's round runs before the
-/// writer waits for it.
+/// Times the limit the log may reach before the writer waits for a restart round.
 pub(super) const HARD_LIMITS: i64 = 4;
+
+/// How long a restart round waits for other writers' transactions and for readers
+/// to leave the log, before it gives up and the log goes on growing.
+pub(super) const RESTART_WAIT: Duration = Duration::from_secs(1);
 
 /// The writer copies the frames a helper's round left behind itself when they are
 /// at most the limit over this (1 MiB of the default 32: about one batch of 1 000
@@ -64,15 +79,25 @@ struct State {
     helper_gone: bool,
     /// A round is asked for or running.
     busy: bool,
+    /// The round asked for is a restart round.
+    restart: bool,
+    /// The frames in the log when the last restart round gave up (a reader kept
+    /// its frames), while the log has not started over since: the next is asked
+    /// for a hard limit later.
+    restart_failed_at: Option<i64>,
     stop: bool,
     /// The frames of the log in the file when the helper's last round ended,
     /// while the log has not started over since.
     copied: Option<i64>,
     /// Frames in the log after the previous commit (fewer now: it started over).
     frames: i64,
-    /// Rounds the helper ran and checkpoints the writer ran itself.
+    /// Rounds the helper ran (restart rounds among them) and checkpoints the
+    /// writer ran itself.
     rounds: u64,
+    restart_rounds: u64,
     writer_rounds: u64,
+    /// Times the log started over.
+    started_over: u64,
     /// Tests: the helper panics at its next round.
     #[cfg(test)]
     panic_next_round: bool,
@@ -99,20 +124,23 @@ impl WalCheckpoints {
         let Some(path) = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from) else {
             return Ok(None);
         };
-        Self::install_at(conn, path, limit_frames).map(Some)
+        Self::install_at(conn, path, limit_frames, RESTART_WAIT).map(Some)
     }
 
-    /// [`install`](Self::install) with the helper opening `path`.
+    /// [`install`](Self::install) with the helper opening `path` and its restart
+    /// rounds waiting at most `restart_wait`.
     fn install_at(
         conn: &mut Connection,
         path: PathBuf,
         limit_frames: i64,
+        restart_wait: Duration,
     ) -> rusqlite::Result<WalCheckpoints> {
         let shared = Arc::new(Shared::default());
         let hook = Hook {
             shared: shared.clone(),
             path,
             limit: limit_frames.max(1),
+            restart_wait,
         };
         conn.wal_hook(Some(move |wal: &mut Wal, frames| {
             hook.after_commit(wal, i64::from(frames));
@@ -127,6 +155,18 @@ impl WalCheckpoints {
     fn counts(&self) -> (u64, u64, i64) {
         let state = self.shared.lock();
         (state.rounds, state.writer_rounds, state.frames)
+    }
+
+    /// Restart rounds run so far, whether the last one gave up, and the times
+    /// the log started over.
+    #[cfg(test)]
+    fn restarts(&self) -> (u64, bool, u64) {
+        let state = self.shared.lock();
+        (
+            state.restart_rounds,
+            state.restart_failed_at.is_some(),
+            state.started_over,
+        )
     }
 }
 
@@ -151,14 +191,17 @@ struct Hook {
     shared: Arc<Shared>,
     path: PathBuf,
     limit: i64,
+    restart_wait: Duration,
 }
 
 impl Hook {
     fn after_commit(&self, wal: &mut Wal, frames: i64) {
         let mut state = self.shared.lock();
         if frames < state.frames {
-            // The log started over: the last round's counts are of the old one.
+            // The log started over: the last rounds' counts are of the old one.
             state.copied = None;
+            state.restart_failed_at = None;
+            state.started_over += 1;
         }
         state.frames = frames;
         if frames < self.limit || state.stop {
@@ -170,29 +213,29 @@ impl Hook {
                 Err(_) => state.helper_gone = true,
             }
         }
-        if state.helper_gone {
-            state.writer_rounds += 1;
-            drop(state);
-            let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
-            return;
-        }
-        let hard = frames >= self.limit * HARD_LIMITS;
-        if state.busy {
-            if !hard {
+        let hard = state.restart_failed_at.unwrap_or(0) + self.limit * HARD_LIMITS;
+        if frames >= hard && !state.helper_gone {
+            // The round under way first, then a restart round; the writer waits
+            // for both (at most the copy and `restart_wait`).
+            state = self.until_idle(state);
+            if !state.helper_gone {
+                state.busy = true;
+                state.restart = true;
+                self.shared.changed.notify_all();
+                state = self.until_idle(state);
+            }
+            if !state.helper_gone {
                 return;
             }
-            while state.busy && !state.helper_gone {
-                state = self
-                    .shared
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
+        }
+        if state.busy {
+            return;
         }
         let behind = frames - state.copied.unwrap_or(0);
-        if hard || behind <= self.limit / WRITER_SHARE || state.helper_gone {
-            // The few frames committed during the helper's round: copied here, the
-            // next transaction starts the log over.
+        if behind <= self.limit / WRITER_SHARE || state.helper_gone {
+            // The few frames committed during the helper's round (or the whole
+            // log, without a helper): copied here, the next transaction starts
+            // the log over.
             state.writer_rounds += 1;
             state.copied = None;
             drop(state);
@@ -204,14 +247,27 @@ impl Hook {
         }
     }
 
+    /// Waits until no round is asked for or running (or the helper is gone).
+    fn until_idle<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        while state.busy && !state.helper_gone {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state
+    }
+
     fn spawn(&self) -> std::io::Result<JoinHandle<()>> {
         let shared = self.shared.clone();
         let path = self.path.clone();
+        let restart_wait = self.restart_wait;
         std::thread::Builder::new()
             .name("audit-sqlite-checkpoint".into())
             .spawn(move || {
                 let _gone = Gone(&shared);
-                helper(&shared, &path);
+                helper(&shared, &path, restart_wait);
             })
     }
 }
@@ -225,13 +281,14 @@ impl Drop for Gone<'_> {
         let mut state = self.0.lock();
         state.helper_gone = true;
         state.busy = false;
+        state.restart = false;
         drop(state);
         self.0.changed.notify_all();
     }
 }
 
-/// The helper: one passive checkpoint per round asked for, until stopped.
-fn helper(shared: &Shared, path: &Path) {
+/// The helper: one checkpoint per round asked for, until stopped.
+fn helper(shared: &Shared, path: &Path, restart_wait: Duration) {
     // A connection sees the log only once it has read the file (until then a
     // checkpoint finds no log to copy).
     let conn = Connection::open_with_flags(
@@ -245,7 +302,9 @@ fn helper(shared: &Shared, path: &Path) {
             false => Err(rusqlite::Error::InvalidQuery),
         }
     });
-    let Ok(conn) = conn else {
+    // SQLite's busy handler is what a restart round waits with (a passive one
+    // never waits).
+    let Ok(conn) = conn.and_then(|conn| conn.busy_timeout(restart_wait).map(|()| conn)) else {
         return;
     };
     loop {
@@ -264,11 +323,19 @@ fn helper(shared: &Shared, path: &Path) {
             drop(state);
             panic!("a panic injected into the checkpoint helper");
         }
+        let restart = std::mem::take(&mut state.restart);
         drop(state);
-        let done = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
+        let done = match restart {
+            true => restart_round(&conn, restart_wait),
+            false => conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE),
+        };
         let mut state = shared.lock();
         state.busy = false;
         state.rounds += 1;
+        if restart {
+            state.restart_rounds += 1;
+            state.restart_failed_at = done.is_err().then_some(state.frames);
+        }
         // Counts of a log that started over meanwhile are not kept (a smaller log
         // than the round saw).
         state.copied = match done {
@@ -282,33 +349,65 @@ fn helper(shared: &Shared, path: &Path) {
     }
 }
 
+/// SQLite's `RESTART` checkpoint, tried again while another connection holds the
+/// checkpoint lock (its helper's passive round: SQLite does not wait for that
+/// lock), until `wait` has passed.
+fn restart_round(conn: &Connection, wait: Duration) -> rusqlite::Result<(i32, i32)> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::RESTART) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            done => return done,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::{Transaction, TransactionBehavior};
 
     /// Frames of the test's limit: 64 pages of 4 KiB.
     const LIMIT: i64 = 64;
 
-    /// A WAL-mode database at `path` whose writing connection has the helper
-    /// (which opens `helper_path` instead, when given).
-    fn writer(path: &Path, helper_path: Option<&Path>) -> (Connection, WalCheckpoints) {
+    /// A WAL-mode database at `path` whose writing connection has the helper.
+    fn writer(path: &Path) -> (Connection, WalCheckpoints) {
+        writer_with(path, path, RESTART_WAIT)
+    }
+
+    /// [`writer`] with a helper that opens `helper_path` and whose restart rounds
+    /// wait at most `restart_wait`.
+    fn writer_with(
+        path: &Path,
+        helper_path: &Path,
+        restart_wait: Duration,
+    ) -> (Connection, WalCheckpoints) {
         let mut conn = Connection::open(path).unwrap();
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
-        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+        // Two writers on one file wait for each other's transactions.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
             .unwrap();
-        let checkpoints = match helper_path {
-            Some(other) => WalCheckpoints::install_at(&mut conn, other.to_path_buf(), LIMIT),
-            None => WalCheckpoints::install(&mut conn, LIMIT).map(Option::unwrap),
-        };
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY, blob BLOB NOT NULL)",
+        )
+        .unwrap();
+        let checkpoints =
+            WalCheckpoints::install_at(&mut conn, helper_path.to_path_buf(), LIMIT, restart_wait);
         (conn, checkpoints.unwrap())
     }
 
     /// One transaction of `rows` rows of 4 KiB (about as many pages).
     fn write(conn: &Connection, rows: usize) {
-        let tx = conn.unchecked_transaction().unwrap();
+        // Immediate: two writers' deferred transactions would fail each other.
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).unwrap();
         for _ in 0..rows {
             tx.execute("INSERT INTO t (blob) VALUES (zeroblob(4000))", [])
                 .unwrap();
@@ -344,11 +443,11 @@ mod tests {
     fn the_helper_copies_the_log_and_the_log_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let (conn, checkpoints) = writer(&path, None);
+        let (conn, checkpoints) = writer(&path);
         write_forty_limits(&conn, &path);
-        let (rounds, writer_rounds, frames) = checkpoints.counts();
+        let (rounds, _, frames) = checkpoints.counts();
         assert!(rounds > 0, "the helper ran no round");
-        assert!(writer_rounds > 0, "the log never started over");
+        assert!(checkpoints.restarts().2 > 0, "the log never started over");
         assert!(frames < LIMIT * HARD_LIMITS + 12, "{frames} frames");
         assert_eq!(count(&path), 2560);
         drop(checkpoints);
@@ -358,11 +457,14 @@ mod tests {
         assert_eq!(count(&path), 2560);
     }
 
+    /// A reader's snapshot keeps its frames in the log: the restart rounds give up
+    /// after their wait, one per hard limit of growth (not one per commit). Once
+    /// it is gone, the next restart round starts the log over.
     #[test]
     fn a_reader_holds_its_frames_and_then_lets_them_go() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let (conn, checkpoints) = writer(&path, None);
+        let (conn, checkpoints) = writer_with(&path, &path, Duration::from_millis(50));
         write(&conn, 10);
         let reader = Connection::open(&path).unwrap();
         let snapshot = reader.unchecked_transaction().unwrap();
@@ -375,7 +477,13 @@ mod tests {
         }
         // Its snapshot holds: the log could not start over under it.
         let (_, _, frames) = checkpoints.counts();
-        assert!(frames > LIMIT * HARD_LIMITS, "{frames} frames");
+        assert!(frames > 2 * LIMIT * HARD_LIMITS, "{frames} frames");
+        let (restarts, gave_up, _) = checkpoints.restarts();
+        assert!(gave_up);
+        assert!(
+            (1..=frames / (LIMIT * HARD_LIMITS)).contains(&(restarts as i64)),
+            "{restarts} restart rounds over {frames} frames"
+        );
         let still: i64 = snapshot
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
@@ -386,7 +494,61 @@ mod tests {
         }
         let (_, _, frames) = checkpoints.counts();
         assert!(frames < LIMIT * HARD_LIMITS + 12, "{frames} frames");
+        assert!(!checkpoints.restarts().1, "the last restart round gave up");
         assert_eq!(count(&path), 1210);
+    }
+
+    /// Two writing connections on one file (as two processes), each with its own
+    /// helper, write back to back while a third connection reads: whenever one
+    /// copies the log, the other has a transaction to begin. At four times the
+    /// limit the log is copied whole and started over under the writers' lock, so
+    /// its file stays within that and a commit of each writer.
+    #[test]
+    fn two_writers_start_the_log_over_at_the_hard_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let bound = ((LIMIT * HARD_LIMITS + 2 * 12 + 8) * (4096 + 24)) as u64;
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let mut largest = 0;
+        // The file and its table, before two connections race to make them.
+        drop(writer(&path));
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                let (path, done) = (&path, &done);
+                s.spawn(move || {
+                    // Counted on the way out, a panic included: the reader stops.
+                    let _done = Done(done);
+                    let (conn, _checkpoints) = writer(path);
+                    for _ in 0..512 {
+                        write(&conn, 10);
+                    }
+                });
+            }
+            let reader = Connection::open(&path).unwrap();
+            reader
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .unwrap();
+            while done.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                let _: Option<i64> = reader
+                    .query_row("SELECT max(n) FROM t", [], |r| r.get(0))
+                    .ok();
+                largest = largest.max(wal_bytes(&path));
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        assert!(
+            largest <= bound,
+            "the log grew to {largest} bytes (bound {bound})"
+        );
+        assert_eq!(count(&path), 10240);
+    }
+
+    struct Done<'a>(&'a std::sync::atomic::AtomicUsize);
+
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     /// A helper that panics (injected at its first round) leaves the checkpoints to
@@ -396,7 +558,7 @@ mod tests {
     fn a_panicking_helper_leaves_the_checkpoints_to_the_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let (conn, checkpoints) = writer(&path, None);
+        let (conn, checkpoints) = writer(&path);
         checkpoints.shared.lock().panic_next_round = true;
         write_forty_limits(&conn, &path);
         let (rounds, writer_rounds, _) = checkpoints.counts();
@@ -416,7 +578,7 @@ mod tests {
     fn without_its_helper_the_writer_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let (conn, checkpoints) = writer(&path, Some(&dir.path().join("missing.db")));
+        let (conn, checkpoints) = writer_with(&path, &dir.path().join("missing.db"), RESTART_WAIT);
         write_forty_limits(&conn, &path);
         let (rounds, writer_rounds, _) = checkpoints.counts();
         assert_eq!(rounds, 0);
