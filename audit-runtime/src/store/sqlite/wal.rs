@@ -393,8 +393,7 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         // Two writers on one file wait for each other's transactions.
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY, blob BLOB NOT NULL)",
         )
@@ -525,15 +524,13 @@ mod tests {
                 });
             }
             let reader = Connection::open(&path).unwrap();
-            reader
-                .busy_timeout(std::time::Duration::from_secs(10))
-                .unwrap();
+            reader.busy_timeout(Duration::from_secs(10)).unwrap();
             while done.load(std::sync::atomic::Ordering::SeqCst) < 2 {
                 let _: Option<i64> = reader
                     .query_row("SELECT max(n) FROM t", [], |r| r.get(0))
                     .ok();
                 largest = largest.max(wal_bytes(&path));
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                std::thread::sleep(Duration::from_millis(1));
             }
         });
         assert!(
