@@ -325,7 +325,8 @@ fn insert(
     );
     let compressed = matches!(layout, Layout::Compressed | Layout::SegmentsCompressed);
     let table = if segmented {
-        let t = format!("s{}", (seq as usize - 1) / segment);
+        let n = (seq as usize - 1) / segment;
+        let t = format!("s{n}");
         if (seq as usize - 1).is_multiple_of(segment) {
             let row = if narrow { narrow_row() } else { ROW.to_owned() };
             let indexes = if tailed {
@@ -335,7 +336,6 @@ fn insert(
             };
             tx.execute_batch(&format!("CREATE TABLE {t} ({row}); {indexes}"))
                 .unwrap();
-            let n = (seq as usize - 1) / segment;
             if n > 0 && tailed {
                 full = Some(n - 1);
                 if layout == Layout::SealedByWriter {

@@ -281,7 +281,6 @@ impl Drop for Gone<'_> {
         let mut state = self.0.lock();
         state.helper_gone = true;
         state.busy = false;
-        state.restart = false;
         drop(state);
         self.0.changed.notify_all();
     }
