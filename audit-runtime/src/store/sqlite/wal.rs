@@ -98,9 +98,11 @@ struct State {
     writer_rounds: u64,
     /// Times the log started over.
     started_over: u64,
-    /// Tests: the helper panics at its next round.
+    /// Tests: the helper panics at its next round, or at its next restart round.
     #[cfg(test)]
     panic_next_round: bool,
+    #[cfg(test)]
+    panic_next_restart: bool,
 }
 
 impl Shared {
@@ -318,7 +320,7 @@ fn helper(shared: &Shared, path: &Path, restart_wait: Duration) {
             return;
         }
         #[cfg(test)]
-        if state.panic_next_round {
+        if state.panic_next_round || (state.restart && state.panic_next_restart) {
             drop(state);
             panic!("a panic injected into the checkpoint helper");
         }
@@ -563,6 +565,40 @@ mod tests {
         assert!(checkpoints.shared.lock().helper_gone);
         assert_eq!(count(&path), 2560);
         // Dropping joins the panicked thread without passing its panic on.
+        drop(checkpoints);
+        drop(conn);
+        assert_eq!(count(&path), 2560);
+    }
+
+    /// A helper that panics in a restart round, while the writer waits for it,
+    /// wakes the writer as it goes: the writer checkpoints itself from then on, the
+    /// log stays bounded, every row is there. (The writes run on a thread of their
+    /// own so that a writer left waiting fails the test instead of hanging it.)
+    #[test]
+    fn a_helper_panicking_in_a_restart_round_wakes_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let (conn, checkpoints) = writer(&path);
+        checkpoints.shared.lock().panic_next_restart = true;
+        let (done, finished) = std::sync::mpsc::channel();
+        let writes = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                write_forty_limits(&conn, &path);
+                done.send(()).unwrap();
+                conn
+            })
+        };
+        finished
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the writer was left waiting for the panicked round");
+        let conn = writes.join().unwrap();
+        let (rounds, writer_rounds, _) = checkpoints.counts();
+        assert!(rounds > 0, "passive rounds ran before the restart round");
+        assert_eq!(checkpoints.restarts().0, 0, "the restart round never ended");
+        assert!(writer_rounds > 0);
+        assert!(checkpoints.shared.lock().helper_gone);
+        assert_eq!(count(&path), 2560);
         drop(checkpoints);
         drop(conn);
         assert_eq!(count(&path), 2560);
