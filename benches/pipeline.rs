@@ -56,6 +56,8 @@ struct Sample {
     per_sec: f64,
     /// CPU time of the whole process (every thread) per event.
     cpu_ns: f64,
+    /// The file's size per event.
+    bytes: f64,
 }
 
 /// User + system CPU time of this process so far, every thread included.
@@ -164,6 +166,7 @@ fn finish(caller: Duration, start: Instant, n: usize, path: &Path) -> Sample {
         caller_ns: caller.as_nanos() as f64 / n as f64,
         per_sec: n as f64 / total.as_secs_f64(),
         cpu_ns: f64::NAN,
+        bytes: std::fs::metadata(path).unwrap().len() as f64 / n as f64,
     }
 }
 
@@ -232,6 +235,7 @@ fn main() {
                         caller_ns: f64::NAN,
                         per_sec: f64::NAN,
                         cpu_ns: f64::NAN,
+                        bytes: f64::NAN,
                     }
                 };
                 samples[q][i].push(sample);
@@ -253,22 +257,24 @@ fn main() {
     let caller = medians(0, |s| s.caller_ns);
     let rate = medians(0, |s| s.per_sec);
     let cpu = medians(0, |s| s.cpu_ns);
+    let bytes = medians(0, |s| s.bytes);
     let handoff = medians(1, |s| s.caller_ns);
     println!("\n{n} events per run, {rounds} interleaved rounds, medians\n");
     println!("Queues of 10 000:\n");
     println!(
-        "| variant | caller per event | vs baseline | end to end | vs tracing | CPU per event |"
+        "| variant | caller per event | vs baseline | end to end | vs tracing | CPU per event | bytes per event |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for i in 0..4 {
         println!(
-            "| {} | {:.0} ns | {:.2}x | {:.0} k events/s | {:.2}x | {:.0} ns |",
+            "| {} | {:.0} ns | {:.2}x | {:.0} k events/s | {:.2}x | {:.0} ns | {:.0} |",
             names[i],
             caller[i],
             caller[i] / caller[0],
             rate[i] / 1000.0,
             rate[i] / rate[2],
-            cpu[i]
+            cpu[i],
+            bytes[i]
         );
     }
     println!("\nQueues that hold the whole run (the caller never waits):\n");

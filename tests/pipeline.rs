@@ -321,6 +321,44 @@ fn json_lines_rotate_by_size_and_keep_the_newest() {
 }
 
 #[test]
+fn json_lines_written_back_early_keep_every_line_in_chain_order() {
+    // A start of writeback after every batch, across rotations: the hint must not
+    // change a byte of what the files hold.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wb.jsonl");
+    let sink = JsonLines::open(&path)
+        .unwrap()
+        .write_back_every(1)
+        .rotate_bytes(64_000)
+        .keep(1_000);
+    let auditor = builder(&dir.path().join("spool"))
+        .sink(sink)
+        .build()
+        .unwrap();
+    emit_from_threads(&auditor, 1, 1_000);
+    assert!(auditor.shutdown().is_clean());
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("wb.jsonl."))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    files.push(path);
+    let mut prev: Option<String> = None;
+    let mut n = 0;
+    for file in &files {
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            let record: Record = serde_json::from_str(line).unwrap();
+            assert_eq!(record.prev_hash.map(|h| h.to_string()), prev, "line {n}");
+            prev = record.hash.map(|h| h.to_string());
+            n += 1;
+        }
+    }
+    assert_eq!(n, 1_000);
+}
+
+#[test]
 fn json_lines_rotate_by_time() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jsonl");

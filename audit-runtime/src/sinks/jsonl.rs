@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::writeback::Writeback;
 use super::{Batch, Sink, SinkError};
 
 /// Appends one JSON record per line to a file.
@@ -13,6 +14,12 @@ use super::{Batch, Sink, SinkError};
 /// to `<name>.<nanoseconds since epoch>` (names sort by age) and a new file is started;
 /// only the newest `keep` rotated files are kept. A sink with an alias set writes the
 /// published name as a `"name"` key before the record's keys.
+///
+/// Lines reach the disk when the pipeline flushes the sink (at shutdown,
+/// [`Auditor::flush`](crate::Auditor::flush), a `durability = "sync"` call) and at
+/// rotation. In between, on Linux, every [`write_back_every`](Self::write_back_every)
+/// bytes the sink asks the kernel to start writing what it holds, so the next sync
+/// waits for the last few megabytes instead of the whole file.
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
@@ -34,6 +41,7 @@ pub struct JsonLines {
     max_age: Option<Duration>,
     keep: usize,
     line: Vec<u8>,
+    writeback: Writeback,
 }
 
 fn open_append(path: &Path) -> std::io::Result<(BufWriter<File>, u64)> {
@@ -46,6 +54,13 @@ fn open_append(path: &Path) -> std::io::Result<(BufWriter<File>, u64)> {
 }
 
 impl JsonLines {
+    /// The default of [`write_back_every`](Self::write_back_every): 8 MiB.
+    ///
+    /// ```
+    /// assert_eq!(audit_runtime::sinks::JsonLines::WRITE_BACK_EVERY, 8 << 20);
+    /// ```
+    pub const WRITE_BACK_EVERY: u64 = 8 << 20;
+
     /// Opens (or creates) `path` for appending. No rotation until configured;
     /// `keep` defaults to 10.
     pub fn open(path: impl Into<PathBuf>) -> std::io::Result<Self> {
@@ -67,6 +82,7 @@ impl JsonLines {
             max_age: None,
             keep: 10,
             line: Vec::with_capacity(1024),
+            writeback: Writeback::new(Self::WRITE_BACK_EVERY, size),
         })
     }
 
@@ -85,6 +101,23 @@ impl JsonLines {
     /// Keeps the newest `n` rotated files.
     pub fn keep(mut self, n: usize) -> Self {
         self.keep = n;
+        self
+    }
+
+    /// Starts the disk writing the file's new pages each time `bytes` were written
+    /// since the last start (Linux `sync_file_range`, without waiting for it; other
+    /// systems ignore it). The default is [`JsonLines::WRITE_BACK_EVERY`]; 0
+    /// turns it off, leaving every page to the next sync.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let sink = audit_runtime::sinks::JsonLines::open(dir.path().join("audit.jsonl"))
+    ///     .unwrap()
+    ///     .write_back_every(32 << 20);
+    /// # let _ = sink;
+    /// ```
+    pub fn write_back_every(mut self, bytes: u64) -> Self {
+        self.writeback.every = bytes;
         self
     }
 
@@ -127,6 +160,7 @@ impl JsonLines {
         let (out, size) = open_append(&self.path)?;
         self.out = out;
         self.size = size;
+        self.writeback.synced(size);
         self.opened = Instant::now();
         let files = self.rotated_files()?;
         for old in files.iter().take(files.len().saturating_sub(self.keep)) {
@@ -184,12 +218,14 @@ impl Sink for JsonLines {
             self.size += len;
         }
         self.out.flush()?;
+        self.writeback.wrote(self.out.get_ref(), self.size);
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
         self.out.flush()?;
         self.out.get_ref().sync_data()?;
+        self.writeback.synced(self.size);
         Ok(())
     }
 }

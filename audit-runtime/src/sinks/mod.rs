@@ -12,6 +12,7 @@ mod jsonl;
 mod listener;
 #[cfg(feature = "nats")]
 pub(crate) mod nats;
+mod writeback;
 
 use std::fmt;
 use std::sync::Arc;
