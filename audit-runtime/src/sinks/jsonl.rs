@@ -15,8 +15,9 @@ use super::{Batch, Sink, SinkError};
 /// only the newest `keep` rotated files are kept. A sink with an alias set writes the
 /// published name as a `"name"` key before the record's keys.
 ///
-/// Lines reach the disk when the pipeline flushes the sink (at shutdown,
-/// [`Auditor::flush`](crate::Auditor::flush), a `durability = "sync"` call) and at
+/// Each batch is written into the file (the operating system's cache) before the
+/// sink reports it delivered; the file is synced to disk when the pipeline flushes
+/// the sink (at shutdown and on [`Auditor::flush`](crate::Auditor::flush)) and at
 /// rotation. In between, on Linux, every [`write_back_every`](Self::write_back_every)
 /// bytes the sink asks the kernel to start writing what it holds, so the next sync
 /// waits for the last few megabytes instead of the whole file.
