@@ -11,6 +11,8 @@
 //!   that serializes it with serde_json into a `BufWriter<File>`;
 //! - audit: `#[audited]` into an `Auditor` with a `JsonLines` sink (queue 10 000,
 //!   batches of 400);
+//! - audit, zstd: the same with the file compressed (`JsonLines::zstd(1)`, a frame per
+//!   batch);
 //! - tracing: `tracing::info!` with the JSON formatter on `tracing_appender::non_blocking`
 //!   (lossless, buffer 10 000);
 //! - slog: `slog::info!` with `slog_json` behind `slog_async` (blocking, channel 10 000).
@@ -94,10 +96,14 @@ fn run_baseline(app: &App, n: usize, queue: usize, path: &Path) -> Sample {
     finish(caller, start, n, path)
 }
 
-fn run_audit(app: &App, n: usize, queue: usize, path: &Path, spool: &Path) -> Sample {
+fn run_audit(app: &App, n: usize, queue: usize, path: &Path, spool: &Path, zstd: bool) -> Sample {
+    let mut sink = JsonLines::open(path).unwrap();
+    if zstd {
+        sink = sink.zstd(1).unwrap();
+    }
     let auditor = Auditor::builder()
         .queue_capacity(queue)
-        .sink(JsonLines::open(path).unwrap())
+        .sink(sink)
         .spool_dir(spool)
         .build()
         .unwrap();
@@ -171,7 +177,14 @@ fn finish(caller: Duration, start: Instant, n: usize, path: &Path) -> Sample {
 }
 
 fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).unwrap().lines().count()
+    let bytes = std::fs::read(path).unwrap();
+    let text = match bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        true => zstd::stream::decode_all(&bytes[..]).unwrap(),
+        false => bytes,
+    };
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
 }
 
 fn main() {
@@ -201,6 +214,7 @@ fn main() {
         "audit (#[audited] + JsonLines)",
         "tracing (json + non_blocking)",
         "slog (json + slog-async)",
+        "audit, zstd (JsonLines::zstd(1))",
     ];
     // Two settings: the queues of the issue (10 000, so a caller that outruns its
     // pipeline waits for it), and queues that hold the whole run (the caller never
@@ -208,7 +222,7 @@ fn main() {
     let queues = [10_000, n];
     let mut samples: Vec<Vec<Vec<Sample>>> = queues
         .iter()
-        .map(|_| (0..4).map(|_| Vec::new()).collect())
+        .map(|_| (0..names.len()).map(|_| Vec::new()).collect())
         .collect();
     // VARIANTS=audit (comma-separated) runs only some, e.g. under a profiler.
     let only = std::env::var("VARIANTS").ok();
@@ -216,7 +230,7 @@ fn main() {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|v| v == name))
     };
-    let keys = ["baseline", "audit", "tracing", "slog"];
+    let keys = ["baseline", "audit", "tracing", "slog", "audit-zstd"];
     for r in 0..rounds {
         for (q, &queue) in queues.iter().enumerate() {
             let mut run = |i: usize, f: &dyn Fn(&Path) -> Sample| {
@@ -242,9 +256,10 @@ fn main() {
             };
             let spool = dir.join(format!("spool-{r}-{q}"));
             run(0, &|p| run_baseline(&app, n, queue, p));
-            run(1, &|p| run_audit(&app, n, queue, p, &spool));
+            run(1, &|p| run_audit(&app, n, queue, p, &spool, false));
             run(2, &|p| run_tracing(&app, n, queue, p));
             run(3, &|p| run_slog(&app, n, queue, p));
+            run(4, &|p| run_audit(&app, n, queue, p, &spool, true));
         }
         eprintln!("round {} of {rounds} done", r + 1);
     }
@@ -265,7 +280,7 @@ fn main() {
         "| variant | caller per event | vs baseline | end to end | vs tracing | CPU per event | bytes per event |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for i in 0..4 {
+    for i in 0..names.len() {
         println!(
             "| {} | {:.0} ns | {:.2}x | {:.0} k events/s | {:.2}x | {:.0} ns | {:.0} |",
             names[i],
@@ -280,7 +295,7 @@ fn main() {
     println!("\nQueues that hold the whole run (the caller never waits):\n");
     println!("| variant | hand-off per event | vs baseline | vs tracing |");
     println!("|---|---|---|---|");
-    for i in 0..4 {
+    for i in 0..names.len() {
         println!(
             "| {} | {:.0} ns | {:.2}x | {:.2}x |",
             names[i],
@@ -300,6 +315,12 @@ fn main() {
         "audit end to end: {:.0} k events/s (target >= 1000 k), {:.1}x tracing (target >= 3.5x)",
         rate[1] / 1000.0,
         rate[1] / rate[2]
+    );
+    println!(
+        "audit, zstd end to end: {:.0} k events/s, {:.2}x tracing (issue 19: >= 1.2x), {:.0} bytes per event",
+        rate[4] / 1000.0,
+        rate[4] / rate[2],
+        bytes[4]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -681,3 +681,109 @@ fn a_hung_sink_is_spooled_around_and_catches_up_in_order() {
     assert_eq!(other.names(), expected);
     assert!(report.is_clean(), "{report}");
 }
+
+/// A record of the JSON Lines fault test, `i` of its chain.
+fn chained_item(chain: &mut audit::integrity::Chain, i: usize) -> audit::sinks::Item {
+    let mut record: Record = serde_json::from_value(serde_json::json!({
+        "id": audit::Uuid::now_v7(), "time": "2026-12-03T10:00:00Z", "event": "widget_create",
+        "code": 1, "category": "widget", "level": "info", "outcome": "success", "error": null,
+        "duration_ns": 10, "description": format!("widget {i}"), "actor": null,
+        "impersonator": null, "tenant": null, "environment": null, "source": null,
+        "request": null, "entity": null, "changes": null, "metadata": {"name": format!("w{i}")},
+        "site": {"module": "faults", "file": "tests/faults.rs", "line": 1, "function": "f"},
+        "prev_hash": null, "hash": null
+    }))
+    .unwrap();
+    let json = chain.link(&mut record);
+    audit::sinks::Item::with_json(record, json, Arc::from("widget_create"))
+}
+
+/// Sets this process's file size limit (`RLIMIT_FSIZE`): a write past it fails with
+/// `EFBIG`, as a full disk fails one with `ENOSPC`, after writing what fits.
+#[cfg(target_os = "linux")]
+fn limit_file_size(bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain system calls on values of ours.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+}
+
+/// The child of the test below: the limit is the process's, so it runs alone.
+#[cfg(target_os = "linux")]
+fn json_lines_full_mid_batch_child() {
+    for zstd in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut sink = JsonLines::open(&path).unwrap();
+        if zstd {
+            sink = sink.zstd(1).unwrap();
+        }
+        let mut chain = audit::integrity::Chain::new();
+        let first: Vec<_> = (0..50).map(|i| chained_item(&mut chain, i)).collect();
+        let second: Vec<_> = (50..100).map(|i| chained_item(&mut chain, i)).collect();
+        sink.write(&first).unwrap();
+        let written = std::fs::metadata(&path).unwrap().len();
+        // Room for a piece of the second batch, not all of it.
+        limit_file_size(written + 100);
+        let failed = sink.write(&second).unwrap_err();
+        assert!(failed.is_retryable(), "{failed}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            written,
+            "zstd {zstd}: the failed batch's bytes are taken back"
+        );
+        limit_file_size(libc::RLIM_INFINITY);
+        sink.write(&second).unwrap();
+        sink.flush().unwrap();
+        drop(sink);
+        let bytes = std::fs::read(&path).unwrap();
+        let text = match zstd {
+            true => zstd::stream::decode_all(&bytes[..]).unwrap(),
+            false => bytes,
+        };
+        let records: Vec<Record> = String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 100, "zstd {zstd}: every record once");
+        for (i, pair) in records.windows(2).enumerate() {
+            assert_eq!(
+                pair[1].prev_hash,
+                pair[0].hash,
+                "zstd {zstd}: record {}",
+                i + 1
+            );
+        }
+    }
+    println!("the child wrote both files");
+}
+
+/// A full disk in the middle of a batch (here the file size limit): the JSON Lines
+/// sink takes the batch's bytes back, so the retry writes the batch once and whole,
+/// and a compressed file has no torn frame in its middle.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_json_lines_file_full_mid_batch_takes_the_batch_back_for_its_retry() {
+    const NAME: &str = "a_json_lines_file_full_mid_batch_takes_the_batch_back_for_its_retry";
+    if std::env::var_os("AUDIT_FULL_FILE_CHILD").is_some() {
+        return json_lines_full_mid_batch_child();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env("AUDIT_FULL_FILE_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("the child wrote both files"), "{text}");
+}

@@ -359,6 +359,63 @@ fn json_lines_written_back_early_keep_every_line_in_chain_order() {
 }
 
 #[test]
+fn json_lines_compressed_with_zstd_hold_every_line_in_frames_across_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.jsonl.zst");
+    let open = || {
+        JsonLines::open(&path)
+            .unwrap()
+            .zstd(1)
+            .unwrap()
+            .rotate_bytes(4_000)
+            .keep(1_000)
+    };
+    let auditor = builder(&dir.path().join("spool"))
+        .sink(open())
+        .build()
+        .unwrap();
+    emit_from_threads(&auditor, 1, 600);
+    assert!(auditor.shutdown().is_clean());
+    // Opened again, the file gets new frames after its old ones.
+    let auditor = builder(&dir.path().join("spool"))
+        .sink(open())
+        .build()
+        .unwrap();
+    emit_from_threads(&auditor, 1, 5);
+    assert!(auditor.shutdown().is_clean());
+
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("z.jsonl.zst."))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    files.push(path.clone());
+    let (mut records, mut bytes) = (Vec::new(), 0);
+    for file in &files {
+        let packed = std::fs::read(file).unwrap();
+        assert_eq!(packed[..4], [0x28, 0xb5, 0x2f, 0xfd], "{file:?} is zstd");
+        bytes += packed.len();
+        let text = String::from_utf8(zstd::stream::decode_all(&packed[..]).unwrap()).unwrap();
+        for line in text.lines() {
+            let (stored, computed) = audit::integrity::hash_of_json(line).unwrap();
+            assert_eq!(stored, Some(computed.as_str()), "{line}");
+            records.push(serde_json::from_str::<Record>(line).unwrap());
+        }
+    }
+    assert_eq!(records.len(), 605);
+    // One chain per auditor, in order through the rotated files.
+    for (i, pair) in records.windows(2).enumerate() {
+        let expected = if i + 1 == 600 { None } else { pair[0].hash };
+        assert_eq!(pair[1].prev_hash, expected, "record {}", i + 1);
+    }
+    assert_eq!(records[599].metadata["name"], "0:599");
+    // ~700 bytes a line, compressed several times over.
+    assert!(bytes * 4 < records.len() * 700, "{bytes} bytes");
+}
+
+#[test]
 fn json_lines_rotate_by_time() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jsonl");

@@ -1,6 +1,7 @@
-//! `audit verify --db FILE.jsonl`: a JSON Lines trail (the JSON Lines sink's file, or
-//! a purge's export) checked line by line: every record still matches its hash, and
-//! the producers' `prev_hash` chains are followed through the file.
+//! `audit verify --db FILE.jsonl`: a JSON Lines trail (the JSON Lines sink's file,
+//! plain or zstd-compressed, or a purge's export) checked line by line: every record
+//! still matches its hash, and the producers' `prev_hash` chains are followed
+//! through the file.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -36,12 +37,20 @@ pub struct LinesReport {
 }
 
 /// Walks the lines of `reader`.
-pub fn walk(reader: impl BufRead) -> std::io::Result<LinesReport> {
+pub fn walk(reader: impl BufRead) -> LinesReport {
     let mut report = LinesReport::default();
     let mut seen: HashSet<String> = HashSet::new();
     for (i, line) in reader.lines().enumerate() {
         let n = i as u64 + 1;
-        let line = line?;
+        // A compressed file whose last frame was cut short (a crash mid-write)
+        // reads up to it, then fails here.
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                report.first_break = Some((n, format!("unreadable: {e}")));
+                break;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -69,14 +78,30 @@ pub fn walk(reader: impl BufRead) -> std::io::Result<LinesReport> {
         }
         seen.insert(computed.to_string());
     }
-    Ok(report)
+    report
+}
+
+/// The first four bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Walks the file at `path`, through a zstd decoder when it is compressed.
+pub fn walk_file(path: &Path) -> std::io::Result<(LinesReport, bool)> {
+    let mut head = [0u8; 4];
+    let n = File::open(path)?.read(&mut head)?;
+    let file = File::open(path)?;
+    if head[..n] == ZSTD_MAGIC {
+        let decoder = zstd::stream::read::Decoder::new(file)?;
+        Ok((walk(BufReader::new(decoder)), true))
+    } else {
+        Ok((walk(BufReader::new(file)), false))
+    }
 }
 
 /// Verifies the file and prints the report.
 pub fn verify_file(path: &Path) -> Result<ExitCode, String> {
-    let file = File::open(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
-    let report = walk(BufReader::new(file)).map_err(|e| format!("`{}`: {e}", path.display()))?;
-    println!("{} records (JSON Lines)", report.records);
+    let (report, compressed) = walk_file(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let kind = if compressed { ", zstd" } else { "" };
+    println!("{} records (JSON Lines{kind})", report.records);
     println!(
         "producer chains: {} started here, {} records continue a chain from outside the file \
          (a rotated file's first record per producer; more means records are missing)",

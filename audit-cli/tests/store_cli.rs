@@ -893,3 +893,53 @@ fn history_lists_an_entitys_records_and_its_state_as_of_a_time() {
     let out = audit(&["history", "user3", "--db", &db]);
     assert!(stderr(&out).contains("type:id"), "{}", stderr(&out));
 }
+
+/// `audit verify` reads a JSON Lines file the sink compressed with zstd, and a
+/// write cut short in its last frame is a break after every record before it.
+#[test]
+fn verify_reads_a_zstd_json_lines_file_up_to_a_torn_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl.zst");
+    let mut sink = audit_runtime::sinks::JsonLines::open(&path)
+        .unwrap()
+        .zstd(3)
+        .unwrap();
+    let mut chain = Chain::new();
+    for batch in 0..3 {
+        let items: Vec<Item> = (0..4)
+            .map(|i| {
+                let mut r = record(batch * 4 + i, 1);
+                let json = chain.link(&mut r);
+                let name: Arc<str> = Arc::from(&*r.event);
+                Item::with_json(r, json, name)
+            })
+            .collect();
+        sink.write(&items).unwrap();
+    }
+    sink.flush().unwrap();
+    drop(sink);
+    let file = path.to_str().unwrap();
+    let out = audit(&["verify", "--db", file]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("12 records (JSON Lines, zstd)"), "{text}");
+    assert!(
+        text.contains("1 started here, 0 records continue"),
+        "{text}"
+    );
+    assert!(text.contains("intact"), "{text}");
+
+    // The last frame loses its checksum and a byte of its block.
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let out = audit(&["verify", "--db", file]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(text.contains("8 records (JSON Lines, zstd)"), "{text}");
+    assert!(text.contains("BROKEN: line 9: unreadable"), "{text}");
+}
