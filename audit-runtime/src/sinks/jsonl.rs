@@ -1,4 +1,5 @@
-//! A JSON Lines file with rotation by size and by time, and a retention count.
+//! A JSON Lines file, plain or zstd-compressed, with rotation by size and by time,
+//! and a retention count.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -21,6 +22,11 @@ use super::{Batch, Item, Sink, SinkError};
 /// rotation. In between, on Linux, every [`write_back_every`](Self::write_back_every)
 /// bytes the sink asks the kernel to start writing what it holds, so the next sync
 /// waits for the last few megabytes instead of the whole file.
+///
+/// A batch goes into the file whole or not at all: when its write fails part way
+/// (a full disk), the sink cuts the file back to where the batch began before it
+/// reports the error, so the pipeline's retry writes the batch once.
+/// [`zstd`](Self::zstd) keeps the file compressed.
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
