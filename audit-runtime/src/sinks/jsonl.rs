@@ -23,9 +23,10 @@ use super::{Batch, Item, Sink, SinkError};
 /// bytes the sink asks the kernel to start writing what it holds, so the next sync
 /// waits for the last few megabytes instead of the whole file.
 ///
-/// A batch goes into the file whole or not at all: when its write fails part way
-/// (a full disk), the sink cuts the file back to where the batch began before it
-/// reports the error, so the pipeline's retry writes the batch once.
+/// When a batch's write fails part way (a full disk), the sink cuts the file back
+/// to where the batch began before it reports the error, so the pipeline's retry
+/// writes the batch once, whole. (Lines that a rotation during the batch left in
+/// the previous file are written again.)
 /// [`zstd`](Self::zstd) keeps the file compressed.
 ///
 /// ```
