@@ -134,7 +134,17 @@ fn a_relay_killed_mid_batch_delivers_every_row_exactly_once_sqlite() {
         .unwrap();
     assert_eq!(left, 0);
     let mut store = Sqlite::open(Path::new(&store)).unwrap();
-    assert_eq!(store.segments().unwrap().len(), ROWS / 50);
+    // Full segments of 50, the last one full too, or empty: a relay killed between
+    // the store's commit of the last batch and the outbox's delete replays that
+    // batch, and the store seals the full open segment before it finds the rows
+    // already stored (a CI rehearsal met it: 61 segments).
+    let segments = store.segments().unwrap();
+    let (last, full) = segments.split_last().unwrap();
+    assert!(full.iter().all(|(_, rows)| *rows == 50), "{segments:?}");
+    match last.1 {
+        0 => assert_eq!(full.len(), ROWS / 50, "{segments:?}"),
+        _ => assert_eq!(segments.len(), ROWS / 50, "{segments:?}"),
+    }
     check(&mut store, &ids);
 }
 
