@@ -11,8 +11,8 @@
 //!   that serializes it with serde_json into a `BufWriter<File>`;
 //! - audit: `#[audited]` into an `Auditor` with a `JsonLines` sink (queue 10 000,
 //!   batches of 400);
-//! - audit, zstd: the same with the file compressed (`JsonLines::zstd(1)`, a frame per
-//!   batch);
+//! - audit, zstd: the same with the file compressed, a frame per batch
+//!   (`JsonLines::zstd(1)`; `ZSTD_LEVEL` sets another level);
 //! - tracing: `tracing::info!` with the JSON formatter on `tracing_appender::non_blocking`
 //!   (lossless, buffer 10 000);
 //! - slog: `slog::info!` with `slog_json` behind `slog_async` (blocking, channel 10 000).
@@ -99,7 +99,10 @@ fn run_baseline(app: &App, n: usize, queue: usize, path: &Path) -> Sample {
 fn run_audit(app: &App, n: usize, queue: usize, path: &Path, spool: &Path, zstd: bool) -> Sample {
     let mut sink = JsonLines::open(path).unwrap();
     if zstd {
-        sink = sink.zstd(1).unwrap();
+        let level = std::env::var("ZSTD_LEVEL")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        sink = sink.zstd(level.unwrap_or(1)).unwrap();
     }
     let auditor = Auditor::builder()
         .queue_capacity(queue)
@@ -214,7 +217,7 @@ fn main() {
         "audit (#[audited] + JsonLines)",
         "tracing (json + non_blocking)",
         "slog (json + slog-async)",
-        "audit, zstd (JsonLines::zstd(1))",
+        "audit, zstd (JsonLines::zstd, level 1 unless ZSTD_LEVEL)",
     ];
     // Two settings: the queues of the issue (10 000, so a caller that outruns its
     // pipeline waits for it), and queues that hold the whole run (the caller never
