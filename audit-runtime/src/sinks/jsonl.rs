@@ -148,7 +148,7 @@ impl JsonLines {
     }
 
     /// Compresses the file with [zstd](https://datatracker.ietf.org/doc/html/rfc8878)
-    /// at `level` (1 is fast, ~11x smaller for typical records; negative levels
+    /// at `level` (1 is fast, ~12x smaller for typical records; negative levels
     /// faster still, 19 smallest): each batch's lines become one frame, with a
     /// content checksum, appended to the file. The file is then a zstd stream of
     /// frames, readable with `zstdcat FILE | jq` and checked by `audit verify --db
@@ -242,21 +242,22 @@ impl JsonLines {
     /// read past a torn frame). Lines a rotation during the batch put in the
     /// previous file stay there, and are written again with the retry.
     fn take_back(&mut self) {
-        let Ok(file) = self.out.get_ref().try_clone() else {
-            return;
-        };
-        // Not flushed: what the batch left in the buffer is dropped.
-        let buffered = std::mem::replace(&mut self.out, BufWriter::with_capacity(BUFFER, file));
-        let _ = buffered.into_parts();
-        if let Err(e) = self.out.get_ref().set_len(self.batch_start) {
-            eprintln!(
+        let cut = self.out.get_ref().try_clone().and_then(|file| {
+            // Not flushed: what the batch left in the buffer is dropped.
+            let buffered = std::mem::replace(&mut self.out, BufWriter::with_capacity(BUFFER, file));
+            let _ = buffered.into_parts();
+            self.out.get_ref().set_len(self.batch_start)
+        });
+        match cut {
+            Ok(()) => {
+                self.size = self.batch_start;
+                self.writeback.synced(self.size);
+            }
+            Err(e) => eprintln!(
                 "audit: `{}`: a failed batch could not be taken back from the file: {e}",
                 self.path.display()
-            );
-            return;
+            ),
         }
-        self.size = self.batch_start;
-        self.writeback.synced(self.size);
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
