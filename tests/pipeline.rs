@@ -129,6 +129,24 @@ fn builder(spool: &std::path::Path) -> AuditorBuilder {
         .batch_size(50)
 }
 
+/// The files of the JSON Lines trail at `path`, oldest first (the rotated ones,
+/// then `path`): each one's bytes and its text, decompressed when it is zstd.
+fn trail(path: &std::path::Path) -> Vec<(Vec<u8>, String)> {
+    let mut files = JsonLines::open(path).unwrap().rotated_files().unwrap();
+    files.push(path.to_owned());
+    files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(file).unwrap();
+            let text = match bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                true => zstd::stream::decode_all(&bytes[..]).unwrap(),
+                false => bytes.clone(),
+            };
+            (bytes, String::from_utf8(text).unwrap())
+        })
+        .collect()
+}
+
 fn emit_from_threads(auditor: &Auditor, threads: usize, per_thread: usize) {
     std::thread::scope(|s| {
         for t in 0..threads {
@@ -337,18 +355,13 @@ fn json_lines_written_back_early_keep_every_line_in_chain_order() {
         .unwrap();
     emit_from_threads(&auditor, 1, 1_000);
     assert!(auditor.shutdown().is_clean());
-    let mut files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("wb.jsonl."))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 5, "{files:?}");
-    files.push(path);
+    let files = trail(&path);
+    let rotated = files.len() - 1;
+    assert!(rotated >= 5, "{rotated} rotated files");
     let mut prev: Option<String> = None;
     let mut n = 0;
-    for file in &files {
-        for line in std::fs::read_to_string(file).unwrap().lines() {
+    for (_, text) in &files {
+        for line in text.lines() {
             let record: Record = serde_json::from_str(line).unwrap();
             assert_eq!(record.prev_hash.map(|h| h.to_string()), prev, "line {n}");
             prev = record.hash.map(|h| h.to_string());
@@ -384,22 +397,15 @@ fn json_lines_compressed_with_zstd_hold_every_line_in_frames_across_rotations() 
     emit_from_threads(&auditor, 1, 5);
     assert!(auditor.shutdown().is_clean());
 
-    let mut files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("z.jsonl.zst."))
-        .collect();
-    files.sort();
+    let files = trail(&path);
     // How many frames the 600 records make depends on how the pipeline batched
     // them (queued batches are delivered together); any frame after the first
     // ~4 000 bytes starts a new file, so the second run's frame did at least.
-    assert!(!files.is_empty(), "{files:?}");
-    files.push(path.clone());
+    let rotated = files.len() - 1;
+    assert!(rotated >= 1, "{rotated} rotated files");
     let mut records = Vec::new();
-    for file in &files {
-        let packed = std::fs::read(file).unwrap();
-        assert_eq!(packed[..4], [0x28, 0xb5, 0x2f, 0xfd], "{file:?} is zstd");
-        let text = String::from_utf8(zstd::stream::decode_all(&packed[..]).unwrap()).unwrap();
+    for (file, text) in &files {
+        assert_eq!(file[..4], [0x28, 0xb5, 0x2f, 0xfd], "every file is zstd");
         for line in text.lines() {
             let (stored, computed) = audit::integrity::hash_of_json(line).unwrap();
             assert_eq!(stored, Some(computed.as_str()), "{line}");

@@ -561,13 +561,24 @@ mod tests {
         write_forty_limits(&conn, &path);
         let (rounds, writer_rounds, _) = checkpoints.counts();
         assert_eq!(rounds, 0, "the helper panicked before its first round");
+        the_writer_took_over(writer_rounds, conn, checkpoints, &path);
+    }
+
+    /// The end of a panicked helper's test: the writer checkpointed, the helper is
+    /// gone, every row is there, and dropping joins the panicked thread without
+    /// passing its panic on.
+    fn the_writer_took_over(
+        writer_rounds: u64,
+        conn: Connection,
+        checkpoints: WalCheckpoints,
+        path: &Path,
+    ) {
         assert!(writer_rounds > 0);
         assert!(checkpoints.shared.lock().helper_gone);
-        assert_eq!(count(&path), 2560);
-        // Dropping joins the panicked thread without passing its panic on.
+        assert_eq!(count(path), 2560);
         drop(checkpoints);
         drop(conn);
-        assert_eq!(count(&path), 2560);
+        assert_eq!(count(path), 2560);
     }
 
     /// A helper that panics in a restart round, while the writer waits for it,
@@ -596,12 +607,7 @@ mod tests {
         let (rounds, writer_rounds, _) = checkpoints.counts();
         assert!(rounds > 0, "passive rounds ran before the restart round");
         assert_eq!(checkpoints.restarts().0, 0, "the restart round never ended");
-        assert!(writer_rounds > 0);
-        assert!(checkpoints.shared.lock().helper_gone);
-        assert_eq!(count(&path), 2560);
-        drop(checkpoints);
-        drop(conn);
-        assert_eq!(count(&path), 2560);
+        the_writer_took_over(writer_rounds, conn, checkpoints, &path);
     }
 
     /// A helper that cannot open the file (here: a path with no database) leaves
