@@ -1,6 +1,7 @@
 //! Large batches copied over several connections at once (issue 19), against the
 //! real server: the chain stays whole when one connection's run fails before or at
-//! its commit, a retry completes it, and concurrent writers still take turns.
+//! its commit, a retry completes it, concurrent writers still take turns, and a lock
+//! cycle through the store's own connections ends in a retry instead of a hang.
 
 #[path = "../../store_suite/mod.rs"]
 mod store_suite;
@@ -204,6 +205,96 @@ fn writers_copying_at_once_take_turns_on_one_chain() {
     }
     let mut store = s.options().connect(&pg_url()).unwrap();
     assert_eq!(store.count().unwrap(), 9 * 1_500);
+    let report = store.verify().unwrap();
+    assert!(report.is_intact(), "{report:?}");
+}
+
+/// The partition of `schema` holding position `seq`.
+fn partition_of(schema: &str, seq: i64) -> String {
+    pg_admin()
+        .query_one(
+            &format!(
+                "SELECT name FROM {schema}.audit_partitions WHERE first_seq <= $1 AND $1 < end_seq"
+            ),
+            &[&seq],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// A session that holds a lock one copy of a batch waits for, then waits for a lock
+/// another copy of the same batch holds (its transaction open until every copy is
+/// done): the server sees no cycle, since the store waits for its copies on the
+/// client side. The copy gives up after its lock timeout, the batch fails for a
+/// retry with nothing of it stored, and the retry stores it.
+#[test]
+fn a_lock_cycle_through_the_stores_own_connections_fails_the_batch_for_a_retry() {
+    let s = Schema::new("cycle");
+    let mut store = s.options().connect(&pg_url()).unwrap();
+    let mut chain = Chain::new();
+    store.write(&items(&mut chain, 0, 5)).unwrap();
+    store.wait_for_seals().unwrap();
+    let n = 3 * PARALLEL_COPY_ROWS;
+    let batch = items(&mut chain, 5, n);
+    // Runs 6–1005 on the store's connection, 1006–2005 and 2006–3005 on its two
+    // helpers; the partitions made ahead, as the batch would make them.
+    let last_seq = 5 + n as i64;
+    pg_admin()
+        .query_one(
+            &format!("SELECT {}.audit_extend({last_seq}, 700)", s.0),
+            &[],
+        )
+        .unwrap();
+    let (first, last) = (partition_of(&s.0, 6), partition_of(&s.0, last_seq));
+    let mut other = pg_admin();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute(&format!("LOCK TABLE {}.{last} IN SHARE MODE", s.0))
+        .unwrap();
+    let me: i32 = tx.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let writer = std::thread::spawn(move || {
+        let result = store.write(&batch);
+        (store, batch, result)
+    });
+    // Once the first run is copied (its partition held by the store's transaction)
+    // and the last run waits for this session …
+    let mut watcher = pg_admin();
+    let start = std::time::Instant::now();
+    loop {
+        let row = watcher
+            .query_one(
+                "SELECT coalesce(bool_or(l.granted AND c.relname = $2 AND l.pid <> $4), false),
+                        coalesce(bool_or(NOT l.granted AND c.relname = $3), false)
+                   FROM pg_locks l
+                   JOIN pg_class c ON c.oid = l.relation
+                   JOIN pg_namespace ns ON ns.oid = c.relnamespace
+                  WHERE ns.nspname = $1 AND l.mode = 'RowExclusiveLock'",
+                &[&s.0, &first, &last, &me],
+            )
+            .unwrap();
+        if row.get::<_, bool>(0) && row.get::<_, bool>(1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the copies never reached the locks"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // … this session asks for the first run's partition: a cycle through the
+    // store's client. It is granted once the store gives the batch up.
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '60s'; LOCK TABLE {}.{first} IN SHARE MODE",
+        s.0
+    ))
+    .expect("the store's copies gave up their locks");
+    let (mut store, batch, result) = writer.join().unwrap();
+    let e = result.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("lock timeout"), "{e}");
+    tx.commit().unwrap();
+    assert_eq!(store.count().unwrap(), 5, "nothing of the failed batch");
+    store.write(&batch).unwrap();
+    assert_eq!(store.count().unwrap(), 5 + n as u64);
     let report = store.verify().unwrap();
     assert!(report.is_intact(), "{report:?}");
 }

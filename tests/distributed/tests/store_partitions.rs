@@ -254,7 +254,7 @@ fn migrates_a_schema_5_store_in_place() {
         .index_field("n")
         .connect(&pg_url())
         .unwrap();
-    assert_eq!(version(&old), 8);
+    assert_eq!(version(&old), 9);
     assert_eq!(old.partitions(), ["audit_records_p0"]);
     assert_eq!(old.own_indexes("audit_records_p0"), ["tail"]);
     let v = store.verify().unwrap();
@@ -478,6 +478,56 @@ fn a_seal_goes_on_beside_the_writes_and_a_failed_one_is_completed_by_the_next() 
     let found = store_suite::collect(&mut store, &Query::all().actor(actor.clone()));
     assert_eq!(ids(&found), by_actor(&written));
     assert_eq!(store.count().unwrap(), 39);
+    assert!(store.verify().unwrap().is_intact());
+}
+
+/// A seal leaves alone a partition that is no longer the newest but still has
+/// positions to be written (a batch that made the next partition is copying into
+/// both): building its indexes would wait for that copy, and a copy of the same
+/// batch on another connection could wait for the seal, a cycle the server cannot
+/// see when the store waits for its copies on the client side (schema 9).
+#[test]
+fn a_seal_leaves_a_partition_still_being_written_to_a_later_seal() {
+    let s = Schema::new();
+    let mut store = s.options().partition_rows(10).connect(&pg_url()).unwrap();
+    let mut written = store_suite::populate(&mut store, 15, T);
+    store.wait_for_seals().unwrap();
+    // Positions 11–20 are p2's, 11–15 written. A writer links a batch up to 25: it
+    // makes p3 (committed first, as the parallel copy does) and copies into p2.
+    let mut admin = pg_admin();
+    admin
+        .query_one(&format!("SELECT {}.audit_extend(25, 10)", s.0), &[])
+        .unwrap();
+    assert_eq!(s.partitions().last().unwrap(), "audit_records_p3");
+    let mut copier = pg_admin();
+    let mut copy = copier.transaction().unwrap();
+    copy.batch_execute(&format!(
+        "LOCK TABLE {}.audit_records_p2 IN ROW EXCLUSIVE MODE",
+        s.0
+    ))
+    .unwrap();
+    let mut sealer = pg_admin();
+    sealer
+        .batch_execute(&format!(
+            "SET search_path TO {}; SET statement_timeout = '10s'",
+            s.0
+        ))
+        .unwrap();
+    sealer
+        .batch_execute("SELECT audit_seal()")
+        .expect("the seal did not wait for the partition being written");
+    assert_eq!(s.own_indexes("audit_records_p2"), ["tail"]);
+    copy.commit().unwrap();
+    // The store fills p2 and writes into p3; the seal after the next partition is
+    // made seals both.
+    written.extend(store_suite::populate(&mut store, 10, T + 100 * 1_000_000));
+    written.extend(store_suite::populate(&mut store, 10, T + 200 * 1_000_000));
+    store.wait_for_seals().unwrap();
+    for part in ["audit_records_p1", "audit_records_p2", "audit_records_p3"] {
+        assert_eq!(s.own_indexes(part), ["actor", "email", "entity"], "{part}");
+    }
+    assert_eq!(s.own_indexes("audit_records_p4"), ["tail"]);
+    assert_eq!(store.count().unwrap(), written.len() as u64);
     assert!(store.verify().unwrap().is_intact());
 }
 

@@ -219,13 +219,13 @@ fn truncate_is_refused() {
 fn refuses_a_newer_schema() {
     let h = PgHarness::new();
     let store = h.fresh();
-    h.sql(&store, "INSERT INTO audit_migrations (version) VALUES (9)")
+    h.sql(&store, "INSERT INTO audit_migrations (version) VALUES (10)")
         .unwrap();
     let schema = store.schema().unwrap().to_string();
     match Postgres::options().schema(schema).connect(&url()) {
         Err(StoreError::SchemaTooNew {
-            found: 9,
-            supported: 8,
+            found: 10,
+            supported: 9,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -456,7 +456,7 @@ fn least_privilege_roles() {
         .setup_roles(&url(), &roles.0)
         .unwrap();
     assert_eq!(report.created.len(), 4, "{report:?}");
-    assert_eq!(report.version, 8);
+    assert_eq!(report.version, 9);
     // Idempotent.
     let again = Postgres::options()
         .schema(&schema)

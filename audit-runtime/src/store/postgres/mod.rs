@@ -389,7 +389,7 @@ fn describe(e: &postgres::Error) -> String {
 }
 
 /// Whether a retry can help: connection trouble, server shutting down, lock or
-/// serialization conflicts, resources exhausted.
+/// serialization conflicts, a lock waited for too long, resources exhausted.
 fn sink_error(e: postgres::Error) -> SinkError {
     let retryable = match e.code() {
         None => true,
@@ -400,6 +400,7 @@ fn sink_error(e: postgres::Error) -> SinkError {
                 || c.starts_with("57")
                 || c == "40001"
                 || c == "40P01"
+                || c == "55P03"
         }
     };
     let message = format!("postgres: {}", describe(&e));
@@ -723,6 +724,24 @@ fn insert_parallel(
     written.and(unlocked)
 }
 
+/// How long a copy of a large batch waits for a table lock before its batch fails
+/// (retryably, nothing of it stored). The store waits for its copies on the client
+/// side, where the server's deadlock detector cannot see: a session that waits for
+/// one copy's transaction while holding a lock another copy needs (hand-made DDL,
+/// say) would otherwise hold every connection, and the writers' lock, for good.
+const COPY_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A transaction for one run of a large batch, waiting at most
+/// [`COPY_LOCK_TIMEOUT`] for a lock.
+fn copy_transaction(client: &mut Client) -> Result<Transaction<'_>, postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}",
+        COPY_LOCK_TIMEOUT.as_millis()
+    ))?;
+    Ok(tx)
+}
+
 /// `rows` (not empty) cut into runs of consecutive positions, one per connection,
 /// copied at once and committed in position order; none commits if a copy failed.
 fn copy_in_runs(
@@ -740,13 +759,13 @@ fn copy_in_runs(
             .zip(others)
             .map(|(helper, run)| {
                 scope.spawn(move || {
-                    let mut tx = helper.transaction()?;
+                    let mut tx = copy_transaction(helper)?;
                     copy_rows(&mut tx, run)?;
                     Ok::<_, postgres::Error>(tx)
                 })
             })
             .collect();
-        let mut first = client.transaction()?;
+        let mut first = copy_transaction(client)?;
         let copied = copy_rows(&mut first, own);
         let others: Vec<_> = copies
             .into_iter()

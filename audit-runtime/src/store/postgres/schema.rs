@@ -486,6 +486,38 @@ pub(super) const MIGRATIONS: &[&str] = &[
         END LOOP;
     END $do$;
     "#,
+    // 9: a seal builds indexes only on partitions whose every position is
+    // committed. A batch can span partitions (it made the next one, or a writer
+    // made several ahead), so "every partition but the newest" included ones still
+    // being copied into: the index build waited for the copy's lock, and a copy of
+    // the same batch on another connection, routed into a partition the seal had
+    // already locked, waited for the seal. A store waiting for its copies on the
+    // client side hides that cycle from the server's deadlock detector (a CI run
+    // hung on it). Positions up to the last committed row are final: writers only
+    // write after it, in position order.
+    r#"
+    CREATE OR REPLACE FUNCTION audit_seal() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        sch  text;
+        p    record;
+        last bigint;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(7317003);
+        SELECT nspname INTO sch FROM pg_namespace
+         WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = 'audit_records'::regclass);
+        SELECT greatest((SELECT max(seq) FROM audit_records),
+                        (SELECT seq FROM audit_anchor ORDER BY n DESC LIMIT 1)) INTO last;
+        FOR p IN SELECT name FROM audit_partitions
+                  WHERE n < (SELECT max(n) FROM audit_partitions) AND end_seq - 1 <= last
+                  ORDER BY n LOOP
+            PERFORM audit_index_partition(sch, p.name, true);
+        END LOOP;
+    END $$;
+    DO $do$ BEGIN
+        EXECUTE format('ALTER FUNCTION audit_seal() SET search_path = pg_catalog, %I, pg_temp', current_schema());
+    END $do$;
+    "#,
 ];
 
 /// The schema version from which partitions are sealed by `audit_seal`, apart
