@@ -38,10 +38,10 @@ const MIN_AHEAD: usize = 32;
 pub(super) struct Prepared<'a> {
     pub columns: Columns<'a>,
     pub hash: ChainHash,
-    pub hash_value: SqlValue,
+    /// Compact: the hash's 32 bytes (the link is stored as 32 bytes too); `None`:
+    /// both as hex text. Bound as borrowed bytes: no allocation per row.
+    pub hash_bytes: Option<[u8; 32]>,
     pub record: SqlValue,
-    /// Compact: the link is stored as 32 bytes too.
-    pub compact: bool,
 }
 
 /// The stored form of `item`'s record, compressed with `encoder` if there is one.
@@ -54,25 +54,23 @@ pub(super) fn prepare<'a>(
     Ok(match encoder {
         Some(encoder) => Prepared {
             columns,
-            hash_value: SqlValue::Blob(hash_bytes(&hash)?),
+            hash_bytes: Some(hash_bytes(&hash)?),
             record: SqlValue::Blob(encoder.encode(&json)),
             hash,
-            compact: true,
         },
         None => Prepared {
             columns,
-            hash_value: SqlValue::Text(hash.as_str().to_owned()),
+            hash_bytes: None,
             record: SqlValue::Text(json.into_owned()),
             hash,
-            compact: false,
         },
     })
 }
 
 /// A record hash's 32 bytes.
-fn hash_bytes(hash: &ChainHash) -> Result<Vec<u8>, SinkError> {
+fn hash_bytes(hash: &ChainHash) -> Result<[u8; 32], SinkError> {
     crate::json::unhex(hash.as_str())
-        .filter(|b| b.len() == 32)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| SinkError::permanent(format!("not a record hash: {}", hash.as_str())))
 }
 

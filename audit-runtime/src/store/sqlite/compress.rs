@@ -144,6 +144,9 @@ pub(super) struct Encoder {
     ctx: CCtx<'static>,
     /// Owned here for `ctx`, which refers to it.
     _dictionary: CDict<'static>,
+    /// Where a frame is made, sized for zstd's bound, before it is copied out at
+    /// its own size.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -200,16 +203,18 @@ impl Encoder {
             first_seq,
             ctx,
             _dictionary: dictionary,
+            scratch: Vec::new(),
         }))
     }
 
     /// The frame of a record's JSON text.
     pub(super) fn encode(&mut self, json: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(zstd_safe::compress_bound(json.len()));
+        self.scratch.clear();
+        self.scratch.reserve(zstd_safe::compress_bound(json.len()));
         self.ctx
-            .compress2(&mut out, json.as_bytes())
+            .compress2(&mut self.scratch, json.as_bytes())
             .expect("the buffer holds zstd's bound");
-        out
+        self.scratch.as_slice().to_vec()
     }
 
     /// The encoder to go on with after a seal, before position `next`: `held`,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::config::DbConfig;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row as SqlRow, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row as SqlRow, ToSql, TransactionBehavior, params};
 use uuid::Uuid;
 
 use super::columns::column_text;
@@ -517,9 +517,14 @@ impl Sqlite {
                 let (_, statement) = insert.as_mut().expect("prepared above");
                 let link = self.key.link(&prev, &row.hash);
                 // Compact rows (with a dictionary): the hash and link as 32 bytes each.
-                let link_value = match row.compact {
-                    true => SqlValue::Blob(link.0.to_vec()),
-                    false => SqlValue::Text(link.to_string()),
+                let hash_text = row.hash.as_str();
+                let link_text;
+                let (hash_value, link_value): (&dyn ToSql, &dyn ToSql) = match &row.hash_bytes {
+                    Some(bytes) => (bytes, &link.0),
+                    None => {
+                        link_text = link.to_string();
+                        (&hash_text, &link_text)
+                    }
                 };
                 let inserted = statement
                     .execute(params![
@@ -538,7 +543,7 @@ impl Sqlite {
                         c.entity_type_code,
                         c.entity_id,
                         c.description,
-                        row.hash_value,
+                        hash_value,
                         link_value,
                         row.record,
                     ])
