@@ -70,6 +70,15 @@ impl Schema {
             .collect()
     }
 
+    /// Takes, in `tx`, the lock a writer's copy holds on partition `part`.
+    fn hold_as_a_writer(&self, tx: &mut postgres::Transaction<'_>, part: &str) {
+        tx.batch_execute(&format!(
+            "LOCK TABLE {}.{part} IN ROW EXCLUSIVE MODE",
+            self.0
+        ))
+        .unwrap();
+    }
+
     fn exists(&self, table: &str) -> bool {
         pg_admin()
             .query_one(
@@ -407,11 +416,7 @@ fn a_seal_goes_on_beside_the_writes_and_a_failed_one_is_completed_by_the_next() 
     // Building an index waits for a writer's lock on the table.
     let mut admin = pg_admin();
     let mut lock = admin.transaction().unwrap();
-    lock.batch_execute(&format!(
-        "LOCK TABLE {}.audit_records_p2 IN ROW EXCLUSIVE MODE",
-        s.0
-    ))
-    .unwrap();
+    s.hold_as_a_writer(&mut lock, "audit_records_p2");
     let holder: i32 = lock
         .query_one("SELECT pg_backend_pid()", &[])
         .unwrap()
@@ -501,11 +506,7 @@ fn a_seal_leaves_a_partition_still_being_written_to_a_later_seal() {
     assert_eq!(s.partitions().last().unwrap(), "audit_records_p3");
     let mut copier = pg_admin();
     let mut copy = copier.transaction().unwrap();
-    copy.batch_execute(&format!(
-        "LOCK TABLE {}.audit_records_p2 IN ROW EXCLUSIVE MODE",
-        s.0
-    ))
-    .unwrap();
+    s.hold_as_a_writer(&mut copy, "audit_records_p2");
     let mut sealer = pg_admin();
     sealer
         .batch_execute(&format!(
