@@ -14,7 +14,8 @@
 //! actors, 10 tenants, 100 000 entity ids, 6 events, producer-chained) written
 //! through the store's sink side in batches of BATCH rows, one transaction each,
 //! into a file on disk (the target directory). Pages of 50 (an actor in a time
-//! window, an actor's newest, the newest rows, an entity) are read from a store of
+//! window, an actor's newest, the newest rows, a tenant's rows of one event, an
+//! entity) are read from a store of
 //! ROWS rows, from the default store (segments of 20 000 rows, the open one read
 //! through its tail index) and from one table (schema 3, the layout before
 //! segments); "purge" removes the oldest PURGE rows (default 100 000) of each, then
@@ -64,7 +65,8 @@ fn checkpoint() -> u32 {
 type Opener = Box<dyn Fn(&std::path::Path) -> Sqlite>;
 
 /// Medians and p99 of pages of 50 from a store of `rows` rows: an actor in a time
-/// window (500 random), the newest rows, an entity (200 random).
+/// window (500 random), the newest rows, a tenant's rows of one event, an entity
+/// (200 random).
 fn pages(store: &mut Sqlite, rows: usize, name: &str) {
     let mut rng = fastrand::Rng::with_seed(11);
     let span = rows as i64 * 1_000_000;
@@ -104,6 +106,11 @@ fn pages(store: &mut Sqlite, rows: usize, name: &str) {
             .limit(50)
     });
     measure("newest rows", 200, &mut |_| Query::all().limit(50));
+    measure("tenant + event (200 random)", 200, &mut |rng| {
+        Query::for_tenant(format!("tenant-{}", rng.usize(..10)))
+            .events([records::EVENTS[rng.usize(..records::EVENTS.len())]])
+            .limit(50)
+    });
     measure("entity (200 random)", 200, &mut |rng| {
         Query::all()
             .entity("app", Some(format!("app-{}", rng.usize(..100_000))))

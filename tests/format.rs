@@ -215,6 +215,8 @@ fn python_verify(db: &Path) -> (bool, String) {
         .arg(db)
         .output()
         .expect("python3 runs (the verifier of docs/FORMAT.md)");
+    // Shown with a failing test's output: why the verifier stopped.
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

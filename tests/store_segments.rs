@@ -438,7 +438,7 @@ fn a_one_table_store_migrates_into_segments() {
     drop(old);
 
     let mut store = Sqlite::options().segment_rows(10).open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(
         store.segments().unwrap(),
         [("audit_records".to_string(), 30)]
@@ -601,7 +601,9 @@ fn a_new_segment_has_the_shape_of_the_first() {
     };
     assert_eq!(
         names(&sealed, &open),
-        ["T_actor", "T_email", "T_entity", "T_time"]
+        [
+            "T_actor", "T_email", "T_entity", "T_event", "T_tenant", "T_time"
+        ]
     );
     assert_eq!(names(&open, &sealed), ["T_tail"]);
     let keyed: Vec<(String, bool)> = conn
@@ -642,7 +644,7 @@ fn a_schema_5_store_migrates_to_indexes_built_at_seal() {
     drop(old);
 
     let mut store = Sqlite::options().segment_rows(20).open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     let keyed = |path: &Path| -> Vec<(String, bool, bool)> {
         let conn = rusqlite::Connection::open(path).unwrap();
         let mut stmt = conn
@@ -701,9 +703,10 @@ fn a_schema_5_store_migrates_to_indexes_built_at_seal() {
     assert!(v.is_intact() && v.rows == 75, "{v:?}");
 }
 
-/// An open segment's pages filtered on the actor or the entity walk its tail
-/// index (time, then the keys), never the table row by row; a sealed segment's
-/// use their own indexes.
+/// An open segment's pages filtered on the actor, the entity, the tenant or the
+/// event walk its tail index (time, then those columns: its one index from
+/// schema 7), never the table row by row; a sealed segment's use their own
+/// indexes.
 #[test]
 fn an_open_segment_is_read_through_its_tail_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -716,10 +719,16 @@ fn an_open_segment_is_read_through_its_tail_index() {
     let order = "ORDER BY time_ns DESC, seq DESC LIMIT 51";
     let actor = "(actor_id = ?1 OR actor_email = ?1) AND erased_ns IS NULL";
     let entity = "entity_id = ?1 AND entity_type = 'app' AND erased_ns IS NULL";
+    let tenant = "tenant = ?1 AND erased_ns IS NULL";
+    let event = "event = ?1 AND erased_ns IS NULL";
     for (table, filter, index) in [
         ("audit_segment_2", actor, "audit_segment_2_tail"),
         ("audit_segment_2", entity, "audit_segment_2_tail"),
+        ("audit_segment_2", tenant, "audit_segment_2_tail"),
+        ("audit_segment_2", event, "audit_segment_2_tail"),
         ("audit_segment_1", entity, "audit_segment_1_entity"),
+        ("audit_segment_1", tenant, "audit_segment_1_tenant"),
+        ("audit_segment_1", event, "audit_segment_1_event"),
     ] {
         let plan = sqlite_plan::plan(
             store.path(),

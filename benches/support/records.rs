@@ -11,7 +11,8 @@ use serde_json::json;
 
 /// The first record's time.
 pub const T0: i64 = 1_780_000_000_000_000_000;
-const EVENTS: [&str; 6] = [
+/// The events the records are spread over, evenly at random.
+pub const EVENTS: [&str; 6] = [
     "app_add",
     "app_destroy",
     "app_launch",

@@ -1129,9 +1129,13 @@ impl Store for Sqlite {
         let (tx, segs) = self.snapshot()?;
         let mut names = std::collections::BTreeSet::new();
         for s in &segs {
-            let mut stmt = tx
-                .prepare_cached(&events::distinct_events(&s.table))
-                .map_err(db_error)?;
+            // A segment without the event index (the open one) is read in one
+            // walk of its tail index, which holds the event.
+            let sql = match s.keyed {
+                true => events::distinct_events(&s.table),
+                false => format!("SELECT DISTINCT event FROM {}", s.table),
+            };
+            let mut stmt = tx.prepare_cached(&sql).map_err(db_error)?;
             for name in stmt
                 .query_map([], |r| r.get::<_, String>(0))
                 .map_err(db_error)?

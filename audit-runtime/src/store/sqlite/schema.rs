@@ -1,7 +1,7 @@
 //! The SQLite store's schema, as numbered migrations (`PRAGMA user_version` holds the
 //! number applied). A migration is never edited once released: changes are new steps.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::StoreError;
 use crate::store::stored::QUERY_INDEXES;
@@ -121,6 +121,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE audit_segments ADD COLUMN keyed INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 7: one open-segment index. A segment made from now on is written with the
+    // `tail` index of `OPEN_INDEXES` only, which holds the tenant and the event
+    // too; its seal builds their indexes with the others (`SEAL_INDEXES`). A
+    // first segment still open is given that layout by `open_first_segment`, in
+    // this step's transaction.
+    "-- `open_first_segment`, run in this step's transaction, is all of it.",
 ];
 
 /// The schema version from which the store is a list of segments.
@@ -132,39 +138,59 @@ pub(super) const DICTIONARIES: u32 = 5;
 /// The schema version from which a segment gets its random-key indexes when sealed.
 pub(super) const KEYED: u32 = 6;
 
-/// The indexes a segment is written with from schema [`KEYED`] on (as
-/// `audit_records`' names). Few values (tenant, event) or a key that grows with the
-/// writes (time) keep a commit to a few of their pages; a random key (actor id,
-/// email, entity) would dirty a page per distinct key per commit. So the random
-/// keys are only columns of the `tail` index, ordered by time: a page filtered on
-/// them walks it newest first (or oldest), testing the keys in the index and
-/// reading a row only when they match — about a third of a table scan's time.
+/// The schema version from which an open segment has one index, [`OPEN_INDEXES`].
+pub(super) const ONE_OPEN_INDEX: u32 = 7;
+
+/// The one index an open segment is written with from schema [`ONE_OPEN_INDEX`]
+/// on (as `audit_records`' names): time first, then every column a page filters
+/// on. Its key grows with the writes, so a commit dirties its last pages only; an
+/// index on a random key (actor id, email, entity) would dirty a page per distinct
+/// key per commit, and one on few values (tenant, event) a page per value, each
+/// insert in the middle of its tree. A page filtered on any of them walks this
+/// index newest first (or oldest), testing the columns in it and reading a row
+/// only when they match: a segment holds at most `segment_rows` rows (~2 ms for
+/// 20 000).
 pub(super) const OPEN_INDEXES: &str = r#"
+    CREATE INDEX audit_records_tail ON audit_records (time_ns, actor_id, actor_email, entity_type, entity_id, tenant, event);
+"#;
+
+/// The indexes an open segment was written with in schema [`KEYED`] (6): the
+/// tenant and event indexes beside a `tail` without those columns.
+const OPEN_INDEXES_6: &str = r#"
     CREATE INDEX audit_records_tail   ON audit_records (time_ns, actor_id, actor_email, entity_type, entity_id);
     CREATE INDEX audit_records_tenant ON audit_records (tenant, time_ns) WHERE tenant IS NOT NULL;
     CREATE INDEX audit_records_event  ON audit_records (event, time_ns);
 "#;
 
-/// What a seal builds, in sorted bulk, on a segment written with
-/// [`OPEN_INDEXES`]: the query indexes it lacks, in place of its `tail` index (a
-/// segment made before schema [`KEYED`] has them already).
+/// What a seal builds, in sorted bulk, on a segment written with an open layout
+/// ([`OPEN_INDEXES`], or schema 6's, which has the tenant and event indexes
+/// already): the query indexes it lacks, in place of its `tail` index (a segment
+/// made before schema [`KEYED`] has them all).
 pub(super) const SEAL_INDEXES: &str = r#"
     CREATE INDEX IF NOT EXISTS audit_records_time   ON audit_records (time_ns);
     CREATE INDEX IF NOT EXISTS audit_records_actor  ON audit_records (actor_id, time_ns) WHERE actor_id IS NOT NULL;
     CREATE INDEX IF NOT EXISTS audit_records_email  ON audit_records (actor_email, time_ns) WHERE actor_email IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS audit_records_tenant ON audit_records (tenant, time_ns) WHERE tenant IS NOT NULL;
     CREATE INDEX IF NOT EXISTS audit_records_entity ON audit_records (entity_type, entity_id, time_ns) WHERE entity_type IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS audit_records_event  ON audit_records (event, time_ns);
     DROP INDEX IF EXISTS audit_records_tail;
 "#;
 
-/// A segment table after the first (`{t}` is its name): `audit_records`' columns,
-/// append-only triggers and query indexes as migrations 1-3 left them (`keyed`),
-/// or with [`OPEN_INDEXES`] instead.
-pub(super) fn segment_ddl(t: &str, keyed: bool) -> String {
-    let indexes = match keyed {
-        true => QUERY_INDEXES,
-        false => OPEN_INDEXES,
+/// The query indexes of a segment made in schema `schema`, as `audit_records`'
+/// names: all of them before [`KEYED`], else an open layout.
+fn made_with(schema: u32) -> &'static str {
+    match schema {
+        s if s < KEYED => QUERY_INDEXES,
+        s if s < ONE_OPEN_INDEX => OPEN_INDEXES_6,
+        _ => OPEN_INDEXES,
     }
-    .replace("audit_records", t);
+}
+
+/// A segment table after the first (`{t}` is its name) in schema `schema`:
+/// `audit_records`' columns and append-only triggers as migrations 1-3 left them,
+/// and the query indexes a segment is made with ([`made_with`]).
+pub(super) fn segment_ddl(t: &str, schema: u32) -> String {
+    let indexes = made_with(schema).replace("audit_records", t);
     format!(
         r#"
     CREATE TABLE {t} (
@@ -235,6 +261,9 @@ pub(super) fn migrate(conn: &mut Connection, target: u32) -> Result<u32, StoreEr
         }
         tx.execute_batch(MIGRATIONS[version as usize])
             .map_err(db_error)?;
+        if version + 1 == ONE_OPEN_INDEX {
+            open_first_segment(&tx).map_err(db_error)?;
+        }
         tx.pragma_update(None, "user_version", version + 1)
             .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
@@ -243,34 +272,101 @@ pub(super) fn migrate(conn: &mut Connection, target: u32) -> Result<u32, StoreEr
         .map_err(db_error)
 }
 
+/// Gives the first segment (`audit_records`, made with every query index by
+/// migrations 1-2), while it is still open, the open layout of schema
+/// [`ONE_OPEN_INDEX`]: a new store's first rows are then written like every other
+/// segment's, and its seal builds the rest.
+fn open_first_segment(tx: &Connection) -> rusqlite::Result<()> {
+    let open: Option<bool> = tx
+        .query_row(
+            "SELECT last_seq IS NULL FROM audit_segments WHERE n = 0",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if open != Some(true) {
+        return Ok(());
+    }
+    let drops: String = creates(QUERY_INDEXES)
+        .iter()
+        .filter_map(|create| create.split_whitespace().nth(2))
+        .map(|name| format!("DROP INDEX IF EXISTS {name};\n"))
+        .collect();
+    tx.execute_batch(&format!(
+        "{drops}{OPEN_INDEXES}UPDATE audit_segments SET keyed = 0 WHERE n = 0;"
+    ))
+}
+
+/// The `CREATE INDEX` statements of `sql`, spaced and worded alike.
+fn creates(sql: &str) -> Vec<String> {
+    let mut out: Vec<String> = sql
+        .split(';')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|s| s.replace("IF NOT EXISTS ", ""))
+        .filter(|s| s.starts_with("CREATE INDEX"))
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
-    /// The `CREATE INDEX` statements of `sql`, spaced and worded alike.
-    fn creates(sql: &str) -> Vec<String> {
-        let mut out: Vec<String> = sql
-            .split(';')
-            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-            .map(|s| s.replace("IF NOT EXISTS ", ""))
-            .filter(|s| s.starts_with("CREATE INDEX"))
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// A sealed segment has the query indexes: the open one's but its tail, and
-    /// what the seal builds, which drops the tail.
+    /// A sealed segment has the query indexes, whichever open layout it was
+    /// written with: the open one's but its tail, and what the seal builds (each
+    /// once: `IF NOT EXISTS`), which drops the tail.
     #[test]
     fn a_seal_completes_the_query_indexes() {
-        let (open, seal) = (creates(OPEN_INDEXES), creates(SEAL_INDEXES));
-        let mut sealed: Vec<String> = open
-            .into_iter()
-            .filter(|s| !s.contains("audit_records_tail"))
-            .chain(seal)
-            .collect();
-        sealed.sort();
-        assert_eq!(sealed, creates(QUERY_INDEXES));
+        let all: BTreeSet<String> = creates(QUERY_INDEXES).into_iter().collect();
+        for open in [OPEN_INDEXES, OPEN_INDEXES_6] {
+            let sealed: BTreeSet<String> = creates(open)
+                .into_iter()
+                .filter(|s| !s.contains("audit_records_tail"))
+                .chain(creates(SEAL_INDEXES))
+                .collect();
+            assert_eq!(sealed, all);
+        }
         assert!(SEAL_INDEXES.contains("DROP INDEX IF EXISTS audit_records_tail;"));
+        assert_eq!(creates(OPEN_INDEXES).len(), 1, "one open index");
+    }
+
+    /// A new store's first segment is open with the open layout; one whose first
+    /// segment was sealed in schema 6 keeps every index.
+    #[test]
+    fn a_new_store_writes_its_first_segment_with_one_index() {
+        let indexes = |conn: &Connection| -> Vec<String> {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' \
+                     AND tbl_name = 'audit_records' AND sql IS NOT NULL ORDER BY name",
+                )
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let keyed = |conn: &Connection| -> bool {
+            conn.query_row("SELECT keyed FROM audit_segments WHERE n = 0", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let mut fresh = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut fresh, VERSION).unwrap(), ONE_OPEN_INDEX);
+        assert_eq!(indexes(&fresh), ["audit_records_tail"]);
+        assert!(!keyed(&fresh));
+
+        let mut sealed = Connection::open_in_memory().unwrap();
+        migrate(&mut sealed, KEYED).unwrap();
+        sealed
+            .execute("UPDATE audit_segments SET last_seq = 0 WHERE n = 0", [])
+            .unwrap();
+        migrate(&mut sealed, VERSION).unwrap();
+        assert_eq!(indexes(&sealed).len(), 6, "{:?}", indexes(&sealed));
+        assert!(keyed(&sealed));
     }
 }

@@ -4,10 +4,11 @@
 //! rows it is sealed — its bounds (last position, time range, id range) written to
 //! `audit_segments` — and the next one is created. Indexes stay the size of one
 //! segment, which keeps a commit's index pages few and hot; reads use the bounds to
-//! stop early; purges drop whole segments. From schema 6 the open segment has no
-//! index on a random key (actor, email, entity) — each would dirty a page per
-//! distinct key per commit — but a `tail` index ordered by time that holds those
-//! keys; the seal builds the rest in sorted bulk (`schema::SEAL_INDEXES`).
+//! stop early; purges drop whole segments. From schema 7 the open segment has one
+//! index, `tail`, ordered by time and holding every column a page filters on
+//! (schema 6's had the tenant and event indexes beside it); an index on a random
+//! key (actor, email, entity) would dirty a page per distinct key per commit. The
+//! seal builds the rest in sorted bulk (`schema::SEAL_INDEXES`).
 //!
 //! The link chain does not care: it continues from one segment's last row to the
 //! next one's first, and the verification walks the segments in order.
@@ -42,8 +43,8 @@ pub(super) struct Segment {
     /// Its bounds, once sealed (the newest segment is open).
     pub sealed: Option<Sealed>,
     /// Whether it has every query index: from schema 6, a segment is written with
-    /// [`schema::OPEN_INDEXES`] and gets the rest when sealed. Pages filtered on
-    /// the actor or the entity read one without them through its tail index.
+    /// an open layout ([`schema::OPEN_INDEXES`] from schema 7) and gets the rest
+    /// when sealed. Pages read one without them through its tail index.
     pub keyed: bool,
 }
 
@@ -179,7 +180,7 @@ pub(super) fn seal(
     open.sealed = Some(sealed);
     let n = open.n + 1;
     let table = table_name(n);
-    conn.execute_batch(&schema::segment_ddl(&table, !deferred))?;
+    conn.execute_batch(&schema::segment_ddl(&table, schema))?;
     for name in fields {
         conn.execute_batch(&field_index_sql(Placeholder::Question, &table, &name))?;
     }
