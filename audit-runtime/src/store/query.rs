@@ -418,6 +418,10 @@ pub(crate) struct Sql {
     /// email), for a table without the indexes of those columns.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     one_arm: Option<String>,
+    /// The whole `WHERE` as one condition (the actor's two columns joined by
+    /// `OR`), for rows read by position.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub filter: String,
     order_limit: String,
     pub params: Vec<Param>,
 }
@@ -558,6 +562,7 @@ impl Query {
             None => (vec![b.where_with("")], None),
         };
         Sql {
+            filter: one_arm.clone().unwrap_or_else(|| arms[0].clone()),
             arms,
             one_arm,
             order_limit: format!("ORDER BY time_ns {dir}, seq {dir} LIMIT {}", self.limit + 1),
@@ -596,6 +601,7 @@ impl Query {
         let p = b.param(Param::Int(after));
         b.conds.push(format!("seq > {p}"));
         Sql {
+            filter: b.where_with(""),
             arms: vec![b.where_with("")],
             // Read in position order either way.
             one_arm: None,

@@ -2,6 +2,7 @@
 
 mod ahead;
 mod compress;
+mod postings;
 mod samples;
 mod schema;
 mod segments;
@@ -37,7 +38,8 @@ pub use segments::DEFAULT_SEGMENT_ROWS;
 /// segmented store wrote 49 k rows/s at 4 MiB, 59 k at 32, 62 k at 128 — an index
 /// page dirtied by consecutive commits is copied into the file once per checkpoint.
 pub const DEFAULT_CHECKPOINT_MIB: u32 = 32;
-use segments::Segment;
+use postings::Lookup;
+use segments::{Layout, Segment};
 use wal::WalCheckpoints;
 
 /// How hard SQLite works to make a commit survive a power loss.
@@ -895,7 +897,11 @@ impl Purger for Sqlite {
             if emptied {
                 segments::drop_segment(&tx, s).map_err(db_error)?;
             } else {
-                // Rows of this segment stay: every later one stays too.
+                // Rows of this segment stay: every later one stays too. Its
+                // postings no longer name the rows removed.
+                if s.layout == Layout::Postings {
+                    postings::build(&tx, t).map_err(db_error)?;
+                }
                 break;
             }
         }
@@ -981,6 +987,10 @@ impl Purger for Sqlite {
                 params![Timestamp::now().as_nanos(), tenant, before_ns, last_seq],
             )
             .map_err(db_error)?;
+            // Its postings no longer hold the erased rows' keys.
+            if s.layout == Layout::Postings {
+                postings::build(&tx, t).map_err(db_error)?;
+            }
             erased = Some((n as u64, last_seq));
             break;
         }
@@ -1008,50 +1018,91 @@ fn is_empty(conn: &Connection, table: &str) -> Result<bool, StoreError> {
     .map_err(db_error)
 }
 
-/// The rows of a query's SQL over one segment: `(time_ns, seq, record)`.
+/// The rows of a query's SQL over one segment: `(time_ns, seq, record)`. A
+/// sealed segment with postings is read through those of `lookups` (the query's
+/// keys: [`postings::lookups`]) when it has any, `need` rows of a page in
+/// `order` inside `window` at most; `lookups` is empty for a read in position
+/// order ([`Store::follow_matching`]).
 fn select(
     conn: &Connection,
     segment: &Segment,
     sql: &Sql,
+    lookups: &[Vec<Lookup>],
+    (order, window, need): (Order, (i64, i64), usize),
 ) -> Result<Vec<(i64, i64, Record)>, StoreError> {
-    let text = sql.statement_over(
-        &segment.table,
-        &format!("time_ns, seq, {RECORD}"),
-        segment.keyed,
-    );
-    let mut stmt = conn.prepare_cached(&text).map_err(db_error)?;
-    let rows = stmt
-        .query_map(
-            rusqlite::params_from_iter(to_sql_values(&sql.params)),
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )
-        .map_err(db_error)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (time_ns, seq, json) = row.map_err(db_error)?;
-        out.push((time_ns, seq, parse_record(seq, &json)?));
-    }
-    Ok(out)
+    let columns = format!("time_ns, seq, {RECORD}");
+    let params: Vec<SqlValue> = to_sql_values(&sql.params).collect();
+    let rows: Vec<(i64, i64, String)> = match segment.layout {
+        Layout::Postings if !lookups.is_empty() => {
+            let candidates = postings::candidates(conn, &segment.table, lookups)?;
+            postings::fetch(
+                conn,
+                &segment.table,
+                &candidates,
+                order,
+                window,
+                need,
+                &columns,
+                &sql.filter,
+                &params,
+                |r| r.get::<_, String>(2),
+            )?
+        }
+        layout => {
+            let text = sql.statement_over(&segment.table, &columns, layout == Layout::Indexed);
+            let mut stmt = conn.prepare_cached(&text).map_err(db_error)?;
+            stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db_error)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_error)?
+        }
+    };
+    rows.into_iter()
+        .map(|(time_ns, seq, json)| Ok((time_ns, seq, parse_record(seq, &json)?)))
+        .collect()
 }
 
 /// The newest readable row of `event` in one segment: `code, category, level,
 /// time_ns`.
 fn newest_of_event(
     conn: &Connection,
-    table: &str,
+    segment: &Segment,
     event: &str,
     tenant: Option<&str>,
 ) -> Result<Option<(i64, String, String, i64)>, StoreError> {
+    if segment.layout == Layout::Postings {
+        let mut lookups = vec![vec![Lookup::Key(postings::Kind::Event, event.to_owned())]];
+        let mut filter = "WHERE erased_ns IS NULL".to_string();
+        let mut params = Vec::new();
+        if let Some(t) = tenant {
+            lookups.push(vec![Lookup::Key(postings::Kind::Tenant, t.to_owned())]);
+            filter.push_str(" AND tenant = ?1");
+            params.push(SqlValue::Text(t.to_owned()));
+        }
+        let candidates = postings::candidates(conn, &segment.table, &lookups)?;
+        let newest = postings::fetch(
+            conn,
+            &segment.table,
+            &candidates,
+            Order::NewestFirst,
+            (i64::MIN, i64::MAX),
+            1,
+            "time_ns, seq, code, category, level",
+            &filter,
+            &params,
+            |r| Ok((r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        return Ok(newest
+            .into_iter()
+            .next()
+            .map(|(time_ns, _, (code, category, level))| (code, category, level, time_ns)));
+    }
     let mut stmt = conn
         .prepare_cached(&events::newest_of_event(
             Placeholder::Question,
-            table,
+            &segment.table,
             tenant.is_some(),
         ))
         .map_err(db_error)?;
@@ -1069,8 +1120,10 @@ impl Store for Sqlite {
         let sql = query.to_sql(Placeholder::Question, "LIKE");
         let (tx, segs) = self.snapshot()?;
         let window = query.time_window();
-        let rows = segments::page(&tx, &segs, query.order, window, query.limit + 1, |s| {
-            select(&tx, s, &sql)
+        let lookups = postings::lookups(query);
+        let need = query.limit + 1;
+        let rows = segments::page(&tx, &segs, query.order, window, need, |s| {
+            select(&tx, s, &sql, &lookups, (query.order, window, need))
         })?;
         Ok(page_of(query, rows))
     }
@@ -1113,8 +1166,9 @@ impl Store for Sqlite {
                 break;
             }
             if s.may_hold_after(after) {
+                let all = (Order::OldestFirst, (i64::MIN, i64::MAX), query.limit);
                 out.extend(
-                    select(&tx, &s, &sql)?
+                    select(&tx, &s, &sql, &[], all)?
                         .into_iter()
                         .map(|(_, seq, record)| Stored { seq, record }),
                 );
@@ -1130,10 +1184,15 @@ impl Store for Sqlite {
         let mut names = std::collections::BTreeSet::new();
         for s in &segs {
             // A segment without the event index (the open one) is read in one
-            // walk of its tail index, which holds the event.
-            let sql = match s.keyed {
-                true => events::distinct_events(&s.table),
-                false => format!("SELECT DISTINCT event FROM {}", s.table),
+            // walk of its tail index, which holds the event; postings hold each
+            // event's name once.
+            let sql = match s.layout {
+                Layout::Indexed => events::distinct_events(&s.table),
+                Layout::Open => format!("SELECT DISTINCT event FROM {}", s.table),
+                Layout::Postings => {
+                    names.extend(postings::events(&tx, &s.table)?);
+                    continue;
+                }
             };
             let mut stmt = tx.prepare_cached(&sql).map_err(db_error)?;
             for name in stmt
@@ -1150,7 +1209,7 @@ impl Store for Sqlite {
             // hold a newer one.
             let all = (i64::MIN, i64::MAX);
             let newest = segments::page(&tx, &segs, Order::NewestFirst, all, 1, |s| {
-                Ok(newest_of_event(&tx, &s.table, &event, tenant.as_deref())?
+                Ok(newest_of_event(&tx, s, &event, tenant.as_deref())?
                     .map(|row| (row.3, 0, row))
                     .into_iter()
                     .collect())

@@ -127,6 +127,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // first segment still open is given that layout by `open_first_segment`, in
     // this step's transaction.
     "-- `open_first_segment`, run in this step's transaction, is all of it.",
+    // 8: postings at seal. A segment sealed from now on keeps its `tail` index
+    // (its time index) and gets, instead of the indexes of `SEAL_INDEXES`, its
+    // postings: `{segment}_keys`, made by `postings::build`, and `keyed = 2`.
+    // Segments sealed before keep their indexes.
+    "-- no statement: the seal makes each segment's postings table.",
 ];
 
 /// The schema version from which the store is a list of segments.
@@ -140,6 +145,10 @@ pub(super) const KEYED: u32 = 6;
 
 /// The schema version from which an open segment has one index, [`OPEN_INDEXES`].
 pub(super) const ONE_OPEN_INDEX: u32 = 7;
+
+/// The schema version from which a sealed segment has postings instead of the
+/// indexes of [`SEAL_INDEXES`].
+pub(super) const POSTINGS: u32 = 8;
 
 /// The one index an open segment is written with from schema [`ONE_OPEN_INDEX`]
 /// on (as `audit_records`' names): time first, then every column a page filters
@@ -356,7 +365,7 @@ mod tests {
             .unwrap()
         };
         let mut fresh = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut fresh, VERSION).unwrap(), ONE_OPEN_INDEX);
+        assert_eq!(migrate(&mut fresh, VERSION).unwrap(), VERSION);
         assert_eq!(indexes(&fresh), ["audit_records_tail"]);
         assert!(!keyed(&fresh));
 

@@ -4,11 +4,13 @@
 //! rows it is sealed — its bounds (last position, time range, id range) written to
 //! `audit_segments` — and the next one is created. Indexes stay the size of one
 //! segment, which keeps a commit's index pages few and hot; reads use the bounds to
-//! stop early; purges drop whole segments. From schema 7 the open segment has one
-//! index, `tail`, ordered by time and holding every column a page filters on
-//! (schema 6's had the tenant and event indexes beside it); an index on a random
-//! key (actor, email, entity) would dirty a page per distinct key per commit. The
-//! seal builds the rest in sorted bulk (`schema::SEAL_INDEXES`).
+//! stop early; purges drop whole segments. From schema 7 a segment is written
+//! with one index, `tail`, ordered by time and holding every column a page
+//! filters on (schema 6's had the tenant and event indexes beside it); an index
+//! on a random key (actor, email, entity) would dirty a page per distinct key per
+//! commit. From schema 8 the seal keeps the tail (the segment's time index) and
+//! makes the segment's postings from it ([`super::postings`]); in schemas 6 and 7
+//! it built the other query indexes in sorted bulk (`schema::SEAL_INDEXES`).
 //!
 //! The link chain does not care: it continues from one segment's last row to the
 //! next one's first, and the verification walks the segments in order.
@@ -21,14 +23,13 @@ use super::schema;
 use crate::store::StoreError;
 use crate::store::query::{Order, Placeholder, field_index_name, field_index_sql};
 
-/// The default number of rows per segment (`cargo bench --bench store`, 1 M rows in
-/// batches of 1 000): writes with every query index at 0.66x an index-free table's
-/// rate (median of rounds, single runs 0.63–0.72x: random-key indexes built at
-/// seal; one table: 0.15x), pages of 50
-/// under 5 ms at p99 (an actor's or an entity's page walks the open segment's
-/// tail index: this size bounds that walk). Smaller segments make more tables, and
-/// SQLite parses every table's schema when a connection opens and after each seal
-/// (measured: 40 ms at 600 segments, 150 ms at 1 500): see `docs/STORAGE.md`.
+/// The default number of rows per segment (`cargo bench --bench store`, 1 M rows
+/// in batches of 1 000; `BENCHMARKS.md`): pages of 50 under 5 ms at p99 (an
+/// actor's or an entity's page walks the open segment's tail index: this size
+/// bounds that walk; a sealed segment's reads its postings). Smaller segments
+/// make more tables, and SQLite parses every table's schema when a connection
+/// opens and after each seal (measured: 40 ms at 600 segments, 150 ms at
+/// 1 500): see `docs/STORAGE.md`.
 pub const DEFAULT_SEGMENT_ROWS: usize = 20_000;
 
 /// One segment: its table and, once sealed, the bounds of what it holds.
@@ -42,10 +43,40 @@ pub(super) struct Segment {
     pub first_seq: i64,
     /// Its bounds, once sealed (the newest segment is open).
     pub sealed: Option<Sealed>,
-    /// Whether it has every query index: from schema 6, a segment is written with
-    /// an open layout ([`schema::OPEN_INDEXES`] from schema 7) and gets the rest
-    /// when sealed. Pages read one without them through its tail index.
-    pub keyed: bool,
+    /// How its rows are found by key.
+    pub layout: Layout,
+}
+
+/// How a segment's rows are found by key (`audit_segments.keyed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// Only its tail index (0): the open segment from schema 6, with schema 6's
+    /// tenant and event indexes beside it in that schema.
+    Open,
+    /// Every query index (1): a segment sealed before schema 8, or made before
+    /// schema 6.
+    Indexed,
+    /// Its tail index and postings (2, [`super::postings`]): sealed from schema 8.
+    Postings,
+}
+
+impl Layout {
+    fn of(keyed: i64) -> Layout {
+        match keyed {
+            0 => Layout::Open,
+            2 => Layout::Postings,
+            _ => Layout::Indexed,
+        }
+    }
+
+    /// The value of `audit_segments.keyed`.
+    fn keyed(self) -> i64 {
+        match self {
+            Layout::Open => 0,
+            Layout::Indexed => 1,
+            Layout::Postings => 2,
+        }
+    }
 }
 
 /// What a sealed segment holds: bounds that stay true as rows are erased or purged.
@@ -91,7 +122,7 @@ pub(super) fn list(conn: &Connection, schema: u32) -> Result<Vec<Segment>, rusql
             table: table_name(0),
             first_seq: 1,
             sealed: None,
-            keyed: true,
+            layout: Layout::Indexed,
         }]);
     }
     let keyed = match schema >= schema::KEYED {
@@ -108,7 +139,7 @@ pub(super) fn list(conn: &Connection, schema: u32) -> Result<Vec<Segment>, rusql
             n: r.get(0)?,
             table: r.get(1)?,
             first_seq: r.get(2)?,
-            keyed: r.get(8)?,
+            layout: Layout::of(r.get(8)?),
             sealed: match last_seq {
                 None => None,
                 Some(last_seq) => Some(Sealed {
@@ -126,10 +157,12 @@ pub(super) fn list(conn: &Connection, schema: u32) -> Result<Vec<Segment>, rusql
 
 /// Seals the open segment (the last of `segments`), whose last position is
 /// `last_seq`, and opens the next, with the field indexes the sealed one has. From
-/// schema 6 (`schema`), the sealed one gets the query indexes it was written
-/// without ([`schema::SEAL_INDEXES`], built in sorted bulk) and the next one is
-/// made with [`schema::OPEN_INDEXES`]; before, every segment has every query
-/// index. Runs inside the writer's transaction.
+/// schema 8 (`schema`), the sealed one keeps its tail index and gets its postings
+/// ([`super::postings::build`]); in schemas 6 and 7 it got the query indexes it
+/// was written without ([`schema::SEAL_INDEXES`], built in sorted bulk). The next
+/// one is made with the open layout from schema 6 ([`schema::OPEN_INDEXES`] from
+/// schema 7); before, every segment has every query index. Runs inside the
+/// writer's transaction.
 pub(super) fn seal(
     conn: &Connection,
     schema: u32,
@@ -139,10 +172,24 @@ pub(super) fn seal(
     let deferred = schema >= schema::KEYED;
     let open = segments.last_mut().expect("a store has an open segment");
     let t = &open.table;
-    if deferred {
-        conn.execute_batch(&schema::SEAL_INDEXES.replace("audit_records", t))?;
-        conn.execute("UPDATE audit_segments SET keyed = 1 WHERE n = ?1", [open.n])?;
-        open.keyed = true;
+    let layout = match schema {
+        _ if open.layout == Layout::Indexed => Layout::Indexed,
+        s if s >= schema::POSTINGS => {
+            super::postings::build(conn, t)?;
+            Layout::Postings
+        }
+        s if s >= schema::KEYED => {
+            conn.execute_batch(&schema::SEAL_INDEXES.replace("audit_records", t))?;
+            Layout::Indexed
+        }
+        _ => open.layout,
+    };
+    if layout != open.layout {
+        conn.execute(
+            "UPDATE audit_segments SET keyed = ?1 WHERE n = ?2",
+            [layout.keyed(), open.n],
+        )?;
+        open.layout = layout;
     }
     let sealed = conn.query_row(
         &format!(
@@ -199,7 +246,10 @@ pub(super) fn seal(
         table,
         first_seq: last_seq + 1,
         sealed: None,
-        keyed: !deferred,
+        layout: match deferred {
+            true => Layout::Open,
+            false => Layout::Indexed,
+        },
     });
     Ok(())
 }
@@ -224,7 +274,11 @@ fn field_names(conn: &Connection, table: &str) -> Result<Vec<String>, rusqlite::
 /// frees its pages without touching its rows one by one).
 pub(super) fn drop_segment(conn: &Connection, segment: &Segment) -> Result<(), rusqlite::Error> {
     debug_assert!(segment.sealed.is_some(), "only a sealed segment is dropped");
-    conn.execute_batch(&format!("DROP TABLE {}", segment.table))?;
+    conn.execute_batch(&format!(
+        "DROP TABLE {}; DROP TABLE IF EXISTS {}",
+        segment.table,
+        super::postings::table(&segment.table)
+    ))?;
     conn.execute("DELETE FROM audit_segments WHERE n = ?1", [segment.n])?;
     Ok(())
 }
