@@ -297,6 +297,14 @@ fn main() {
             start.elapsed().as_secs_f64(),
             v.rows as f64 / start.elapsed().as_secs_f64() / 1000.0
         );
+        let start = Instant::now();
+        let found = store.check_indexes().unwrap();
+        assert!(found.is_empty(), "{found:?}");
+        println!(
+            "check_indexes of the {} rows left ({name}): {:.2} s",
+            v.rows,
+            start.elapsed().as_secs_f64()
+        );
     }
 
     let app = App {

@@ -533,7 +533,13 @@ pub fn verify(cmd: VerifyCmd) -> ExitCode {
                 v.erased
             );
         }
+        // What the store derives from the rows (SQLite's postings), made again
+        // from the rows the chain vouches for.
         let mut broken = false;
+        for finding in store.check_indexes().map_err(store_err)? {
+            broken = true;
+            println!("BROKEN: {finding}");
+        }
         for ((path, cp), finding) in cmd.checkpoints.iter().zip(&checkpoints).zip(&findings) {
             broken |= !finding.holds();
             let verdict = if finding.holds() { "" } else { "BROKEN: " };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use audit_runtime::integrity::Chain;
 use audit_runtime::sinks::{Item, Sink};
-use audit_runtime::store::Sqlite;
+use audit_runtime::store::{Sqlite, SqliteOptions};
 use audit_runtime::{Record, Timestamp};
 use serde_json::json;
 
@@ -84,8 +84,12 @@ fn operation_id() -> uuid::Uuid {
 
 /// A store with `n` records: the first half 100 days old, the rest 1 day old.
 fn store(dir: &Path, n: usize) -> (String, Vec<Record>) {
-    let path = dir.join("audit.db");
-    let mut store = Sqlite::open(&path).unwrap();
+    store_with(&dir.join("audit.db"), Sqlite::options(), n)
+}
+
+/// [`store`] at `path`, opened with `options`.
+fn store_with(path: &Path, options: SqliteOptions, n: usize) -> (String, Vec<Record>) {
+    let mut store = options.open(path).unwrap();
     let mut chain = Chain::new();
     let mut records = Vec::new();
     let items: Vec<Item> = (0..n)
@@ -215,6 +219,35 @@ fn verify_exits_1_naming_the_tampered_record() {
             "BROKEN: record {} (row 6) was changed",
             records[5].id
         )),
+        "{text}"
+    );
+}
+
+/// `verify` makes a SQLite store's postings again from its rows: postings edited
+/// to hide rows fail it, naming their table, though the chain is intact.
+#[test]
+fn verify_exits_1_naming_postings_that_no_longer_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = store_with(
+        &dir.path().join("p.db"),
+        Sqlite::options().segment_rows(4),
+        10,
+    );
+    let db = db.as_str();
+    let out = audit(&["verify", "--db", db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch("DELETE FROM audit_records_keys WHERE kind = 3")
+        .unwrap();
+    let out = audit(&["verify", "--db", db]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "BROKEN: audit_records_keys does not match its segment's rows: \
+             the tenant postings from `acme` are missing"
+        ),
         "{text}"
     );
 }

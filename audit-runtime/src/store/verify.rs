@@ -118,6 +118,37 @@ impl fmt::Display for Break {
     }
 }
 
+/// A table a store derives from its rows to find them (the SQLite store's
+/// postings) that no longer matches those rows: a page filtered on its keys may
+/// miss rows or name others ([`super::Store::check_indexes`]). Found by making
+/// it again from the rows, which the chain vouches for.
+///
+/// ```
+/// use audit_runtime::store::IndexFinding;
+/// let f = IndexFinding {
+///     table: "audit_segment_3_keys".into(),
+///     detail: "the actor postings from `u-1` differ from the rows'".into(),
+/// };
+/// assert!(f.to_string().starts_with("audit_segment_3_keys does not match"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFinding {
+    /// The table.
+    pub table: String,
+    /// What differs first.
+    pub detail: String,
+}
+
+impl fmt::Display for IndexFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} does not match its segment's rows: {} (keyed pages may miss records)",
+            self.table, self.detail
+        )
+    }
+}
+
 /// The result of [`super::Store::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {

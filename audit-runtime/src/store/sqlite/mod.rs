@@ -24,7 +24,7 @@ use super::link::{ChainKey, KeyState, Link};
 use super::query::{Order, Param, Placeholder, Sql, field_index_name, page_of};
 use super::stored::parse_record;
 use super::verify::Row;
-use super::{Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
+use super::{IndexFinding, Page, Purge, PurgeReport, Query, Store, StoreError, Stored, Witness};
 use crate::record::Record;
 use crate::sinks::{Batch, Sink, SinkError};
 use crate::time::Timestamp;
@@ -1216,6 +1216,20 @@ impl Store for Sqlite {
             })?;
             if let Some((_, _, (code, category, level, time_ns))) = newest.into_iter().next() {
                 out.push(events::seen(event, code, category, &level, time_ns)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_indexes(&mut self) -> Result<Vec<IndexFinding>, StoreError> {
+        let (tx, segs) = self.snapshot()?;
+        let mut out = Vec::new();
+        for s in segs.iter().filter(|s| s.layout == Layout::Postings) {
+            if let Some(detail) = postings::check(&tx, &s.table)? {
+                out.push(IndexFinding {
+                    table: postings::table(&s.table),
+                    detail,
+                });
             }
         }
         Ok(out)

@@ -48,6 +48,16 @@ impl Kind {
         Kind::Entity,
         Kind::Event,
     ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Actor => "actor",
+            Kind::Email => "email",
+            Kind::Tenant => "tenant",
+            Kind::Entity => "entity",
+            Kind::Event => "event",
+        }
+    }
 }
 
 /// A block of postings is written once it holds this many bytes (a key's
@@ -58,9 +68,6 @@ const BLOCK_BYTES: usize = 4096;
 /// a key that has it in a stranger place only makes a posting hold more rows
 /// than match, which the page's `WHERE` leaves out.
 const ENTITY_SEP: char = '\u{1f}';
-
-/// A key's `(time_ns, seq)` while a seal groups them.
-type Entries = smallvec::SmallVec<[(i64, i64); 1]>;
 
 /// The postings table of segment table `t`.
 pub(super) fn table(t: &str) -> String {
@@ -117,8 +124,67 @@ pub(super) fn build(conn: &Connection, t: &str) -> rusqlite::Result<()> {
          CREATE TABLE {k} (kind INTEGER NOT NULL, key TEXT NOT NULL, block BLOB NOT NULL, \
                            PRIMARY KEY (kind, key)) WITHOUT ROWID;"
     ))?;
-    // Most entity ids (and many actors) have one row in a segment: their entries
-    // stay inline.
+    let mut insert = conn.prepare(&format!(
+        "INSERT INTO {k} (kind, key, block) VALUES (?1, ?2, ?3)"
+    ))?;
+    for (kind, first, block) in blocks(group(conn, t)?) {
+        insert.execute(params![kind as i64, first, block])?;
+    }
+    Ok(())
+}
+
+/// What is wrong with the postings of segment table `t`, if anything: the
+/// blocks its rows make now, against those stored, in `(kind, first key)` order.
+pub(super) fn check(conn: &Connection, t: &str) -> Result<Option<String>, StoreError> {
+    let k = table(t);
+    let mut made = blocks(group(conn, t).map_err(db)?).into_iter().peekable();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT kind, key, block FROM {k} ORDER BY kind, key"
+        ))
+        .map_err(db)?;
+    let mut rows = stmt.query([]).map_err(db)?;
+    let named = |kind: i64, key: &str| {
+        let key = key.replace(ENTITY_SEP, ":");
+        match Kind::ALL.into_iter().find(|k| *k as i64 == kind) {
+            Some(kind) => format!("the {} postings from `{key}`", kind.name()),
+            None => format!("postings of kind {kind} from `{key}`"),
+        }
+    };
+    while let Some(r) = rows.next().map_err(db)? {
+        let kind: i64 = r.get(0).map_err(db)?;
+        let key: String = r.get(1).map_err(db)?;
+        // Blocks the rows make that come before this one are missing.
+        if let Some((mk, mkey, _)) = made.peek()
+            && (*mk as i64, mkey.as_str()) < (kind, key.as_str())
+        {
+            return Ok(Some(format!("{} are missing", named(*mk as i64, mkey))));
+        }
+        match made.next_if(|(mk, mkey, _)| (*mk as i64, mkey.as_str()) == (kind, key.as_str())) {
+            Some((_, _, block)) if r.get_ref(2).map_err(db)?.as_blob().ok() == Some(&block) => {}
+            Some(_) => return Ok(Some(format!("{} differ from the rows'", named(kind, &key)))),
+            None => {
+                return Ok(Some(format!(
+                    "{} are not made from the segment's rows",
+                    named(kind, &key)
+                )));
+            }
+        }
+    }
+    Ok(made
+        .next()
+        .map(|(kind, key, _)| format!("{} are missing", named(kind as i64, &key))))
+}
+
+/// The `(time_ns, seq)` of a key's rows while a seal groups them: most entity
+/// ids (and many actors) have one row in a segment, kept inline.
+type Entries = smallvec::SmallVec<[(i64, i64); 1]>;
+
+/// The rows of segment table `t` grouped by key, a map per [`Kind`].
+fn group(
+    conn: &Connection,
+    t: &str,
+) -> rusqlite::Result<[HashMap<String, Entries, RandomState>; 5]> {
     let mut keys: [HashMap<String, Entries, RandomState>; 5] = Default::default();
     let mut post = |kind: Kind, key: &str, at: (i64, i64)| {
         let map = &mut keys[kind as usize - 1];
@@ -156,9 +222,14 @@ pub(super) fn build(conn: &Connection, t: &str) -> rusqlite::Result<()> {
             post(Kind::Entity, &entity, at);
         }
     }
-    let mut insert = conn.prepare(&format!(
-        "INSERT INTO {k} (kind, key, block) VALUES (?1, ?2, ?3)"
-    ))?;
+    Ok(keys)
+}
+
+/// The blocks of grouped keys, in `(kind, first key)` order: each key, then its
+/// posting, both prefixed by their length; a block ends once it holds
+/// [`BLOCK_BYTES`].
+fn blocks(keys: [HashMap<String, Entries, RandomState>; 5]) -> Vec<(Kind, String, Vec<u8>)> {
+    let mut out = Vec::new();
     let mut block = Vec::new();
     let mut posting = Vec::new();
     for (kind, map) in Kind::ALL.into_iter().zip(keys) {
@@ -175,17 +246,18 @@ pub(super) fn build(conn: &Connection, t: &str) -> rusqlite::Result<()> {
             block.extend_from_slice(&posting);
             first.get_or_insert(key);
             if block.len() >= BLOCK_BYTES {
-                let first = first.take().expect("set above");
-                insert.execute(params![kind as i64, first, block])?;
-                block.clear();
+                out.push((
+                    kind,
+                    first.take().expect("set above"),
+                    std::mem::take(&mut block),
+                ));
             }
         }
         if let Some(first) = first.take() {
-            insert.execute(params![kind as i64, first, block])?;
-            block.clear();
+            out.push((kind, first, std::mem::take(&mut block)));
         }
     }
-    Ok(())
+    out
 }
 
 /// Column `i` of a row as text; `None` when NULL, or a value no page's text can
