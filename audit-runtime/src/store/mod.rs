@@ -322,10 +322,12 @@ pub trait Store {
     ///
     /// ```
     /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
-    /// use audit_runtime::store::{Sqlite, Store};
+    /// use audit_runtime::store::Store;
+    /// # #[cfg(feature = "sqlite")] {
     /// let dir = tempfile::tempdir().unwrap();
-    /// let mut store = Sqlite::open(dir.path().join("audit.db"))?;
+    /// let mut store = audit_runtime::store::Sqlite::open(dir.path().join("audit.db"))?;
     /// assert!(store.check_indexes()?.is_empty());
+    /// # }
     /// # Ok(()) }
     /// ```
     fn check_indexes(&mut self) -> Result<Vec<IndexFinding>, StoreError> {
