@@ -105,6 +105,8 @@ impl<'scope, 'env> Ahead<'scope, 'env> {
         let (tx, rx) = channel();
         let thread = scope.spawn(move || {
             for item in rows {
+                #[cfg(test)]
+                tests::panic_if_asked(item);
                 // The writer stopped taking rows (an error): stop too.
                 if tx.send(prepare(item, Some(&mut encoder))).is_err() {
                     break;
@@ -142,5 +144,80 @@ impl<'scope, 'env> Ahead<'scope, 'env> {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::integrity::Chain;
+    use crate::record::Record;
+    use crate::sinks::{Item, Sink};
+    use crate::store::{Query, Sqlite, Store};
+
+    /// A row of this event panics the helper, in test builds.
+    const PANICS: &str = "panics_ahead";
+
+    pub(super) fn panic_if_asked(item: &crate::sinks::Item) {
+        if item.name() == PANICS {
+            panic!("a panic injected into the helper that makes rows ahead");
+        }
+    }
+
+    fn items(chain: &mut Chain, range: std::ops::Range<usize>, name: &str) -> Vec<Item> {
+        range
+            .map(|i| {
+                let mut r: Record = serde_json::from_value(serde_json::json!({
+                    "id": uuid::Uuid::now_v7(),
+                    "time": crate::time::Timestamp::from_nanos(1_780_000_000_000_000_000 + i as i64),
+                    "event": "app_add", "code": 1, "category": "app", "level": "info",
+                    "outcome": "success", "error": null, "duration_ns": 1,
+                    "description": format!("row {i}"),
+                    "actor": {"id": format!("u-{}", i % 7), "email": null, "name": null, "kind": "user"},
+                    "impersonator": null, "tenant": "acme", "environment": null, "source": null,
+                    "request": null, "entity": {"type": "app", "type_code": 1, "id": format!("app-{i}")},
+                    "changes": null, "metadata": {}, "prev_hash": null, "hash": null,
+                    "site": {"module": "m", "file": "m.rs", "line": 1, "function": "f"}
+                }))
+                .unwrap();
+                let json = chain.link(&mut r);
+                Item::with_json(r, json, Arc::from(name))
+            })
+            .collect()
+    }
+
+    /// A panic on the helper thread goes on in the writer, which rolls its batch
+    /// back (the encoder the helper held is made again); the store writes the
+    /// same batch next, and its rows, links and postings are whole.
+    #[test]
+    fn a_panic_of_the_helper_loses_no_row_and_spoils_no_posting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Sqlite::options()
+            .segment_rows(100)
+            .open(dir.path().join("p.db"))
+            .unwrap();
+        let mut chain = Chain::new();
+        // Past the first seal: rows are compressed, so made ahead.
+        for part in items(&mut chain, 0..150, "app_add").chunks(50) {
+            store.write(part).unwrap();
+        }
+        let mut batch = items(&mut chain, 150..214, "app_add");
+        let good = batch.clone();
+        batch[40] = items(&mut Chain::new(), 0..1, PANICS).remove(0);
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.write(&batch)));
+        assert!(panic.is_err(), "the injected panic reached the writer");
+        assert_eq!(store.count().unwrap(), 150);
+        store.write(&good).unwrap();
+        for part in items(&mut chain, 214..260, "app_add").chunks(46) {
+            store.write(part).unwrap();
+        }
+        assert_eq!(store.count().unwrap(), 260);
+        assert_eq!(store.segments().unwrap().len(), 3);
+        assert_eq!(store.check_indexes().unwrap(), []);
+        let page = store.query(&Query::all().actor("u-3").limit(100)).unwrap();
+        assert_eq!(page.records.len(), 37);
+        let v = store.verify().unwrap();
+        assert!(v.is_intact() && v.rows == 260, "{v:?}");
     }
 }
