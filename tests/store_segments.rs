@@ -591,6 +591,8 @@ fn a_new_segment_has_the_shape_of_the_first() {
         &mut Chain::new(),
         (0..11).map(shuffled).collect(),
     );
+    // The sealed segments' postings, made off the writer, all written.
+    assert_eq!(store.settle().unwrap(), 2);
     let conn = rusqlite::Connection::open(store.path()).unwrap();
     let strings = |sql: &str, table: &str| -> Vec<String> {
         conn.prepare(sql)
@@ -735,6 +737,7 @@ fn an_open_segment_is_read_through_its_tail_index() {
         &mut Chain::new(),
         (0..120).map(shuffled).collect(),
     );
+    store.settle().unwrap();
     let order = "ORDER BY time_ns DESC, seq DESC LIMIT 51";
     let actor = "(actor_id = ?1 OR actor_email = ?1) AND erased_ns IS NULL";
     let entity = "entity_id = ?1 AND entity_type = 'app' AND erased_ns IS NULL";
@@ -920,6 +923,7 @@ fn a_corrupt_posting_is_an_error_not_fewer_rows() {
         &mut Chain::new(),
         (0..25).map(shuffled).collect(),
     );
+    store.settle().unwrap();
     assert!(!collect(&mut store, &Query::for_tenant("acme")).is_empty());
     sql(
         store.path(),
@@ -945,6 +949,21 @@ fn a_schema_7_store_migrates_to_postings_at_seal() {
     let path = dir.path().join("v7.db");
     let (records, mut one, mut store, mut chain) = migrating(dir.path(), &path, 7);
     write(&mut store, &mut chain, records[45..].to_vec());
+    let queries = [
+        Query::all(),
+        Query::all().actor("u-1"),
+        Query::all().actor("kim@globex.test"),
+        Query::all().entity("app", Some("app-2")),
+        Query::all().entity("user", None::<&str>),
+        Query::for_tenant("acme")
+            .actor("u-2")
+            .since(Timestamp::from_nanos(T0 + 100 * MS)),
+        Query::all().events(["user_login"]),
+    ];
+    // Read while the segment sealed at schema 8 may still wait for its postings,
+    // and once they are written.
+    reads_alike(&mut one, &mut store, &queries, 7);
+    store.settle().unwrap();
     let layout: Vec<(String, i64, bool)> = rusqlite::Connection::open(&path)
         .unwrap()
         .prepare(
@@ -972,17 +991,6 @@ fn a_schema_7_store_migrates_to_postings_at_seal() {
             seg(3, 0, false)
         ]
     );
-    let queries = [
-        Query::all(),
-        Query::all().actor("u-1"),
-        Query::all().actor("kim@globex.test"),
-        Query::all().entity("app", Some("app-2")),
-        Query::all().entity("user", None::<&str>),
-        Query::for_tenant("acme")
-            .actor("u-2")
-            .since(Timestamp::from_nanos(T0 + 100 * MS)),
-        Query::all().events(["user_login"]),
-    ];
     reads_alike(&mut one, &mut store, &queries, 7);
     for tenant in [None, Some("acme")] {
         let seen = |s: &mut Sqlite| -> Vec<(String, Timestamp)> {
@@ -1032,6 +1040,7 @@ fn postings_that_no_longer_match_the_rows_are_found() {
         &mut Chain::new(),
         (0..25).map(shuffled).collect(),
     );
+    store.settle().unwrap();
     assert_eq!(store.check_indexes().unwrap(), []);
     let u1 = Query::all().actor("u-1");
     let before = collect(&mut store, &u1).len();
@@ -1056,4 +1065,113 @@ fn postings_that_no_longer_match_the_rows_are_found() {
     );
     // The chain itself is intact: the rows were not touched.
     assert!(store.verify().unwrap().is_intact());
+}
+
+/// `audit_segments.keyed` of segment `n` (0: waiting for its postings, 2: has them).
+fn keyed(path: &Path, n: i64) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT keyed FROM audit_segments WHERE n = ?1", [n], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// Writes `records` from `from` on, one at a time (a few ms apart), until
+/// segments `ns` have their postings; the position of the next record.
+fn write_until_keyed(
+    store: &mut Sqlite,
+    chain: &mut Chain,
+    records: &[Record],
+    from: usize,
+    ns: &[i64],
+) -> usize {
+    let path = store.path().to_path_buf();
+    for (i, r) in records.iter().enumerate().skip(from) {
+        if ns.iter().all(|n| keyed(&path, *n) == 2) {
+            return i;
+        }
+        write(store, chain, vec![r.clone()]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("segments {ns:?} never got their postings");
+}
+
+/// A seal only closes its segment: it waits for its postings, read through its
+/// time index meanwhile (pages read what they read after), until a later batch
+/// writes those made off the writer. A handle dropped right after a seal leaves
+/// its segment waiting; the next handle that writes has them made.
+#[test]
+fn postings_are_made_off_the_writer_and_written_by_a_later_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fresh(dir.path(), "l.db", 10);
+    let mut chain = Chain::new();
+    let records: Vec<Record> = (0..2000).map(shuffled).collect();
+    write(&mut store, &mut chain, records[..25].to_vec());
+    assert_eq!((keyed(store.path(), 0), keyed(store.path(), 1)), (0, 0));
+    let queries = [
+        Query::all().actor("u-1"),
+        Query::all().entity("app", Some("app-2")),
+        Query::for_tenant("acme"),
+        Query::all().events(["user_login"]),
+    ];
+    let read = |store: &mut Sqlite| -> Vec<Vec<uuid::Uuid>> {
+        queries
+            .iter()
+            .map(|q| ids(&collect(store, &q.clone().limit(3))))
+            .collect()
+    };
+    let waiting = read(&mut store);
+    let next = write_until_keyed(&mut store, &mut chain, &records, 25, &[0, 1]);
+    let mut one = Sqlite::options()
+        .schema_version(3)
+        .open(dir.path().join("one.db"))
+        .unwrap();
+    write(&mut one, &mut Chain::new(), records[..next].to_vec());
+    let settled: Vec<Vec<uuid::Uuid>> = read(&mut store);
+    assert_eq!(settled, read(&mut one));
+    // The rows written since are newer: the older pages' rows are still there.
+    for (w, s) in waiting.iter().zip(&settled) {
+        assert!(!w.is_empty() && !s.is_empty());
+    }
+    assert_eq!(store.check_indexes().unwrap(), []);
+    // A seal, and the handle gone before a later batch.
+    let n = next;
+    let to_seal = 10 - (n % 10) + 1;
+    write(&mut store, &mut chain, records[n..n + to_seal].to_vec());
+    let sealed = tables(&mut store).len() as i64 - 2;
+    drop(store);
+    assert_eq!(keyed(&dir.path().join("l.db"), sealed), 0);
+    let mut store = fresh(dir.path(), "l.db", 10);
+    write_until_keyed(&mut store, &mut chain, &records, n + to_seal, &[sealed]);
+    assert_eq!(store.check_indexes().unwrap(), []);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact(), "{v:?}");
+}
+
+/// A purge erasing rows of segments that wait for their postings makes them in
+/// its own transaction; blocks made from the rows before it are never written,
+/// and no erased key is left in the file or its log.
+#[test]
+fn a_purge_while_postings_are_made_leaves_no_erased_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fresh(dir.path(), "e.db", 10);
+    let mut chain = Chain::new();
+    write(&mut store, &mut chain, (0..25).map(spy).collect());
+    let purge = Purge::older_than(Timestamp::from_nanos(T0 + 15 * MS)).tenant("spies");
+    let erased = store.purge(&purge, &mut |_, _| {}).unwrap().erased;
+    assert_eq!(erased, 15);
+    assert_eq!((keyed(store.path(), 0), keyed(store.path(), 1)), (2, 2));
+    // Whatever the thread made from the rows before the purge arrives meanwhile.
+    for i in 25..60 {
+        write(&mut store, &mut chain, vec![spy(i)]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(store.check_indexes().unwrap(), []);
+    for key in ["agent-3@spies.test", "agent-12", "dossier-14"] {
+        assert!(!holds(store.path(), key), "{key} is left in the store");
+    }
+    assert_eq!(collect(&mut store, &Query::all().actor("agent-12")), []);
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.erased == 15, "{v:?}");
 }

@@ -101,6 +101,9 @@ fn store_with(path: &Path, options: SqliteOptions, n: usize) -> (String, Vec<Rec
         })
         .collect();
     store.write(&items).unwrap();
+    // Sealed segments' postings (made off the writer) written, as a store that
+    // kept writing would have them.
+    store.settle().unwrap();
     (path.to_str().unwrap().to_string(), records)
 }
 

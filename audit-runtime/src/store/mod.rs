@@ -315,8 +315,10 @@ pub trait Store {
 
     /// Checks what the store derives from its rows to find them against those
     /// rows: the SQLite store's postings (`docs/STORAGE.md`), made again from each
-    /// sealed segment's rows and compared. Empty when everything matches, and on
-    /// a store that keeps no such table (its database's own indexes are its own).
+    /// sealed segment's rows and compared (a segment still waiting for its
+    /// postings, read through its time index meanwhile, has none to check). Empty
+    /// when everything matches, and on a store that keeps no such table (its
+    /// database's own indexes are its own).
     /// [`Store::verify`] does not include it: it reads every key of every sealed
     /// segment again.
     ///

@@ -148,7 +148,7 @@ impl<'scope, 'env> Ahead<'scope, 'env> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
 
     use crate::integrity::Chain;
@@ -165,7 +165,11 @@ mod tests {
         }
     }
 
-    fn items(chain: &mut Chain, range: std::ops::Range<usize>, name: &str) -> Vec<Item> {
+    pub(in crate::store::sqlite) fn items(
+        chain: &mut Chain,
+        range: std::ops::Range<usize>,
+        name: &str,
+    ) -> Vec<Item> {
         range
             .map(|i| {
                 let mut r: Record = serde_json::from_value(serde_json::json!({

@@ -2,6 +2,7 @@
 
 mod ahead;
 mod compress;
+mod later;
 mod postings;
 mod samples;
 mod schema;
@@ -275,6 +276,9 @@ pub struct Sqlite {
     retrain_rows: usize,
     /// The store's newest dictionary, prepared (refreshed at each write).
     encoder: Option<compress::Encoder>,
+    /// The thread that makes sealed segments' postings (schema 8), started by
+    /// this handle's first write.
+    later: Option<later::Later>,
 }
 
 /// A database error as a store error.
@@ -366,6 +370,7 @@ impl Sqlite {
             compress: options.compress && schema >= schema::DICTIONARIES,
             retrain_rows: options.retrain_rows,
             encoder: None,
+            later: None,
         })
     }
 
@@ -384,6 +389,36 @@ impl Sqlite {
     /// Rows in the store.
     pub fn count(&mut self) -> Result<u64, StoreError> {
         Ok(self.segments()?.iter().map(|(_, n)| n).sum())
+    }
+
+    /// Writes the postings of every sealed segment that still waits for them
+    /// (from schema 8 they are made off the writer after each seal and written by
+    /// a later batch; a segment waiting is read through its time index, a little
+    /// slower for pages filtered on a key) and returns how many it wrote. For
+    /// tests, benchmarks and tools that read a store just written; a writer never
+    /// needs it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), audit_runtime::store::StoreError> {
+    /// use audit_runtime::store::Sqlite;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut store = Sqlite::open(dir.path().join("audit.db"))?;
+    /// assert_eq!(store.settle()?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn settle(&mut self) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let segs = segments::list(&tx, self.schema).map_err(db_error)?;
+        let mut written = 0;
+        for s in segs.iter().filter(|s| s.waits()) {
+            remake_postings(&tx, s)?;
+            written += 1;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(written)
     }
 
     /// The segments the store is made of: `(table, rows)`, oldest first.
@@ -460,6 +495,15 @@ impl Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sink_error)?;
         let mut segs = segments::list(&tx, self.schema).map_err(sink_error)?;
+        // Postings made since the last batch, for segments that still wait.
+        if let Some(later) = self.later.as_mut() {
+            for (t, blocks) in later.take() {
+                if let Some(s) = segs.iter_mut().find(|s| s.table == t && s.waits()) {
+                    segments::write_postings(&tx, s, blocks).map_err(sink_error)?;
+                }
+            }
+        }
+        let sealed_before = segs.len();
         let (mut seq, mut prev) = last_link(&tx, &segs)?;
         let segmented = self.schema >= schema::SEGMENTS;
         if self.compress {
@@ -558,8 +602,33 @@ impl Sqlite {
             ahead.finish(encoder);
             Ok::<_, SinkError>(())
         })?;
-        tx.commit().map_err(sink_error)
+        tx.commit().map_err(sink_error)?;
+        // After a seal, and at this handle's first write (a crash, a handle that
+        // stopped, a build that failed may have left some): every waiting one.
+        if segs.len() > sealed_before || (self.later.is_none() && segs.iter().any(Segment::waits)) {
+            let later = match self.later.as_mut() {
+                Some(later) => later,
+                None => self
+                    .later
+                    .insert(later::Later::start(&self.path).map_err(sink_error)?),
+            };
+            for s in segs.iter().filter(|s| s.waits()) {
+                later.ask(&s.table);
+            }
+        }
+        Ok(())
     }
+}
+
+/// Makes the postings of sealed segment `s` again, after a purge changed its
+/// rows: those it has, or those it waits for (blocks made from its rows before
+/// are then never written: it no longer waits).
+fn remake_postings(tx: &Connection, s: &Segment) -> Result<(), StoreError> {
+    if s.layout == Layout::Postings || s.waits() {
+        let blocks = postings::made(tx, &s.table).map_err(db_error)?;
+        segments::write_postings(tx, s, blocks).map_err(db_error)?;
+    }
+    Ok(())
 }
 
 /// Whether a row with this id is in a sealed segment (the open one's unique index
@@ -899,9 +968,7 @@ impl Purger for Sqlite {
             } else {
                 // Rows of this segment stay: every later one stays too. Its
                 // postings no longer name the rows removed.
-                if s.layout == Layout::Postings {
-                    postings::build(&tx, t).map_err(db_error)?;
-                }
+                remake_postings(&tx, s)?;
                 break;
             }
         }
@@ -988,9 +1055,7 @@ impl Purger for Sqlite {
             )
             .map_err(db_error)?;
             // Its postings no longer hold the erased rows' keys.
-            if s.layout == Layout::Postings {
-                postings::build(&tx, t).map_err(db_error)?;
-            }
+            remake_postings(&tx, s)?;
             erased = Some((n as u64, last_seq));
             break;
         }

@@ -1,7 +1,8 @@
 //! A sealed segment's postings (schema 8): for each actor id, email, tenant,
-//! entity and event in the segment, the times and positions of its rows. The seal
-//! makes them in one walk of the segment's tail index (which holds every key) and
-//! a hash map per key kind, then writes them in key order, in blocks of about
+//! entity and event in the segment, the times and positions of its rows. They are
+//! made after the seal, off the writer ([`super::later`]), in one walk of the
+//! segment's tail index (which holds every key) and a hash map per key kind, and
+//! written in key order, in blocks of about
 //! [`BLOCK_BYTES`]: one row of `{segment}_keys` per block, keyed by its first key
 //! (a segment holds ~20 000 distinct entity ids: a row each cost as much as the
 //! index this replaces). The five random-key and few-value indexes a seal built
@@ -16,7 +17,8 @@
 //! index).
 //!
 //! A purge that erases or removes rows of a sealed segment makes its postings
-//! again in the same transaction, so that no posting keeps an erased key.
+//! again in the same transaction (also when it still waits for them), so that no
+//! posting keeps an erased key.
 
 use std::collections::HashMap;
 
@@ -116,8 +118,16 @@ pub(super) fn lookups(query: &Query) -> Vec<Vec<Lookup>> {
     groups
 }
 
-/// Makes (again) the postings of segment table `t` from its rows.
-pub(super) fn build(conn: &Connection, t: &str) -> rusqlite::Result<()> {
+/// The blocks of postings table `t`, in `(kind, first key)` order.
+pub(super) type Blocks = Vec<(Kind, String, Vec<u8>)>;
+
+/// The postings blocks the rows of segment table `t` make.
+pub(super) fn made(conn: &Connection, t: &str) -> rusqlite::Result<Blocks> {
+    Ok(blocks(group(conn, t)?))
+}
+
+/// Writes `made` as the postings of segment table `t` (replacing any).
+pub(super) fn write(conn: &Connection, t: &str, made: Blocks) -> rusqlite::Result<()> {
     let k = table(t);
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {k}; \
@@ -127,7 +137,7 @@ pub(super) fn build(conn: &Connection, t: &str) -> rusqlite::Result<()> {
     let mut insert = conn.prepare(&format!(
         "INSERT INTO {k} (kind, key, block) VALUES (?1, ?2, ?3)"
     ))?;
-    for (kind, first, block) in blocks(group(conn, t)?) {
+    for (kind, first, block) in made {
         insert.execute(params![kind as i64, first, block])?;
     }
     Ok(())

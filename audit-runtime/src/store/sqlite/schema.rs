@@ -129,9 +129,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "-- `open_first_segment`, run in this step's transaction, is all of it.",
     // 8: postings at seal. A segment sealed from now on keeps its `tail` index
     // (its time index) and gets, instead of the indexes of `SEAL_INDEXES`, its
-    // postings: `{segment}_keys`, made by `postings::build`, and `keyed = 2`.
+    // postings: `{segment}_keys`, made after the seal (`later`), and `keyed = 2`;
+    // a sealed segment waiting for them keeps `keyed = 0`.
     // Segments sealed before keep their indexes.
-    "-- no statement: the seal makes each segment's postings table.",
+    "-- no statement: each sealed segment's postings table is made after its seal.",
 ];
 
 /// The schema version from which the store is a list of segments.

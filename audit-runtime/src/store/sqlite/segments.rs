@@ -79,6 +79,29 @@ impl Layout {
     }
 }
 
+impl Segment {
+    /// Whether it is sealed and waits for its postings (schema 8: made off the
+    /// writer, [`super::later`]); it is read through its tail index until then.
+    pub(super) fn waits(&self) -> bool {
+        self.sealed.is_some() && self.layout == Layout::Open
+    }
+}
+
+/// Writes `blocks` as the postings of sealed segment `s` (made from its rows in
+/// their current state), which from then on is read through them.
+pub(super) fn write_postings(
+    conn: &Connection,
+    s: &Segment,
+    blocks: super::postings::Blocks,
+) -> rusqlite::Result<()> {
+    super::postings::write(conn, &s.table, blocks)?;
+    conn.execute(
+        "UPDATE audit_segments SET keyed = ?1 WHERE n = ?2",
+        [Layout::Postings.keyed(), s.n],
+    )?;
+    Ok(())
+}
+
 /// What a sealed segment holds: bounds that stay true as rows are erased or purged.
 #[derive(Debug, Clone)]
 pub(super) struct Sealed {
@@ -157,8 +180,8 @@ pub(super) fn list(conn: &Connection, schema: u32) -> Result<Vec<Segment>, rusql
 
 /// Seals the open segment (the last of `segments`), whose last position is
 /// `last_seq`, and opens the next, with the field indexes the sealed one has. From
-/// schema 8 (`schema`), the sealed one keeps its tail index and gets its postings
-/// ([`super::postings::build`]); in schemas 6 and 7 it got the query indexes it
+/// schema 8 (`schema`), the sealed one keeps its tail index and waits for its
+/// postings, made off the writer ([`super::later`]); in schemas 6 and 7 it got the query indexes it
 /// was written without ([`schema::SEAL_INDEXES`], built in sorted bulk). The next
 /// one is made with the open layout from schema 6 ([`schema::OPEN_INDEXES`] from
 /// schema 7); before, every segment has every query index. Runs inside the
@@ -174,10 +197,7 @@ pub(super) fn seal(
     let t = &open.table;
     let layout = match schema {
         _ if open.layout == Layout::Indexed => Layout::Indexed,
-        s if s >= schema::POSTINGS => {
-            super::postings::build(conn, t)?;
-            Layout::Postings
-        }
+        s if s >= schema::POSTINGS => Layout::Open,
         s if s >= schema::KEYED => {
             conn.execute_batch(&schema::SEAL_INDEXES.replace("audit_records", t))?;
             Layout::Indexed

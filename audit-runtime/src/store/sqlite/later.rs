@@ -1,0 +1,186 @@
+//! A sealed segment's postings, made off the writer's thread after its seal.
+//!
+//! A seal from schema 8 on only closes its segment: until its postings are
+//! written, a sealed segment *waits* (`keyed = 0`, read through its tail index as
+//! the open segment is). Making them (a walk of the tail index, a hash map per
+//! key kind, the blocks: ~13 of a seal's ~19 ms for 20 000 rows) was the one
+//! stretch of the write where only the writer worked; here a thread with its own
+//! read-only connection makes them from the committed rows while the next
+//! batches are written, and the writer writes the blocks (~200 rows) at the start
+//! of a later transaction, if the segment still waits.
+//!
+//! Blocks made from rows that changed since are never written: only a purge
+//! changes a sealed segment's rows, and a purge makes the postings of a waiting
+//! segment it touches in its own transaction, so that segment no longer waits
+//! when the older blocks arrive. A build that fails or panics leaves its segment
+//! waiting; it is asked for again after the next seal, by the next handle that
+//! writes, or made by [`Sqlite::settle`](super::Sqlite::settle).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::postings::{self, Blocks};
+
+/// Blocks made for a segment table, or nothing when the build failed.
+type Made = (String, Option<Blocks>);
+
+/// The thread that makes postings, and the segments asked for and not yet back.
+#[derive(Debug)]
+pub(super) struct Later {
+    requests: Option<Sender<String>>,
+    made: Receiver<Made>,
+    asked: HashSet<String>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Later {
+    /// Starts the thread, with its own read-only connection to the store at `path`.
+    pub(super) fn start(path: &Path) -> rusqlite::Result<Later> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let (ask, requests) = channel::<String>();
+        let (done, made) = channel();
+        let thread = std::thread::Builder::new()
+            .name("audit-sqlite-postings".into())
+            .spawn(move || {
+                for t in requests {
+                    // The connection only reads: a panic drops its statement,
+                    // and the next build starts afresh.
+                    let blocks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        #[cfg(test)]
+                        tests::panic_if_asked(&conn);
+                        postings::made(&conn, &t)
+                    }));
+                    let blocks = match blocks {
+                        Ok(Ok(blocks)) => Some(blocks),
+                        Ok(Err(e)) => {
+                            eprintln!("audit: the postings of {t} are made later: {e}");
+                            None
+                        }
+                        Err(_) => {
+                            eprintln!("audit: making the postings of {t} panicked; made later");
+                            None
+                        }
+                    };
+                    if done.send((t, blocks)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Later {
+            requests: Some(ask),
+            made,
+            asked: HashSet::new(),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for the postings of segment table `t`, unless they are on their way.
+    pub(super) fn ask(&mut self, t: &str) {
+        if self.asked.insert(t.to_owned())
+            && let Some(requests) = &self.requests
+        {
+            // The thread only stops when this handle drops.
+            let _ = requests.send(t.to_owned());
+        }
+    }
+
+    /// The blocks made since the last call, by segment table.
+    pub(super) fn take(&mut self) -> Vec<(String, Blocks)> {
+        let mut out = Vec::new();
+        for (t, blocks) in self.made.try_iter() {
+            self.asked.remove(&t);
+            out.extend(blocks.map(|b| (t, b)));
+        }
+        out
+    }
+}
+
+impl Drop for Later {
+    /// Waits for the build under way (the others are dropped: their segments
+    /// still wait, for the next handle that writes).
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    /// Stores whose postings builds panic, in test builds.
+    pub(in crate::store::sqlite) static PANICS_FOR: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(super) fn panic_if_asked(conn: &rusqlite::Connection) {
+        let path = conn.path().map(PathBuf::from);
+        let asked = PANICS_FOR.lock().unwrap_or_else(|p| p.into_inner());
+        if path.is_some_and(|p| asked.contains(&p)) {
+            panic!("a panic injected into the thread that makes postings");
+        }
+    }
+
+    /// A panic while making a segment's postings leaves the segment waiting (read
+    /// through its time index) and the writer writing; the segment is asked for
+    /// again after the next seal, and gets them.
+    #[test]
+    fn a_panic_while_making_postings_leaves_the_segment_waiting() {
+        use crate::integrity::Chain;
+        use crate::sinks::Sink;
+        use crate::store::sqlite::ahead::tests::items;
+        use crate::store::{Query, Sqlite, Store};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let mut store = Sqlite::options().segment_rows(20).open(&path).unwrap();
+        let keyed = |n: i64| -> i64 {
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .query_row("SELECT keyed FROM audit_segments WHERE n = ?1", [n], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        let mut chain = Chain::new();
+        let canonical = store.path().canonicalize().unwrap();
+        PANICS_FOR
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(canonical.clone());
+        let rows = items(&mut chain, 0..200, "app_add");
+        store.write(&rows[..25]).unwrap();
+        // The build panics; batches go on.
+        for i in 25..60 {
+            store.write(&rows[i..i + 1]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(keyed(0), 0, "the segment waits");
+        let page = store.query(&Query::all().actor("u-3").limit(100)).unwrap();
+        assert_eq!(page.records.len(), 9);
+        PANICS_FOR
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|p| *p != canonical);
+        // After the next seals, every waiting segment is asked for again.
+        let mut i = 60;
+        while [0, 1, 2].iter().any(|n| keyed(*n) != 2) {
+            assert!(i < 200, "the segments never got their postings");
+            store.write(&rows[i..i + 1]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            i += 1;
+        }
+        assert_eq!(store.check_indexes().unwrap(), []);
+        assert!(store.verify().unwrap().is_intact());
+    }
+}
