@@ -261,6 +261,10 @@ impl SqliteOptions {
 /// ```
 #[derive(Debug)]
 pub struct Sqlite {
+    /// The thread that makes sealed segments' postings (schema 8), started by
+    /// this handle's first write; stopped first, so that the writing connection
+    /// is the last to close (and checkpoints and removes the log).
+    later: Option<later::Later>,
     /// Stopped before the connection closes (which then checkpoints what is left
     /// and removes the log, as the last connection to the file).
     _checkpoints: Option<WalCheckpoints>,
@@ -276,9 +280,6 @@ pub struct Sqlite {
     retrain_rows: usize,
     /// The store's newest dictionary, prepared (refreshed at each write).
     encoder: Option<compress::Encoder>,
-    /// The thread that makes sealed segments' postings (schema 8), started by
-    /// this handle's first write.
-    later: Option<later::Later>,
 }
 
 /// A database error as a store error.
@@ -359,6 +360,7 @@ impl Sqlite {
         create_field_indexes(&conn, schema, &options.index_fields)?;
         let key_state = core::check_key(&mut Meta(&conn), &options.key)?;
         Ok(Sqlite {
+            later: None,
             _checkpoints: checkpoints,
             conn,
             path: path.to_path_buf(),
@@ -370,7 +372,6 @@ impl Sqlite {
             compress: options.compress && schema >= schema::DICTIONARIES,
             retrain_rows: options.retrain_rows,
             encoder: None,
-            later: None,
         })
     }
 
