@@ -607,14 +607,18 @@ impl Sqlite {
         // After a seal, and at this handle's first write (a crash, a handle that
         // stopped, a build that failed may have left some): every waiting one.
         if segs.len() > sealed_before || (self.later.is_none() && segs.iter().any(Segment::waits)) {
-            let later = match self.later.as_mut() {
-                Some(later) => later,
-                None => self
-                    .later
-                    .insert(later::Later::start(&self.path).map_err(sink_error)?),
-            };
-            for s in segs.iter().filter(|s| s.waits()) {
-                later.ask(&s.table);
+            if self.later.is_none() {
+                // The batch is committed whatever happens here: without the
+                // thread, the segments wait (and are read) until a later write.
+                match later::Later::start(&self.path) {
+                    Ok(later) => self.later = Some(later),
+                    Err(e) => eprintln!("audit: sealed segments wait for their postings: {e}"),
+                }
+            }
+            if let Some(later) = self.later.as_mut() {
+                for s in segs.iter().filter(|s| s.waits()) {
+                    later.ask(&s.table);
+                }
             }
         }
         Ok(())
