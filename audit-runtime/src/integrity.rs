@@ -92,19 +92,20 @@ pub struct Chain {
 
 /// The part of linking a record that does not depend on its place in the chain,
 /// done ahead of it (the pipeline does this off its ordered stage): the record's JSON
-/// up to `"prev_hash":`, and the SHA-256 state over those bytes.
+/// up to `"prev_hash":`. Its SHA-256 is left to the linking, on the ordered stage:
+/// the builder is the pipeline's busiest stage and the chainer had room (moving the
+/// hash raised the pipeline's rate ~10 % where the builder was the bound;
+/// BENCHMARKS.md, session 49).
 pub(crate) struct Prepared {
     json: Vec<u8>,
-    sha: Sha256,
 }
 
 impl Prepared {
-    /// Serializes the head of `record` into a buffer of `capacity` bytes and hashes it.
+    /// Serializes the head of `record` into a buffer of `capacity` bytes.
     pub(crate) fn new(record: &Record, capacity: usize) -> Prepared {
         let mut json = Vec::with_capacity(capacity);
         record.write_head(&mut json);
-        let sha = Sha256::new_with_prefix(&json);
-        Prepared { json, sha }
+        Prepared { json }
     }
 
     /// The length of the JSON so far.
@@ -152,12 +153,11 @@ impl Chain {
 
     /// [`Chain::link`] for a record whose head was prepared ahead.
     pub(crate) fn link_prepared(&mut self, record: &mut Record, prepared: Prepared) -> String {
-        let Prepared { mut json, mut sha } = prepared;
-        let tail = json.len();
+        let Prepared { mut json } = prepared;
         json.reserve(64 + 2 + HASH_KEY.len() + 64 + 4);
         json::opt_string(&mut json, self.prev.as_deref());
         json.extend_from_slice(HASH_KEY);
-        sha.update(&json[tail..]);
+        let mut sha = Sha256::new_with_prefix(&json);
         sha.update(b"null}");
         let hash = ChainHash::from_digest(&sha.finalize().into());
         json.push(b'"');

@@ -1,7 +1,7 @@
 //! The worker's first stage, on the `audit-worker` thread: batches queued events
 //! and turns them into records (description, redaction, metadata, size limits),
-//! prepares each record's link (its JSON head and SHA-256 state) and hands batches to
-//! the chainer ([`super::chainer`]), which it starts. It also takes what callers
+//! writes each record's JSON up to its chain fields (the chainer hashes it) and hands
+//! batches to the chainer ([`super::chainer`]), which it starts. It also takes what callers
 //! spilled to the overflow spool.
 //!
 //! Nothing a record holds can stop it: building runs under a panic guard (a record
@@ -105,7 +105,7 @@ impl Worker {
         })
     }
 
-    /// Prepares the link of `entry`'s record (JSON head and hash), shrinking it
+    /// Prepares the link of `entry`'s record (its JSON head), shrinking it
     /// first if its JSON would exceed [`limits::MAX_RECORD_BYTES`].
     fn built(
         &mut self,

@@ -1,5 +1,6 @@
 //! The worker's second stage, on the `audit-chainer` thread: links each batch the
-//! builder prepared into the hash chain (serializing each record once), hands it to
+//! builder prepared into the hash chain (hashing the JSON the builder wrote up to the
+//! chain fields, and finishing it: each record is serialized once), hands it to
 //! every sink thread (filter and alias name per sink), and passes `sync` emitters to
 //! the acker thread, which answers them once their primary sinks reported, so that
 //! waiting for a primary sink never holds up delivery to the others. Batches,
@@ -21,8 +22,8 @@ use crate::sinks::{Entry, Item};
 
 pub(super) type Ack = Sender<Result<(), DeliveryError>>;
 
-/// A record on its way to the chainer: its JSON and hash prepared up to the chain
-/// fields, its emitter's ack (`sync`) and its event's spec when the builder knows it.
+/// A record on its way to the chainer: its JSON prepared up to the chain fields,
+/// its emitter's ack (`sync`) and its event's spec when the builder knows it.
 pub(super) struct Built {
     /// The record, on the heap where the sinks will share it (its JSON comes when
     /// it is linked).
