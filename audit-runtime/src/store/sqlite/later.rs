@@ -40,6 +40,8 @@ pub(super) struct Later {
 impl Later {
     /// Starts the thread, with its own read-only connection to the store at `path`.
     pub(super) fn start(path: &Path) -> rusqlite::Result<Later> {
+        #[cfg(test)]
+        tests::fail_if_asked(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -123,6 +125,22 @@ pub(super) mod tests {
     /// Stores whose postings builds panic, in test builds.
     pub(in crate::store::sqlite) static PANICS_FOR: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+    /// Stores whose postings thread fails to start, and how often it was tried.
+    pub(in crate::store::sqlite) static FAILS_TO_START: Mutex<Vec<(PathBuf, usize)>> =
+        Mutex::new(Vec::new());
+
+    pub(super) fn fail_if_asked(path: &std::path::Path) -> rusqlite::Result<()> {
+        let path = path.canonicalize().ok();
+        let mut asked = FAILS_TO_START.lock().unwrap_or_else(|p| p.into_inner());
+        match asked.iter_mut().find(|(p, _)| Some(p) == path.as_ref()) {
+            Some((_, tried)) => {
+                *tried += 1;
+                Err(rusqlite::Error::InvalidPath(path.unwrap_or_default()))
+            }
+            None => Ok(()),
+        }
+    }
+
     pub(super) fn panic_if_asked(conn: &rusqlite::Connection) {
         let path = conn.path().map(PathBuf::from);
         let asked = PANICS_FOR.lock().unwrap_or_else(|p| p.into_inner());
@@ -176,6 +194,67 @@ pub(super) mod tests {
         let mut i = 60;
         while [0, 1, 2].iter().any(|n| keyed(*n) != 2) {
             assert!(i < 200, "the segments never got their postings");
+            store.write(&rows[i..i + 1]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            i += 1;
+        }
+        assert_eq!(store.check_indexes().unwrap(), []);
+        assert!(store.verify().unwrap().is_intact());
+    }
+
+    /// A postings thread that fails to start is tried again at each seal, not at
+    /// each batch; once it starts, every segment left waiting gets its postings.
+    #[test]
+    fn a_thread_that_fails_to_start_is_tried_again_at_the_next_seal_only() {
+        use crate::integrity::Chain;
+        use crate::sinks::Sink;
+        use crate::store::sqlite::ahead::tests::items;
+        use crate::store::{Query, Sqlite, Store};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut store = Sqlite::options().segment_rows(20).open(&path).unwrap();
+        let canonical = store.path().canonicalize().unwrap();
+        let tried = || {
+            let asked = FAILS_TO_START.lock().unwrap_or_else(|p| p.into_inner());
+            asked.iter().find(|(p, _)| *p == canonical).map(|(_, n)| *n)
+        };
+        FAILS_TO_START
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((canonical.clone(), 0));
+        let mut chain = Chain::new();
+        let rows = items(&mut chain, 0..100, "app_add");
+        // The first seal (at row 20) tries to start the thread.
+        store.write(&rows[..25]).unwrap();
+        assert_eq!(tried(), Some(1));
+        // Fifteen batches without a seal: no new try.
+        for i in 25..40 {
+            store.write(&rows[i..i + 1]).unwrap();
+        }
+        assert_eq!(tried(), Some(1), "tried at every batch");
+        // The seal at row 40 tries again.
+        store.write(&rows[40..41]).unwrap();
+        assert_eq!(tried(), Some(2));
+        // Meanwhile the waiting segments are read through their time index.
+        let page = store.query(&Query::all().actor("u-3").limit(100)).unwrap();
+        assert_eq!(page.records.len(), 6);
+        FAILS_TO_START
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(p, _)| *p != canonical);
+        // The next seal starts it, and both waiting segments get their postings.
+        let keyed = |n: i64| -> i64 {
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .query_row("SELECT keyed FROM audit_segments WHERE n = ?1", [n], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        let mut i = 41;
+        while [0, 1, 2].iter().any(|n| keyed(*n) != 2) {
+            assert!(i < 100, "the segments never got their postings");
             store.write(&rows[i..i + 1]).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(5));
             i += 1;

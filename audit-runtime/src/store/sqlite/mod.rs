@@ -265,6 +265,9 @@ pub struct Sqlite {
     /// this handle's first write; stopped first, so that the writing connection
     /// is the last to close (and checkpoints and removes the log).
     later: Option<later::Later>,
+    /// Whether starting that thread failed: it is tried again after the next seal,
+    /// not at every batch (the segments wait meanwhile, and are read).
+    later_failed: bool,
     /// Stopped before the connection closes (which then checkpoints what is left
     /// and removes the log, as the last connection to the file).
     _checkpoints: Option<WalCheckpoints>,
@@ -361,6 +364,7 @@ impl Sqlite {
         let key_state = core::check_key(&mut Meta(&conn), &options.key)?;
         Ok(Sqlite {
             later: None,
+            later_failed: false,
             _checkpoints: checkpoints,
             conn,
             path: path.to_path_buf(),
@@ -604,24 +608,39 @@ impl Sqlite {
             Ok::<_, SinkError>(())
         })?;
         tx.commit().map_err(sink_error)?;
-        // After a seal, and at this handle's first write (a crash, a handle that
-        // stopped, a build that failed may have left some): every waiting one.
-        if segs.len() > sealed_before || (self.later.is_none() && segs.iter().any(Segment::waits)) {
-            if self.later.is_none() {
-                // The batch is committed whatever happens here: without the
-                // thread, the segments wait (and are read) until a later write.
-                match later::Later::start(&self.path) {
-                    Ok(later) => self.later = Some(later),
-                    Err(e) => eprintln!("audit: sealed segments wait for their postings: {e}"),
+        self.ask_for_postings(segs.len() > sealed_before, &segs);
+        Ok(())
+    }
+
+    /// After a seal, and at this handle's first write (a crash, a handle that
+    /// stopped, a build that failed may have left some): asks for the postings of
+    /// every waiting segment, starting the thread that makes them if need be. The
+    /// batch is committed whatever happens here: without the thread, the segments
+    /// wait (and are read) until a later write. A thread that failed to start is
+    /// tried again at the next seal only, not at every batch.
+    fn ask_for_postings(&mut self, sealed: bool, segs: &[Segment]) {
+        let first_write = self.later.is_none() && !self.later_failed;
+        let wanted = sealed || (first_write && segs.iter().any(Segment::waits));
+        if !wanted {
+            return;
+        }
+        if self.later.is_none() {
+            match later::Later::start(&self.path) {
+                Ok(later) => {
+                    self.later = Some(later);
+                    self.later_failed = false;
                 }
-            }
-            if let Some(later) = self.later.as_mut() {
-                for s in segs.iter().filter(|s| s.waits()) {
-                    later.ask(&s.table);
+                Err(e) => {
+                    self.later_failed = true;
+                    eprintln!("audit: sealed segments wait for their postings: {e}");
                 }
             }
         }
-        Ok(())
+        if let Some(later) = self.later.as_mut() {
+            for s in segs.iter().filter(|s| s.waits()) {
+                later.ask(&s.table);
+            }
+        }
     }
 }
 
