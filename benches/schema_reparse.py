@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """What SQLite's schema re-parse costs a connection, by segment count (issue 19).
 
-    python3 benches/schema_reparse.py     # files in $TMPDIR
+    python3 benches/schema_reparse.py             # schema 9; files in $TMPDIR
+    SCHEMA=8 python3 benches/schema_reparse.py    # schema 8, a postings table each
 
-Makes files of 50, 500, 2 000 and 5 000 schema-8 segments (the segment table with
-its unique id, two triggers, the tail index and the `{segment}_keys` postings
-table), then times a second connection's first statement after opening and after
-each of seven schema changes made by the first (a seal or a postings write does
-one each). Prints the median, min and max per size.
+Makes files of 50, 500, 2 000 and 5 000 segments (the segment table with its
+unique id, two triggers and the tail index; in schema 8 also its `{segment}_keys`
+postings table, in schema 9 one `audit_postings` table for all), then times a
+second connection's first statement after opening and after each of seven schema
+changes made by the first (a seal does one; in schema 8 a postings write did
+another). Prints the median, min and max per size.
 
 The statements follow `segment_ddl` (audit-runtime/src/store/sqlite/schema.rs) and
 the postings table of `postings.rs`, with the update trigger's condition shortened
@@ -16,6 +18,7 @@ the postings table of `postings.rs`, with the update trigger's condition shorten
 import os, sqlite3, statistics, tempfile, time
 
 DIR = tempfile.mkdtemp()
+SCHEMA = int(os.environ.get("SCHEMA", "9"))
 COLS = """seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL,
  event TEXT NOT NULL, code INTEGER NOT NULL, category TEXT NOT NULL, level TEXT NOT NULL,
  outcome TEXT NOT NULL, actor_id TEXT, actor_email TEXT, tenant TEXT, entity_type TEXT,
@@ -30,12 +33,15 @@ CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t} WHEN NOT EXISTS (SELECT 1 FROM
  OR NEW.time_ns IS NOT OLD.time_ns OR NEW.event IS NOT OLD.event OR NEW.hash IS NOT OLD.hash
  BEGIN SELECT RAISE(ABORT, '{t} cannot be updated'); END;
 CREATE INDEX {t}_tail ON {t} (time_ns, actor_id, actor_email, entity_type, entity_id, tenant, event);
-CREATE TABLE {t}_keys (kind INTEGER, key TEXT, block BLOB, PRIMARY KEY (kind, key)) WITHOUT ROWID;
-"""
+""" + (f"""CREATE TABLE {t}_keys (kind INTEGER, key TEXT, block BLOB, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+""" if SCHEMA == 8 else "")
 for n in [50, 500, 2000, 5000]:
     p = os.path.join(DIR, f"s{n}.db")
     a = sqlite3.connect(p, isolation_level=None); a.execute("PRAGMA journal_mode=WAL")
     a.execute("CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT)")
+    if SCHEMA >= 9:
+        a.execute("CREATE TABLE audit_postings (segment INTEGER, kind INTEGER, key TEXT, block BLOB, "
+                  "PRIMARY KEY (segment, kind, key)) WITHOUT ROWID")
     a.executescript("BEGIN;" + "".join(seg(f"s{i}") for i in range(n)) + "COMMIT;")
     b = sqlite3.connect(p, isolation_level=None)
     t0 = time.perf_counter(); b.execute("SELECT count(*) FROM audit_meta").fetchall(); first = time.perf_counter() - t0
@@ -47,4 +53,4 @@ for n in [50, 500, 2000, 5000]:
     a.close(); b.close()
     os.remove(p)
 os.rmdir(DIR)
-print("sqlite", sqlite3.sqlite_version)
+print("schema", SCHEMA, "sqlite", sqlite3.sqlite_version)

@@ -394,7 +394,7 @@ fn field_indexes_of_an_older_store_are_made_again() {
         .index_field("n")
         .open(&path)
         .unwrap();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     let made = index_sql(&path);
     assert_eq!(made.len(), 3, "{made:?}");
     assert!(

@@ -84,7 +84,7 @@ fn migrating(dir: &Path, path: &Path, version: u32) -> (Vec<Record>, Sqlite, Sql
     write(&mut old, &mut chain, records[..45].to_vec());
     drop(old);
     let store = Sqlite::options().segment_rows(20).open(path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     (records, one, store, chain)
 }
 
@@ -474,7 +474,7 @@ fn a_one_table_store_migrates_into_segments() {
     drop(old);
 
     let mut store = Sqlite::options().segment_rows(10).open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     assert_eq!(
         store.segments().unwrap(),
         [("audit_records".to_string(), 30)]
@@ -638,14 +638,23 @@ fn a_new_segment_has_the_shape_of_the_first() {
         open.iter().any(|i| i.contains("INDEX T_tail ON T")),
         "{open:?}"
     );
-    let postings: Vec<String> = conn
+    // Their postings are rows of one table (schema 9), not a table each.
+    let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_keys' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(postings, ["audit_records_keys", "audit_segment_1_keys"]);
+    assert_eq!(tables, [] as [String; 0]);
+    let postings: Vec<i64> = conn
+        .prepare("SELECT DISTINCT segment FROM audit_postings ORDER BY segment")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(postings, [0, 1]);
     let keyed: Vec<(String, i64)> = conn
         .prepare("SELECT name, keyed FROM audit_segments ORDER BY n")
         .unwrap()
@@ -656,8 +665,8 @@ fn a_new_segment_has_the_shape_of_the_first() {
     assert_eq!(
         keyed,
         [
-            ("audit_records".to_string(), 2),
-            ("audit_segment_1".to_string(), 2),
+            ("audit_records".to_string(), 3),
+            ("audit_segment_1".to_string(), 3),
             ("audit_segment_2".to_string(), 0),
         ]
     );
@@ -770,16 +779,16 @@ fn an_open_segment_is_read_through_its_tail_index() {
     );
     // The blocks of a key's postings: the last starting at or before it, and
     // any starting inside its range (a prefix's).
-    let blocks = "SELECT block FROM audit_segment_1_keys WHERE kind = ?1 AND key < 'acmf' \
-                  AND key >= coalesce((SELECT max(key) FROM audit_segment_1_keys \
-                  WHERE kind = ?1 AND key <= 'acme'), 'acme') ORDER BY key";
+    let blocks = "SELECT block FROM audit_postings WHERE segment = 1 AND kind = ?1 \
+                  AND key < 'acmf' AND key >= coalesce((SELECT max(key) FROM audit_postings \
+                  WHERE segment = 1 AND kind = ?1 AND key <= 'acme'), 'acme') ORDER BY key";
     uses(
         blocks,
-        "SEARCH audit_segment_1_keys USING PRIMARY KEY (kind=? AND key>? AND key<?)",
+        "SEARCH audit_postings USING PRIMARY KEY (segment=? AND kind=? AND key>? AND key<?)",
     );
     uses(
         blocks,
-        "SEARCH audit_segment_1_keys USING PRIMARY KEY (kind=? AND key<?)",
+        "SEARCH audit_postings USING PRIMARY KEY (segment=? AND kind=? AND key<?)",
     );
 }
 
@@ -927,22 +936,22 @@ fn a_corrupt_posting_is_an_error_not_fewer_rows() {
     assert!(!collect(&mut store, &Query::for_tenant("acme")).is_empty());
     sql(
         store.path(),
-        "UPDATE audit_segment_1_keys SET block = x'ff' WHERE kind = 3",
+        "UPDATE audit_postings SET block = x'ff' WHERE segment = 1 AND kind = 3",
     );
     let err = store
         .query(&Query::for_tenant("acme").limit(100))
         .unwrap_err();
     assert!(
         matches!(&err, audit::store::StoreError::Corrupt { message, .. }
-            if message.contains("audit_segment_1_keys")),
+            if message.contains("audit_postings of audit_segment_1")),
         "{err}"
     );
 }
 
-/// A store of schema 7 (sealed segments with every query index) migrates to
-/// schema 8 without touching a row: its sealed segments keep their indexes, the
-/// open one gets postings at its seal; every query reads what the same rows give
-/// in one table, and the chain verifies.
+/// A store of schema 7 (sealed segments with every query index) migrates without
+/// touching a row: its sealed segments keep their indexes, the open one gets
+/// postings at its seal (schema 8 on; in schema 9's one table); every query
+/// reads what the same rows give in one table, and the chain verifies.
 #[test]
 fn a_schema_7_store_migrates_to_postings_at_seal() {
     let dir = tempfile::tempdir().unwrap();
@@ -967,8 +976,8 @@ fn a_schema_7_store_migrates_to_postings_at_seal() {
     let layout: Vec<(String, i64, bool)> = rusqlite::Connection::open(&path)
         .unwrap()
         .prepare(
-            "SELECT s.name, s.keyed, EXISTS (SELECT 1 FROM sqlite_master AS m \
-               WHERE m.name = s.name || '_keys') FROM audit_segments AS s ORDER BY s.n",
+            "SELECT s.name, s.keyed, EXISTS (SELECT 1 FROM audit_postings AS p \
+               WHERE p.segment = s.n) FROM audit_segments AS s ORDER BY s.n",
         )
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -987,7 +996,7 @@ fn a_schema_7_store_migrates_to_postings_at_seal() {
         [
             seg(0, 1, false),
             seg(1, 1, false),
-            seg(2, 2, true),
+            seg(2, 3, true),
             seg(3, 0, false)
         ]
     );
@@ -1002,6 +1011,87 @@ fn a_schema_7_store_migrates_to_postings_at_seal() {
         };
         assert_eq!(seen(&mut store), seen(&mut one), "{tenant:?}");
     }
+    let v = store.verify().unwrap();
+    assert!(v.is_intact() && v.rows == 75, "{v:?}");
+}
+
+/// A store of schema 8 (a postings table per sealed segment) migrates to schema
+/// 9: the blocks move, unchanged, into the one table `audit_postings` under their
+/// segment's number and the tables go; the next seal writes there too. Every
+/// query reads what the same rows give in one table, `check_indexes` finds
+/// nothing and the chain verifies.
+#[test]
+fn a_schema_8_store_moves_its_postings_into_one_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    let records: Vec<Record> = (0..75).map(shuffled).collect();
+    let mut one = Sqlite::options()
+        .schema_version(3)
+        .open(dir.path().join("one.db"))
+        .unwrap();
+    write(&mut one, &mut Chain::new(), records.clone());
+    let mut chain = Chain::new();
+    let mut old = Sqlite::options()
+        .schema_version(8)
+        .segment_rows(20)
+        .open(&path)
+        .unwrap();
+    write(&mut old, &mut chain, records[..45].to_vec());
+    assert_eq!(old.settle().unwrap(), 2);
+    drop(old);
+    let rows = |sql: &str| -> Vec<(i64, i64, String, Vec<u8>)> {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = rows(
+        "SELECT 0, kind, key, block FROM audit_records_keys UNION ALL \
+         SELECT 1, kind, key, block FROM audit_segment_1_keys ORDER BY 1, 2, 3",
+    );
+    assert!(before.len() >= 10, "{}", before.len());
+    let layout = |path: &Path| -> Vec<(i64, i64)> {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .prepare(
+                "SELECT keyed, (SELECT count(*) FROM sqlite_master WHERE name LIKE '%_keys') \
+                 FROM audit_segments ORDER BY n",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(layout(&path), [(2, 2), (2, 2), (0, 2)]);
+
+    let mut store = fresh(dir.path(), "v8.db", 20);
+    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(layout(&path), [(3, 0), (3, 0), (0, 0)]);
+    let moved = rows("SELECT segment, kind, key, block FROM audit_postings ORDER BY 1, 2, 3");
+    assert_eq!(moved, before);
+    assert_eq!(store.check_indexes().unwrap(), []);
+
+    write(&mut store, &mut chain, records[45..].to_vec());
+    store.settle().unwrap();
+    assert_eq!(layout(&path), [(3, 0), (3, 0), (3, 0), (0, 0)]);
+    let queries = [
+        Query::all(),
+        Query::all().actor("u-1"),
+        Query::all().actor("kim@globex.test"),
+        Query::all().entity("app", Some("app-2")),
+        Query::all().entity("user", None::<&str>),
+        Query::for_tenant("acme")
+            .actor("u-2")
+            .since(Timestamp::from_nanos(T0 + 100 * MS)),
+        Query::all().events(["user_login"]),
+    ];
+    reads_alike(&mut one, &mut store, &queries, 7);
+    assert_eq!(store.check_indexes().unwrap(), []);
     let v = store.verify().unwrap();
     assert!(v.is_intact() && v.rows == 75, "{v:?}");
 }
@@ -1046,8 +1136,8 @@ fn postings_that_no_longer_match_the_rows_are_found() {
     let before = collect(&mut store, &u1).len();
     sql(
         store.path(),
-        "UPDATE audit_segment_1_keys SET block = \
-         (SELECT block FROM audit_segment_1_keys WHERE kind = 2) WHERE kind = 1",
+        "UPDATE audit_postings SET block = (SELECT block FROM audit_postings \
+         WHERE segment = 1 AND kind = 2) WHERE segment = 1 AND kind = 1",
     );
     assert!(
         collect(&mut store, &u1).len() < before,
@@ -1055,7 +1145,7 @@ fn postings_that_no_longer_match_the_rows_are_found() {
     );
     let found = store.check_indexes().unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].table, "audit_segment_1_keys");
+    assert_eq!(found[0].table, "audit_postings of audit_segment_1");
     assert!(
         found[0]
             .to_string()
@@ -1067,7 +1157,7 @@ fn postings_that_no_longer_match_the_rows_are_found() {
     assert!(store.verify().unwrap().is_intact());
 }
 
-/// `audit_segments.keyed` of segment `n` (0: waiting for its postings, 2: has them).
+/// `audit_segments.keyed` of segment `n` (0: waiting for its postings, 3: has them).
 fn keyed(path: &Path, n: i64) -> i64 {
     rusqlite::Connection::open(path)
         .unwrap()
@@ -1088,7 +1178,7 @@ fn write_until_keyed(
 ) -> usize {
     let path = store.path().to_path_buf();
     for (i, r) in records.iter().enumerate().skip(from) {
-        if ns.iter().all(|n| keyed(&path, *n) == 2) {
+        if ns.iter().all(|n| keyed(&path, *n) == 3) {
             return i;
         }
         write(store, chain, vec![r.clone()]);
@@ -1163,7 +1253,7 @@ fn a_purge_while_postings_are_made_leaves_no_erased_key() {
     let purge = Purge::older_than(Timestamp::from_nanos(T0 + 15 * MS)).tenant("spies");
     let erased = store.purge(&purge, &mut |_, _| {}).unwrap().erased;
     assert_eq!(erased, 15);
-    assert_eq!((keyed(store.path(), 0), keyed(store.path(), 1)), (2, 2));
+    assert_eq!((keyed(store.path(), 0), keyed(store.path(), 1)), (3, 3));
     // Whatever the thread made from the rows before the purge arrives meanwhile.
     for i in 25..60 {
         write(&mut store, &mut chain, vec![spy(i)]);

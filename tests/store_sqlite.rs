@@ -181,7 +181,7 @@ fn migrates_an_older_schema_keeping_its_rows() {
     drop(old);
 
     let mut store = Sqlite::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     // Its first segment, still open, has the open layout (schema 7): one index
     // ordered by time that holds every filtered column; its seal builds the rest.
     let objects = schema_objects(&path);
@@ -220,12 +220,12 @@ fn refuses_a_newer_schema() {
     let path = h.fresh_path();
     drop(Sqlite::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", 9).unwrap();
+    conn.pragma_update(None, "user_version", 10).unwrap();
     drop(conn);
     match Sqlite::open(&path) {
         Err(StoreError::SchemaTooNew {
-            found: 9,
-            supported: 8,
+            found: 10,
+            supported: 9,
         }) => {}
         other => panic!("{other:?}"),
     }

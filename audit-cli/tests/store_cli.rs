@@ -241,14 +241,14 @@ fn verify_exits_1_naming_postings_that_no_longer_match() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     rusqlite::Connection::open(db)
         .unwrap()
-        .execute_batch("DELETE FROM audit_records_keys WHERE kind = 3")
+        .execute_batch("DELETE FROM audit_postings WHERE segment = 0 AND kind = 3")
         .unwrap();
     let out = audit(&["verify", "--db", db]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
         text.contains(
-            "BROKEN: audit_records_keys does not match its segment's rows: \
+            "BROKEN: audit_postings of audit_records does not match its segment's rows: \
              the tenant postings from `acme` are missing"
         ),
         "{text}"

@@ -126,10 +126,10 @@ impl fmt::Display for Break {
 /// ```
 /// use audit_runtime::store::IndexFinding;
 /// let f = IndexFinding {
-///     table: "audit_segment_3_keys".into(),
+///     table: "audit_postings of audit_segment_3".into(),
 ///     detail: "the actor postings from `u-1` differ from the rows'".into(),
 /// };
-/// assert!(f.to_string().starts_with("audit_segment_3_keys does not match"));
+/// assert!(f.to_string().starts_with("audit_postings of audit_segment_3 does not match"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexFinding {

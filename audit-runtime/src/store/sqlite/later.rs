@@ -192,7 +192,7 @@ pub(super) mod tests {
             .retain(|p| *p != canonical);
         // After the next seals, every waiting segment is asked for again.
         let mut i = 60;
-        while [0, 1, 2].iter().any(|n| keyed(*n) != 2) {
+        while [0, 1, 2].iter().any(|n| keyed(*n) != 3) {
             assert!(i < 200, "the segments never got their postings");
             store.write(&rows[i..i + 1]).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -253,7 +253,7 @@ pub(super) mod tests {
                 .unwrap()
         };
         let mut i = 41;
-        while [0, 1, 2].iter().any(|n| keyed(*n) != 2) {
+        while [0, 1, 2].iter().any(|n| keyed(*n) != 3) {
             assert!(i < 100, "the segments never got their postings");
             store.write(&rows[i..i + 1]).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(5));

@@ -39,7 +39,7 @@ pub use segments::DEFAULT_SEGMENT_ROWS;
 /// segmented store wrote 49 k rows/s at 4 MiB, 59 k at 32, 62 k at 128 — an index
 /// page dirtied by consecutive commits is copied into the file once per checkpoint.
 pub const DEFAULT_CHECKPOINT_MIB: u32 = 32;
-use postings::Lookup;
+use postings::{Lookup, Place, Postings};
 use segments::{Layout, Segment};
 use wal::WalCheckpoints;
 
@@ -412,6 +412,7 @@ impl Sqlite {
     /// # Ok(()) }
     /// ```
     pub fn settle(&mut self) -> Result<usize, StoreError> {
+        let place = self.place();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -419,7 +420,7 @@ impl Sqlite {
         let segs = segments::list(&tx, self.schema).map_err(db_error)?;
         let mut written = 0;
         for s in segs.iter().filter(|s| s.waits()) {
-            remake_postings(&tx, s)?;
+            remake_postings(&tx, s, place)?;
             written += 1;
         }
         tx.commit().map_err(db_error)?;
@@ -486,6 +487,16 @@ impl Sqlite {
         Ok(Some(s.table.clone()))
     }
 
+    /// Where this store keeps the postings it writes: the one table from schema
+    /// 9 (whose migration moved every segment's there), a table per segment in
+    /// schema 8.
+    fn place(&self) -> Place {
+        match self.schema >= schema::SHARED_POSTINGS {
+            true => Place::Shared,
+            false => Place::Own,
+        }
+    }
+
     fn require_key(&self) -> Result<(), StoreError> {
         self.key_state.require()
     }
@@ -495,6 +506,7 @@ impl Sqlite {
     /// stored (same id: a replayed batch) is skipped.
     fn insert(&mut self, batch: &Batch) -> Result<(), SinkError> {
         self.require_key()?;
+        let place = self.place();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -504,7 +516,8 @@ impl Sqlite {
         if let Some(later) = self.later.as_mut() {
             for (t, blocks) in later.take() {
                 if let Some(s) = segs.iter_mut().find(|s| s.table == t && s.waits()) {
-                    segments::write_postings(&tx, s, blocks).map_err(sink_error)?;
+                    s.layout =
+                        segments::write_postings(&tx, s, place, blocks).map_err(sink_error)?;
                 }
             }
         }
@@ -645,12 +658,12 @@ impl Sqlite {
 }
 
 /// Makes the postings of sealed segment `s` again, after a purge changed its
-/// rows: those it has, or those it waits for (blocks made from its rows before
-/// are then never written: it no longer waits).
-fn remake_postings(tx: &Connection, s: &Segment) -> Result<(), StoreError> {
-    if s.layout == Layout::Postings || s.waits() {
+/// rows: those it has, or those it waits for, at `place` (blocks made from its
+/// rows before are then never written: it no longer waits).
+fn remake_postings(tx: &Connection, s: &Segment, place: Place) -> Result<(), StoreError> {
+    if matches!(s.layout, Layout::Postings(_)) || s.waits() {
         let blocks = postings::made(tx, &s.table).map_err(db_error)?;
-        segments::write_postings(tx, s, blocks).map_err(db_error)?;
+        segments::write_postings(tx, s, place, blocks).map_err(db_error)?;
     }
     Ok(())
 }
@@ -921,6 +934,7 @@ impl Purger for Sqlite {
             Some(keep) => self.export_segment(keep_from, chunk, keep)?,
             None => None,
         };
+        let place = self.place();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -992,7 +1006,7 @@ impl Purger for Sqlite {
             } else {
                 // Rows of this segment stay: every later one stays too. Its
                 // postings no longer name the rows removed.
-                remake_postings(&tx, s)?;
+                remake_postings(&tx, s, place)?;
                 break;
             }
         }
@@ -1040,6 +1054,7 @@ impl Purger for Sqlite {
         chunk: usize,
         keep: &mut Keep<'_>,
     ) -> Result<Option<(u64, i64)>, StoreError> {
+        let place = self.place();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1079,7 +1094,7 @@ impl Purger for Sqlite {
             )
             .map_err(db_error)?;
             // Its postings no longer hold the erased rows' keys.
-            remake_postings(&tx, s)?;
+            remake_postings(&tx, s, place)?;
             erased = Some((n as u64, last_seq));
             break;
         }
@@ -1121,9 +1136,9 @@ fn select(
 ) -> Result<Vec<(i64, i64, Record)>, StoreError> {
     let columns = format!("time_ns, seq, {RECORD}");
     let params: Vec<SqlValue> = to_sql_values(&sql.params).collect();
-    let rows: Vec<(i64, i64, String)> = match segment.layout {
-        Layout::Postings if !lookups.is_empty() => {
-            let candidates = postings::candidates(conn, &segment.table, lookups)?;
+    let rows: Vec<(i64, i64, String)> = match segment.postings() {
+        Some(p) if !lookups.is_empty() => {
+            let candidates = postings::candidates(conn, &p, lookups)?;
             postings::fetch(
                 conn,
                 &segment.table,
@@ -1137,8 +1152,9 @@ fn select(
                 |r| r.get::<_, String>(2),
             )?
         }
-        layout => {
-            let text = sql.statement_over(&segment.table, &columns, layout == Layout::Indexed);
+        _ => {
+            let indexed = segment.layout == Layout::Indexed;
+            let text = sql.statement_over(&segment.table, &columns, indexed);
             let mut stmt = conn.prepare_cached(&text).map_err(db_error)?;
             stmt.query_map(rusqlite::params_from_iter(params), |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -1161,7 +1177,7 @@ fn newest_of_event(
     event: &str,
     tenant: Option<&str>,
 ) -> Result<Option<(i64, String, String, i64)>, StoreError> {
-    if segment.layout == Layout::Postings {
+    if let Some(p) = segment.postings() {
         let mut lookups = vec![vec![Lookup::Key(postings::Kind::Event, event.to_owned())]];
         let mut filter = "WHERE erased_ns IS NULL".to_string();
         let mut params = Vec::new();
@@ -1170,7 +1186,7 @@ fn newest_of_event(
             filter.push_str(" AND tenant = ?1");
             params.push(SqlValue::Text(t.to_owned()));
         }
-        let candidates = postings::candidates(conn, &segment.table, &lookups)?;
+        let candidates = postings::candidates(conn, &p, &lookups)?;
         let newest = postings::fetch(
             conn,
             &segment.table,
@@ -1278,8 +1294,9 @@ impl Store for Sqlite {
             let sql = match s.layout {
                 Layout::Indexed => events::distinct_events(&s.table),
                 Layout::Open => format!("SELECT DISTINCT event FROM {}", s.table),
-                Layout::Postings => {
-                    names.extend(postings::events(&tx, &s.table)?);
+                Layout::Postings(place) => {
+                    let p = Postings::of(s.n, &s.table, place);
+                    names.extend(postings::events(&tx, &p)?);
                     continue;
                 }
             };
@@ -1313,10 +1330,10 @@ impl Store for Sqlite {
     fn check_indexes(&mut self) -> Result<Vec<IndexFinding>, StoreError> {
         let (tx, segs) = self.snapshot()?;
         let mut out = Vec::new();
-        for s in segs.iter().filter(|s| s.layout == Layout::Postings) {
-            if let Some(detail) = postings::check(&tx, &s.table)? {
+        for (s, p) in segs.iter().filter_map(|s| Some((s, s.postings()?))) {
+            if let Some(detail) = postings::check(&tx, &s.table, &p)? {
                 out.push(IndexFinding {
-                    table: postings::table(&s.table),
+                    table: p.name,
                     detail,
                 });
             }

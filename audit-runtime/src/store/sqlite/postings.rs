@@ -3,9 +3,13 @@
 //! made after the seal, off the writer ([`super::later`]), in one walk of the
 //! segment's tail index (which holds every key) and a hash map per key kind, and
 //! written in key order, in blocks of about
-//! [`BLOCK_BYTES`]: one row of `{segment}_keys` per block, keyed by its first key
-//! (a segment holds ~20 000 distinct entity ids: a row each cost as much as the
-//! index this replaces). The five random-key and few-value indexes a seal built
+//! [`BLOCK_BYTES`]: one row per block, keyed by its first key (a segment holds
+//! ~20 000 distinct entity ids: a row each cost as much as the index this
+//! replaces). From schema 9 every segment's blocks are rows of one table,
+//! `audit_postings`, under the segment's number ([`Place::Shared`]); a segment
+//! sealed in schema 8 had a table of its own, `{segment}_keys` ([`Place::Own`]),
+//! which schema 9's migration moves there: each new table changed the schema,
+//! which every other connection then parses again (docs/STORAGE.md). The five random-key and few-value indexes a seal built
 //! before cost a sort and a B-tree each, on the writer's thread.
 //!
 //! A page filtered on any of those keys reads the postings of its values (a
@@ -71,10 +75,66 @@ const BLOCK_BYTES: usize = 4096;
 /// than match, which the page's `WHERE` leaves out.
 const ENTITY_SEP: char = '\u{1f}';
 
-/// The postings table of segment table `t`.
-pub(super) fn table(t: &str) -> String {
-    format!("{t}_keys")
+/// Where sealed segments' postings are kept (`audit_segments.keyed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// A table per segment, `{segment}_keys` (keyed 2): schema 8.
+    Own,
+    /// Rows of `audit_postings` under the segment's number (keyed 3): schema 9 on.
+    Shared,
 }
+
+/// The postings of one sealed segment: where its blocks are, and how they are
+/// named in errors and findings.
+#[derive(Debug, Clone)]
+pub(super) struct Postings {
+    /// The table holding the blocks.
+    table: String,
+    /// The condition (and `AND`) that keeps this segment's blocks in `table`.
+    only: String,
+    /// Segment number `n` in [`Place::Shared`].
+    n: i64,
+    place: Place,
+    /// What errors and findings call them.
+    pub name: String,
+}
+
+impl Postings {
+    /// The postings of segment `n` (table `t`) kept at `place`.
+    pub(super) fn of(n: i64, t: &str, place: Place) -> Postings {
+        match place {
+            Place::Own => Postings {
+                table: format!("{t}_keys"),
+                only: String::new(),
+                n,
+                place,
+                name: format!("{t}_keys"),
+            },
+            Place::Shared => Postings {
+                table: "audit_postings".into(),
+                only: format!("segment = {n} AND "),
+                n,
+                place,
+                name: format!("audit_postings of {t}"),
+            },
+        }
+    }
+
+    /// Removes them (a segment dropped whole).
+    pub(super) fn drop(&self, conn: &Connection) -> rusqlite::Result<()> {
+        match self.place {
+            Place::Own => conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.table)),
+            Place::Shared => conn
+                .execute("DELETE FROM audit_postings WHERE segment = ?1", [self.n])
+                .map(drop),
+        }
+    }
+}
+
+/// Schema 9's one table of postings (see [`Place::Shared`]).
+pub(super) const SHARED_TABLE: &str = "CREATE TABLE audit_postings (\
+    segment INTEGER NOT NULL, kind INTEGER NOT NULL, key TEXT NOT NULL, block BLOB NOT NULL, \
+    PRIMARY KEY (segment, kind, key)) WITHOUT ROWID;";
 
 /// Which postings a row is looked up in: a key, or every key starting with a
 /// prefix (an entity type without an id).
@@ -126,31 +186,46 @@ pub(super) fn made(conn: &Connection, t: &str) -> rusqlite::Result<Blocks> {
     Ok(blocks(group(conn, t)?))
 }
 
-/// Writes `made` as the postings of segment table `t` (replacing any).
-pub(super) fn write(conn: &Connection, t: &str, made: Blocks) -> rusqlite::Result<()> {
-    let k = table(t);
-    conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {k}; \
-         CREATE TABLE {k} (kind INTEGER NOT NULL, key TEXT NOT NULL, block BLOB NOT NULL, \
-                           PRIMARY KEY (kind, key)) WITHOUT ROWID;"
-    ))?;
-    let mut insert = conn.prepare(&format!(
-        "INSERT INTO {k} (kind, key, block) VALUES (?1, ?2, ?3)"
-    ))?;
+/// Writes `made` as postings `p` (replacing any).
+pub(super) fn write(conn: &Connection, p: &Postings, made: Blocks) -> rusqlite::Result<()> {
+    let k = &p.table;
+    let mut insert = match p.place {
+        Place::Own => {
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {k}; \
+                 CREATE TABLE {k} (kind INTEGER NOT NULL, key TEXT NOT NULL, \
+                                   block BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+            ))?;
+            conn.prepare_cached(&format!(
+                "INSERT INTO {k} (kind, key, block) VALUES (?1, ?2, ?3)"
+            ))?
+        }
+        Place::Shared => {
+            p.drop(conn)?;
+            conn.prepare_cached(&format!(
+                "INSERT INTO {k} (segment, kind, key, block) VALUES ({}, ?1, ?2, ?3)",
+                p.n
+            ))?
+        }
+    };
     for (kind, first, block) in made {
         insert.execute(params![kind as i64, first, block])?;
     }
     Ok(())
 }
 
-/// What is wrong with the postings of segment table `t`, if anything: the
+/// What is wrong with postings `p` of segment table `t`, if anything: the
 /// blocks its rows make now, against those stored, in `(kind, first key)` order.
-pub(super) fn check(conn: &Connection, t: &str) -> Result<Option<String>, StoreError> {
-    let k = table(t);
+pub(super) fn check(
+    conn: &Connection,
+    t: &str,
+    p: &Postings,
+) -> Result<Option<String>, StoreError> {
     let mut made = blocks(group(conn, t).map_err(db)?).into_iter().peekable();
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT kind, key, block FROM {k} ORDER BY kind, key"
+            "SELECT kind, key, block FROM {} WHERE {}1 ORDER BY kind, key",
+            p.table, p.only
         ))
         .map_err(db)?;
     let mut rows = stmt.query([]).map_err(db)?;
@@ -280,24 +355,24 @@ fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
     })
 }
 
-/// The distinct events of a segment with postings.
-pub(super) fn events(conn: &Connection, t: &str) -> Result<Vec<String>, StoreError> {
-    let k = table(t);
+/// The distinct events of a segment with postings `p`.
+pub(super) fn events(conn: &Connection, p: &Postings) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT block FROM {k} WHERE kind = ?1 ORDER BY key"
+            "SELECT block FROM {} WHERE {}kind = ?1 ORDER BY key",
+            p.table, p.only
         ))
         .map_err(db)?;
     let rows = stmt.query([Kind::Event as i64]).map_err(db)?;
     let mut out = Vec::new();
-    each_block(&k, rows, |key, _| {
+    each_block(&p.name, rows, |key, _| {
         out.push(String::from_utf8_lossy(key).into_owned());
         Ok(true)
     })?;
     Ok(out)
 }
 
-/// Hands each `(key, posting)` of the blocks `rows` read from postings table `k`
+/// Hands each `(key, posting)` of the blocks `rows` read from postings named `k`
 /// (their first column) to `each`, in key order, while it returns `true` (the
 /// rest of a block is skipped, the next block read).
 fn each_block(
@@ -351,20 +426,21 @@ fn corrupt(table: &str, message: String) -> StoreError {
     }
 }
 
-/// The `(time_ns, seq)` of the rows of segment table `t` in one posting of each
-/// of `groups`, ascending.
+/// The `(time_ns, seq)` of the rows of a segment in one of its postings `p` of
+/// each of `groups`, ascending.
 pub(super) fn candidates(
     conn: &Connection,
-    t: &str,
+    p: &Postings,
     groups: &[Vec<Lookup>],
 ) -> Result<Vec<(i64, i64)>, StoreError> {
-    let k = table(t);
+    let (k, only) = (&p.table, &p.only);
     // The blocks that may hold keys from `?2` (included) to `?3` (excluded): the
     // last one starting at or before `?2`, and those starting inside.
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT block FROM {k} WHERE kind = ?1 AND key < ?3 AND key >= \
-             coalesce((SELECT max(key) FROM {k} WHERE kind = ?1 AND key <= ?2), ?2) ORDER BY key"
+            "SELECT block FROM {k} WHERE {only}kind = ?1 AND key < ?3 AND key >= \
+             coalesce((SELECT max(key) FROM {k} WHERE {only}kind = ?1 AND key <= ?2), ?2) \
+             ORDER BY key"
         ))
         .map_err(db)?;
     let mut out: Option<Vec<(i64, i64)>> = None;
@@ -388,7 +464,7 @@ pub(super) fn candidates(
                 }
             }
             let rows = stmt.query(params![kind as i64, from, to]).map_err(db)?;
-            each_block(&k, rows, |key, posting| {
+            each_block(&p.name, rows, |key, posting| {
                 let hit = match prefix {
                     false => key == from.as_bytes(),
                     true => key.starts_with(from.as_bytes()),

@@ -133,6 +133,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // a sealed segment waiting for them keeps `keyed = 0`.
     // Segments sealed before keep their indexes.
     "-- no statement: each sealed segment's postings table is made after its seal.",
+    // 9: one table of postings. A segment's postings are rows of `audit_postings`
+    // under its number (`keyed = 3`), not a table of their own: a new table
+    // changed the schema, which every other connection then parsed again, and
+    // that grew with the number of segments (docs/STORAGE.md). `share_postings`
+    // moves schema 8's tables there, in this step's transaction.
+    super::postings::SHARED_TABLE,
 ];
 
 /// The schema version from which the store is a list of segments.
@@ -150,6 +156,10 @@ pub(super) const ONE_OPEN_INDEX: u32 = 7;
 /// The schema version from which a sealed segment has postings instead of the
 /// indexes of [`SEAL_INDEXES`].
 pub(super) const POSTINGS: u32 = 8;
+
+/// The schema version from which every sealed segment's postings are rows of one
+/// table, `audit_postings`.
+pub(super) const SHARED_POSTINGS: u32 = 9;
 
 /// The one index an open segment is written with from schema [`ONE_OPEN_INDEX`]
 /// on (as `audit_records`' names): time first, then every column a page filters
@@ -274,6 +284,9 @@ pub(super) fn migrate(conn: &mut Connection, target: u32) -> Result<u32, StoreEr
         if version + 1 == ONE_OPEN_INDEX {
             open_first_segment(&tx).map_err(db_error)?;
         }
+        if version + 1 == SHARED_POSTINGS {
+            share_postings(&tx).map_err(db_error)?;
+        }
         tx.pragma_update(None, "user_version", version + 1)
             .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
@@ -305,6 +318,26 @@ fn open_first_segment(tx: &Connection) -> rusqlite::Result<()> {
     tx.execute_batch(&format!(
         "{drops}{OPEN_INDEXES}UPDATE audit_segments SET keyed = 0 WHERE n = 0;"
     ))
+}
+
+/// Moves the postings of every segment sealed in schema 8 (a table each,
+/// `{segment}_keys`) into `audit_postings`, under the segment's number, and drops
+/// those tables: their blocks are copied as they are (`check_indexes` still makes
+/// them again from the rows).
+fn share_postings(tx: &Connection) -> rusqlite::Result<()> {
+    let segments: Vec<(i64, String)> = tx
+        .prepare("SELECT n, name FROM audit_segments WHERE keyed = 2 ORDER BY n")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (n, t) in segments {
+        tx.execute_batch(&format!(
+            "INSERT INTO audit_postings (segment, kind, key, block) \
+                 SELECT {n}, kind, key, block FROM {t}_keys; \
+             DROP TABLE {t}_keys; \
+             UPDATE audit_segments SET keyed = 3 WHERE n = {n};"
+        ))?;
+    }
+    Ok(())
 }
 
 /// The `CREATE INDEX` statements of `sql`, spaced and worded alike.

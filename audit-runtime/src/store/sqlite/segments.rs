@@ -19,6 +19,7 @@ use std::cmp::Ordering;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::postings::{Place, Postings};
 use super::schema;
 use crate::store::StoreError;
 use crate::store::query::{Order, Placeholder, field_index_name, field_index_sql};
@@ -56,30 +57,41 @@ pub(super) enum Layout {
     /// Every query index (1): a segment sealed before schema 8, or made before
     /// schema 6.
     Indexed,
-    /// Its tail index and postings (2, [`super::postings`]): sealed from schema 8.
-    Postings,
+    /// Its tail index and postings ([`super::postings`]): sealed from schema 8,
+    /// with a table of its own (2) or, from schema 9, in the one table (3).
+    Postings(Place),
 }
 
 impl Layout {
     fn of(keyed: i64) -> Layout {
         match keyed {
             0 => Layout::Open,
-            2 => Layout::Postings,
+            2 => Layout::Postings(Place::Own),
+            3 => Layout::Postings(Place::Shared),
             _ => Layout::Indexed,
         }
     }
 
     /// The value of `audit_segments.keyed`.
-    fn keyed(self) -> i64 {
+    pub(super) fn keyed(self) -> i64 {
         match self {
             Layout::Open => 0,
             Layout::Indexed => 1,
-            Layout::Postings => 2,
+            Layout::Postings(Place::Own) => 2,
+            Layout::Postings(Place::Shared) => 3,
         }
     }
 }
 
 impl Segment {
+    /// Its postings, if it has them.
+    pub(super) fn postings(&self) -> Option<Postings> {
+        match self.layout {
+            Layout::Postings(place) => Some(Postings::of(self.n, &self.table, place)),
+            _ => None,
+        }
+    }
+
     /// Whether it is sealed and waits for its postings (schema 8: made off the
     /// writer, [`super::later`]); it is read through its tail index until then.
     pub(super) fn waits(&self) -> bool {
@@ -88,18 +100,21 @@ impl Segment {
 }
 
 /// Writes `blocks` as the postings of sealed segment `s` (made from its rows in
-/// their current state), which from then on is read through them.
+/// their current state), at `place`: it is read through them from then on, and
+/// this is its layout.
 pub(super) fn write_postings(
     conn: &Connection,
     s: &Segment,
+    place: Place,
     blocks: super::postings::Blocks,
-) -> rusqlite::Result<()> {
-    super::postings::write(conn, &s.table, blocks)?;
+) -> rusqlite::Result<Layout> {
+    super::postings::write(conn, &Postings::of(s.n, &s.table, place), blocks)?;
+    let layout = Layout::Postings(place);
     conn.execute(
         "UPDATE audit_segments SET keyed = ?1 WHERE n = ?2",
-        [Layout::Postings.keyed(), s.n],
+        [layout.keyed(), s.n],
     )?;
-    Ok(())
+    Ok(layout)
 }
 
 /// What a sealed segment holds: bounds that stay true as rows are erased or purged.
@@ -294,11 +309,10 @@ fn field_names(conn: &Connection, table: &str) -> Result<Vec<String>, rusqlite::
 /// frees its pages without touching its rows one by one).
 pub(super) fn drop_segment(conn: &Connection, segment: &Segment) -> Result<(), rusqlite::Error> {
     debug_assert!(segment.sealed.is_some(), "only a sealed segment is dropped");
-    conn.execute_batch(&format!(
-        "DROP TABLE {}; DROP TABLE IF EXISTS {}",
-        segment.table,
-        super::postings::table(&segment.table)
-    ))?;
+    if let Some(postings) = segment.postings() {
+        postings.drop(conn)?;
+    }
+    conn.execute_batch(&format!("DROP TABLE {}", segment.table))?;
     conn.execute("DELETE FROM audit_segments WHERE n = ?1", [segment.n])?;
     Ok(())
 }
