@@ -658,13 +658,16 @@ impl Sqlite {
 }
 
 /// Makes the postings of sealed segment `s` again, after a purge changed its
-/// rows: those it has, or those it waits for, at `place` (blocks made from its
-/// rows before are then never written: it no longer waits).
+/// rows: those it has, where they are, or those it waits for, at `place` (blocks
+/// made from its rows before are then never written: it no longer waits).
 fn remake_postings(tx: &Connection, s: &Segment, place: Place) -> Result<(), StoreError> {
-    if matches!(s.layout, Layout::Postings(_)) || s.waits() {
-        let blocks = postings::made(tx, &s.table).map_err(db_error)?;
-        segments::write_postings(tx, s, place, blocks).map_err(db_error)?;
-    }
+    let place = match s.layout {
+        Layout::Postings(held) => held,
+        _ if s.waits() => place,
+        _ => return Ok(()),
+    };
+    let blocks = postings::made(tx, &s.table).map_err(db_error)?;
+    segments::write_postings(tx, s, place, blocks).map_err(db_error)?;
     Ok(())
 }
 

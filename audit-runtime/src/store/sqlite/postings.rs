@@ -5,12 +5,14 @@
 //! written in key order, in blocks of about
 //! [`BLOCK_BYTES`]: one row per block, keyed by its first key (a segment holds
 //! ~20 000 distinct entity ids: a row each cost as much as the index this
-//! replaces). From schema 9 every segment's blocks are rows of one table,
-//! `audit_postings`, under the segment's number ([`Place::Shared`]); a segment
-//! sealed in schema 8 had a table of its own, `{segment}_keys` ([`Place::Own`]),
-//! which schema 9's migration moves there: each new table changed the schema,
-//! which every other connection then parses again (docs/STORAGE.md). The five random-key and few-value indexes a seal built
-//! before cost a sort and a B-tree each, on the writer's thread.
+//! replaces). The five random-key and few-value indexes a seal built before cost
+//! a sort and a B-tree each, on the writer's thread.
+//!
+//! From schema 9 every segment's blocks are rows of one table, `audit_postings`,
+//! under the segment's number ([`Place::Shared`]). A segment sealed in schema 8
+//! had a table of its own, `{segment}_keys` ([`Place::Own`]), which schema 9's
+//! migration moves there: each new table changed the schema, which every other
+//! connection then parsed again (docs/STORAGE.md).
 //!
 //! A page filtered on any of those keys reads the postings of its values (a
 //! row's time and position, ~3–6 bytes each), keeps the positions in every
@@ -92,7 +94,7 @@ pub(super) struct Postings {
     table: String,
     /// The condition (and `AND`) that keeps this segment's blocks in `table`.
     only: String,
-    /// Segment number `n` in [`Place::Shared`].
+    /// The segment's number (its blocks' first key in [`Place::Shared`]).
     n: i64,
     place: Place,
     /// What errors and findings call them.
@@ -120,8 +122,8 @@ impl Postings {
         }
     }
 
-    /// Removes them (a segment dropped whole).
-    pub(super) fn drop(&self, conn: &Connection) -> rusqlite::Result<()> {
+    /// Removes them (a segment dropped whole, or postings made again).
+    pub(super) fn remove(&self, conn: &Connection) -> rusqlite::Result<()> {
         match self.place {
             Place::Own => conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.table)),
             Place::Shared => conn
@@ -201,7 +203,7 @@ pub(super) fn write(conn: &Connection, p: &Postings, made: Blocks) -> rusqlite::
             ))?
         }
         Place::Shared => {
-            p.drop(conn)?;
+            p.remove(conn)?;
             conn.prepare_cached(&format!(
                 "INSERT INTO {k} (segment, kind, key, block) VALUES ({}, ?1, ?2, ?3)",
                 p.n

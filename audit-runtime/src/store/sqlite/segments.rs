@@ -310,7 +310,7 @@ fn field_names(conn: &Connection, table: &str) -> Result<Vec<String>, rusqlite::
 pub(super) fn drop_segment(conn: &Connection, segment: &Segment) -> Result<(), rusqlite::Error> {
     debug_assert!(segment.sealed.is_some(), "only a sealed segment is dropped");
     if let Some(postings) = segment.postings() {
-        postings.drop(conn)?;
+        postings.remove(conn)?;
     }
     conn.execute_batch(&format!("DROP TABLE {}", segment.table))?;
     conn.execute("DELETE FROM audit_segments WHERE n = ?1", [segment.n])?;
