@@ -36,6 +36,19 @@ fn ids(records: &[Record]) -> Vec<uuid::Uuid> {
     records.iter().map(|r| r.id).collect()
 }
 
+/// A store of 25 shuffled records in segments of 10 (two sealed), their
+/// postings written.
+fn settled(dir: &Path, name: &str) -> Sqlite {
+    let mut store = fresh(dir, name, 10);
+    write(
+        &mut store,
+        &mut Chain::new(),
+        (0..25).map(shuffled).collect(),
+    );
+    store.settle().unwrap();
+    store
+}
+
 fn sql(path: &Path, sql: &str) {
     rusqlite::Connection::open(path)
         .unwrap()
@@ -926,13 +939,7 @@ fn a_segment_cut_by_a_purge_has_postings_of_its_rows_only() {
 #[test]
 fn a_corrupt_posting_is_an_error_not_fewer_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = fresh(dir.path(), "c.db", 10);
-    write(
-        &mut store,
-        &mut Chain::new(),
-        (0..25).map(shuffled).collect(),
-    );
-    store.settle().unwrap();
+    let mut store = settled(dir.path(), "c.db");
     assert!(!collect(&mut store, &Query::for_tenant("acme")).is_empty());
     sql(
         store.path(),
@@ -1124,13 +1131,7 @@ fn a_key_that_is_not_text_does_not_stop_the_seal() {
 #[test]
 fn postings_that_no_longer_match_the_rows_are_found() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = fresh(dir.path(), "i.db", 10);
-    write(
-        &mut store,
-        &mut Chain::new(),
-        (0..25).map(shuffled).collect(),
-    );
-    store.settle().unwrap();
+    let mut store = settled(dir.path(), "i.db");
     assert_eq!(store.check_indexes().unwrap(), []);
     let u1 = Query::all().actor("u-1");
     let before = collect(&mut store, &u1).len();
