@@ -955,6 +955,22 @@ fn a_corrupt_posting_is_an_error_not_fewer_rows() {
     );
 }
 
+/// Queries on every kind of posting (actor id and email, entity with and without
+/// an id, tenant with actor and time, event) that the migration tests read.
+fn keyed_queries() -> [Query; 7] {
+    [
+        Query::all(),
+        Query::all().actor("u-1"),
+        Query::all().actor("kim@globex.test"),
+        Query::all().entity("app", Some("app-2")),
+        Query::all().entity("user", None::<&str>),
+        Query::for_tenant("acme")
+            .actor("u-2")
+            .since(Timestamp::from_nanos(T0 + 100 * MS)),
+        Query::all().events(["user_login"]),
+    ]
+}
+
 /// A store of schema 7 (sealed segments with every query index) migrates without
 /// touching a row: its sealed segments keep their indexes, the open one gets
 /// postings at its seal (schema 8 on; in schema 9's one table); every query
@@ -965,17 +981,7 @@ fn a_schema_7_store_migrates_to_postings_at_seal() {
     let path = dir.path().join("v7.db");
     let (records, mut one, mut store, mut chain) = migrating(dir.path(), &path, 7);
     write(&mut store, &mut chain, records[45..].to_vec());
-    let queries = [
-        Query::all(),
-        Query::all().actor("u-1"),
-        Query::all().actor("kim@globex.test"),
-        Query::all().entity("app", Some("app-2")),
-        Query::all().entity("user", None::<&str>),
-        Query::for_tenant("acme")
-            .actor("u-2")
-            .since(Timestamp::from_nanos(T0 + 100 * MS)),
-        Query::all().events(["user_login"]),
-    ];
+    let queries = keyed_queries();
     // Read while the segment sealed at schema 8 may still wait for its postings,
     // and once they are written.
     reads_alike(&mut one, &mut store, &queries, 7);
@@ -1086,17 +1092,7 @@ fn a_schema_8_store_moves_its_postings_into_one_table() {
     write(&mut store, &mut chain, records[45..].to_vec());
     store.settle().unwrap();
     assert_eq!(layout(&path), [(3, 0), (3, 0), (3, 0), (0, 0)]);
-    let queries = [
-        Query::all(),
-        Query::all().actor("u-1"),
-        Query::all().actor("kim@globex.test"),
-        Query::all().entity("app", Some("app-2")),
-        Query::all().entity("user", None::<&str>),
-        Query::for_tenant("acme")
-            .actor("u-2")
-            .since(Timestamp::from_nanos(T0 + 100 * MS)),
-        Query::all().events(["user_login"]),
-    ];
+    let queries = keyed_queries();
     reads_alike(&mut one, &mut store, &queries, 7);
     assert_eq!(store.check_indexes().unwrap(), []);
     let v = store.verify().unwrap();

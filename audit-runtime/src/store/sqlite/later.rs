@@ -149,6 +149,29 @@ pub(super) mod tests {
         }
     }
 
+    /// `audit_segments.keyed` of segment `n` of the store at `path`.
+    fn keyed(path: &std::path::Path, n: i64) -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT keyed FROM audit_segments WHERE n = ?1", [n], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    /// Writes `rows` one at a time, a few ms apart, until segments 0, 1 and 2 have
+    /// their postings (in the one table); fails if `rows` run out first.
+    fn write_until_keyed(store: &mut crate::store::Sqlite, rows: &[crate::sinks::Item]) {
+        use crate::sinks::Sink;
+        let path = store.path().to_path_buf();
+        let mut rows = rows.chunks(1);
+        while [0, 1, 2].iter().any(|n| keyed(&path, *n) != 3) {
+            let row = rows.next().expect("the segments never got their postings");
+            store.write(row).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// A panic while making a segment's postings leaves the segment waiting (read
     /// through its time index) and the writer writing; the segment is asked for
     /// again after the next seal, and gets them.
@@ -162,14 +185,6 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.db");
         let mut store = Sqlite::options().segment_rows(20).open(&path).unwrap();
-        let keyed = |n: i64| -> i64 {
-            rusqlite::Connection::open(&path)
-                .unwrap()
-                .query_row("SELECT keyed FROM audit_segments WHERE n = ?1", [n], |r| {
-                    r.get(0)
-                })
-                .unwrap()
-        };
         let mut chain = Chain::new();
         let canonical = store.path().canonicalize().unwrap();
         PANICS_FOR
@@ -183,7 +198,7 @@ pub(super) mod tests {
             store.write(&rows[i..i + 1]).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert_eq!(keyed(0), 0, "the segment waits");
+        assert_eq!(keyed(&path, 0), 0, "the segment waits");
         let page = store.query(&Query::all().actor("u-3").limit(100)).unwrap();
         assert_eq!(page.records.len(), 9);
         PANICS_FOR
@@ -191,13 +206,7 @@ pub(super) mod tests {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|p| *p != canonical);
         // After the next seals, every waiting segment is asked for again.
-        let mut i = 60;
-        while [0, 1, 2].iter().any(|n| keyed(*n) != 3) {
-            assert!(i < 200, "the segments never got their postings");
-            store.write(&rows[i..i + 1]).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            i += 1;
-        }
+        write_until_keyed(&mut store, &rows[60..]);
         assert_eq!(store.check_indexes().unwrap(), []);
         assert!(store.verify().unwrap().is_intact());
     }
@@ -244,21 +253,7 @@ pub(super) mod tests {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(p, _)| *p != canonical);
         // The next seal starts it, and both waiting segments get their postings.
-        let keyed = |n: i64| -> i64 {
-            rusqlite::Connection::open(&path)
-                .unwrap()
-                .query_row("SELECT keyed FROM audit_segments WHERE n = ?1", [n], |r| {
-                    r.get(0)
-                })
-                .unwrap()
-        };
-        let mut i = 41;
-        while [0, 1, 2].iter().any(|n| keyed(*n) != 3) {
-            assert!(i < 100, "the segments never got their postings");
-            store.write(&rows[i..i + 1]).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            i += 1;
-        }
+        write_until_keyed(&mut store, &rows[41..]);
         assert_eq!(store.check_indexes().unwrap(), []);
         assert!(store.verify().unwrap().is_intact());
     }

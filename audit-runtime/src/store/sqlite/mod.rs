@@ -639,10 +639,7 @@ impl Sqlite {
         }
         if self.later.is_none() {
             match later::Later::start(&self.path) {
-                Ok(later) => {
-                    self.later = Some(later);
-                    self.later_failed = false;
-                }
+                Ok(later) => self.later = Some(later),
                 Err(e) => {
                     self.later_failed = true;
                     eprintln!("audit: sealed segments wait for their postings: {e}");

@@ -90,42 +90,44 @@ pub(super) enum Place {
 /// named in errors and findings.
 #[derive(Debug, Clone)]
 pub(super) struct Postings {
-    /// The table holding the blocks.
-    table: String,
-    /// The condition (and `AND`) that keeps this segment's blocks in `table`.
-    only: String,
     /// The segment's number (its blocks' first key in [`Place::Shared`]).
     n: i64,
     place: Place,
-    /// What errors and findings call them.
+    /// What errors and findings call them (in [`Place::Own`], their table).
     pub name: String,
 }
 
 impl Postings {
     /// The postings of segment `n` (table `t`) kept at `place`.
     pub(super) fn of(n: i64, t: &str, place: Place) -> Postings {
-        match place {
-            Place::Own => Postings {
-                table: format!("{t}_keys"),
-                only: String::new(),
-                n,
-                place,
-                name: format!("{t}_keys"),
-            },
-            Place::Shared => Postings {
-                table: "audit_postings".into(),
-                only: format!("segment = {n} AND "),
-                n,
-                place,
-                name: format!("audit_postings of {t}"),
-            },
+        let name = match place {
+            Place::Own => format!("{t}_keys"),
+            Place::Shared => format!("audit_postings of {t}"),
+        };
+        Postings { n, place, name }
+    }
+
+    /// The table holding the blocks.
+    fn table(&self) -> &str {
+        match self.place {
+            Place::Own => &self.name,
+            Place::Shared => "audit_postings",
+        }
+    }
+
+    /// The condition (and `AND`) that keeps this segment's blocks in
+    /// [`table`](Self::table).
+    fn only(&self) -> String {
+        match self.place {
+            Place::Own => String::new(),
+            Place::Shared => format!("segment = {} AND ", self.n),
         }
     }
 
     /// Removes them (a segment dropped whole, or postings made again).
     pub(super) fn remove(&self, conn: &Connection) -> rusqlite::Result<()> {
         match self.place {
-            Place::Own => conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.table)),
+            Place::Own => conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.table())),
             Place::Shared => conn
                 .execute("DELETE FROM audit_postings WHERE segment = ?1", [self.n])
                 .map(drop),
@@ -190,7 +192,7 @@ pub(super) fn made(conn: &Connection, t: &str) -> rusqlite::Result<Blocks> {
 
 /// Writes `made` as postings `p` (replacing any).
 pub(super) fn write(conn: &Connection, p: &Postings, made: Blocks) -> rusqlite::Result<()> {
-    let k = &p.table;
+    let k = p.table();
     let mut insert = match p.place {
         Place::Own => {
             conn.execute_batch(&format!(
@@ -227,7 +229,8 @@ pub(super) fn check(
     let mut stmt = conn
         .prepare(&format!(
             "SELECT kind, key, block FROM {} WHERE {}1 ORDER BY kind, key",
-            p.table, p.only
+            p.table(),
+            p.only()
         ))
         .map_err(db)?;
     let mut rows = stmt.query([]).map_err(db)?;
@@ -362,7 +365,8 @@ pub(super) fn events(conn: &Connection, p: &Postings) -> Result<Vec<String>, Sto
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT block FROM {} WHERE {}kind = ?1 ORDER BY key",
-            p.table, p.only
+            p.table(),
+            p.only()
         ))
         .map_err(db)?;
     let rows = stmt.query([Kind::Event as i64]).map_err(db)?;
@@ -435,7 +439,7 @@ pub(super) fn candidates(
     p: &Postings,
     groups: &[Vec<Lookup>],
 ) -> Result<Vec<(i64, i64)>, StoreError> {
-    let (k, only) = (&p.table, &p.only);
+    let (k, only) = (p.table(), p.only());
     // The blocks that may hold keys from `?2` (included) to `?3` (excluded): the
     // last one starting at or before `?2`, and those starting inside.
     let mut stmt = conn
