@@ -5,7 +5,9 @@
 //! three producer threads (a hang outlasts the stall timeout, so the hung sink's
 //! batches are spooled around it and replayed). Afterwards every event the ledger says was emitted is
 //! accounted for, per sink: delivered, in the spool, dead-lettered with a reason,
-//! reported lost (a full disk) or destroyed by the corruption the test made.
+//! reported lost (a dead letter the full disk refused; undelivered records are held
+//! in memory until the disk or the sink takes them) or destroyed by the corruption
+//! the test made.
 //!
 //! CI runs three seeds. The soak: `AUDIT_CHAOS_SEEDS=1-200 cargo test --release
 //! --test chaos -- --nocapture` (result in BENCHMARKS.md). Needs root for the tmpfs
@@ -363,8 +365,8 @@ fn spooled_names(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Records each child reported lost on standard error: spool writes that failed
-/// ("sink `x`: N records not written ...; these records are lost") and dead letters
+/// Records each child reported lost on standard error: records given up at shutdown
+/// while held ("sink `x`: N records ...; these records are lost") and dead letters
 /// that could not be kept ("sink `x` refused N records ..., and they could not be
 /// kept").
 fn reported_lost(dir: &Path, sink: &str, runs: u64) -> u64 {

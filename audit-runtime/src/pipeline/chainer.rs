@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded, unbounded};
 use uuid::Uuid;
 
 use super::Config;
+use super::metrics::add;
 use super::sink_thread::{SinkHandle, SinkMsg, Undelivered, divert, lock};
 use crate::EventSpec;
 use crate::dispatch::DeliveryError;
@@ -42,6 +44,10 @@ pub(super) enum Stage {
 
 /// Batches handed from the builder to the chainer before the builder waits.
 pub(super) const STAGE_QUEUE: usize = 4;
+
+/// How often the chainer tries again to spool a stalled sink's batch that a full
+/// disk refused.
+const STALLED_RETRY: Duration = Duration::from_millis(50);
 
 /// The second stage.
 pub(super) struct Chainer {
@@ -158,13 +164,16 @@ impl Chainer {
 
     /// Queues a batch for a sink thread; if its queue stays full for the stall
     /// timeout (the sink hangs), spools this and the sink's next batches to its
-    /// stalled spool instead, so that the other sinks go on. Returns whether the
-    /// batch was queued or spooled (not: the sink thread is gone).
+    /// stalled spool instead, so that the other sinks go on. If that spool cannot be
+    /// written either (a full disk), waits until the spool or the sink takes the
+    /// batch: every sink then waits, and through the queue the callers, instead of
+    /// records being lost; only a shutdown gives the batch up (counted `lost`).
+    /// Returns whether the batch was queued or spooled (not: the sink thread is gone).
     fn hand_over(
         &self,
         sink: &SinkHandle,
-        items: Vec<Item>,
-        reply: Option<Sender<Undelivered>>,
+        mut items: Vec<Item>,
+        mut reply: Option<Sender<Undelivered>>,
     ) -> bool {
         let answer = |reply: Option<Sender<Undelivered>>, items: &[Item], why: String| {
             if let Some(reply) = reply {
@@ -173,31 +182,63 @@ impl Chainer {
                 ));
             }
         };
-        {
-            let mut d = lock(&sink.stalled);
-            if d.diverted {
-                let why = divert(sink, &mut d, &items);
-                answer(reply, &items, why);
-                return true;
-            }
-        }
-        match sink
-            .tx
-            .send_timeout(SinkMsg::Batch(items, reply), self.config.stall_timeout)
-        {
-            Ok(()) => true,
-            Err(SendTimeoutError::Timeout(SinkMsg::Batch(items, reply))) => {
+        let mut waiting = false;
+        loop {
+            {
                 let mut d = lock(&sink.stalled);
-                d.diverted = true;
-                eprintln!(
-                    "audit: sink `{}` took no batch for {:?}; spooling its records until it catches up",
-                    sink.name, self.config.stall_timeout
-                );
-                let why = divert(sink, &mut d, &items);
-                answer(reply, &items, why);
-                true
+                if d.diverted {
+                    let why = match divert(sink, &mut d, &items) {
+                        Ok(()) => {
+                            if waiting {
+                                eprintln!("audit: sink `{}`: spooled after waiting", sink.name);
+                            }
+                            "the sink is stalled; spooled for replay".to_owned()
+                        }
+                        Err(e) if self.config.closing.load(Ordering::SeqCst) => {
+                            add(&sink.counters.lost, items.len());
+                            eprintln!(
+                                "audit: sink `{}`: {e}, the sink stalled and the pipeline shutting down; these records are lost",
+                                sink.name
+                            );
+                            format!("the sink is stalled, and the spool failed: {e}")
+                        }
+                        Err(e) => {
+                            if !waiting {
+                                waiting = true;
+                                eprintln!(
+                                    "audit: sink `{}`: {e}; waiting until the sink or its spool takes them",
+                                    sink.name
+                                );
+                            }
+                            drop(d);
+                            // Until the disk has room, or the sink caught up and
+                            // replayed the stalled spool (the queue is open again).
+                            std::thread::sleep(STALLED_RETRY);
+                            continue;
+                        }
+                    };
+                    answer(reply, &items, why);
+                    return true;
+                }
             }
-            Err(_) => false,
+            match sink
+                .tx
+                .send_timeout(SinkMsg::Batch(items, reply), self.config.stall_timeout)
+            {
+                Ok(()) => return true,
+                Err(SendTimeoutError::Timeout(SinkMsg::Batch(i, r))) => {
+                    (items, reply) = (i, r);
+                    let mut d = lock(&sink.stalled);
+                    if !d.diverted {
+                        d.diverted = true;
+                        eprintln!(
+                            "audit: sink `{}` took no batch for {:?}; spooling its records until it catches up",
+                            sink.name, self.config.stall_timeout
+                        );
+                    }
+                }
+                Err(_) => return false,
+            }
         }
     }
 

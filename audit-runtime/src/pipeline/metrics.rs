@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub recovered: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub lost: AtomicU64,
+    /// A gauge, not a count: records held in memory now.
+    pub held: AtomicU64,
     pub panicked: AtomicU64,
     pub corrupt: AtomicU64,
 }
@@ -57,9 +59,17 @@ pub struct SinkMetrics {
     /// Records the sink refused for good, or that it panicked on: kept with the reason
     /// in the spool's `dead` directory.
     pub dead_lettered: u64,
-    /// Records neither delivered nor kept: their spool or dead-letter write failed
-    /// (a full disk); each loss is also reported on standard error with its error.
+    /// Records neither delivered nor kept, each loss also reported on standard error
+    /// with its error: a dead-letter write that failed (a full disk), or records held
+    /// in memory when the pipeline shut down (see `held`).
     pub lost: u64,
+    /// Records held in memory now: the sink was down (or hung) and its spool could
+    /// not be written (a full disk). They are delivered or spooled as soon as either
+    /// takes them, in order; meanwhile the sink takes no more than a bounded number,
+    /// so the wait reaches the callers through the queue instead of losing records.
+    /// What is still held when [`Auditor::shutdown`](crate::Auditor::shutdown) gives
+    /// up is counted in `lost`.
+    pub held: u64,
     /// Panics of the sink caught by the pipeline (each one's batch is dead-lettered).
     pub panicked: u64,
     /// Damaged stretches of spool met during replay.
@@ -77,6 +87,7 @@ impl SinkMetrics {
             recovered: get(&c.recovered),
             dead_lettered: get(&c.dead_lettered),
             lost: get(&c.lost),
+            held: get(&c.held),
             panicked: get(&c.panicked),
             corrupt: get(&c.corrupt),
         }
@@ -89,7 +100,11 @@ impl SinkMetrics {
 
     /// Whether every record of this run that this sink took was delivered.
     pub fn is_clean(&self) -> bool {
-        self.undelivered() == 0 && self.dead_lettered == 0 && self.lost == 0 && self.panicked == 0
+        self.undelivered() == 0
+            && self.dead_lettered == 0
+            && self.lost == 0
+            && self.held == 0
+            && self.panicked == 0
     }
 }
 

@@ -146,6 +146,10 @@ pub(crate) struct Config {
     pub sync_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub stall_timeout: Duration,
+    /// Set once [`Auditor::shutdown`] has flushed what it could: from then on, records
+    /// that neither a sink nor its spool takes (a full disk) are reported lost instead
+    /// of waited for.
+    pub closing: AtomicBool,
 }
 
 /// Configures and starts a pipeline: see [`Auditor::builder`].
@@ -233,7 +237,9 @@ impl AuditorBuilder {
     /// How long a sink may take no batch, its queue full, before the pipeline stops
     /// waiting for it: its records then go to its spool (`<sink>/stalled`) and are
     /// replayed, in order, once it catches up, while the other sinks go on
-    /// (default 5 s).
+    /// (default 5 s). If that spool cannot be written (a full disk), the pipeline
+    /// waits for the sink after all: nothing is lost, every sink and then the
+    /// callers wait.
     pub fn stall_timeout(mut self, d: Duration) -> Self {
         self.stall_timeout = d;
         self
@@ -259,6 +265,7 @@ impl AuditorBuilder {
             sync_timeout: self.sync_timeout,
             shutdown_timeout: self.shutdown_timeout,
             stall_timeout: self.stall_timeout,
+            closing: AtomicBool::new(false),
         });
 
         let mut names = Vec::new();
@@ -329,6 +336,7 @@ impl AuditorBuilder {
             shutdown_timeout: self.shutdown_timeout,
             sync_timeout: self.sync_timeout,
             block_timeout: self.block_timeout,
+            config: Arc::clone(&config),
         });
         let worker = builder::Worker::new(
             rx,
@@ -396,6 +404,8 @@ pub(crate) struct Shared {
     shutdown_timeout: Duration,
     sync_timeout: Duration,
     block_timeout: Option<Duration>,
+    /// The threads' settings; `closing` is set from here.
+    config: Arc<Config>,
 }
 
 /// A running pipeline. Cheap to clone; implements [`Dispatch`].
@@ -490,10 +500,11 @@ impl fmt::Display for ShutdownReport {
         for s in self.sinks.iter().filter(|s| !s.is_clean()) {
             write!(
                 f,
-                " sink `{}`: {} delivered, {} still in its spool (replayed at the next start), {} dead-lettered, {} lost, {} panics;",
+                " sink `{}`: {} delivered, {} still in its spool (replayed at the next start), {} held in memory, {} dead-lettered, {} lost, {} panics;",
                 s.name,
                 s.delivered,
                 s.undelivered(),
+                s.held,
                 s.dead_lettered,
                 s.lost,
                 s.panicked
@@ -552,6 +563,9 @@ impl Auditor {
             self.shared.drained.store(self.flush(), Ordering::SeqCst);
         }
         if !self.shared.closed.swap(true, Ordering::SeqCst) {
+            // Records held for want of disk are given up from here, so that the
+            // threads can stop (each loss is counted and reported).
+            self.shared.config.closing.store(true, Ordering::SeqCst);
             // Callers that saw the pipeline open finish their send first, so the
             // shutdown message is behind every accepted event.
             let deadline = Instant::now() + self.shared.shutdown_timeout;

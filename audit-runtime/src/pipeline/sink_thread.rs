@@ -7,11 +7,19 @@
 //! serving later batches and no other sink notices. A permanent error (or a panic) on
 //! a batch of several records is narrowed down by halving the batch, so that only the
 //! records that cause it are dead-lettered, each with its reason.
+//!
+//! A spool that cannot be written while the sink is down (a full disk) loses
+//! nothing: the thread holds the records in memory, in order, and delivers or
+//! spools them as soon as the sink or the disk takes them. It holds at most
+//! [`HOLD_LIMIT`] records and then stops taking batches, so the wait reaches the
+//! chainer and, through the queues, the callers. Only a shutdown gives up on held
+//! records, each counted `lost` and reported.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use uuid::Uuid;
@@ -26,6 +34,9 @@ use crate::spool::{Spool, SpoolEntry};
 const HEALTH_INTERVAL: Duration = Duration::from_millis(250);
 /// Batches queued to one sink thread before the worker waits.
 pub(crate) const SINK_QUEUE: usize = 16;
+/// Records a sink thread holds in memory (its spool could not be written while the
+/// sink was down) before it stops taking batches.
+pub(crate) const HOLD_LIMIT: usize = 10_000;
 
 /// The records of a batch that were not delivered, and why (empty: all delivered).
 pub(crate) type Undelivered = Arc<Vec<(Uuid, String)>>;
@@ -74,6 +85,11 @@ pub(crate) struct SinkRunner {
     counters: Arc<Counters>,
     /// Records wait in the spool: new batches must queue behind them.
     degraded: bool,
+    /// Records neither the sink nor the spool took (a full disk), oldest first:
+    /// newer than the spool's, older than the stalled spool's.
+    held: Vec<Item>,
+    /// When the spool last refused the held records, and its error.
+    spool_failed: Option<(Instant, String)>,
     /// Where written batches go to be freed (see `WRITTEN_QUEUE` in the module
     /// above).
     written: Option<Sender<Vec<Item>>>,
@@ -104,6 +120,8 @@ impl SinkRunner {
             config,
             counters: Arc::default(),
             degraded,
+            held: Vec::new(),
+            spool_failed: None,
             written: None,
         }
     }
@@ -136,6 +154,12 @@ impl SinkRunner {
         }
         let mut next: Option<SinkMsg> = None;
         loop {
+            // Holding all it may: no batch is taken until the sink or the disk takes
+            // what is held, so the chainer and the callers wait instead.
+            while self.held.len() >= HOLD_LIMIT && !self.closing() {
+                std::thread::sleep(HEALTH_INTERVAL);
+                self.retry();
+            }
             let msg = match next.take() {
                 Some(m) => Ok(m),
                 None => rx.recv_timeout(HEALTH_INTERVAL),
@@ -170,24 +194,21 @@ impl SinkRunner {
                     }
                 }
                 Ok(SinkMsg::Flush(ack)) => {
-                    if self.degraded {
-                        self.recover();
-                    }
+                    self.retry();
                     self.flush_sink();
                     let _ = ack.send(());
                 }
                 Ok(SinkMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                    if self.degraded {
-                        self.recover();
-                    }
+                    self.retry();
                     self.flush_sink();
+                    // One last try at the spool, however recent the last failure.
+                    self.spool_failed = None;
+                    if let Err(e) = self.spool_held() {
+                        self.lose_held(&e);
+                    }
                     return;
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.degraded {
-                        self.recover();
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => self.retry(),
             }
             // Diverted batches are newer than everything queued before them: they are
             // replayed once the queue is empty.
@@ -196,6 +217,20 @@ impl SinkRunner {
                 self.recover();
             }
         }
+    }
+
+    /// Whether the pipeline is shutting down (held records are then given up).
+    fn closing(&self) -> bool {
+        self.config.closing.load(Ordering::SeqCst)
+    }
+
+    /// Tries again to deliver what waits (the spool, held records, the stalled
+    /// spool), and to spool what is held if the sink is still down.
+    fn retry(&mut self) {
+        if self.degraded {
+            self.recover();
+        }
+        let _ = self.spool_held();
     }
 
     fn flush_sink(&mut self) {
@@ -282,23 +317,117 @@ impl SinkRunner {
             .collect()
     }
 
+    /// Spools `items` behind what is held; what the spool does not take is held
+    /// (or, once the pipeline is closing, lost). Returns the records' reasons.
     fn spool_items(&mut self, items: Vec<Item>, why: &str) -> Vec<(Uuid, String)> {
-        let entries: Vec<SpoolEntry> = items.iter().map(entry_of).collect();
-        let reason = match self.spool.append(&entries) {
-            Ok(()) => {
-                add(&self.counters.spooled, items.len());
-                format!("{why}; spooled for replay")
-            }
-            Err(e) => {
-                add(&self.counters.lost, items.len());
-                eprintln!("audit: sink `{}`: {e}; these records are lost", self.name);
+        let ids: Vec<Uuid> = items.iter().map(|i| i.record().id).collect();
+        self.held.extend(items);
+        let reason = match self.spool_held() {
+            Ok(()) => format!("{why}; spooled for replay"),
+            Err(e) if self.closing() => {
+                self.lose_held(&e);
                 format!("{why}; and the spool failed: {e}")
             }
+            Err(e) => format!(
+                "{why}; and the spool failed ({e}): held in memory until the sink or the spool takes it"
+            ),
         };
-        items
-            .iter()
-            .map(|i| (i.record().id, reason.clone()))
-            .collect()
+        ids.into_iter().map(|id| (id, reason.clone())).collect()
+    }
+
+    /// Appends the held records to the spool, in order, all or none; after a
+    /// failure, tries again only once [`HEALTH_INTERVAL`] has passed (each try
+    /// encodes everything held). Returns the spool's error.
+    fn spool_held(&mut self) -> Result<(), String> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        if let Some((at, e)) = &self.spool_failed
+            && at.elapsed() < HEALTH_INTERVAL
+        {
+            let e = e.clone();
+            self.count_held();
+            return Err(e);
+        }
+        let entries: Vec<SpoolEntry> = self.held.iter().map(entry_of).collect();
+        let was_held = self.counters.held.load(Ordering::Relaxed) > 0;
+        match self.spool.append(&entries) {
+            Ok(()) => {
+                add(&self.counters.spooled, self.held.len());
+                if was_held {
+                    eprintln!(
+                        "audit: sink `{}`: {} records held in memory are spooled now",
+                        self.name,
+                        self.held.len()
+                    );
+                }
+                self.held.clear();
+                self.spool_failed = None;
+                self.count_held();
+                Ok(())
+            }
+            Err(e) => {
+                if !was_held {
+                    eprintln!(
+                        "audit: sink `{}`: {e}; holding them in memory until the sink or its spool takes them",
+                        self.name
+                    );
+                }
+                self.spool_failed = Some((Instant::now(), e.to_string()));
+                self.count_held();
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Gives up the held records (the pipeline is shutting down): counted and
+    /// reported lost.
+    fn lose_held(&mut self, e: &str) {
+        if self.held.is_empty() {
+            return;
+        }
+        add(&self.counters.lost, self.held.len());
+        eprintln!(
+            "audit: sink `{}`: {} records held in memory at shutdown, the sink down and the spool failing ({e}); these records are lost",
+            self.name,
+            self.held.len()
+        );
+        self.held.clear();
+        self.count_held();
+    }
+
+    fn count_held(&self) {
+        self.counters
+            .held
+            .store(self.held.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Writes the held records (the spool before them is replayed). Returns whether
+    /// none is left.
+    fn deliver_held(&mut self) -> bool {
+        if self.held.is_empty() {
+            return true;
+        }
+        let items = std::mem::take(&mut self.held);
+        let n = items.len();
+        let mut t = Triage::default();
+        self.write_isolating(items, &mut t);
+        add(&self.counters.delivered, t.delivered);
+        self.dead_letter(t.refused);
+        if let Some((rest, why)) = t.down {
+            eprintln!(
+                "audit: sink `{}` failed while writing its held records: {why}",
+                self.name
+            );
+            self.held = rest;
+        } else {
+            eprintln!(
+                "audit: sink `{}`: {n} records held in memory are delivered",
+                self.name
+            );
+        }
+        self.count_held();
+        self.held.is_empty()
     }
 
     /// One call of the sink's `write`, a panic turned into a permanent error.
@@ -355,6 +484,9 @@ impl SinkRunner {
             if !self.replay_segment(&seg, false) {
                 return;
             }
+        }
+        if !self.deliver_held() {
+            return;
         }
         // The diverted batches, until none is left; the chainer may add more while
         // they replay, so the last check and the switch back happen under its lock.
@@ -495,20 +627,16 @@ impl SinkRunner {
 }
 
 /// Spools a batch the sink could not be given (its queue stayed full): what the
-/// chainer does while the sink is stalled. Returns the records' reason.
-pub(crate) fn divert(handle: &SinkHandle, d: &mut Diversion, items: &[Item]) -> String {
+/// chainer does while the sink is stalled. All or none of `items` is spooled.
+pub(crate) fn divert(
+    handle: &SinkHandle,
+    d: &mut Diversion,
+    items: &[Item],
+) -> std::io::Result<()> {
     let entries: Vec<SpoolEntry> = items.iter().map(entry_of).collect();
-    match d.spool.append(&entries) {
-        Ok(()) => {
-            add(&handle.counters.spooled, items.len());
-            "the sink is stalled; spooled for replay".to_owned()
-        }
-        Err(e) => {
-            add(&handle.counters.lost, items.len());
-            eprintln!("audit: sink `{}`: {e}; these records are lost", handle.name);
-            format!("the sink is stalled, and the spool failed: {e}")
-        }
-    }
+    d.spool.append(&entries)?;
+    add(&handle.counters.spooled, items.len());
+    Ok(())
 }
 
 fn entry_of(item: &Item) -> SpoolEntry {
