@@ -25,7 +25,7 @@ use audit::{Auditor, Record, audited};
 fn add_widget(name: &str) {}
 
 /// A JSON Lines file that can be taken down (every call fails, retryably) or hung
-/// (a write waits until the hang ends).
+/// (a write waits until the hang ends), and that refuses `poison-` records for good.
 struct Switched {
     inner: JsonLines,
     down: Arc<AtomicBool>,
@@ -72,6 +72,14 @@ impl Sink for Switched {
         }
         if self.down.load(Ordering::SeqCst) {
             return Err(SinkError::retryable("switched off"));
+        }
+        if batch.iter().any(|i| {
+            i.record().metadata["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("poison-")
+        }) {
+            return Err(SinkError::permanent("poison refused"));
         }
         self.inner.write(batch)
     }
@@ -371,4 +379,52 @@ fn a_shutdown_gives_up_a_hung_sinks_batch_the_full_disk_refused() {
     // The sink thread ends once its write returns; then the disk can be unmounted.
     switch.hung.store(false, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(500));
+}
+
+#[test]
+fn refused_records_are_held_until_the_dead_letter_spool_has_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FullDisk::mount(&dir.path().join("spool"));
+    let (sink, switch) = Switch::sink(dir.path());
+    let auditor = builder(&disk.dir).sink(sink).build().unwrap();
+    disk.fill();
+    let mut all = names(100);
+    for i in [10, 50, 90] {
+        all[i] = format!("poison-{i}");
+    }
+    emit(&auditor, &all);
+    let m = wait_for(&auditor, "the refused records held", |m| m.held == 3);
+    assert_eq!((m.delivered, m.dead_lettered, m.lost), (97, 0, 0), "{m:?}");
+
+    disk.free();
+    let m = wait_for(&auditor, "the refused records dead-lettered", |m| {
+        m.held == 0
+    });
+    assert_eq!((m.dead_lettered, m.lost), (3, 0), "{m:?}");
+    auditor.shutdown();
+    let dead = audit::spool::Spool::open(disk.dir.join("file").join("dead")).unwrap();
+    let kept: Vec<(String, Option<String>)> = dead
+        .segments()
+        .unwrap()
+        .iter()
+        .flat_map(|s| audit::spool::Spool::read_segment(s).unwrap().entries)
+        .map(|e| {
+            let r = e.record().unwrap();
+            (r.metadata["name"].as_str().unwrap().to_owned(), e.reason)
+        })
+        .collect();
+    let refused = |n: &str| (n.to_owned(), Some("poison refused".to_owned()));
+    assert_eq!(
+        kept,
+        [
+            refused("poison-10"),
+            refused("poison-50"),
+            refused("poison-90")
+        ]
+    );
+    let delivered: Vec<String> = all
+        .into_iter()
+        .filter(|n| !n.starts_with("poison"))
+        .collect();
+    assert_eq!(switch.names(), delivered);
 }

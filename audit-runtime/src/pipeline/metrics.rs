@@ -60,12 +60,14 @@ pub struct SinkMetrics {
     /// in the spool's `dead` directory.
     pub dead_lettered: u64,
     /// Records neither delivered nor kept, each loss also reported on standard error
-    /// with its error: a dead-letter write that failed (a full disk), or records held
-    /// in memory when the pipeline shut down (see `held`).
+    /// with its error: records still held in memory when the pipeline shut down (see
+    /// `held`), or a damaged spooled record whose dead-letter write failed.
     pub lost: u64,
     /// Records held in memory now: the sink was down (or hung) and its spool could
-    /// not be written (a full disk). They are delivered or spooled as soon as either
-    /// takes them, in order; meanwhile the sink takes no more than a bounded number,
+    /// not be written (a full disk), or the sink refused them for good and the
+    /// dead-letter spool could not be written. They are delivered, spooled or
+    /// dead-lettered as soon as the sink or the disk takes them, in order;
+    /// meanwhile the sink takes no more than a bounded number,
     /// so the wait reaches the callers through the queue instead of losing records.
     /// What is still held when [`Auditor::shutdown`](crate::Auditor::shutdown) gives
     /// up is counted in `lost`.

@@ -20,6 +20,7 @@
 mod backpressure;
 mod builder;
 mod chainer;
+mod held;
 mod metrics;
 mod sink_thread;
 

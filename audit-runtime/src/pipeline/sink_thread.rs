@@ -8,23 +8,24 @@
 //! a batch of several records is narrowed down by halving the batch, so that only the
 //! records that cause it are dead-lettered, each with its reason.
 //!
-//! A spool that cannot be written while the sink is down (a full disk) loses
-//! nothing: the thread holds the records in memory, in order, and delivers or
-//! spools them as soon as the sink or the disk takes them. It holds at most
-//! [`HOLD_LIMIT`] records and then stops taking batches, so the wait reaches the
-//! chainer and, through the queues, the callers. Only a shutdown gives up on held
-//! records, each counted `lost` and reported.
+//! A spool that cannot be written (a full disk) loses nothing: the thread holds the
+//! records in memory, in order ([`Held`]): those the sink did not take until the
+//! sink or the spool takes them, those it refused until the dead-letter spool does.
+//! It holds at most [`HOLD_LIMIT`] records and then stops taking batches, so the
+//! wait reaches the chainer and, through the queues, the callers. Only a shutdown
+//! gives held records up, each counted `lost` and reported.
 
-use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use uuid::Uuid;
 
 use super::Config;
+use super::held::{Held, RETRY_AFTER, Tried};
 use super::metrics::{Counters, add};
 use crate::sinks::isolate::{self, Triage};
 use crate::sinks::{Item, Sink, SinkError, SinkOptions};
@@ -85,11 +86,12 @@ pub(crate) struct SinkRunner {
     counters: Arc<Counters>,
     /// Records wait in the spool: new batches must queue behind them.
     degraded: bool,
-    /// Records neither the sink nor the spool took (a full disk), oldest first:
-    /// newer than the spool's, older than the stalled spool's.
-    held: Vec<Item>,
-    /// When the spool last refused the held records, and its error.
-    spool_failed: Option<(Instant, String)>,
+    /// Records neither the sink nor the spool took (a full disk): newer than the
+    /// spool's, older than the stalled spool's.
+    held: Held<Item>,
+    /// Records the sink refused for good that the dead-letter spool did not take,
+    /// with their reasons.
+    dead_held: Held<(Item, String)>,
     /// Where written batches go to be freed (see `WRITTEN_QUEUE` in the module
     /// above).
     written: Option<Sender<Vec<Item>>>,
@@ -120,8 +122,8 @@ impl SinkRunner {
             config,
             counters: Arc::default(),
             degraded,
-            held: Vec::new(),
-            spool_failed: None,
+            held: Held::new(),
+            dead_held: Held::new(),
             written: None,
         }
     }
@@ -156,8 +158,8 @@ impl SinkRunner {
         loop {
             // Holding all it may: no batch is taken until the sink or the disk takes
             // what is held, so the chainer and the callers wait instead.
-            while self.held.len() >= HOLD_LIMIT && !self.closing() {
-                std::thread::sleep(HEALTH_INTERVAL);
+            while self.held.len() + self.dead_held.len() >= HOLD_LIMIT && !self.closing() {
+                std::thread::sleep(RETRY_AFTER);
                 self.retry();
             }
             let msg = match next.take() {
@@ -201,9 +203,11 @@ impl SinkRunner {
                 Ok(SinkMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.retry();
                     self.flush_sink();
-                    // One last try at the spool, however recent the last failure.
-                    self.spool_failed = None;
-                    if let Err(e) = self.spool_held() {
+                    // One last try at each spool, however recent the last refusal.
+                    if let Err(e) = self.spool_held(true) {
+                        self.lose_held(&e);
+                    }
+                    if let Err(e) = self.keep_dead_held(true) {
                         self.lose_held(&e);
                     }
                     return;
@@ -230,7 +234,8 @@ impl SinkRunner {
         if self.degraded {
             self.recover();
         }
-        let _ = self.spool_held();
+        let _ = self.spool_held(false);
+        let _ = self.keep_dead_held(false);
     }
 
     fn flush_sink(&mut self) {
@@ -277,52 +282,38 @@ impl SinkRunner {
         isolate::write_isolating(&mut |batch| self.write_with_retry(batch), items, t);
     }
 
-    /// Keeps refused records in the dead-letter spool, with their reasons.
+    /// Keeps refused records in the dead-letter spool, with their reasons (held
+    /// while it cannot be written). Returns the records' reasons.
     fn dead_letter(&mut self, refused: Vec<(Item, String)>) -> Vec<(Uuid, String)> {
         if refused.is_empty() {
             return Vec::new();
         }
-        let dir = self.spool.dir().join("dead");
-        let entries: Vec<SpoolEntry> = refused
+        eprintln!(
+            "audit: sink `{}` refused {} records for good (first: {}); dead-lettered in {}",
+            self.name,
+            refused.len(),
+            refused[0].1,
+            self.spool.dir().join("dead").display()
+        );
+        let answer = refused
             .iter()
-            .map(|(item, why)| SpoolEntry {
-                reason: Some(why.clone()),
-                ..entry_of(item)
-            })
+            .map(|(item, why)| (item.record().id, why.clone()))
             .collect();
-        match self.keep_dead(&entries) {
-            Ok(()) => {
-                add(&self.counters.dead_lettered, refused.len());
-                eprintln!(
-                    "audit: sink `{}` refused {} records for good (first: {}); kept in {}",
-                    self.name,
-                    refused.len(),
-                    refused[0].1,
-                    dir.display()
-                );
-            }
-            Err(e) => {
-                add(&self.counters.lost, refused.len());
-                eprintln!(
-                    "audit: sink `{}` refused {} records for good (first: {}), and they could not be kept: {e}",
-                    self.name,
-                    refused.len(),
-                    refused[0].1
-                );
-            }
+        self.dead_held.push(refused);
+        if let Err(e) = self.keep_dead_held(false)
+            && self.closing()
+        {
+            self.lose_held(&e);
         }
-        refused
-            .into_iter()
-            .map(|(item, why)| (item.record().id, why))
-            .collect()
+        answer
     }
 
     /// Spools `items` behind what is held; what the spool does not take is held
     /// (or, once the pipeline is closing, lost). Returns the records' reasons.
     fn spool_items(&mut self, items: Vec<Item>, why: &str) -> Vec<(Uuid, String)> {
         let ids: Vec<Uuid> = items.iter().map(|i| i.record().id).collect();
-        self.held.extend(items);
-        let reason = match self.spool_held() {
+        self.held.push(items);
+        let reason = match self.spool_held(false) {
             Ok(()) => format!("{why}; spooled for replay"),
             Err(e) if self.closing() => {
                 self.lose_held(&e);
@@ -335,71 +326,82 @@ impl SinkRunner {
         ids.into_iter().map(|id| (id, reason.clone())).collect()
     }
 
-    /// Appends the held records to the spool, in order, all or none; after a
-    /// failure, tries again only once [`HEALTH_INTERVAL`] has passed (each try
-    /// encodes everything held). Returns the spool's error.
-    fn spool_held(&mut self) -> Result<(), String> {
-        if self.held.is_empty() {
-            return Ok(());
-        }
-        if let Some((at, e)) = &self.spool_failed
-            && at.elapsed() < HEALTH_INTERVAL
-        {
-            let e = e.clone();
-            self.count_held();
-            return Err(e);
-        }
-        let entries: Vec<SpoolEntry> = self.held.iter().map(entry_of).collect();
-        let was_held = self.counters.held.load(Ordering::Relaxed) > 0;
-        match self.spool.append(&entries) {
-            Ok(()) => {
-                add(&self.counters.spooled, self.held.len());
-                if was_held {
+    /// Appends the held records to the spool, in order, all or none (`now`: even if
+    /// the last try was refused a moment ago). Returns the spool's error.
+    fn spool_held(&mut self, now: bool) -> Result<(), String> {
+        let spool = &mut self.spool;
+        let tried = self.held.write(now, |items| {
+            spool.append(&items.iter().map(entry_of).collect::<Vec<_>>())
+        });
+        self.settle(tried, "spooled", &self.counters.spooled)
+    }
+
+    /// Appends the held refused records to the dead-letter spool, with their
+    /// reasons, in order, all or none. Returns the spool's error.
+    fn keep_dead_held(&mut self, now: bool) -> Result<(), String> {
+        let (dead, dir) = (&mut self.dead, self.spool.dir().join("dead"));
+        let tried = self.dead_held.write(now, |refused| {
+            let entries: Vec<SpoolEntry> = refused
+                .iter()
+                .map(|(item, why)| SpoolEntry {
+                    reason: Some(why.clone()),
+                    ..entry_of(item)
+                })
+                .collect();
+            open_dead(dead, dir)?.append(&entries)
+        });
+        self.settle(tried, "dead-lettered", &self.counters.dead_lettered)
+    }
+
+    /// Counts and reports one try at writing held records (`done`: what they are
+    /// once written).
+    fn settle(&self, tried: Tried, done: &str, counter: &AtomicU64) -> Result<(), String> {
+        self.count_held();
+        match tried {
+            Tried::Empty => Ok(()),
+            Tried::Written {
+                count,
+                after_refusal,
+            } => {
+                add(counter, count);
+                if after_refusal {
                     eprintln!(
-                        "audit: sink `{}`: {} records held in memory are spooled now",
-                        self.name,
-                        self.held.len()
-                    );
-                }
-                self.held.clear();
-                self.spool_failed = None;
-                self.count_held();
-                Ok(())
-            }
-            Err(e) => {
-                if !was_held {
-                    eprintln!(
-                        "audit: sink `{}`: {e}; holding them in memory until the sink or its spool takes them",
+                        "audit: sink `{}`: {count} records held in memory are {done} now",
                         self.name
                     );
                 }
-                self.spool_failed = Some((Instant::now(), e.to_string()));
-                self.count_held();
-                Err(e.to_string())
+                Ok(())
+            }
+            Tried::Refused { error, first } => {
+                if first {
+                    eprintln!(
+                        "audit: sink `{}`: {error}; holding them in memory until they can be {done}",
+                        self.name
+                    );
+                }
+                Err(error)
             }
         }
     }
 
-    /// Gives up the held records (the pipeline is shutting down): counted and
+    /// Gives up every held record (the pipeline is shutting down): counted and
     /// reported lost.
     fn lose_held(&mut self, e: &str) {
-        if self.held.is_empty() {
+        let n = self.held.give_up() + self.dead_held.give_up();
+        self.count_held();
+        if n == 0 {
             return;
         }
-        add(&self.counters.lost, self.held.len());
+        add(&self.counters.lost, n);
         eprintln!(
-            "audit: sink `{}`: {} records held in memory at shutdown, the sink down and the spool failing ({e}); these records are lost",
-            self.name,
-            self.held.len()
+            "audit: sink `{}`: {n} records held in memory at shutdown, their spool failing ({e}); these records are lost",
+            self.name
         );
-        self.held.clear();
-        self.count_held();
     }
 
     fn count_held(&self) {
-        self.counters
-            .held
-            .store(self.held.len() as u64, Ordering::Relaxed);
+        let n = self.held.len() + self.dead_held.len();
+        self.counters.held.store(n as u64, Ordering::Relaxed);
     }
 
     /// Writes the held records (the spool before them is replayed). Returns whether
@@ -408,7 +410,7 @@ impl SinkRunner {
         if self.held.is_empty() {
             return true;
         }
-        let items = std::mem::take(&mut self.held);
+        let items = self.held.take();
         let n = items.len();
         let mut t = Triage::default();
         self.write_isolating(items, &mut t);
@@ -419,7 +421,7 @@ impl SinkRunner {
                 "audit: sink `{}` failed while writing its held records: {why}",
                 self.name
             );
-            self.held = rest;
+            self.held.put_back(rest);
         } else {
             eprintln!(
                 "audit: sink `{}`: {n} records held in memory are delivered",
@@ -601,15 +603,9 @@ impl SinkRunner {
         true
     }
 
-    /// Appends to the dead-letter spool, opened on first use.
+    /// Appends to the dead-letter spool.
     fn keep_dead(&mut self, entries: &[SpoolEntry]) -> std::io::Result<()> {
-        let dead = match &mut self.dead {
-            Some(dead) => dead,
-            None => self
-                .dead
-                .insert(Spool::open(self.spool.dir().join("dead"))?),
-        };
-        dead.append(entries)
+        open_dead(&mut self.dead, self.spool.dir().join("dead"))?.append(entries)
     }
 
     /// A spooled frame whose record no longer reads (a bug or a foreign file): kept
@@ -637,6 +633,14 @@ pub(crate) fn divert(
     d.spool.append(&entries)?;
     add(&handle.counters.spooled, items.len());
     Ok(())
+}
+
+/// The dead-letter spool, opened on first use.
+fn open_dead(dead: &mut Option<Spool>, dir: PathBuf) -> std::io::Result<&mut Spool> {
+    match dead {
+        Some(dead) => Ok(dead),
+        None => Ok(dead.insert(Spool::open(dir)?)),
+    }
 }
 
 fn entry_of(item: &Item) -> SpoolEntry {
