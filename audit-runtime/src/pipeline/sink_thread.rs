@@ -203,11 +203,11 @@ impl SinkRunner {
                 Ok(SinkMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.retry();
                     self.flush_sink();
-                    // One last try at each spool, however recent the last refusal.
-                    if let Err(e) = self.spool_held(true) {
-                        self.lose_held(&e);
-                    }
-                    if let Err(e) = self.keep_dead_held(true) {
+                    // One last try at each spool, however recent the last refusal;
+                    // what they still refuse is given up.
+                    let spooled = self.spool_held(true);
+                    let dead_lettered = self.keep_dead_held(true);
+                    if let Some(e) = spooled.err().or(dead_lettered.err()) {
                         self.lose_held(&e);
                     }
                     return;
@@ -300,25 +300,17 @@ impl SinkRunner {
             .map(|(item, why)| (item.record().id, why.clone()))
             .collect();
         self.dead_held.push(refused);
-        if let Err(e) = self.keep_dead_held(false)
-            && self.closing()
-        {
-            self.lose_held(&e);
-        }
+        let _ = self.keep_dead_held(false);
         answer
     }
 
     /// Spools `items` behind what is held; what the spool does not take is held
-    /// (or, once the pipeline is closing, lost). Returns the records' reasons.
+    /// (until the shutdown's last try). Returns the records' reasons.
     fn spool_items(&mut self, items: Vec<Item>, why: &str) -> Vec<(Uuid, String)> {
         let ids: Vec<Uuid> = items.iter().map(|i| i.record().id).collect();
         self.held.push(items);
         let reason = match self.spool_held(false) {
             Ok(()) => format!("{why}; spooled for replay"),
-            Err(e) if self.closing() => {
-                self.lose_held(&e);
-                format!("{why}; and the spool failed: {e}")
-            }
             Err(e) => format!(
                 "{why}; and the spool failed ({e}): held in memory until the sink or the spool takes it"
             ),
@@ -384,8 +376,8 @@ impl SinkRunner {
         }
     }
 
-    /// Gives up every held record (the pipeline is shutting down): counted and
-    /// reported lost.
+    /// Gives up every record still held (the shutdown's last try failed with `e`):
+    /// counted and reported lost.
     fn lose_held(&mut self, e: &str) {
         let n = self.held.give_up() + self.dead_held.give_up();
         self.count_held();
