@@ -244,34 +244,43 @@ fn holding_all_it_may_the_sink_pushes_back_on_callers_instead_of_losing_records(
         .sink(sink)
         .queue_capacity(100)
         .block_timeout(Duration::from_millis(100))
-        .stall_timeout(Duration::from_millis(100))
+        // Longer than any pause of the sink thread's: the chainer never diverts
+        // (and so never waits for the sink) before the thread holds its limit.
+        .stall_timeout(Duration::from_secs(5))
         .shutdown_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     disk.fill();
     switch.down.store(true, Ordering::SeqCst);
-    // Far more than the sink thread holds: the queues fill, then callers give up.
+    // Far more than the sink thread holds: once it holds its limit, the queues fill
+    // and callers give up. (A caller may also give up earlier, while the thread is
+    // busy trying the spool; each refused event is left out of `accepted`.)
     let dispatch = Arc::new(auditor.clone());
-    let mut emitted = Vec::new();
-    for i in 0..40_000 {
-        let name = format!("w-{i}");
-        with_dispatch(dispatch.clone(), || add_widget(&name));
-        if auditor.metrics().dropped > 0 {
+    let mut accepted = Vec::new();
+    let mut dropped_at_limit = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for i in 0..60_000 {
+        if Instant::now() > deadline {
             break;
         }
-        emitted.push(name);
+        let name = format!("w-{i}");
+        let before = auditor.metrics();
+        with_dispatch(dispatch.clone(), || add_widget(&name));
+        if auditor.metrics().dropped == before.dropped {
+            accepted.push(name);
+        } else if before.sinks[0].held >= 10_000 {
+            dropped_at_limit = true;
+            break;
+        }
     }
-    let m = auditor.metrics();
-    assert_eq!(
-        m.dropped, 1,
-        "a caller was refused once the queues stayed full"
-    );
-    assert_eq!(m.accepted, emitted.len() as u64);
-    let sink = &m.sinks[0];
     assert!(
-        sink.held >= 10_000,
-        "the sink thread held its limit: {sink:?}"
+        dropped_at_limit,
+        "a caller was refused once the sink held its limit: {:?}",
+        auditor.metrics()
     );
+    let m = auditor.metrics();
+    assert_eq!(m.accepted, accepted.len() as u64);
+    let sink = &m.sinks[0];
     assert_eq!(sink.lost, 0, "{sink:?}");
 
     switch.down.store(false, Ordering::SeqCst);
@@ -281,7 +290,7 @@ fn holding_all_it_may_the_sink_pushes_back_on_callers_instead_of_losing_records(
     assert_eq!((sink.held, sink.lost), (0, 0), "{sink:?}");
     assert_eq!(
         switch.names(),
-        emitted,
+        accepted,
         "every accepted record once, in order"
     );
 }
